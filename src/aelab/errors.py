@@ -1,0 +1,21 @@
+"""The project's own error types: every user-facing failure is one of these, with a one-line message."""
+
+
+class AelabError(Exception):
+    """A problem the user can fix (bad input, missing file, unknown name); printed as one line."""
+
+
+class DataError(AelabError):
+    """A dataset is missing, unreadable, corrupt or of the wrong shape."""
+
+
+class ConfigError(AelabError):
+    """A configuration value or combination is invalid."""
+
+
+class CheckpointError(AelabError):
+    """A run folder or checkpoint is missing, corrupt, or belongs to something else."""
+
+
+class TrainingDiverged(AelabError):
+    """A loss or gradient became NaN/inf; the last good checkpoint is kept."""

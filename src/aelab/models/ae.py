@@ -1,0 +1,93 @@
+"""Deep autoencoder of Hinton & Salakhutdinov (Science 2006): logistic hidden units, linear code."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..nn import mlp
+from .base import Autoencoder, Batch, Step, register
+
+# The paper's architectures (Science 2006, Fig. 2 and Fig. 3).
+PRESETS: dict[str, dict] = {
+    "hinton2006": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 30},
+    "hinton2006-2d": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 2},
+}
+
+
+@dataclass
+class AEConfig:
+    """Layer sizes and units of a deep autoencoder."""
+
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    hidden: tuple[int, ...] = (1000, 500, 250)
+    code_dim: int = 30
+    activation: str = "sigmoid"
+    loss: str = "bce"  # cross-entropy (the paper's fine-tuning loss) or "mse"
+
+    def __post_init__(self) -> None:
+        if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
+            raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        if self.code_dim < 1 or any(h < 1 for h in self.hidden):
+            raise ConfigError(f"layer sizes must be positive, got hidden={self.hidden} code_dim={self.code_dim}")
+        if self.loss not in ("bce", "mse"):
+            raise ConfigError(f"unknown loss {self.loss!r}; use bce or mse")
+
+    @property
+    def sizes(self) -> list[int]:
+        """Encoder widths from input to code, e.g. [784, 1000, 500, 250, 30]."""
+        return [math.prod(self.input_shape), *self.hidden, self.code_dim]
+
+
+def reconstruction_loss(logits: Tensor, x: Tensor, kind: str) -> dict[str, Tensor]:
+    """Per-batch losses summed over pixels and averaged over the batch (the paper's convention)."""
+    flat = x.flatten(1)
+    with torch.no_grad():
+        sq_err = (torch.sigmoid(logits) - flat).pow(2).sum(1).mean()
+    if kind == "bce":
+        bce = F.binary_cross_entropy_with_logits(logits, flat, reduction="none").sum(1).mean()
+        return {"loss": bce, "bce": bce.detach(), "sq_err": sq_err}
+    mse = (torch.sigmoid(logits) - flat).pow(2).sum(1).mean()
+    return {"loss": mse, "sq_err": sq_err}
+
+
+@register
+class DeepAutoencoder(Autoencoder):
+    """Science 2006 deep autoencoder: x -> logistic layers -> linear code -> logistic layers -> x."""
+
+    name = "ae"
+    Config = AEConfig
+
+    def __init__(self, config: AEConfig) -> None:
+        super().__init__(config)
+        sizes = config.sizes
+        self.encoder = mlp(sizes, config.activation)
+        self.decoder = mlp(sizes[::-1], config.activation)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x.flatten(1))
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """Decoder output before the final logistic unit, flat (B, D)."""
+        return self.decoder(z)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.decode_logits(z)).view(-1, *self.input_shape)
+
+    def loss(self, batch: Batch) -> dict[str, Tensor]:
+        """Reconstruction loss of one batch."""
+        return reconstruction_loss(self.decode_logits(self.encode(batch.x)), batch.x, self.config.loss)
+
+    def steps(self) -> list[Step]:
+        return [Step("model", list(self.parameters()), self.loss)]
+
+    def linear_layers(self) -> tuple[list[nn.Linear], list[nn.Linear]]:
+        """The encoder's and decoder's Linear layers, input side first / code side first."""
+        enc = [m for m in self.encoder if isinstance(m, nn.Linear)]
+        dec = [m for m in self.decoder if isinstance(m, nn.Linear)]
+        return enc, dec

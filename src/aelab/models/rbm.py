@@ -1,0 +1,129 @@
+"""Restricted Boltzmann machines trained with CD-1, stacked to pre-train a deep autoencoder.
+
+Hinton & Salakhutdinov (Science 2006), supporting text: greedy layer-wise RBMs, logistic units
+except the code layer, whose hidden units are linear with unit-variance Gaussian noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from .ae import AEConfig, DeepAutoencoder
+from .base import Autoencoder, Batch, Step, register
+
+
+@dataclass
+class RBMConfig:
+    """One RBM: visible shape, hidden width and hidden unit type."""
+
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    n_hidden: int = 1000
+    hidden_unit: str = "bernoulli"  # "bernoulli" (logistic) or "gaussian" (linear, unit variance)
+    weight_cost: float = 0.0002  # L2 on weights only, as in the paper's code
+    init_std: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.hidden_unit not in ("bernoulli", "gaussian"):
+            raise ConfigError(f"unknown hidden_unit {self.hidden_unit!r}; use bernoulli or gaussian")
+        if self.n_hidden < 1 or len(self.input_shape) != 3:
+            raise ConfigError("an RBM needs n_hidden >= 1 and input_shape (C, H, W)")
+
+
+@register
+class RBM(Autoencoder):
+    """Binary-visible RBM; CD-1 as the surrogate loss F(v_data) - F(sg[v_model]) (free energies)."""
+
+    name = "rbm"
+    Config = RBMConfig
+
+    def __init__(self, config: RBMConfig) -> None:
+        super().__init__(config)
+        n_vis = math.prod(config.input_shape)
+        self.weight = nn.Parameter(torch.randn(config.n_hidden, n_vis) * config.init_std)
+        self.hidden_bias = nn.Parameter(torch.zeros(config.n_hidden))
+        self.visible_bias = nn.Parameter(torch.zeros(n_vis))
+
+    @property
+    def gaussian(self) -> bool:
+        return self.config.hidden_unit == "gaussian"
+
+    def hidden_mean(self, v: Tensor) -> Tensor:
+        """E[h | v]: logistic probabilities, or the linear mean for Gaussian units."""
+        a = F.linear(v, self.weight, self.hidden_bias)
+        return a if self.gaussian else torch.sigmoid(a)
+
+    def sample_hidden(self, mean: Tensor) -> Tensor:
+        """A draw of h given its mean (Bernoulli, or mean + N(0, 1))."""
+        if self.gaussian:
+            return mean + torch.randn_like(mean)
+        return torch.bernoulli(mean)
+
+    def visible_prob(self, h: Tensor) -> Tensor:
+        """p(v = 1 | h)."""
+        return torch.sigmoid(F.linear(h, self.weight.t(), self.visible_bias))
+
+    def free_energy(self, v: Tensor) -> Tensor:
+        """F(v) with the hidden units summed (or integrated) out, per example."""
+        a = F.linear(v, self.weight, self.hidden_bias)
+        hidden_term = 0.5 * a.pow(2).sum(1) if self.gaussian else F.softplus(a).sum(1)
+        return -(v @ self.visible_bias) - hidden_term
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.hidden_mean(x.flatten(1))
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.visible_prob(z).view(-1, *self.input_shape)
+
+    def cd1_loss(self, batch: Batch) -> dict[str, Tensor]:
+        """CD-1: its gradient is the paper's <v h>_data - <v h>_recon update (plus weight cost)."""
+        v = batch.x.flatten(1)
+        with torch.no_grad():
+            h = self.sample_hidden(self.hidden_mean(v))
+            v_neg = self.visible_prob(h)
+        gap = self.free_energy(v).mean() - self.free_energy(v_neg).mean()
+        loss = gap + 0.5 * self.config.weight_cost * self.weight.pow(2).sum()
+        recon = (v_neg - v).pow(2).sum(1).mean()
+        return {"loss": loss, "free_energy_gap": gap.detach(), "sq_err": recon}
+
+    def steps(self) -> list[Step]:
+        return [Step("model", list(self.parameters()), self.cd1_loss)]
+
+
+def rbm_configs_for(ae: AEConfig) -> list[RBMConfig]:
+    """The stack of RBMs that pre-trains `ae`: one per encoder layer, Gaussian at the code."""
+    if ae.activation != "sigmoid":
+        raise ConfigError("RBM pre-training needs logistic (sigmoid) hidden units; use --activation sigmoid")
+    sizes = ae.sizes
+    configs = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shape = tuple(ae.input_shape) if i == 0 else (1, 1, n_in)
+        unit = "gaussian" if i == len(sizes) - 2 else "bernoulli"
+        configs.append(RBMConfig(input_shape=shape, n_hidden=n_out, hidden_unit=unit))
+    return configs
+
+
+@torch.no_grad()
+def hidden_features(rbm: RBM, x: Tensor, batch_size: int = 2000) -> Tensor:
+    """E[h | x] for a whole data set, shaped (N, 1, 1, n_hidden): the next RBM's data."""
+    out = [rbm.hidden_mean(x[i : i + batch_size].flatten(1)) for i in range(0, len(x), batch_size)]
+    return torch.cat(out).view(len(x), 1, 1, -1)
+
+
+@torch.no_grad()
+def unroll_into(ae: DeepAutoencoder, rbms: list[RBM]) -> None:
+    """Copy the stack into the autoencoder: encoder uses W, decoder the transposes (Fig. 1)."""
+    enc, dec = ae.linear_layers()
+    if len(rbms) != len(enc):
+        raise ConfigError(f"{len(rbms)} RBMs cannot initialise an autoencoder with {len(enc)} encoder layers")
+    for layer, rbm in zip(enc, rbms):
+        layer.weight.copy_(rbm.weight)
+        layer.bias.copy_(rbm.hidden_bias)
+    for layer, rbm in zip(dec, reversed(rbms)):
+        layer.weight.copy_(rbm.weight.t())
+        layer.bias.copy_(rbm.visible_bias)

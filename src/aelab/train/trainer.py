@@ -1,0 +1,312 @@
+"""The one training loop: every model's `steps()` run in order on each batch, each with its optimiser."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..config import to_dict
+from ..errors import CheckpointError, ConfigError, TrainingDiverged
+from ..models.base import Autoencoder, Batch, Step, model_spec
+from .checkpoint import (
+    atomic_write_bytes,
+    atomic_write_json,
+    load_optimizer_state,
+    load_weights,
+    optimizer_state,
+    read_json,
+    read_tensors,
+    sha256_bytes,
+    tensors_to_bytes,
+)
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine")
+_STEP_OPTION_KEYS = {"optimizer", "lr", "momentum", "weight_decay", "betas"}
+
+
+@dataclass
+class TrainConfig:
+    """How to train: epochs, batch, optimiser, schedule, and how often to evaluate and save."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    grad_clip: float = 0.0
+    eval_every: int = 0  # steps; 0 = at the end of each epoch
+    checkpoint_every: int = 0  # steps; 0 = at the end of each epoch
+    log_every: int = 50
+    seed: int = 0
+    step_options: dict[str, dict] = field(default_factory=dict)  # per-Step overrides, by step name
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"learning rate must be a positive number, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {self.schedule!r}; known: {', '.join(SCHEDULES)}")
+        if min(self.eval_every, self.checkpoint_every, self.warmup_steps, self.log_every - 1) < 0:
+            raise ConfigError("eval_every, checkpoint_every and warmup_steps must be >= 0, log_every >= 1")
+        if self.grad_clip < 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ConfigError("grad_clip and weight_decay must be >= 0 and momentum in [0, 1)")
+        for name, opts in self.step_options.items():
+            bad = set(opts) - _STEP_OPTION_KEYS
+            if bad:
+                raise ConfigError(f"step_options[{name!r}]: unknown key(s) {', '.join(sorted(bad))}")
+
+    def option(self, step: str, key: str) -> Any:
+        """A setting for one Step, its override first."""
+        return self.step_options.get(step, {}).get(key, getattr(self, key))
+
+
+def make_optimizer(step: Step, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser that owns exactly `step.params`."""
+    kind, lr, wd = cfg.option(step.name, "optimizer"), cfg.option(step.name, "lr"), cfg.option(step.name, "weight_decay")
+    if kind == "sgd":
+        return torch.optim.SGD(step.params, lr=lr, momentum=cfg.option(step.name, "momentum"), weight_decay=wd)
+    cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    return cls(step.params, lr=lr, betas=tuple(cfg.option(step.name, "betas")), weight_decay=wd)
+
+
+def lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
+    """Learning-rate multiplier at `step`: a pure function, so resuming needs no scheduler state."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "cosine":
+        span = max(1, total - cfg.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
+    return 1.0
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
+    """The shuffle of one epoch, derived from (seed, epoch) alone so a resume regenerates it."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per line (train averages and evaluations)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def append(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+        return out
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records newer than `step` (written after the checkpoint a resume starts from)."""
+        kept = [r for r in self.records() if r.get("step", 0) <= step]
+        atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+
+
+class Trainer:
+    """Trains any Autoencoder through its `steps()`; checkpoints to `run_dir` and resumes exactly."""
+
+    def __init__(
+        self,
+        model: Autoencoder,
+        x: Tensor,
+        config: TrainConfig,
+        run_dir: Path,
+        y: Tensor | None = None,
+        evaluate: Callable[[Autoencoder], dict[str, float]] | None = None,
+        progress: bool = True,
+        desc: str = "train",
+        stop_after: int | None = None,
+    ) -> None:
+        self.model, self.x, self.y, self.cfg = model, x, y, config
+        self.run_dir = Path(run_dir)
+        self.evaluate_fn = evaluate
+        self.progress, self.desc = progress, desc
+        self.stop_after = stop_after  # testing hook: stop (as if killed) after this many steps
+        self.steps = model.steps()
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"model {model.name!r} has duplicate step names {names}")
+        unknown = set(config.step_options) - set(names)
+        if unknown:
+            raise ConfigError(f"step_options names unknown step(s) {sorted(unknown)}; this model's steps: {names}")
+        self.optimizers = [make_optimizer(s, config) for s in self.steps]
+        self.base_lrs = [config.option(s.name, "lr") for s in self.steps]
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.steps_per_epoch = math.ceil(len(x) / config.batch_size)
+        self.total_steps = config.epochs * self.steps_per_epoch
+        self.step = 0
+        self.last_checkpoint: int | None = None
+
+    # --- state on disk -------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / "trainer.json"
+
+    def save_checkpoint(self, finished: bool = False) -> None:
+        """Weights, optimiser state and RNG, written atomically; trainer.json is the commit point."""
+        model_bytes = tensors_to_bytes(self.model.state_dict())
+        tensors: dict[str, Tensor] = {"rng/torch": torch.get_rng_state()}
+        opt_meta = {}
+        for s, opt in zip(self.steps, self.optimizers):
+            t, meta = optimizer_state(opt, s.name)
+            tensors.update(t)
+            opt_meta[s.name] = meta
+        trainer_bytes = tensors_to_bytes(tensors)
+        atomic_write_bytes(self.run_dir / "model.safetensors", model_bytes)
+        atomic_write_bytes(self.run_dir / "trainer.safetensors", trainer_bytes)
+        atomic_write_json(
+            self.state_path,
+            {
+                "step": self.step,
+                "total_steps": self.total_steps,
+                "finished": finished,
+                "model": model_spec(self.model),
+                "train": to_dict(self.cfg),
+                "model_sha256": sha256_bytes(model_bytes),
+                "trainer_sha256": sha256_bytes(trainer_bytes),
+                "optimizers": opt_meta,
+            },
+        )
+        self.last_checkpoint = self.step
+
+    def load_checkpoint(self) -> dict[str, Any]:
+        """Restore weights, optimisers, RNG and step from `run_dir`."""
+        state = read_json(self.state_path, "trainer state")
+        if state.get("model", {}).get("name") != self.model.name:
+            raise CheckpointError(
+                f"{self.run_dir} holds a {state.get('model', {}).get('name')!r} run, not {self.model.name!r}"
+            )
+        weights = read_tensors(self.run_dir / "model.safetensors", state.get("model_sha256"))
+        load_weights(self.model, weights, self.run_dir / "model.safetensors")
+        tensors = read_tensors(self.run_dir / "trainer.safetensors", state.get("trainer_sha256"))
+        for s, opt in zip(self.steps, self.optimizers):
+            if s.name not in state.get("optimizers", {}):
+                raise CheckpointError(f"trainer state in {self.run_dir} has no optimiser for step {s.name!r}")
+            load_optimizer_state(opt, s.name, tensors, state["optimizers"][s.name])
+        if "rng/torch" not in tensors:
+            raise CheckpointError(f"trainer state in {self.run_dir} lacks the RNG state")
+        torch.set_rng_state(tensors["rng/torch"])
+        self.step = int(state["step"])
+        self.last_checkpoint = self.step
+        return state
+
+    # --- the loop ------------------------------------------------------------------------
+    def _checkpoint_due(self, every: int, step: int) -> bool:
+        return (step % every == 0) if every else (step % self.steps_per_epoch == 0)
+
+    def _run_eval(self, t0: float) -> dict[str, float]:
+        if self.evaluate_fn is None:
+            return {}
+        self.model.eval()
+        with torch.random.fork_rng(), torch.no_grad():  # evaluation must not shift the training RNG
+            torch.manual_seed(self.cfg.seed + 7919)
+            result = self.evaluate_fn(self.model)
+        self.model.train()
+        self.metrics.append({"step": self.step, "epoch": self.step / self.steps_per_epoch, "split": "test",
+                             "time": time.time() - t0, **result})
+        return result
+
+    def _diverged(self, step_name: str, terms: dict[str, Tensor], what: str) -> TrainingDiverged:
+        shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+        kept = (f"the last good checkpoint (step {self.last_checkpoint}) is kept in {self.run_dir}"
+                if self.last_checkpoint is not None else "no checkpoint had been written yet")
+        return TrainingDiverged(f"{what} became NaN/inf at step {self.step + 1} in step '{step_name}' ({shown}); {kept}")
+
+    def train_batch(self, batch: Batch) -> dict[str, Tensor]:
+        """Run every Step once on `batch`; returns the detached terms, prefixed by step name."""
+        factor = lr_factor(self.cfg, self.step, self.total_steps)
+        logged: dict[str, Tensor] = {}
+        for s, opt, base_lr in zip(self.steps, self.optimizers, self.base_lrs):
+            for g in opt.param_groups:
+                g["lr"] = base_lr * factor
+            self.model.zero_grad(set_to_none=True)  # a step's loss may reach other steps' parameters
+            terms = s.loss(batch)
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                raise self._diverged(s.name, terms, "the loss")
+            loss.backward()
+            norm = torch.nn.utils.get_total_norm([p.grad for p in s.params if p.grad is not None])
+            if not torch.isfinite(norm):
+                raise self._diverged(s.name, terms, "the gradient")
+            if self.cfg.grad_clip:
+                torch.nn.utils.clip_grads_with_norm_(s.params, self.cfg.grad_clip, norm)
+            opt.step()
+            for k, v in terms.items():
+                logged[f"{s.name}/{k}"] = v.detach()
+        return logged
+
+    def fit(self, resume: bool = False) -> dict[str, float]:
+        """Train to the end (or resume from the last checkpoint); returns the last evaluation."""
+        from tqdm.auto import tqdm
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and self.state_path.exists():
+            state = self.load_checkpoint()
+            if state.get("finished"):
+                raise CheckpointError(f"the run in {self.run_dir} already finished ({self.step} steps); nothing to resume")
+            self.metrics.truncate_after(self.step)
+        else:
+            torch.manual_seed(self.cfg.seed)
+        self.model.train()
+        t0 = time.time()
+        sums: dict[str, Tensor] = {}
+        count = 0
+        last_eval: dict[str, float] = {}
+        perm: Tensor | None = None
+        bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc, disable=not self.progress,
+                   dynamic_ncols=True, leave=False)
+        try:
+            while self.step < self.total_steps:
+                if self.stop_after is not None and self.step >= self.stop_after:
+                    return last_eval
+                epoch, b = divmod(self.step, self.steps_per_epoch)
+                if perm is None or b == 0:
+                    perm = epoch_permutation(len(self.x), self.cfg.seed, epoch)
+                idx = perm[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size]
+                batch = Batch(self.x[idx], None if self.y is None else self.y[idx])
+                terms = self.train_batch(batch)
+                self.step += 1
+                bar.update(1)
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
+                    record = {k: float(v) / count for k, v in sums.items()}
+                    self.metrics.append({"step": self.step, "epoch": self.step / self.steps_per_epoch,
+                                         "split": "train", "time": time.time() - t0, **record})
+                    bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(record.items())[:3]})
+                    sums, count = {}, 0
+                if self._checkpoint_due(self.cfg.eval_every, self.step) or self.step == self.total_steps:
+                    last_eval = self._run_eval(t0)
+                if self._checkpoint_due(self.cfg.checkpoint_every, self.step) or self.step == self.total_steps:
+                    self.save_checkpoint(finished=self.step == self.total_steps)
+        finally:
+            bar.close()
+        return last_eval
