@@ -68,9 +68,9 @@ class RBM(Autoencoder):
         """p(v = 1 | h)."""
         return torch.sigmoid(F.linear(h, self.weight.t(), self.visible_bias))
 
-    def free_energy(self, v: Tensor) -> Tensor:
-        """F(v) with the hidden units summed (or integrated) out, per example."""
-        a = F.linear(v, self.weight, self.hidden_bias)
+    def free_energy(self, v: Tensor, pre: Tensor | None = None) -> Tensor:
+        """F(v) with the hidden units summed (or integrated) out, per example; `pre` = W v + c if known."""
+        a = F.linear(v, self.weight, self.hidden_bias) if pre is None else pre
         hidden_term = 0.5 * a.pow(2).sum(1) if self.gaussian else F.softplus(a).sum(1)
         return -(v @ self.visible_bias) - hidden_term
 
@@ -83,10 +83,11 @@ class RBM(Autoencoder):
     def cd1_loss(self, batch: Batch) -> dict[str, Tensor]:
         """CD-1: its gradient is the paper's <v h>_data - <v h>_recon update (plus weight cost)."""
         v = batch.x.flatten(1)
+        pre = F.linear(v, self.weight, self.hidden_bias)  # shared by the sample and F(v_data)
         with torch.no_grad():
-            h = self.sample_hidden(self.hidden_mean(v))
+            h = self.sample_hidden(pre if self.gaussian else torch.sigmoid(pre))
             v_neg = self.visible_prob(h)
-        gap = self.free_energy(v).mean() - self.free_energy(v_neg).mean()
+        gap = self.free_energy(v, pre).mean() - self.free_energy(v_neg).mean()
         loss = gap + 0.5 * self.config.weight_cost * self.weight.pow(2).sum()
         recon = (v_neg - v).pow(2).sum(1).mean()
         return {"loss": loss, "free_energy_gap": gap.detach(), "sq_err": recon}

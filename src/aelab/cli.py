@@ -1,0 +1,384 @@
+"""The `aelab` command: train, eval, encode, reconstruct, report, models, data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import AelabError, ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value: JSON when it parses, a comma list of numbers, else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    if "," in text:
+        return [_parse_value(t) for t in text.split(",") if t]
+    return text
+
+
+def _parse_sets(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip().replace("-", "_")] = _parse_value(value)
+    return out
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+def _add_data_args(p: argparse.ArgumentParser, default: str | None = "digits") -> None:
+    p.add_argument("--data", default=default, help="dataset name (digits, mnist, fashion-mnist), a folder of images or a .npy file")
+    p.add_argument("--data-dir", default=None, help="folder holding dataset files (else $AELAB_DATA, ~/.cache/aelab)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to document the CLI)."""
+    p = _Parser(prog="aelab", description="Train, evaluate and use autoencoders.")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a model into a run folder")
+    t.add_argument("model", help="model name (see `aelab models`)")
+    _add_data_args(t)
+    t.add_argument("--out", type=Path, default=None, help="run folder (default runs/MODEL-DATA)")
+    t.add_argument("--preset", default=None, help="a named architecture, e.g. hinton2006")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="model config value, e.g. --set code_dim=2 --set hidden=1000,500,250")
+    t.add_argument("--epochs", type=_positive_int, default=30)
+    t.add_argument("--batch-size", type=_positive_int, default=100)
+    t.add_argument("--lr", type=_positive_float, default=1e-3)
+    t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
+    t.add_argument("--schedule", default="cosine", choices=["constant", "cosine"])
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--eval-every", type=_nonneg_int, default=0, help="steps between evaluations (0: each epoch)")
+    t.add_argument("--checkpoint-every", type=_nonneg_int, default=0, help="steps between checkpoints (0: each epoch)")
+    t.add_argument("--pretrain", choices=["rbm"], default=None, help="greedy RBM pre-training (Science 2006)")
+    t.add_argument("--pretrain-epochs", type=_positive_int, default=10)
+    t.add_argument("--pretrain-lr", type=_positive_float, default=0.1)
+    t.add_argument("--pretrain-batch-size", type=_positive_int, default=100)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--no-report", action="store_true")
+
+    e = sub.add_parser("eval", help="evaluate a run on a data split")
+    e.add_argument("run", type=Path)
+    _add_data_args(e, default=None)
+    e.add_argument("--split", default="test", choices=["train", "test", "all"])
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    en = sub.add_parser("encode", help="write the codes of a data split to .npy")
+    en.add_argument("run", type=Path)
+    _add_data_args(en, default=None)
+    en.add_argument("--split", default="test", choices=["train", "test", "all"])
+    en.add_argument("-o", "--output", type=Path, required=True)
+    en.add_argument("--overwrite", action="store_true")
+
+    r = sub.add_parser("reconstruct", help="reconstruct data: a PNG grid (originals above) or a .npy array")
+    r.add_argument("run", type=Path)
+    _add_data_args(r, default=None)
+    r.add_argument("--split", default="test", choices=["train", "test", "all"])
+    r.add_argument("-n", type=_positive_int, default=32, help="images in the PNG grid")
+    r.add_argument("-o", "--output", type=Path, required=True, help=".png grid or .npy array of all reconstructions")
+    r.add_argument("--overwrite", action="store_true")
+
+    rp = sub.add_parser("report", help="(re)write report.html for a run")
+    rp.add_argument("run", type=Path)
+    _add_data_args(rp, default=None)
+
+    sub.add_parser("models", help="list the models and their presets")
+
+    d = sub.add_parser("data", help="list or fetch datasets")
+    dsub = d.add_subparsers(dest="data_command", metavar="{list,fetch}", parser_class=_Parser)
+    dsub.required = True
+    dl = dsub.add_parser("list", help="known datasets and where they were found")
+    dl.add_argument("--data-dir", default=None)
+    df = dsub.add_parser("fetch", help="download a dataset (checksummed)")
+    df.add_argument("name")
+    df.add_argument("--dest", type=Path, default=None)
+    return p
+
+
+# --- commands ----------------------------------------------------------------------------
+def _model_config(args: argparse.Namespace, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    from .models import model_class
+    from .models.ae import PRESETS
+
+    cls = model_class(args.model)
+    cfg: dict[str, Any] = {}
+    if args.preset:
+        if args.model != "ae" or args.preset not in PRESETS:
+            known = ", ".join(sorted(PRESETS)) if args.model == "ae" else "none"
+            raise ConfigError(f"unknown preset {args.preset!r} for model {args.model!r}; known: {known}")
+        cfg.update(PRESETS[args.preset])
+        if tuple(cfg["input_shape"]) != tuple(input_shape):
+            raise ConfigError(f"preset {args.preset!r} is for data of shape {tuple(cfg['input_shape'])}, "
+                              f"but {args.data} has shape {tuple(input_shape)}")
+    cfg["input_shape"] = list(input_shape)
+    cfg.update(_parse_sets(args.set))
+    from .config import from_dict, to_dict
+
+    return to_dict(from_dict(cls.Config, cfg, f"{args.model} config"))
+
+
+def _validate_data(x, name: str) -> None:
+    import torch
+
+    if not torch.isfinite(x).all():
+        raise ConfigError(f"dataset {name!r} contains NaN or inf")
+    if float(x.std()) == 0.0:
+        raise ConfigError(f"dataset {name!r} is constant: there is nothing to learn")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .eval.reconstruction import evaluate
+    from .train.run import RunSpec, read_spec, train_run
+    from .train.trainer import TrainConfig
+
+    out = args.out or Path("runs") / f"{args.model}-{Path(str(args.data)).stem}"
+    if args.resume:
+        stored = read_spec(out)
+        if stored.model != args.model:
+            raise ConfigError(f"{out} holds a {stored.model!r} run, not {args.model!r}")
+        data_name, data_dir = stored.data, args.data_dir or stored.data_dir
+    else:
+        data_name, data_dir = args.data, args.data_dir
+    train = load_dataset(data_name, "train", data_dir)
+    test = load_dataset(data_name, "test", data_dir)
+    _validate_data(train.x, data_name)
+    spec = RunSpec(
+        model=args.model,
+        model_config=_model_config(args, tuple(train.x.shape[1:])) if not args.resume else {},
+        data=data_name,
+        data_dir=str(data_dir) if data_dir else None,
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                          schedule=args.schedule, seed=args.seed, eval_every=args.eval_every,
+                          checkpoint_every=args.checkpoint_every),
+        pretrain=args.pretrain,
+        pretrain_train=TrainConfig(epochs=args.pretrain_epochs, batch_size=args.pretrain_batch_size,
+                                   lr=args.pretrain_lr, optimizer="sgd", momentum=0.9, seed=args.seed)
+        if args.pretrain else None,
+    )
+    model, result = train_run(spec, out, train.x, train.y, lambda m: evaluate(m, test.x),
+                              resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    _print_metrics(result, f"{args.model} on {data_name} (test split)")
+    if not args.no_report:
+        path = _write_report(out, model, test)
+        print(f"report: {path}")
+    print(f"run folder: {out}")
+    return 0
+
+
+def _print_metrics(metrics: dict[str, float], title: str) -> None:
+    print(title)
+    width = max((len(k) for k in metrics), default=0)
+    for k, v in metrics.items():
+        print(f"  {k:<{width}}  {v:.4f}")
+
+
+def _write_report(run: Path, model, test) -> Path:
+    from .train.trainer import MetricsLog
+    from .train.run import read_spec
+    from .viz.report import write_report
+
+    spec = read_spec(run)
+    return write_report(run, model, test, MetricsLog(run / "metrics.jsonl").records(),
+                        title=f"{spec.model} on {spec.data}", config=spec.to_json())
+
+
+def _run_data(args: argparse.Namespace, split: str):
+    """The data a command on a run uses: --data if given, else the run's own, checked against the model."""
+    from .data import load_dataset
+    from .train.run import load, read_spec
+
+    spec = read_spec(args.run)
+    model = load(args.run)
+    name = args.data or spec.data
+    data_dir = args.data_dir or (spec.data_dir if not args.data else None)
+    data = load_dataset(name, split, data_dir)
+    model.check_input(data.x)
+    return model, data
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path} already exists; use --overwrite to replace it")
+    if not path.parent.exists():
+        raise ConfigError(f"folder {path.parent} does not exist")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .eval.reconstruction import evaluate
+
+    model, data = _run_data(args, args.split)
+    metrics = evaluate(model, data.x)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        _print_metrics(metrics, f"{model.name} on {data.name} ({args.split} split, {len(data)} examples)")
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .eval.reconstruction import encode_all
+    from .train.checkpoint import atomic_write_bytes
+
+    if args.output.suffix != ".npy":
+        raise ConfigError(f"output {args.output} must end in .npy")
+    _refuse_existing(args.output, args.overwrite)
+    model, data = _run_data(args, args.split)
+    codes = encode_all(model, data.x).numpy()
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, codes, allow_pickle=False)
+    atomic_write_bytes(args.output, buf.getvalue())
+    print(f"wrote {codes.shape[0]} codes of dimension {codes.shape[1]} to {args.output}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import io
+
+    import numpy as np
+    import torch
+
+    from .eval.reconstruction import reconstruct_all
+    from .train.checkpoint import atomic_write_bytes
+    from .viz.images import png_bytes
+
+    if args.output.suffix not in (".png", ".npy"):
+        raise ConfigError(f"output {args.output} must end in .png or .npy")
+    _refuse_existing(args.output, args.overwrite)
+    model, data = _run_data(args, args.split)
+    if args.output.suffix == ".npy":
+        recon = reconstruct_all(model, data.x).numpy()
+        buf = io.BytesIO()
+        np.save(buf, recon, allow_pickle=False)
+        atomic_write_bytes(args.output, buf.getvalue())
+        print(f"wrote {len(recon)} reconstructions to {args.output}")
+        return 0
+    x = data.x[: args.n]
+    recon = reconstruct_all(model, x)
+    nrow = min(16, len(x))
+    rows = []
+    for i in range(0, len(x), nrow):  # originals above their reconstructions, row by row
+        rows += [x[i : i + nrow], recon[i : i + nrow]]
+    scale = max(1, 56 // x.shape[-1])
+    atomic_write_bytes(args.output, png_bytes(torch.cat(rows), nrow=nrow, scale=scale))
+    print(f"wrote {len(x)} originals and reconstructions to {args.output}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    model, data = _run_data(args, "test")
+    print(f"report: {_write_report(args.run, model, data)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import model_class, model_names
+    from .models.ae import PRESETS
+
+    for name in model_names():
+        doc = (model_class(name).__doc__ or "").strip().splitlines()[0]
+        print(f"{name:<8} {doc}")
+    print("presets (ae): " + ", ".join(f"{k} ({'-'.join(map(str, [784, *v['hidden'], v['code_dim']]))})" for k, v in PRESETS.items()))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data import describe_datasets, fetch
+
+    if args.data_command == "list":
+        for d in describe_datasets(args.data_dir):
+            where = d.get("location") or "not found (aelab data fetch " + d["name"] + ")"
+            print(f"{d['name']:<14} {d.get('description', '')}  [{where}]")
+        return 0
+    path = fetch(args.name, args.dest)
+    print(f"{args.name}: files are in {path}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "encode": cmd_encode, "reconstruct": cmd_reconstruct,
+            "report": cmd_report, "models": cmd_models, "data": cmd_data}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: user errors are one line on stderr and a non-zero exit."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except AelabError as e:
+        if args.debug:
+            raise
+        print(f"aelab: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("aelab: interrupted; a training run continues with --resume", file=sys.stderr)
+        return 130
+    except OSError as e:
+        if args.debug:
+            raise
+        print(f"aelab: error: {e.strerror or e} ({e.filename})" if e.filename else f"aelab: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001  (last resort: still one line, the traceback on --debug)
+        if args.debug:
+            raise
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        print(f"aelab: internal error: {type(e).__name__}: {first} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Download MNIST / Fashion-MNIST from public mirrors, verify checksums, keep only verified files.
+
+Each file is streamed (with a timeout and a size cap) into a temporary file next to its final
+place, checked, and renamed only when the check passes. With no connection the error says
+where to put the files by hand; the loaders find them there without any download.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import logging
+import math
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+from .idx import read_idx_header
+from .paths import default_cache_dir
+
+__all__ = ["fetch", "IDX_FILES", "MIRRORS", "CHECKS", "Check", "verify_file"]
+
+log = logging.getLogger(__name__)
+
+# The four standard file names (without .gz); the same for MNIST and Fashion-MNIST.
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+# Shapes the headers must declare (both datasets): used to check a raw file we cannot hash.
+EXPECTED_SHAPES = {
+    "train-images-idx3-ubyte": (60000, 28, 28),
+    "train-labels-idx1-ubyte": (60000,),
+    "t10k-images-idx3-ubyte": (10000, 28, 28),
+    "t10k-labels-idx1-ubyte": (10000,),
+}
+
+MIRRORS: dict[str, list[str]] = {
+    "mnist": [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ],
+    "fashion-mnist": [
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expected digest: of the uncompressed IDX content ("content") or of the .gz file ("gz")."""
+
+    target: str  # "content" | "gz"
+    algo: str  # a hashlib name: "sha256", "md5"
+    hexdigest: str
+
+
+# MNIST: SHA-256 of the UNCOMPRESSED files, as listed in /work/shared/data/README.md (checked
+# there against the originals; the compressed bytes differ between mirrors, the content does not).
+_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+# Fashion-MNIST: no published digest of the uncompressed files was found, so both digests are
+# of the .gz files exactly as the mirrors serve them.
+# MD5 of the .gz files: official, from the "Get the Data" table of the README of
+# github.com/zalandoresearch/fashion-mnist (the same values are in torchvision's FashionMNIST).
+_FASHION_MD5_GZ = {
+    "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+# SHA-256 of the .gz files: not published by Zalando; taken from two independent public
+# projects that agree exactly: Britefury/batchup (batchup/datasets/fashion_mnist.py) and
+# notwa/mnists (mnists/__init__.py).
+_FASHION_SHA256_GZ = {
+    "train-images-idx3-ubyte": "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+    "train-labels-idx1-ubyte": "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+    "t10k-images-idx3-ubyte": "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+    "t10k-labels-idx1-ubyte": "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+}
+
+CHECKS: dict[str, dict[str, list[Check]]] = {
+    "mnist": {f: [Check("content", "sha256", h)] for f, h in _MNIST_SHA256.items()},
+    "fashion-mnist": {
+        f: [Check("gz", "sha256", _FASHION_SHA256_GZ[f]), Check("gz", "md5", _FASHION_MD5_GZ[f])]
+        for f in IDX_FILES
+    },
+}
+
+TIMEOUT_S = 20.0
+MAX_DOWNLOAD_BYTES = 64 * 2**20  # the largest file (Fashion train images .gz) is about 26 MB
+MAX_CONTENT_BYTES = 256 * 2**20  # never decompress more than this while verifying
+_CHUNK = 1 << 16
+
+
+def _display(path: Path) -> str:
+    """A path with the home folder written as ~, for messages."""
+    try:
+        return "~/" + str(path.resolve().relative_to(Path.home().resolve()))
+    except (ValueError, RuntimeError, OSError):
+        return str(path)
+
+
+def _digests(path: Path, algos: set[str], content: bool) -> dict[str, str]:
+    """Digests of a file (content=False) or of its gzip-decompressed content (content=True)."""
+    hashes = {a: hashlib.new(a) for a in algos}
+    if content and path.name.endswith(".gz"):
+        f = gzip.open(path, "rb")
+    else:
+        f = open(path, "rb")
+    total = 0
+    with f:
+        while chunk := f.read(_CHUNK):
+            total += len(chunk)
+            if total > MAX_CONTENT_BYTES:
+                raise DataError(f"{path}: more than {MAX_CONTENT_BYTES} bytes of content, refusing to hash further")
+            for h in hashes.values():
+                h.update(chunk)
+    return {a: h.hexdigest() for a, h in hashes.items()}
+
+
+def verify_file(path: Path, checks: list[Check], stem: str | None = None) -> tuple[bool, str]:
+    """Check a local file (raw or .gz) against its expected digests; returns (ok, what differed).
+
+    A raw file cannot be compared with digests of a .gz file; then only its IDX header (shape)
+    and exact size are checked, when the expected shape is known.
+    """
+    is_gz = path.name.endswith(".gz")
+    try:
+        applicable = [c for c in checks if c.target == "content" or is_gz]
+        if not applicable:
+            shape = EXPECTED_SHAPES.get(stem or "")
+            if shape is None:
+                return True, ""
+            _, got = read_idx_header(path)
+            size_ok = path.stat().st_size == 4 + 4 * len(shape) + math.prod(shape)
+            if got == shape and size_ok:
+                return True, ""
+            return False, f"header shape {got}, expected {shape}"
+        for target in ("content", "gz"):
+            group = [c for c in applicable if c.target == target]
+            if not group:
+                continue
+            got = _digests(path, {c.algo for c in group}, content=(target == "content"))
+            for c in group:
+                if got[c.algo] != c.hexdigest.lower():
+                    what = "uncompressed content" if target == "content" else "file"
+                    return False, f"{c.algo} of the {what} is {got[c.algo]}, expected {c.hexdigest}"
+        return True, ""
+    except DataError as e:
+        return False, str(e)
+    except (OSError, EOFError, zlib.error) as e:
+        return False, f"unreadable ({type(e).__name__}: {e})"
+
+
+def _existing(dest: Path, stem: str) -> list[Path]:
+    return [p for p in (dest / f"{stem}.gz", dest / stem) if p.is_file()]
+
+
+class _Unreachable(Exception):
+    """The mirror could not be reached at all (no route, refused, timeout, DNS)."""
+
+
+class _Missing(Exception):
+    """The mirror answered but did not serve the file (HTTP error, too large)."""
+
+
+def _download(url: str, out: Path, timeout: float) -> None:
+    req = urllib.request.Request(url, headers={"User-Agent": "aelab"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r, open(out, "wb") as f:
+            total = 0
+            while chunk := r.read(_CHUNK):
+                total += len(chunk)
+                if total > MAX_DOWNLOAD_BYTES:
+                    raise _Missing(f"{url}: more than {MAX_DOWNLOAD_BYTES} bytes, stopped")
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+    except urllib.error.HTTPError as e:
+        raise _Missing(f"{url}: HTTP {e.code}") from None
+    except urllib.error.URLError as e:
+        raise _Unreachable(f"{url}: {e.reason}") from None
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        raise _Unreachable(f"{url}: {type(e).__name__}: {e}") from None
+
+
+def fetch(
+    name: str,
+    dest: str | os.PathLike | None = None,
+    mirrors: list[str] | None = None,
+    checksums: dict[str, str] | None = None,
+    timeout: float = TIMEOUT_S,
+) -> Path:
+    """Download a dataset's four IDX .gz files into dest (default ~/.cache/aelab/NAME); returns dest.
+
+    Files already present and valid are kept. `checksums` (file name without .gz -> SHA-256 of the
+    uncompressed content) replaces the built-in digests; it exists for tests.
+    """
+    key = str(name).lower().replace("_", "-")
+    if key == "digits":
+        raise DataError("digits needs no download: it ships with scikit-learn")
+    if key not in MIRRORS:
+        raise DataError(f"cannot fetch {name!r}; fetchable: {', '.join(sorted(MIRRORS))}")
+    dest_dir = Path(dest).expanduser() if dest is not None else default_cache_dir() / key
+    mirror_list = list(MIRRORS[key] if mirrors is None else mirrors)
+    if checksums is not None:
+        missing = [f for f in IDX_FILES if f not in checksums]
+        if missing:
+            raise DataError(f"checksums given for {key} lack {', '.join(missing)}")
+        checks = {f: [Check("content", "sha256", checksums[f])] for f in IDX_FILES}
+    else:
+        checks = CHECKS[key]
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create folder {dest_dir} ({type(e).__name__}: {e})") from None
+
+    unreachable: set[str] = set()
+    for stem in IDX_FILES:
+        present = _existing(dest_dir, stem)
+        if any(verify_file(p, checks[stem], stem)[0] for p in present):
+            log.info("%s: %s already present and valid", key, stem)
+            continue
+        _fetch_one(key, stem, dest_dir, mirror_list, checks[stem], timeout, unreachable)
+        raw = dest_dir / stem
+        if raw.is_file() and not verify_file(raw, checks[stem], stem)[0]:
+            # an invalid uncompressed copy would shadow the good .gz: move it aside, do not delete
+            try:
+                os.replace(raw, raw.with_name(raw.name + ".invalid"))
+                log.warning("%s: moved invalid %s aside to %s.invalid", key, raw, raw.name)
+            except OSError as e:
+                raise DataError(f"{raw} is invalid and shadows the downloaded {stem}.gz; remove it ({e})") from None
+    return dest_dir
+
+
+def _fetch_one(
+    key: str, stem: str, dest: Path, mirrors: list[str], checks: list[Check], timeout: float, unreachable: set[str]
+) -> None:
+    final = dest / f"{stem}.gz"
+    errors: list[str] = []
+    mismatch: str | None = None
+    for mirror in mirrors:
+        if mirror in unreachable:
+            continue
+        url = mirror.rstrip("/") + "/" + final.name
+        # the .gz suffix makes verify_file read it as gzip; the leading dot hides it from loaders
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part.gz", dir=dest)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            log.info("downloading %s", url)
+            try:
+                _download(url, tmp, timeout)
+            except _Unreachable as e:
+                unreachable.add(mirror)
+                errors.append(str(e))
+                continue
+            except _Missing as e:
+                errors.append(str(e))
+                continue
+            with open(tmp, "rb") as f:
+                magic = f.read(2)
+            if magic != b"\x1f\x8b":
+                mismatch = f"{final.name} downloaded from {url} is not a gzip file"
+                continue
+            ok, detail = verify_file(tmp, checks, stem)
+            if not ok:
+                mismatch = f"checksum mismatch for {final.name} downloaded from {url}: {detail}"
+                continue
+            os.replace(tmp, final)
+            log.info("saved %s", final)
+            return
+        finally:
+            tmp.unlink(missing_ok=True)
+    if mismatch is not None:
+        raise DataError(f"{mismatch}; the file was not kept")
+    names = ", ".join(f"{f}.gz" for f in IDX_FILES)
+    last = f" (last error: {errors[-1]})" if errors else ""
+    raise DataError(
+        f"could not download {key} (no connection?); put {names} into {_display(dest)} "
+        f"(or a folder given with --data-dir / $AELAB_DATA){last}"
+    )
+

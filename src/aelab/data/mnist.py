@@ -1,0 +1,160 @@
+"""MNIST and Fashion-MNIST from their four standard IDX files (raw or .gz), found on disk.
+
+Search order: data_dir, $AELAB_DATA, ~/.cache/aelab; in each base folder, `base/<name>/`
+first and then `base/` itself. Files are never downloaded here (see fetch.py).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .dataset import Dataset, check_split, finish
+from .fetch import CHECKS
+from .idx import read_idx
+from .paths import data_search_dirs
+
+__all__ = ["load_idx_dataset", "locate", "IDX_DATASETS", "FASHION_CLASSES"]
+
+FASHION_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+
+IDX_DATASETS: dict[str, dict] = {
+    "mnist": {
+        "description": "handwritten digits 0-9, 28x28 grayscale (LeCun et al.)",
+        "classes": [str(i) for i in range(10)],
+    },
+    "fashion-mnist": {
+        "description": "Zalando article images in 10 classes, 28x28 grayscale (Xiao et al. 2017)",
+        "classes": FASHION_CLASSES,
+    },
+}
+SIZES = {"train": 60000, "test": 10000}
+_PREFIX = {"train": "train", "test": "t10k"}
+
+
+def _needed(split: str) -> list[str]:
+    parts = ["train", "test"] if split == "all" else [split]
+    return [f"{_PREFIX[p]}-{kind}" for p in parts for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    for p in (folder / stem, folder / f"{stem}.gz"):
+        if p.is_file():
+            return p
+    return None
+
+
+def _label_digest(path: Path, target: str) -> str | None:
+    """SHA-256 of a labels file ("gz": the file; "content": its uncompressed bytes), None if unreadable."""
+    try:
+        if target == "gz":
+            return hashlib.sha256(path.read_bytes()).hexdigest() if path.name.endswith(".gz") else None
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                data = f.read(2**20)  # label files are ~60 kB
+        else:
+            with open(path, "rb") as f:
+                data = f.read(2**20)
+        return hashlib.sha256(data).hexdigest()
+    except (OSError, EOFError, zlib.error):
+        return None
+
+
+def _is_other_dataset(name: str, files: dict[str, Path]) -> str | None:
+    """The other dataset's name if these label files are exactly its published ones, else None.
+
+    Guards against `--data-dir shared/data/mnist` silently serving MNIST as Fashion-MNIST.
+    """
+    other = "mnist" if name == "fashion-mnist" else "fashion-mnist"
+    for stem, path in files.items():
+        if "labels" not in stem:
+            continue
+        for check in CHECKS[other][stem]:
+            if check.algo == "sha256" and _label_digest(path, check.target) == check.hexdigest:
+                return other
+    return None
+
+
+def locate(name: str, data_dir: str | os.PathLike | None = None, split: str = "all") -> dict[str, Path]:
+    """Paths of the IDX files `split` needs (file name without .gz -> path), or DataError."""
+    split = check_split(split)
+    needed = _needed(split)
+    looked: list[str] = []
+    partial: list[str] = []
+    for base in data_search_dirs(data_dir):
+        if not base.is_dir():
+            looked.append(f"{base} (no such folder)")
+            continue
+        for folder in (base / name, base):
+            if not folder.is_dir():
+                continue
+            looked.append(str(folder))
+            files = {stem: p for stem in needed if (p := _find_file(folder, stem)) is not None}
+            if len(files) == len(needed):
+                other = _is_other_dataset(name, files)
+                if other is None:
+                    return files
+                partial.append(f"{folder} holds {other}, not {name}")
+            elif files:
+                missing = ", ".join(s for s in needed if s not in files)
+                partial.append(f"{folder} lacks {missing}")
+    wanted = ", ".join(f"{s}[.gz]" for s in needed)
+    found = f" ({'; '.join(partial)})" if partial else ""
+    raise DataError(
+        f"{name} not found: missing {wanted}; looked in {', '.join(looked)}{found}; "
+        f"run `aelab data fetch {name}` or put the files in one of those folders"
+    )
+
+
+def _load_part(name: str, images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DataError(f"{images_path}: expected uint8 images of shape (N, H, W), found {images.dtype} {images.shape}")
+    if labels.ndim != 1 or labels.dtype.kind not in "ui":
+        raise DataError(f"{labels_path}: expected integer labels of shape (N,), found {labels.dtype} {labels.shape}")
+    if len(labels) != len(images):
+        raise DataError(f"{name}: {labels_path.name} has {len(labels)} labels but {images_path.name} has {len(images)} images")
+    n_classes = len(IDX_DATASETS[name]["classes"])
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise DataError(f"{labels_path}: labels range {labels.min()}..{labels.max()}, expected 0..{n_classes - 1}")
+    x = torch.from_numpy(images).unsqueeze(1).to(torch.float32).div_(255.0)
+    y = torch.from_numpy(labels.astype(np.int64))
+    return x, y
+
+
+def load_idx_dataset(
+    name: str,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    image_size: tuple[int, int] | None = None,
+    grayscale: bool | None = None,
+) -> Dataset:
+    """MNIST or Fashion-MNIST: x (N, 1, 28, 28) = uint8 / 255, y int64; "all" is train then test."""
+    if name not in IDX_DATASETS:
+        raise DataError(f"unknown IDX dataset {name!r}; known: {', '.join(sorted(IDX_DATASETS))}")
+    split = check_split(split)
+    files = locate(name, data_dir, split)
+    parts = ["train", "test"] if split == "all" else [split]
+    xs, ys = [], []
+    for part in parts:
+        prefix = _PREFIX[part]
+        x, y = _load_part(name, files[f"{prefix}-images-idx3-ubyte"], files[f"{prefix}-labels-idx1-ubyte"])
+        xs.append(x)
+        ys.append(y)
+    if len(xs) > 1 and xs[0].shape[1:] != xs[1].shape[1:]:
+        raise DataError(f"{name}: train images are {tuple(xs[0].shape[2:])} but test images {tuple(xs[1].shape[2:])}")
+    x = xs[0] if len(xs) == 1 else torch.cat(xs)
+    y = ys[0] if len(ys) == 1 else torch.cat(ys)
+    return finish(x, y, name, list(IDX_DATASETS[name]["classes"]), split, image_size, grayscale)
+

@@ -1,0 +1,312 @@
+"""A self-contained HTML report for a run: config, final metrics, reconstructions, code map, curves, samples."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import html
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import AelabError
+from .images import atomic_write_bytes, png_bytes
+from .plots import code_map_png, loss_curves_png, metric_items
+
+if TYPE_CHECKING:  # the model classes live in aelab.models; imported lazily at run time
+    from ..models.base import Autoencoder
+
+__all__ = ["write_report", "metrics_table_html", "flatten_config", "final_metrics", "encode_all"]
+
+_ENCODE_BATCH = 1000
+_RECON_PER_ROW = 16
+_N_SAMPLES = 64
+_SAMPLE_SEED = 0
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
+       max-width: 1100px; margin: 2em auto; padding: 0 1em; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
+.meta { color: #666; font-size: 0.92em; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr:nth-child(even) td { background: #fafafa; }
+img { max-width: 100%; height: auto; }
+img.pixels { image-rendering: pixelated; image-rendering: crisp-edges; }
+figure { margin: 0.8em 0; }
+figcaption { color: #555; font-size: 0.88em; margin-top: 0.3em; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+""".strip()
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _esc(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _fmt(v: Any) -> tuple[str, bool]:
+    """(text, is_number) for one table cell."""
+    if v is None:
+        return "", False
+    if isinstance(v, bool):
+        return str(v).lower(), False
+    if isinstance(v, (int, np.integer)):
+        return str(int(v)), True
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return (f"{f:.4g}" if math.isfinite(f) else str(f)), True
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, default=str), False
+    return str(v), False
+
+
+def metrics_table_html(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """An HTML table with one row per dict and the given columns (floats to 4 significant digits, all escaped)."""
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for c in columns:
+            text, num = _fmt(row.get(c))
+            cells.append(f'<td class="num">{_esc(text)}</td>' if num else f"<td>{_esc(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(body) + "\n</tbody>\n</table>"
+
+
+def flatten_config(config: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dicts (or dataclasses) as (key.path, value) pairs in their own order."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    if not isinstance(config, dict):
+        return [(prefix or "value", config)]
+    out: list[tuple[str, Any]] = []
+    for k, v in config.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            v = dataclasses.asdict(v)
+        if isinstance(v, dict) and v:
+            out.extend(flatten_config(v, key))
+        else:
+            out.append((key, v))
+    return out
+
+
+def final_metrics(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The last record of each split, by split name (train first)."""
+    last: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        last[str(rec.get("split", "train"))] = rec
+    return {s: last[s] for s in sorted(last, key=lambda s: (s != "train", s))}
+
+
+def _img_tag(png: bytes, alt: str, pixels: bool = False) -> str:
+    b64 = base64.b64encode(png).decode("ascii")
+    cls = ' class="pixels"' if pixels else ""
+    return f'<img{cls} alt="{_esc(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _figure(png: bytes, alt: str, caption: str, pixels: bool = False) -> str:
+    return f"<figure>{_img_tag(png, alt, pixels)}<figcaption>{_esc(caption)}</figcaption></figure>"
+
+
+def _place(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
+    for p in model.parameters():
+        return p.device, (p.dtype if p.dtype.is_floating_point else torch.float32)
+    for b in model.buffers():
+        return b.device, (b.dtype if b.dtype.is_floating_point else torch.float32)
+    return torch.device("cpu"), torch.float32
+
+
+def encode_all(model: "Autoencoder", x: Tensor, batch_size: int = _ENCODE_BATCH) -> np.ndarray:
+    """Codes of `x` as a float (N, d) array, encoded `batch_size` at a time in eval mode without gradients."""
+    device, dtype = _place(model)
+    was_training = model.training
+    model.eval()
+    parts = []
+    try:
+        with torch.no_grad():
+            for i in range(0, x.shape[0], batch_size):
+                z = model.encode(x[i : i + batch_size].to(device=device, dtype=dtype))
+                parts.append(z.detach().reshape(z.shape[0], -1).to("cpu", torch.float64).numpy())
+    finally:
+        model.train(was_training)
+    if not parts:
+        return np.zeros((0, 0))
+    return np.concatenate(parts, axis=0)
+
+
+def _pixel_scale(h: int, w: int) -> int:
+    return max(1, 64 // max(h, w, 1))
+
+
+def _as_images(t: Tensor, like: tuple[int, ...]) -> Tensor:
+    """Model output as (N, C, H, W) floats on the CPU (reshaped when a model returns flat vectors)."""
+    t = t.detach().to("cpu", torch.float32)
+    if tuple(t.shape[1:]) != tuple(like) and t[0].numel() == math.prod(like):
+        t = t.reshape(t.shape[0], *like)
+    return t
+
+
+def _section(sid: str, title: str, body: str) -> str:
+    return f'<section id="{_esc(sid)}">\n<h2>{_esc(title)}</h2>\n{body}\n</section>'
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _reconstructions(model: "Autoencoder", x: Tensor) -> str:
+    device, dtype = _place(model)
+    with torch.no_grad():
+        recon = _as_images(model(x.to(device=device, dtype=dtype)), tuple(x.shape[1:]))
+    orig = x.detach().to("cpu", torch.float32)
+    n = orig.shape[0]
+    cols = min(_RECON_PER_ROW, n)
+    rows = []
+    for i in range(0, n, cols):
+        a, b = orig[i : i + cols], recon[i : i + cols]
+        if a.shape[0] < cols:  # pad the last pair of rows with blank cells so columns line up
+            blank = torch.ones((cols - a.shape[0], *a.shape[1:]))
+            a, b = torch.cat([a, blank]), torch.cat([b, blank])
+        rows += [a, b]
+    grid = torch.cat(rows)
+    png = png_bytes(grid, nrow=cols, scale=_pixel_scale(*orig.shape[2:]))
+    caption = f"{n} test images: originals (odd rows) above their reconstructions (even rows)."
+    return _figure(png, "reconstructions", caption, pixels=True)
+
+
+def _code_map(model: "Autoencoder", data: Any, model_name: str, data_name: str, max_points: int) -> str:
+    x = data.x[:max_points]
+    codes = encode_all(model, x)
+    y = getattr(data, "y", None)
+    labels = None
+    if y is not None:
+        y = y[: x.shape[0]]
+        labels = np.asarray(y.detach().cpu() if hasattr(y, "detach") else y)
+    classes = getattr(data, "classes", None)
+    d = codes.shape[1]
+    map_title = f"{model_name}: {d}-D codes of {data_name}"
+    png = code_map_png(codes, labels, map_title, class_names=classes, max_points=max_points)
+    how = {1: "the code against the example's index", 2: "the codes themselves"}.get(
+        d, "their first two principal components"
+    )
+    caption = f"Codes of the first {x.shape[0]} examples ({d}-D), drawn as {how}" + (
+        ", coloured by label." if labels is not None else "."
+    )
+    return _figure(png, "code map", caption)
+
+
+def _samples(model: Any, shape: tuple[int, ...]) -> str:
+    device, _ = _place(model)
+    gen = torch.Generator(device=device).manual_seed(_SAMPLE_SEED)
+    try:
+        with torch.no_grad():
+            s = _as_images(model.sample(_N_SAMPLES, generator=gen), shape)
+    except (NotImplementedError, AelabError) as e:
+        return f"<p>No samples: {_esc(' '.join(str(e).split()) or type(e).__name__)}</p>"
+    png = png_bytes(s, nrow=8, scale=_pixel_scale(*s.shape[2:]))
+    return _figure(png, "samples", f"{s.shape[0]} samples from the prior (seed {_SAMPLE_SEED}).", pixels=True)
+
+
+# ---------------------------------------------------------------- the report
+
+
+def write_report(
+    run_dir: Path,
+    model: "Autoencoder",
+    data: Any,
+    records: list[dict[str, Any]],
+    title: str | None = None,
+    config: dict[str, Any] | None = None,
+    extra_sections: list[tuple[str, str]] | None = None,
+    n_recon: int = 16,
+    max_map_points: int = 5000,
+) -> Path:
+    """Write `run_dir/report.html` (self-contained, images embedded) atomically and return its path.
+
+    `data` needs `.x` (N, C, H, W) in [0,1]; `.y`, `.name` and `.classes` are used when present.
+    `extra_sections` are (title, raw HTML) pairs appended verbatim (the title is escaped).
+    """
+    from ..models.base import Generative
+
+    run_dir = Path(run_dir)
+    model_name = getattr(model, "name", "") or type(model).__name__
+    data_name = str(getattr(data, "name", "") or "data")
+    x: Tensor = data.x
+    title = title or f"{model_name} on {data_name}"
+    if config is None and dataclasses.is_dataclass(getattr(model, "config", None)):
+        config = {"model": {"name": model_name, "config": dataclasses.asdict(model.config)}}
+    n_params = sum(p.numel() for p in model.parameters())
+    now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+    was_training = model.training
+    model.eval()
+    try:
+        parts = [
+            f"<header><h1>{_esc(title)}</h1>\n<p class=\"meta\">model <code>{_esc(model_name)}</code>"
+            f" ({n_params:,} parameters) &middot; data <code>{_esc(data_name)}</code>"
+            f" {_esc(tuple(x.shape))} &middot; written {_esc(now)}</p></header>"
+        ]
+
+        if config:
+            rows = [{"key": k, "value": v} for k, v in flatten_config(config)]
+            parts.append(_section("config", "Configuration", metrics_table_html(rows, ["key", "value"])))
+
+        last = final_metrics(records)
+        if last:
+            names: list[str] = []
+            for rec in last.values():
+                names += [k for k, _ in metric_items(rec) if k not in names]
+            table_rows = []
+            for key, label in (("step", "step"), ("epoch", "epoch"), ("time", "time (s)")):
+                if any(key in rec for rec in last.values()):
+                    table_rows.append({"metric": label, **{s: rec.get(key) for s, rec in last.items()}})
+            values = {s: dict(metric_items(rec)) for s, rec in last.items()}
+            for name in names:
+                table_rows.append({"metric": name, **{s: v.get(name) for s, v in values.items()}})
+            body = metrics_table_html(table_rows, ["metric", *last])
+            note = '<p class="meta">Last record of each split.</p>'
+            parts.append(_section("metrics", "Final metrics", body + note))
+
+        n = min(int(n_recon), x.shape[0])
+        if n > 0:
+            parts.append(_section("reconstructions", "Reconstructions", _reconstructions(model, x[:n])))
+
+        if x.shape[0] > 0 and max_map_points > 0:
+            code_map = _code_map(model, data, model_name, data_name, max_map_points)
+            parts.append(_section("codes", "2-D code map", code_map))
+
+        if records:
+            caption = "Metrics against training step, one panel each; log scale where values span more than 10x."
+            curves = _figure(loss_curves_png(records), "loss curves", caption)
+        else:
+            curves = "<p>No metrics recorded.</p>"
+        parts.append(_section("curves", "Training curves", curves))
+
+        if isinstance(model, Generative):
+            parts.append(_section("samples", "Samples", _samples(model, tuple(x.shape[1:]))))
+    finally:
+        model.train(was_training)
+
+    for i, (sec_title, raw_html) in enumerate(extra_sections or []):
+        parts.append(_section(f"extra-{i}", sec_title, raw_html))
+
+    doc = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body>\n</html>\n"
+    )
+    return atomic_write_bytes(run_dir / "report.html", doc.encode("utf-8"))
