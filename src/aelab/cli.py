@@ -356,7 +356,10 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "encode": cmd_encode, "reconst
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: user errors are one line on stderr and a non-zero exit."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # usage errors (one line, see _Parser) and --help
+        return int(e.code or 0)
     try:
         return COMMANDS[args.command](args)
     except AelabError as e:

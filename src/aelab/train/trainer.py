@@ -149,6 +149,9 @@ class Trainer:
         self.evaluate_fn = evaluate
         self.progress, self.desc = progress, desc
         self.stop_after = stop_after  # testing hook: stop (as if killed) after this many steps
+        model.check_input(x)
+        if len(x) == 0:
+            raise ConfigError("no training data: the data set is empty")
         self.steps = model.steps()
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):

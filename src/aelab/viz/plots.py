@@ -268,6 +268,8 @@ def loss_curves_png(records: list[dict[str, Any]], title: str | None = None) -> 
         x = float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else float(i)
         split = str(rec.get("split", "train"))
         for name, value in metric_items(rec):
+            # A one-step model logs "model/sq_err" in training and "sq_err" in evaluation: one panel.
+            name = name.removeprefix("model/")
             if not math.isfinite(value):
                 continue
             xs, ys = series.setdefault(name, {}).setdefault(split, ([], []))
