@@ -30,7 +30,7 @@ from aelab.viz import (
     side_by_side_code_maps_png,
     write_report,
 )
-from aelab.viz.images import atomic_write_bytes
+from aelab.fsio import atomic_write_bytes
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

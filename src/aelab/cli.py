@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,34 +41,24 @@ def _parse_sets(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def _bounded(kind: type, minimum: float, inclusive: bool, label: str):
+    """An argparse type: a finite number of `kind` above `minimum`, with a one-line error."""
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {label}, got {text!r}") from None
+        if not math.isfinite(v) or v < minimum or (v == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"expected {label}, got {text}")
+        return v
+
+    return parse
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return v
+_positive_int = _bounded(int, 1, True, "a positive integer")
+_nonneg_int = _bounded(int, 0, True, "an integer >= 0")
+_positive_float = _bounded(float, 0.0, False, "a positive number")
 
 
 def _add_data_args(p: argparse.ArgumentParser, default: str | None = "digits") -> None:

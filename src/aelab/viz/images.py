@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from ..errors import ConfigError, DataError
+from ..fsio import atomic_write_bytes
 
 __all__ = ["make_grid", "save_image", "png_bytes", "load_image", "to_uint8"]
 
@@ -96,26 +96,6 @@ def png_bytes(images: Tensor | np.ndarray, nrow: int = 8, scale: int = 1, pad: i
     buf = io.BytesIO()
     _to_pil(images, nrow=nrow, scale=scale, pad=pad).save(buf, format="PNG", optimize=False)
     return buf.getvalue()
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> Path:
-    """Write `payload` to `path` via a temporary file in the same folder, fsync, and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def save_image(

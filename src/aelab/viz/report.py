@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from ..errors import AelabError
-from .images import atomic_write_bytes, png_bytes
+from ..fsio import atomic_write_bytes
+from .images import png_bytes
 from .plots import code_map_png, loss_curves_png, metric_items
 
 if TYPE_CHECKING:  # the model classes live in aelab.models; imported lazily at run time
