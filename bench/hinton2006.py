@@ -47,7 +47,8 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
-def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activation: str, epochs: int) -> dict:
+def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activation: str, epochs: int,
+             pretrain_epochs: int) -> dict:
     """One deep autoencoder row: (pre-training +) fine-tuning, timed, with its test curve."""
     cfg = dict(PRESETS["hinton2006"], code_dim=code_dim, activation=activation)
     cfg["input_shape"] = list(cfg["input_shape"])
@@ -57,7 +58,7 @@ def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activa
         train=TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, schedule="cosine",
                           seed=args.seed, log_every=100),
         pretrain="rbm" if pretrain else None,
-        pretrain_train=TrainConfig(epochs=args.pretrain_epochs, batch_size=args.pretrain_batch_size,
+        pretrain_train=TrainConfig(epochs=pretrain_epochs, batch_size=args.pretrain_batch_size,
                                    optimizer="sgd", lr=0.1, momentum=0.9, seed=args.seed, log_every=100)
         if pretrain else None,
     )
@@ -71,12 +72,12 @@ def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activa
     pre_time = 0.0
     for stage in sorted((out / "pretrain").glob("rbm*")) if pretrain else []:
         pre_time += max(r["time"] for r in MetricsLog(stage / "metrics.jsonl").records())
-    samples = len(train.x) * (epochs + (args.pretrain_epochs * 4 if pretrain else 0))
+    finetune_s = max(r["time"] for r in records)
     final = evaluate(model, test.x)
     return {"method": name, "test_sq_err": final["sq_err"], "test_bce": final["bce"],
             "train_sq_err": evaluate(model, train.x)["sq_err"], "wall_s": wall, "pretrain_s": pre_time,
-            "samples_per_s": samples / wall, "epochs": epochs,
-            "pretrain_epochs_per_layer": args.pretrain_epochs if pretrain else 0,
+            "finetune_s": finetune_s, "samples_per_s": len(train.x) * epochs / finetune_s, "epochs": epochs,
+            "pretrain_epochs_per_layer": pretrain_epochs if pretrain else 0,
             "architecture": "-".join(map(str, [784, *cfg["hidden"], code_dim])), "activation": activation,
             "curve": curve, "run": str(out), "model": model}
 
@@ -86,62 +87,54 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "hinton2006")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
-    p.add_argument("--only", default="rbm,scratch,scratch-elu,pca,logistic-pca,map2d")
-    p.add_argument("--epochs", type=int, default=60, help="fine-tuning epochs")
-    p.add_argument("--pretrain-epochs", type=int, default=8, help="CD-1 epochs per RBM layer")
+    p.add_argument("--only", default="pca,logistic-pca,rbm,map2d,scratch",
+                   help="rows, in order, from: pca, logistic-pca, rbm, map2d, scratch, scratch-elu")
+    p.add_argument("--epochs", type=int, default=55, help="fine-tuning epochs")
+    p.add_argument("--pretrain-epochs", type=int, default=10, help="CD-1 epochs per RBM layer")
     p.add_argument("--map-epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--map-pretrain-epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--pretrain-batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="3000 training images, 2 epochs: a smoke run")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
-    only = set(args.only.split(","))
 
     train = load_dataset("mnist", "train", args.data_dir)
     test = load_dataset("mnist", "test", args.data_dir)
     tag = "hinton2006"
     if args.quick:
         train.x, train.y = train.x[:3000], train.y[:3000]
-        args.epochs = args.map_epochs = args.pretrain_epochs = 2
+        args.epochs = args.map_epochs = args.pretrain_epochs = args.map_pretrain_epochs = 2
         tag = "hinton2006-quick"
         args.runs = args.runs.with_name(args.runs.name + "-quick")
     args.results.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     x_tr, x_te = train.x.flatten(1).numpy(), test.x.flatten(1).numpy()
 
-    if "pca" in only:
+    ae_rows = {"rbm": ("ae-rbm", True, "sigmoid"), "scratch": ("ae-scratch", False, "sigmoid"),
+               "scratch-elu": ("ae-scratch-elu", False, "elu")}
+    for key in args.only.split(","):
         t0 = time.time()
-        pca = PCABaseline(30).fit(x_tr)
-        rows.append({"method": "pca", "test_sq_err": squared_error_per_image(x_te, pca.reconstruct(x_te)),
-                     "wall_s": time.time() - t0, "architecture": "30 components"})
-    if "logistic-pca" in only:
-        t0 = time.time()
-        lpca = LogisticPCA(30, random_state=args.seed).fit(x_tr)
-        rows.append({"method": "logistic-pca", "test_sq_err": squared_error_per_image(x_te, lpca.reconstruct(x_te)),
-                     "wall_s": time.time() - t0, "architecture": "30 components"})
-    ae_rows = [("rbm", "ae-rbm", True, "sigmoid"), ("scratch", "ae-scratch", False, "sigmoid"),
-               ("scratch-elu", "ae-scratch-elu", False, "elu")]
-    for key, name, pre, act in ae_rows:
-        if key in only:
-            row = train_ae(name, args, train, test, 30, pre, act, args.epochs)
+        if key == "pca":
+            pca = PCABaseline(30).fit(x_tr)
+            rows.append({"method": "pca", "test_sq_err": squared_error_per_image(x_te, pca.reconstruct(x_te)),
+                         "wall_s": time.time() - t0, "architecture": "30 components"})
+        elif key == "logistic-pca":
+            lpca = LogisticPCA(30, random_state=args.seed).fit(x_tr)
+            rows.append({"method": "logistic-pca", "test_sq_err": squared_error_per_image(x_te, lpca.reconstruct(x_te)),
+                         "wall_s": time.time() - t0, "architecture": "30 components"})
+        elif key in ae_rows:
+            name, pre, act = ae_rows[key]
+            row = train_ae(name, args, train, test, 30, pre, act, args.epochs, args.pretrain_epochs)
             row.pop("model")
             rows.append(row)
-            _save(args, tag, rows)
-    if "map2d" in only:
-        row = train_ae("ae-rbm-2d", args, train, test, 2, True, "sigmoid", args.map_epochs)
-        model = row.pop("model")
-        from aelab.viz.plots import side_by_side_code_maps_png
-
-        codes = encode_all(model, test.x).numpy()
-        pcs = PCABaseline(2).fit(x_tr).transform(x_te)
-        labels = test.y.numpy()
-        png = side_by_side_code_maps_png([("PCA: first two components", pcs, labels),
-                                          ("784-1000-500-250-2 autoencoder (RBM pre-trained)", codes, labels)])
-        (args.results / f"{tag}_fig3.png").write_bytes(png)
-        row["figure"] = f"bench/results/{tag}_fig3.png"
-        rows.append(row)
+        elif key == "map2d":
+            rows.append(fig3(args, tag, train, test, x_tr, x_te))
+        else:
+            raise SystemExit(f"unknown row {key!r}")
+        _save(args, tag, rows)
     _save(args, tag, rows)
     print(f"\nScience 2006 on MNIST (test squared error per image; {machine()})")
     print(f"{'method':<16} {'arch':<24} {'ours':>7} {'paper':>7} {'wall s':>8} {'samples/s':>10}")
@@ -149,6 +142,21 @@ def main() -> None:
         paper = PAPER.get(r["method"])
         print(f"{r['method']:<16} {r.get('architecture', ''):<24} {r['test_sq_err']:>7.2f} "
               f"{paper if paper else '':>7} {r['wall_s']:>8.0f} {r.get('samples_per_s', float('nan')):>10.0f}")
+
+
+def fig3(args, tag: str, train, test, x_tr, x_te) -> dict:
+    """Fig. 3: 2-D codes of the 784-1000-500-250-2 autoencoder beside the first two PCs."""
+    from aelab.viz.plots import side_by_side_code_maps_png
+
+    row = train_ae("ae-rbm-2d", args, train, test, 2, True, "sigmoid", args.map_epochs, args.map_pretrain_epochs)
+    model = row.pop("model")
+    codes = encode_all(model, test.x).numpy()
+    pcs = PCABaseline(2).fit(x_tr).transform(x_te)
+    png = side_by_side_code_maps_png([("PCA: first two components", pcs, test.y.numpy()),
+                                      ("784-1000-500-250-2 autoencoder (RBM pre-trained)", codes, test.y.numpy())])
+    (args.results / f"{tag}_fig3.png").write_bytes(png)
+    row["figure"] = f"bench/results/{tag}_fig3.png"
+    return row
 
 
 def _save(args, tag: str, rows: list[dict]) -> None:
