@@ -77,7 +77,8 @@ def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activa
     return {"method": name, "test_sq_err": final["sq_err"], "test_bce": final["bce"],
             "train_sq_err": evaluate(model, train.x)["sq_err"], "wall_s": wall, "pretrain_s": pre_time,
             "finetune_s": finetune_s, "samples_per_s": len(train.x) * epochs / finetune_s, "epochs": epochs,
-            "pretrain_epochs_per_layer": pretrain_epochs if pretrain else 0,
+            "pretrain_epochs_per_layer": pretrain_epochs if pretrain else 0, "batch_size": args.batch_size,
+            "lr": args.lr, "pretrain_batch_size": args.pretrain_batch_size if pretrain else None, "seed": args.seed,
             "architecture": "-".join(map(str, [784, *cfg["hidden"], code_dim])), "activation": activation,
             "curve": curve, "run": str(out), "model": model}
 
@@ -159,10 +160,21 @@ def fig3(args, tag: str, train, test, x_tr, x_te) -> dict:
     return row
 
 
+def _key(row: dict) -> tuple:
+    """Rows of one method with other training budgets are kept side by side."""
+    return row["method"], row.get("epochs"), row.get("pretrain_epochs_per_layer")
+
+
 def _save(args, tag: str, rows: list[dict]) -> None:
+    """Write this invocation's rows, keeping earlier rows of other methods or budgets."""
+    path = args.results / f"{tag}.json"
+    kept = []
+    if path.exists():
+        fresh = {_key(r) for r in rows}
+        kept = [r for r in json.loads(path.read_text()).get("rows", []) if _key(r) not in fresh]
     out = {"benchmark": "hinton2006", "machine": machine(), "versions": versions(), "paper": PAPER,
-           "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "rows": rows}
-    (args.results / f"{tag}.json").write_text(json.dumps(out, indent=2) + "\n")
+           "rows": kept + rows}
+    path.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

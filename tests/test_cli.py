@@ -119,7 +119,7 @@ def test_models_and_data_list(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0 and "ae" in out and "rbm" in out and "hinton2006" in out
     code, out, _ = run(capsys, "data", "list")
-    assert code == 0 and "digits" in out and "mnist" in out
+    assert code == 0 and "digits" in out and "embedded" in out and "mnist" in out
 
 
 def test_console_entry_point_has_no_traceback(tmp_path):
@@ -127,3 +127,19 @@ def test_console_entry_point_has_no_traceback(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_train_on_a_folder_of_the_users_images(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cats", "dogs"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (10, 12, 3), dtype=np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    code, out, err = run(capsys, "train", "ae", "--data", tmp_path / "imgs", "--out", tmp_path / "r", *TINY)
+    assert code == 0, err
+    model = __import__("aelab").load(tmp_path / "r")
+    assert model.input_shape == (3, 10, 12)
+    code, out, _ = run(capsys, "encode", tmp_path / "r", "-o", tmp_path / "c.npy", "--split", "all")
+    assert code == 0 and np.load(tmp_path / "c.npy").shape == (24, 3)

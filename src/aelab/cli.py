@@ -167,7 +167,7 @@ def _validate_data(x, name: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data import load_dataset
+    from .data import dataset_names, load_dataset
     from .eval.reconstruction import evaluate
     from .train.run import RunSpec, read_spec, train_run
     from .train.trainer import TrainConfig
@@ -183,6 +183,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     train = load_dataset(data_name, "train", data_dir)
     test = load_dataset(data_name, "test", data_dir)
     _validate_data(train.x, data_name)
+    if train.name not in dataset_names():  # a user's folder or array: record where it is, from anywhere
+        data_name = str(Path(data_name).resolve())
     spec = RunSpec(
         model=args.model,
         model_config=_model_config(args, tuple(train.x.shape[1:])) if not args.resume else {},
@@ -331,7 +333,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     if args.data_command == "list":
         for d in describe_datasets(args.data_dir):
-            where = d.get("location") or "not found (aelab data fetch " + d["name"] + ")"
+            if d.get("available"):
+                where = d.get("location") or "embedded"
+            else:
+                where = f"not found: aelab data fetch {d['name']}"
             print(f"{d['name']:<14} {d.get('description', '')}  [{where}]")
         return 0
     path = fetch(args.name, args.dest)

@@ -283,7 +283,7 @@ class Trainer:
         count = 0
         last_eval: dict[str, float] = {}
         perm: Tensor | None = None
-        bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc, disable=not self.progress,
+        bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc, disable=None if self.progress else True,
                    dynamic_ncols=True, leave=False)
         try:
             while self.step < self.total_steps:
