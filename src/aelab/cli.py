@@ -259,33 +259,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .eval.reconstruction import encode_all
-    from .train.checkpoint import atomic_write_bytes
+    from .fsio import atomic_write_npy
 
     if args.output.suffix != ".npy":
         raise ConfigError(f"output {args.output} must end in .npy")
     _refuse_existing(args.output, args.overwrite)
     model, data = _run_data(args, args.split)
     codes = encode_all(model, data.x).numpy()
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, codes, allow_pickle=False)
-    atomic_write_bytes(args.output, buf.getvalue())
+    atomic_write_npy(args.output, codes)
     print(f"wrote {codes.shape[0]} codes of dimension {codes.shape[1]} to {args.output}")
     return 0
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    import io
-
-    import numpy as np
     import torch
 
     from .eval.reconstruction import reconstruct_all
-    from .train.checkpoint import atomic_write_bytes
+    from .fsio import atomic_write_bytes, atomic_write_npy
     from .viz.images import png_bytes
 
     if args.output.suffix not in (".png", ".npy"):
@@ -294,9 +285,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     model, data = _run_data(args, args.split)
     if args.output.suffix == ".npy":
         recon = reconstruct_all(model, data.x).numpy()
-        buf = io.BytesIO()
-        np.save(buf, recon, allow_pickle=False)
-        atomic_write_bytes(args.output, buf.getvalue())
+        atomic_write_npy(args.output, recon)
         print(f"wrote {len(recon)} reconstructions to {args.output}")
         return 0
     x = data.x[: args.n]

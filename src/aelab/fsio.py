@@ -35,3 +35,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> Path:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """JSON version of `atomic_write_bytes` (sorted keys, indented)."""
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def atomic_write_npy(path: str | os.PathLike[str], array: Any) -> Path:
+    """A numpy array as .npy (no pickle), written atomically."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return atomic_write_bytes(path, buf.getvalue())

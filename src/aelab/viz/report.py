@@ -131,21 +131,12 @@ def _place(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
 
 
 def encode_all(model: "Autoencoder", x: Tensor, batch_size: int = _ENCODE_BATCH) -> np.ndarray:
-    """Codes of `x` as a float (N, d) array, encoded `batch_size` at a time in eval mode without gradients."""
-    device, dtype = _place(model)
-    was_training = model.training
-    model.eval()
-    parts = []
-    try:
-        with torch.no_grad():
-            for i in range(0, x.shape[0], batch_size):
-                z = model.encode(x[i : i + batch_size].to(device=device, dtype=dtype))
-                parts.append(z.detach().reshape(z.shape[0], -1).to("cpu", torch.float64).numpy())
-    finally:
-        model.train(was_training)
-    if not parts:
+    """Codes of `x` as a float64 (N, d) array (see aelab.eval.reconstruction.encode_all)."""
+    from ..eval.reconstruction import encode_all as encode
+
+    if x.shape[0] == 0:
         return np.zeros((0, 0))
-    return np.concatenate(parts, axis=0)
+    return encode(model, x, batch_size).to(torch.float64).numpy()
 
 
 def _pixel_scale(h: int, w: int) -> int:
