@@ -62,10 +62,6 @@ def test_loss_falls_on_digits(tmp_path, digits):
     assert after < 0.5 * before
 
 
-class Exploding(torch.nn.Module):
-    pass
-
-
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path):
     model = tiny_ae()
     x = data()
