@@ -12,39 +12,18 @@ beside the paper's numbers and writes bench/results/hinton2006.json (+ the Fig. 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
+from common import ROOT, machine, save_rows  # noqa: E402  (also puts src/ on the path)
 from aelab.data import load_dataset  # noqa: E402
 from aelab.eval.baselines import LogisticPCA, PCABaseline, squared_error_per_image  # noqa: E402
 from aelab.eval.reconstruction import encode_all, evaluate  # noqa: E402
 from aelab.models.ae import PRESETS  # noqa: E402
-from aelab.train.run import RunSpec, train_run, versions  # noqa: E402
+from aelab.train.run import RunSpec, train_run  # noqa: E402
 from aelab.train.trainer import MetricsLog, TrainConfig  # noqa: E402
 
 PAPER = {"ae-rbm": 3.00, "logistic-pca": 8.01, "pca": 13.87}
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
 def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activation: str, epochs: int,
@@ -167,14 +146,7 @@ def _key(row: dict) -> tuple:
 
 def _save(args, tag: str, rows: list[dict]) -> None:
     """Write this invocation's rows, keeping earlier rows of other methods or budgets."""
-    path = args.results / f"{tag}.json"
-    kept = []
-    if path.exists():
-        fresh = {_key(r) for r in rows}
-        kept = [r for r in json.loads(path.read_text()).get("rows", []) if _key(r) not in fresh]
-    out = {"benchmark": "hinton2006", "machine": machine(), "versions": versions(), "paper": PAPER,
-           "rows": kept + rows}
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    save_rows(args.results / f"{tag}.json", rows, _key, benchmark="hinton2006", paper=PAPER)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--pretrain-epochs", type=_positive_int, default=10)
     t.add_argument("--pretrain-lr", type=_positive_float, default=0.1)
     t.add_argument("--pretrain-batch-size", type=_positive_int, default=100)
+    t.add_argument("--binarize", action="store_true",
+                   help="dynamic binarisation: train on a fresh Bernoulli draw of each batch; evaluate on a fixed draw")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--no-progress", action="store_true")
@@ -102,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(e, default=None)
     e.add_argument("--split", default="test", choices=["train", "test", "all"])
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument("--iw-samples", type=_nonneg_int, default=1000,
+                   help="importance samples for the NLL estimate of VAE-type models (0: skip it)")
+    e.add_argument("--no-progress", action="store_true")
+
+    s = sub.add_parser("sample", help="draw samples from a generative model: a PNG grid or a .npy array")
+    s.add_argument("run", type=Path)
+    s.add_argument("-n", type=_positive_int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--output", type=Path, required=True, help=".png grid or .npy array")
+    s.add_argument("--overwrite", action="store_true")
+
+    ip = sub.add_parser("interpolate", help="decode the straight line between the codes of two examples")
+    ip.add_argument("run", type=Path)
+    _add_data_args(ip, default=None)
+    ip.add_argument("--split", default="test", choices=["train", "test", "all"])
+    ip.add_argument("--from", dest="i", type=_nonneg_int, required=True, help="index of the first example")
+    ip.add_argument("--to", dest="j", type=_nonneg_int, required=True, help="index of the last example")
+    ip.add_argument("--steps", type=_positive_int, default=10)
+    ip.add_argument("-o", "--output", type=Path, required=True, help=".png strip (ends are the real images) or .npy")
+    ip.add_argument("--overwrite", action="store_true")
 
     en = sub.add_parser("encode", help="write the codes of a data split to .npy")
     en.add_argument("run", type=Path)
@@ -137,23 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- commands ----------------------------------------------------------------------------
 def _model_config(args: argparse.Namespace, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    from .config import from_dict, to_dict
     from .models import model_class
-    from .models.ae import PRESETS
 
     cls = model_class(args.model)
     cfg: dict[str, Any] = {}
     if args.preset:
-        if args.model != "ae" or args.preset not in PRESETS:
-            known = ", ".join(sorted(PRESETS)) if args.model == "ae" else "none"
+        if args.preset not in cls.presets:
+            known = ", ".join(sorted(cls.presets)) or "none"
             raise ConfigError(f"unknown preset {args.preset!r} for model {args.model!r}; known: {known}")
-        cfg.update(PRESETS[args.preset])
-        if tuple(cfg["input_shape"]) != tuple(input_shape):
+        cfg.update(cls.presets[args.preset])
+        if "input_shape" in cfg and tuple(cfg["input_shape"]) != tuple(input_shape):
             raise ConfigError(f"preset {args.preset!r} is for data of shape {tuple(cfg['input_shape'])}, "
                               f"but {args.data} has shape {tuple(input_shape)}")
     cfg["input_shape"] = list(input_shape)
     cfg.update(_parse_sets(args.set))
-    from .config import from_dict, to_dict
-
     return to_dict(from_dict(cls.Config, cfg, f"{args.model} config"))
 
 
@@ -172,6 +192,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train.run import RunSpec, read_spec, train_run
     from .train.trainer import TrainConfig
 
+    if args.resume and args.binarize:
+        raise ConfigError("--binarize is a setting of the run; a resumed run keeps its own")
     out = args.out or Path("runs") / f"{args.model}-{Path(str(args.data)).stem}"
     if args.resume:
         stored = read_spec(out)
@@ -192,13 +214,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         data_dir=str(data_dir) if data_dir else None,
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                           schedule=args.schedule, seed=args.seed, eval_every=args.eval_every,
-                          checkpoint_every=args.checkpoint_every),
+                          checkpoint_every=args.checkpoint_every, binarize=args.binarize),
         pretrain=args.pretrain,
         pretrain_train=TrainConfig(epochs=args.pretrain_epochs, batch_size=args.pretrain_batch_size,
                                    lr=args.pretrain_lr, optimizer="sgd", momentum=0.9, seed=args.seed)
         if args.pretrain else None,
     )
-    model, result = train_run(spec, out, train.x, train.y, lambda m: evaluate(m, test.x),
+    test_x = eval_data(test.x, stored.train if args.resume else spec.train)
+    model, result = train_run(spec, out, train.x, train.y, lambda m: evaluate(m, test_x),
                               resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     _print_metrics(result, f"{args.model} on {data_name} (test split)")
     if not args.no_report:
@@ -225,6 +248,13 @@ def _write_report(run: Path, model, test) -> Path:
                         title=f"{spec.model} on {spec.data}", config=spec.to_json())
 
 
+def eval_data(x, train_cfg):
+    """The data a run is scored on: a fixed seeded Bernoulli draw if it trained on binarised batches."""
+    from .data import binarize
+
+    return binarize(x, seed=0) if train_cfg.binarize else x
+
+
 def _run_data(args: argparse.Namespace, split: str):
     """The data a command on a run uses: --data if given, else the run's own, checked against the model."""
     from .data import load_dataset
@@ -236,7 +266,7 @@ def _run_data(args: argparse.Namespace, split: str):
     data_dir = args.data_dir or (spec.data_dir if not args.data else None)
     data = load_dataset(name, split, data_dir)
     model.check_input(data.x)
-    return model, data
+    return model, data, spec
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
@@ -248,13 +278,43 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .eval.reconstruction import evaluate
+    from .models import Generative, LatentVariableModel
 
-    model, data = _run_data(args, args.split)
-    metrics = evaluate(model, data.x)
+    import torch
+
+    torch.manual_seed(0)  # the ELBO's and the NLL's draws: the same numbers on every call
+    model, data, spec = _run_data(args, args.split)
+    x = eval_data(data.x, spec.train)
+    metrics: dict[str, Any] = evaluate(model, x)
+    details: dict[str, Any] = {}
+    if isinstance(model, LatentVariableModel):
+        from .eval.likelihood import iwae_nll, latent_diagnostics
+
+        if args.iw_samples:
+            metrics[f"nll_k{args.iw_samples}"] = float(iwae_nll(model, x, args.iw_samples, progress=not args.no_progress).mean())
+        diag = latent_diagnostics(model, x)
+        metrics["active_units"] = diag["active_units"]
+        details["kl_per_dim"] = diag["kl_per_dim"]
+    if isinstance(model, Generative) and tuple(x.shape[1:]) == (1, 28, 28):
+        from .eval.sample_quality import sample_quality
+
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            samples = torch.cat([model.sample(min(1000, len(x) - i), generator=gen) for i in range(0, min(len(x), 10000), 1000)])
+        metrics["sample_frechet"] = sample_quality(samples, x)["frechet"]
     if args.json:
-        print(json.dumps(metrics))
-    else:
-        _print_metrics(metrics, f"{model.name} on {data.name} ({args.split} split, {len(data)} examples)")
+        print(json.dumps({**metrics, **details}))
+        return 0
+    how = ", binarised with seed 0" if spec.train.binarize else ""
+    _print_metrics(metrics, f"{model.name} on {data.name} ({args.split} split, {len(data)} examples{how})")
+    if "kl_per_dim" in details:
+        kl = sorted(details["kl_per_dim"], reverse=True)
+        print("  KL per latent dimension (nats, largest first): " + " ".join(f"{v:.2f}" for v in kl))
+    if getattr(model.config, "likelihood", None) == "bernoulli" and not bool(((x == 0) | (x == 1)).all()):
+        print("  note: the data is not binary, so the Bernoulli ELBO/NLL of grey levels is not a normalised "
+              "likelihood; train with --binarize for comparable numbers")
+    if "sample_frechet" in metrics:
+        print("  sample_frechet: Fréchet distance in the features of aelab's MNIST classifier (not the Inception FID)")
     return 0
 
 
@@ -265,7 +325,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.output.suffix != ".npy":
         raise ConfigError(f"output {args.output} must end in .npy")
     _refuse_existing(args.output, args.overwrite)
-    model, data = _run_data(args, args.split)
+    model, data, _ = _run_data(args, args.split)
     codes = encode_all(model, data.x).numpy()
     atomic_write_npy(args.output, codes)
     print(f"wrote {codes.shape[0]} codes of dimension {codes.shape[1]} to {args.output}")
@@ -282,7 +342,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if args.output.suffix not in (".png", ".npy"):
         raise ConfigError(f"output {args.output} must end in .png or .npy")
     _refuse_existing(args.output, args.overwrite)
-    model, data = _run_data(args, args.split)
+    model, data, _ = _run_data(args, args.split)
     if args.output.suffix == ".npy":
         recon = reconstruct_all(model, data.x).numpy()
         atomic_write_npy(args.output, recon)
@@ -301,19 +361,76 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    model, data = _run_data(args, "test")
+    model, data, _ = _run_data(args, "test")
     print(f"report: {_write_report(args.run, model, data)}")
+    return 0
+
+
+def _write_images(path: Path, images, nrow: int) -> None:
+    """A PNG grid (pixels scaled up for small images) or the raw array as .npy."""
+    from .fsio import atomic_write_bytes, atomic_write_npy
+    from .viz.images import png_bytes
+
+    if path.suffix == ".npy":
+        atomic_write_npy(path, images.numpy())
+    else:
+        atomic_write_bytes(path, png_bytes(images, nrow=nrow, scale=max(1, 56 // images.shape[-1])))
+
+
+def _check_output(path: Path, overwrite: bool) -> None:
+    if path.suffix not in (".png", ".npy"):
+        raise ConfigError(f"output {path} must end in .png or .npy")
+    _refuse_existing(path, overwrite)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from .models import Generative
+    from .train.run import load
+
+    _check_output(args.output, args.overwrite)
+    model = load(args.run)
+    if not isinstance(model, Generative):
+        raise ConfigError(f"model {model.name!r} has no prior to sample from; sampling needs a generative model (e.g. vae)")
+    model.eval()
+    gen = torch.Generator().manual_seed(args.seed)
+    with torch.no_grad():
+        images = model.sample(args.n, generator=gen).cpu()
+    _write_images(args.output, images, nrow=min(8, args.n))
+    print(f"wrote {args.n} samples (seed {args.seed}) to {args.output}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .eval.interpolation import interpolate
+
+    _check_output(args.output, args.overwrite)
+    model, data, _ = _run_data(args, args.split)
+    for which, i in (("--from", args.i), ("--to", args.j)):
+        if i >= len(data):
+            raise ConfigError(f"{which} {i} is out of range: the {args.split} split of {data.name} has {len(data)} examples")
+    path = interpolate(model, data.x[args.i], data.x[args.j], args.steps)
+    if args.output.suffix == ".npy":
+        _write_images(args.output, path, nrow=args.steps)
+    else:  # the real images at both ends, the decoded path between them
+        strip = torch.cat([data.x[args.i : args.i + 1], path, data.x[args.j : args.j + 1]])
+        _write_images(args.output, strip, nrow=len(strip))
+    print(f"wrote a {args.steps}-step interpolation from example {args.i} to {args.j} to {args.output}")
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import model_class, model_names
-    from .models.ae import PRESETS
 
     for name in model_names():
-        doc = (model_class(name).__doc__ or "").strip().splitlines()[0]
+        cls = model_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
         print(f"{name:<8} {doc}")
-    print("presets (ae): " + ", ".join(f"{k} ({'-'.join(map(str, [784, *v['hidden'], v['code_dim']]))})" for k, v in PRESETS.items()))
+        if cls.presets:
+            print(f"{'':<8} presets: {', '.join(sorted(cls.presets))}")
     return 0
 
 
@@ -334,7 +451,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "encode": cmd_encode, "reconstruct": cmd_reconstruct,
-            "report": cmd_report, "models": cmd_models, "data": cmd_data}
+            "report": cmd_report, "sample": cmd_sample, "interpolate": cmd_interpolate, "models": cmd_models, "data": cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 errors.append(str(e))
         raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
     if origin in (tuple, list):
+        variadic = origin is list or (len(args) == 2 and args[1] is Ellipsis)
+        if variadic and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            value = [value]  # `--set hidden=32` means one layer of 32
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
         inner = args[0] if args else Any

@@ -5,13 +5,14 @@ disk, or downloaded with `aelab data fetch`); or the path of a folder of images 
 """
 
 from .catalog import dataset_names, describe_datasets, load_dataset
-from .dataset import Dataset
+from .dataset import Dataset, binarize
 from .fetch import fetch
 from .idx import read_idx, write_idx
 from .paths import data_search_dirs
 
 __all__ = [
     "Dataset",
+    "binarize",
     "load_dataset",
     "dataset_names",
     "data_search_dirs",

@@ -111,3 +111,9 @@ def finish(
         raise DataError(f"{name}: the {split!r} split is empty")
     x = resize(set_channels(x, grayscale), image_size)
     return Dataset(x=x.contiguous(), y=y, name=name, classes=classes)
+
+
+def binarize(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A fixed Bernoulli draw of intensities in [0,1] (the seeded test set of 'dynamically binarised MNIST')."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(x.clamp(0, 1), generator=g)

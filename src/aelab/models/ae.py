@@ -62,6 +62,7 @@ class DeepAutoencoder(Autoencoder):
 
     name = "ae"
     Config = AEConfig
+    presets = PRESETS
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__(config)

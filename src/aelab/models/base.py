@@ -35,6 +35,7 @@ class Autoencoder(nn.Module):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # named configurations, e.g. a paper's architecture
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -79,6 +80,18 @@ class Generative(Autoencoder):
     """An autoencoder with a prior to sample from."""
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+
+class LatentVariableModel(Generative):
+    """A generative model with an explicit likelihood p(x|z) p(z) and an approximate posterior q(z|x)."""
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of the Gaussian q(z|x), each (B, latent_dim)."""
+        raise NotImplementedError
+
+    def log_weights(self, x: Tensor, k: int) -> Tensor:
+        """log p(x, z_i) - log q(z_i|x) for k draws z_i ~ q(z|x): shape (B, k) (Burda et al. 2016, Eq. 8)."""
         raise NotImplementedError
 
 

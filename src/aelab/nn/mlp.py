@@ -6,7 +6,8 @@ from torch import nn
 
 from ..errors import ConfigError
 
-_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "gelu": nn.GELU}
+_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "gelu": nn.GELU,
+                "lrelu": lambda: nn.LeakyReLU(0.2)}
 
 
 def activation(name: str) -> nn.Module:

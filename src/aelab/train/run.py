@@ -14,9 +14,9 @@ import torch
 
 from ..config import from_dict, to_dict
 from ..errors import CheckpointError, ConfigError
-from ..models.base import Autoencoder, build_model, model_class
+from ..models.base import Autoencoder, build_model
 from .checkpoint import atomic_write_json, load_weights, read_json, read_tensors
-from .trainer import TrainConfig, Trainer
+from .trainer import PREVIOUS, TrainConfig, Trainer
 
 CONFIG = "config.json"
 
@@ -127,7 +127,7 @@ def train_run(
     torch.manual_seed(spec.train.seed)
     model = build_model(spec.model, spec.model_config)
     model.check_input(train_x)
-    main_started = (out / "trainer.json").exists()
+    main_started = (out / "trainer.json").exists() or (out / PREVIOUS / "trainer.json").exists()
     if spec.pretrain and not main_started:
         _pretrain(spec, model, out, train_x, progress, resume)
     trainer = Trainer(model, train_x, spec.train, out, y=train_y, evaluate=evaluate, progress=progress,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,8 @@ from .checkpoint import (
 )
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+PREVIOUS = "previous"
+CHECKPOINT_FILES = ("model.safetensors", "trainer.safetensors", "trainer.json")  # the last is the commit point
 SCHEDULES = ("constant", "cosine")
 _STEP_OPTION_KEYS = {"optimizer", "lr", "momentum", "weight_decay", "betas"}
 
@@ -50,6 +55,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps; 0 = at the end of each epoch
     log_every: int = 50
     seed: int = 0
+    binarize: bool = False  # each batch a fresh Bernoulli draw of its intensities (dynamic binarisation)
     step_options: dict[str, dict] = field(default_factory=dict)  # per-Step overrides, by step name
 
     def __post_init__(self) -> None:
@@ -100,6 +106,25 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
     """The shuffle of one epoch, derived from (seed, epoch) alone so a resume regenerates it."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g)
+
+
+def keep_previous(run_dir: Path) -> None:
+    """Move the committed checkpoint of `run_dir` into run_dir/previous (hard links: no copying)."""
+    if not (run_dir / "trainer.json").exists():
+        return
+    prev = run_dir / PREVIOUS
+    prev.mkdir(exist_ok=True)
+    for name in CHECKPOINT_FILES:  # trainer.json last: previous/ is consistent once it lands
+        src, tmp = run_dir / name, prev / f".{name}.tmp"
+        if not src.exists():
+            return
+        if tmp.exists():
+            tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:  # a file system without hard links
+            shutil.copy2(src, tmp)
+        os.replace(tmp, prev / name)
 
 
 class MetricsLog:
@@ -166,14 +191,23 @@ class Trainer:
         self.total_steps = config.epochs * self.steps_per_epoch
         self.step = 0
         self.last_checkpoint: int | None = None
+        self._rotate = True
 
     # --- state on disk -------------------------------------------------------------------
     @property
     def state_path(self) -> Path:
         return self.run_dir / "trainer.json"
 
+    def has_checkpoint(self) -> bool:
+        """Whether `run_dir` holds a committed checkpoint (the latest or the previous one)."""
+        return self.state_path.exists() or (self.run_dir / PREVIOUS / "trainer.json").exists()
+
     def save_checkpoint(self, finished: bool = False) -> None:
-        """Weights, optimiser state and RNG, written atomically; trainer.json is the commit point."""
+        """Weights, optimiser state and RNG, written atomically; trainer.json is the commit point.
+
+        The checkpoint it replaces is kept in previous/ first, so a crash halfway through this write
+        (or a file damaged later) still leaves one complete checkpoint to resume from.
+        """
         model_bytes = tensors_to_bytes(self.model.state_dict())
         tensors: dict[str, Tensor] = {"rng/torch": torch.get_rng_state()}
         opt_meta = {}
@@ -182,6 +216,9 @@ class Trainer:
             tensors.update(t)
             opt_meta[s.name] = meta
         trainer_bytes = tensors_to_bytes(tensors)
+        if self._rotate:
+            keep_previous(self.run_dir)
+        self._rotate = True
         atomic_write_bytes(self.run_dir / "model.safetensors", model_bytes)
         atomic_write_bytes(self.run_dir / "trainer.safetensors", trainer_bytes)
         atomic_write_json(
@@ -200,21 +237,40 @@ class Trainer:
         self.last_checkpoint = self.step
 
     def load_checkpoint(self) -> dict[str, Any]:
-        """Restore weights, optimisers, RNG and step from `run_dir`."""
-        state = read_json(self.state_path, "trainer state")
+        """Restore weights, optimiser state, RNG and step; falls back to previous/ if the latest is damaged."""
+        try:
+            return self._load_from(self.run_dir)
+        except CheckpointError as latest_error:
+            prev = self.run_dir / PREVIOUS
+            if not (prev / "trainer.json").exists():
+                raise
+            try:
+                state = self._load_from(prev)
+            except CheckpointError:
+                raise latest_error from None
+            print(f"aelab: warning: {latest_error}; resuming from the previous checkpoint (step {self.step})",
+                  file=sys.stderr)
+            self._rotate = False  # do not move the damaged files over the good ones on the next save
+            return state
+
+    def _load_from(self, folder: Path) -> dict[str, Any]:
+        state = read_json(folder / "trainer.json", "trainer state")
+        if not isinstance(state, dict) or "step" not in state:
+            raise CheckpointError(f"trainer state {folder / 'trainer.json'} has no step (not a checkpoint)")
         if state.get("model", {}).get("name") != self.model.name:
             raise CheckpointError(
                 f"{self.run_dir} holds a {state.get('model', {}).get('name')!r} run, not {self.model.name!r}"
             )
-        weights = read_tensors(self.run_dir / "model.safetensors", state.get("model_sha256"))
-        load_weights(self.model, weights, self.run_dir / "model.safetensors")
-        tensors = read_tensors(self.run_dir / "trainer.safetensors", state.get("trainer_sha256"))
-        for s, opt in zip(self.steps, self.optimizers):
-            if s.name not in state.get("optimizers", {}):
-                raise CheckpointError(f"trainer state in {self.run_dir} has no optimiser for step {s.name!r}")
-            load_optimizer_state(opt, s.name, tensors, state["optimizers"][s.name])
+        weights = read_tensors(folder / "model.safetensors", state.get("model_sha256"))
+        tensors = read_tensors(folder / "trainer.safetensors", state.get("trainer_sha256"))
         if "rng/torch" not in tensors:
-            raise CheckpointError(f"trainer state in {self.run_dir} lacks the RNG state")
+            raise CheckpointError(f"trainer state in {folder} lacks the RNG state")
+        for s in self.steps:
+            if s.name not in state.get("optimizers", {}):
+                raise CheckpointError(f"trainer state in {folder} has no optimiser for step {s.name!r}")
+        load_weights(self.model, weights, folder / "model.safetensors")
+        for s, opt in zip(self.steps, self.optimizers):
+            load_optimizer_state(opt, s.name, tensors, state["optimizers"][s.name])
         torch.set_rng_state(tensors["rng/torch"])
         self.step = int(state["step"])
         self.last_checkpoint = self.step
@@ -270,7 +326,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume and self.state_path.exists():
+        if resume and self.has_checkpoint():
             state = self.load_checkpoint()
             if state.get("finished"):
                 raise CheckpointError(f"the run in {self.run_dir} already finished ({self.step} steps); nothing to resume")
@@ -293,7 +349,8 @@ class Trainer:
                 if perm is None or b == 0:
                     perm = epoch_permutation(len(self.x), self.cfg.seed, epoch)
                 idx = perm[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size]
-                batch = Batch(self.x[idx], None if self.y is None else self.y[idx])
+                xb = torch.bernoulli(self.x[idx]) if self.cfg.binarize else self.x[idx]  # global RNG: resumes exactly
+                batch = Batch(xb, None if self.y is None else self.y[idx])
                 terms = self.train_batch(batch)
                 self.step += 1
                 bar.update(1)

@@ -178,6 +178,23 @@ def _reconstructions(model: "Autoencoder", x: Tensor) -> str:
     return _figure(png, "reconstructions", caption, pixels=True)
 
 
+def _interpolations(model: "Autoencoder", x: Tensor, pairs: int = 4, steps: int = 10) -> str:
+    from ..eval.interpolation import interpolate
+
+    pairs = min(pairs, x.shape[0] // 2)
+    if pairs < 1:
+        return "<p>No interpolations: fewer than two test images.</p>"
+    rows = []
+    for p in range(pairs):
+        a, b = x[2 * p].float().cpu(), x[2 * p + 1].float().cpu()
+        path = _as_images(interpolate(model, a, b, steps), tuple(x.shape[1:]))
+        rows.append(torch.cat([a[None], path, b[None]]))
+    png = png_bytes(torch.cat(rows), nrow=steps + 2, scale=_pixel_scale(*x.shape[2:]))
+    caption = (f"Test images 0-1, 2-3, ... at both ends; between them the decodings of {steps} evenly spaced "
+               "points on the straight line between their codes.")
+    return _figure(png, "interpolations", caption, pixels=True)
+
+
 def _code_map(model: "Autoencoder", data: Any, model_name: str, data_name: str, max_points: int) -> str:
     x = data.x[:max_points]
     codes = encode_all(model, x)
@@ -274,6 +291,8 @@ def write_report(
         n = min(int(n_recon), x.shape[0])
         if n > 0:
             parts.append(_section("reconstructions", "Reconstructions", _reconstructions(model, x[:n])))
+
+        parts.append(_section("interpolations", "Interpolations", _interpolations(model, x)))
 
         if x.shape[0] > 0 and max_map_points > 0:
             code_map = _code_map(model, data, model_name, data_name, max_map_points)

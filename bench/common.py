@@ -1,0 +1,69 @@
+"""What every benchmark script shares: the machine's name and merging rows into a results file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_DATA_DIR = str(SHARED_DATA) if SHARED_DATA.is_dir() else None  # else $AELAB_DATA, ~/.cache/aelab
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+
+def machine() -> str:
+    """CPU model, core count and torch threads (or the GPU), as printed beside every timing."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (host {cpu})"
+    return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+
+
+def save_rows(path: Path, rows: list[dict], key: Callable[[dict], tuple], **header: object) -> None:
+    """Write `rows` to `path`, keeping earlier rows whose key no fresh row has (other methods or budgets)."""
+    from aelab.train.run import versions
+
+    kept = []
+    if path.exists():
+        fresh = {key(r) for r in rows}
+        kept = [r for r in json.loads(path.read_text()).get("rows", []) if key(r) not in fresh]
+    out = {**header, "machine": machine(), "versions": versions(), "rows": kept + rows}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+
+
+def bench_parser(doc: str, epochs: int, batch_size: int, lr: float) -> argparse.ArgumentParser:
+    """The options every training benchmark has; a script adds its own."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, then apply --threads."""
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args

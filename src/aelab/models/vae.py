@@ -1,0 +1,164 @@
+"""Variational autoencoder (Kingma & Welling, ICLR 2014): Gaussian q(z|x), reparameterised, ELBO of Eq. 10."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..nn import ConvDecoder, ConvEncoder, mlp
+from .base import Batch, LatentVariableModel, Step, register
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+ARCHS = ("mlp", "conv")
+_LOG_2PI = math.log(2 * math.pi)
+
+PRESETS: dict[str, dict] = {
+    # Burda et al. 2016's one-stochastic-layer VAE on binarised MNIST: 200-200 tanh, 50 latents.
+    "iwae-mnist": {"input_shape": (1, 28, 28), "arch": "mlp", "hidden": (200, 200), "latent_dim": 50,
+                   "activation": "tanh", "likelihood": "bernoulli"},
+    "conv-mnist": {"input_shape": (1, 28, 28), "arch": "conv", "channels": (32, 64), "latent_dim": 16,
+                   "activation": "relu", "likelihood": "bernoulli"},
+}
+
+
+@dataclass
+class VAEConfig:
+    """Architecture, latent size, decoder likelihood and the KL weight beta."""
+
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    arch: str = "mlp"  # "mlp" (widths in `hidden`) or "conv" (stride-2 4x4 convs with `channels`)
+    hidden: tuple[int, ...] = (200, 200)
+    channels: tuple[int, ...] = (32, 64)
+    latent_dim: int = 50
+    activation: str = "tanh"
+    likelihood: str = "bernoulli"  # "bernoulli" for [0,1] data, "gaussian" for real values
+    sigma: float = 0.1  # Gaussian decoder's standard deviation (its initial value if learned)
+    learn_sigma: bool = False
+    beta: float = 1.0  # weight of the KL term (beta-VAE when != 1; the ELBO is reported with beta = 1)
+
+    def __post_init__(self) -> None:
+        if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
+            raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown arch {self.arch!r}; use {' or '.join(ARCHS)}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"unknown likelihood {self.likelihood!r}; use {' or '.join(LIKELIHOODS)}")
+        if self.latent_dim < 1 or any(h < 1 for h in self.hidden) or any(c < 1 for c in self.channels):
+            raise ConfigError("latent_dim, hidden and channels must be positive")
+        if self.arch == "conv" and not self.channels:
+            raise ConfigError("a conv VAE needs at least one entry in channels")
+        if not (self.sigma > 0 and math.isfinite(self.sigma)):
+            raise ConfigError(f"sigma must be a positive number, got {self.sigma}")
+        if not (self.beta >= 0 and math.isfinite(self.beta)):
+            raise ConfigError(f"beta must be >= 0, got {self.beta}")
+
+
+def encoder_decoder(cfg: VAEConfig, enc_out: int) -> tuple[nn.Module, nn.Module]:
+    """The encoder (data -> enc_out features) and decoder (latent -> flat pre-activations) for `cfg`."""
+    d = math.prod(cfg.input_shape)
+    if cfg.arch == "conv":
+        return (ConvEncoder(cfg.input_shape, cfg.channels, enc_out, cfg.activation),
+                ConvDecoder(cfg.latent_dim, cfg.channels, cfg.input_shape, cfg.activation))
+    return (nn.Sequential(nn.Flatten(), mlp([d, *cfg.hidden, enc_out], cfg.activation)),
+            mlp([cfg.latent_dim, *cfg.hidden[::-1], d], cfg.activation))
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per dimension (Kingma & Welling 2014, Appendix B)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
+    """z = mu + sigma * eps, eps ~ N(0, I): differentiable in mu and sigma (Eq. 4)."""
+    return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+
+
+class GaussianCodeMixin:
+    """posterior / encode / decode / sample for a model with `encoder` -> (mu, logvar) and a logistic `decoder`."""
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return mu, logvar
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.posterior(x)[0]
+
+    def decode(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.decoder(z)).view(-1, *self.input_shape)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decoder means at n draws from the prior N(0, I)."""
+        device = next(self.parameters()).device
+        return self.decode(torch.randn(n, self.config.latent_dim, generator=generator, device=device))
+
+
+@register
+class VAE(GaussianCodeMixin, LatentVariableModel):
+    """VAE (Kingma & Welling 2014): maximises the ELBO E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)), Eq. 10."""
+
+    name = "vae"
+    Config = VAEConfig
+    presets = PRESETS
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__(config)
+        self.encoder, self.decoder = encoder_decoder(config, 2 * config.latent_dim)
+        if config.likelihood == "gaussian" and config.learn_sigma:
+            self.log_sigma = nn.Parameter(torch.tensor(math.log(config.sigma)))
+
+    # --- the distributions ---------------------------------------------------------------
+    def decoder_output(self, z: Tensor) -> Tensor:
+        """Flat decoder pre-activations (B, D): Bernoulli logits, or the Gaussian mean before the sigmoid."""
+        return self.decoder(z)
+
+    def current_log_sigma(self) -> Tensor:
+        if hasattr(self, "log_sigma"):
+            return self.log_sigma.clamp(min=math.log(1e-3))  # a floor: a vanishing sigma makes the density blow up
+        return torch.tensor(math.log(self.config.sigma))
+
+    def log_px_given_z(self, x: Tensor, out: Tensor) -> Tensor:
+        """log p(x|z) per example, summed over all pixels, from the decoder output `out` (B, D)."""
+        flat = x.flatten(1)
+        if self.config.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(out, flat, reduction="none").sum(1)
+        log_sigma = self.current_log_sigma()
+        z = (flat - torch.sigmoid(out)) / log_sigma.exp()
+        return -(0.5 * z.pow(2) + log_sigma + 0.5 * _LOG_2PI).sum(1)
+
+    # --- the objective -------------------------------------------------------------------
+    def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Per-example: rec = -log p(x|z) (one z), kl = KL(q||p), nelbo = rec + kl, in nats."""
+        mu, logvar = self.posterior(x)
+        z = reparameterize(mu, logvar)
+        rec = -self.log_px_given_z(x, self.decoder_output(z))
+        kl = gaussian_kl(mu, logvar).sum(1)
+        return {"rec": rec, "kl": kl, "nelbo": rec + kl}
+
+    def loss(self, batch: Batch) -> dict[str, Tensor]:
+        """Negative beta-ELBO averaged over the batch (the sum over pixels and latents is per example)."""
+        t = {k: v.mean() for k, v in self.elbo_terms(batch.x).items()}
+        loss = t["rec"] + self.config.beta * t["kl"]
+        return {"loss": loss, "nelbo": t["nelbo"].detach(), "rec": t["rec"].detach(), "kl": t["kl"].detach()}
+
+    def steps(self) -> list[Step]:
+        return [Step("model", list(self.parameters()), self.loss)]
+
+    def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
+        return {**super().eval_terms(x), **self.elbo_terms(x)}
+
+    def log_weights(self, x: Tensor, k: int) -> Tensor:
+        mu, logvar = self.posterior(x)
+        std = (0.5 * logvar).exp()
+        eps = torch.randn(x.shape[0], k, mu.shape[1], device=mu.device, dtype=mu.dtype)
+        z = mu.unsqueeze(1) + std.unsqueeze(1) * eps
+        log_q = -(0.5 * eps.pow(2) + 0.5 * logvar.unsqueeze(1) + 0.5 * _LOG_2PI).sum(2)
+        log_pz = -(0.5 * z.pow(2) + 0.5 * _LOG_2PI).sum(2)
+        out = self.decoder_output(z.reshape(-1, mu.shape[1]))
+        x_rep = x.flatten(1).repeat_interleave(k, dim=0)
+        log_px = self.log_px_given_z(x_rep, out).view(x.shape[0], k)
+        return log_px + log_pz - log_q

@@ -1,0 +1,121 @@
+"""VAE-GAN (Larsen et al., ICML 2016): reconstruction as a Gaussian on discriminator features, Alg. 1."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import ConfigError
+from ..nn import ConvDiscriminator
+from .base import Batch, Generative, Step, register
+from .vae import ARCHS, GaussianCodeMixin, encoder_decoder, gaussian_kl, reparameterize
+
+
+@dataclass
+class VAEGANConfig:
+    """Encoder/decoder as in `vae`, a conv discriminator, and the weights of Algorithm 1."""
+
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    arch: str = "conv"
+    hidden: tuple[int, ...] = (400,)
+    channels: tuple[int, ...] = (32, 64)
+    latent_dim: int = 32
+    activation: str = "relu"
+    dis_channels: tuple[int, ...] = (32, 64)
+    dis_hidden: int = 256
+    gamma: float = 1.0  # weight of the feature reconstruction against the GAN loss in the decoder's update
+    beta: float = 1.0  # weight of the KL prior term in the encoder's update
+
+    def __post_init__(self) -> None:
+        if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
+            raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown arch {self.arch!r}; use {' or '.join(ARCHS)}")
+        if self.latent_dim < 1 or self.dis_hidden < 1 or not self.dis_channels:
+            raise ConfigError("latent_dim and dis_hidden must be positive and dis_channels non-empty")
+        for name in ("gamma", "beta"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ConfigError(f"{name} must be >= 0, got {v}")
+
+
+def _real(logits: Tensor) -> Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+def _fake(logits: Tensor) -> Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+
+
+@register
+class VAEGAN(GaussianCodeMixin, Generative):
+    """VAE-GAN (Larsen et al. 2016): Enc on KL + L_llike^Dis_l, Dec on gamma*L_llike - L_GAN, Dis on L_GAN (Alg. 1)."""
+
+    name = "vaegan"
+    Config = VAEGANConfig
+
+    def __init__(self, config: VAEGANConfig) -> None:
+        super().__init__(config)
+        self.encoder, self.decoder = encoder_decoder(config, 2 * config.latent_dim)
+        self.discriminator = ConvDiscriminator(config.input_shape, config.dis_channels, config.dis_hidden)
+
+    def _prior_sample(self, n: int, device: torch.device) -> Tensor:
+        return self.decode(torch.randn(n, self.config.latent_dim, device=device))
+
+    def feature_nll(self, x: Tensor, x_rec: Tensor) -> Tensor:
+        """-log N(Dis_l(x) | Dis_l(x_rec), I) per example, up to a constant (Eq. 5 of the paper)."""
+        return 0.5 * (self.discriminator.features(x) - self.discriminator.features(x_rec)).pow(2).sum(1)
+
+    # --- Algorithm 1, one update per network; each recomputes after the previous one -------
+    def encoder_loss(self, batch: Batch) -> dict[str, Tensor]:
+        """L_prior + L_llike^Dis_l: only the encoder's parameters are stepped."""
+        mu, logvar = self.posterior(batch.x)
+        x_rec = self.decode(reparameterize(mu, logvar))
+        kl = gaussian_kl(mu, logvar).sum(1).mean()
+        llike = self.feature_nll(batch.x, x_rec).mean()
+        return {"loss": self.config.beta * kl + llike, "kl": kl.detach(), "feat_rec": llike.detach()}
+
+    def decoder_loss(self, batch: Batch) -> dict[str, Tensor]:
+        """gamma * L_llike - L_GAN, with the non-saturating generator loss on reconstructions and prior samples."""
+        with torch.no_grad():
+            mu, logvar = self.posterior(batch.x)
+            z = reparameterize(mu, logvar)
+        x_rec = self.decode(z)
+        x_p = self._prior_sample(batch.x.shape[0], batch.x.device)
+        f_rec = self.discriminator.features(x_rec)
+        llike = 0.5 * (self.discriminator.features(batch.x) - f_rec).pow(2).sum(1).mean()
+        gan = _real(self.discriminator.logit(f_rec)) + _real(self.discriminator(x_p))
+        return {"loss": self.config.gamma * llike + gan, "feat_rec": llike.detach(), "gen_gan": gan.detach()}
+
+    def discriminator_loss(self, batch: Batch) -> dict[str, Tensor]:
+        """-L_GAN: real images against reconstructions and prior samples (no L_llike, as in the paper)."""
+        with torch.no_grad():
+            mu, logvar = self.posterior(batch.x)
+            x_rec = self.decode(reparameterize(mu, logvar))
+            x_p = self._prior_sample(batch.x.shape[0], batch.x.device)
+        real = self.discriminator(batch.x)
+        loss = _real(real) + _fake(self.discriminator(x_rec)) + _fake(self.discriminator(x_p))
+        return {"loss": loss, "d_real": torch.sigmoid(real).mean().detach()}
+
+    def steps(self) -> list[Step]:
+        return [
+            Step("encoder", list(self.encoder.parameters()), self.encoder_loss),
+            Step("decoder", list(self.decoder.parameters()), self.decoder_loss),
+            Step("discriminator", list(self.discriminator.parameters()), self.discriminator_loss),
+        ]
+
+    def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
+        mu, logvar = self.posterior(x)
+        x_rec = self.decode(mu)
+        d_fake = torch.sigmoid(self.discriminator(self._prior_sample(x.shape[0], x.device)))
+        return {
+            **super().eval_terms(x),
+            "kl": gaussian_kl(mu, logvar).sum(1),
+            "feat_rec": self.feature_nll(x, x_rec),
+            "d_real": torch.sigmoid(self.discriminator(x)),
+            "d_sample": d_fake,
+        }
