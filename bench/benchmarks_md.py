@@ -130,13 +130,13 @@ def vaegan_mnist(d: dict) -> str:
         "",
         f"Machine: {d['machine']}; torch {d['versions']['torch']}.",
         "",
-        "| model | sample Fréchet | confidence | test sq_err | epochs | gamma | training | command |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| model | sample Fréchet | confidence | test sq_err | epochs | gamma | beta | training | command |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in d["rows"]:
         lines.append(f"| {r['method']} | {r['sample_frechet']:.2f} | {r['sample_confidence']:.3f} | {r['test_sq_err']:.2f} | "
-                     f"{r['epochs']} | {r.get('gamma') if r.get('gamma') is not None else ''} | "
-                     f"{_minutes(r['train_wall_s'])} | `{r['command']}` |")
+                     f"{r['epochs']} | {r.get('gamma') if r.get('gamma') is not None else ''} | {r.get('beta', 1.0)} | "
+                     f"{_minutes(r['train_wall_s'])} ({r.get('threads', '?')} thread(s)) | `{r['command']}` |")
     ref = RESULTS / "mnist_classifier.json"
     if ref.exists():
         c = json.loads(ref.read_text())["rows"][0]
@@ -144,6 +144,10 @@ def vaegan_mnist(d: dict) -> str:
                   f"The classifier (`python bench/mnist_classifier.py`) has test accuracy {c['test_accuracy']:.4f}."]
     if d.get("picture"):
         lines += ["", d["picture"], "", f"![VAE vs VAE-GAN]({d['picture'].split(':')[0]})"]
+    for r in d["rows"]:
+        if r.get("picture"):
+            lines += ["", f"{r['method']} (gamma {r.get('gamma')}, beta {r.get('beta', 1.0)}): two rows of samples, then 16 test "
+                      f"images above their reconstructions (`{r['picture']}`)", "", f"![{r['method']}]({r['picture']})"]
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,8 @@ Bernoulli pixel likelihood, the VAE-GAN a Gaussian on its discriminator's last c
 the GAN loss (Algorithm 1). Scores: pixel squared error of test reconstructions, and the Fréchet
 distance between the features of aelab's MNIST classifier on 10,000 samples and on the 10,000 test
 images (NOT the Inception FID; its floor, real training images vs test, is in
-bench/results/mnist_classifier.json). Writes bench/results/vaegan_mnist.json and _mnist.png.
+bench/results/mnist_classifier.json). Writes bench/results/vaegan_mnist.json and, per model, a
+picture: two rows of samples, then 16 test images above their reconstructions.
 
     python bench/vaegan_mnist.py                       # about 45 minutes on 2 CPU cores
 """
@@ -30,6 +31,7 @@ from aelab.viz.images import png_bytes
 def main() -> None:
     p = bench_parser(__doc__, epochs=8, batch_size=64, lr=3e-4)
     p.add_argument("--gamma", type=float, default=1.0, help="VAE-GAN: weight of the feature reconstruction")
+    p.add_argument("--beta", type=float, default=1.0, help="VAE-GAN: weight of the KL prior term")
     p.add_argument("--channels", default="16,32", help="conv channels of encoder, decoder and discriminator")
     p.add_argument("--latent-dim", type=int, default=32)
     p.add_argument("--dis-hidden", type=int, default=128)
@@ -50,9 +52,10 @@ def main() -> None:
               "activation": "relu"}
     models = {
         "vae": {**shared, "likelihood": "bernoulli"},
-        "vaegan": {**shared, "dis_channels": channels, "dis_hidden": args.dis_hidden, "gamma": args.gamma},
+        "vaegan": {**shared, "dis_channels": channels, "dis_hidden": args.dis_hidden, "gamma": args.gamma,
+                   "beta": args.beta},
     }
-    rows, pictures = [], {}
+    rows = []
     for name in args.only.split(","):
         spec = RunSpec(name, models[name], "mnist", data_dir=args.data_dir,
                        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -67,28 +70,22 @@ def main() -> None:
             samples = torch.cat([model.sample(1000, generator=gen) for _ in range(len(test.x) // 1000 or 1)])
         q = sample_quality(samples, test.x, clf)
         recon = evaluate(model, test.x)
-        pictures[name] = (samples[:32], reconstruct_all(model, test.x[:16]))
+        picture = RESULTS / f"{tag}_{name}_{args.epochs}ep_g{args.gamma:g}_b{args.beta:g}.png"
+        grid = torch.cat([samples[:32], test.x[:16], reconstruct_all(model, test.x[:16])])
+        picture.write_bytes(png_bytes(grid, nrow=16, scale=2))
         rows.append({"method": name, "sample_frechet": q["frechet"], "sample_confidence": q["confidence"],
                      "test_sq_err": recon["sq_err"], "epochs": args.epochs, "batch_size": args.batch_size,
-                     "lr": args.lr, "gamma": args.gamma if name == "vaegan" else None, "train_wall_s": wall,
+                     "lr": args.lr, "gamma": args.gamma if name == "vaegan" else None,
+                     "beta": args.beta if name == "vaegan" else 1.0, "train_wall_s": wall,
                      "params": sum(p.numel() for p in model.parameters()), "seed": args.seed,
                      "threads": torch.get_num_threads(),
-                     "channels": channels,
-                     "command": f"python bench/vaegan_mnist.py --epochs {args.epochs} --gamma {args.gamma} "
+                     "channels": channels, "picture": str(picture.relative_to(ROOT)),
+                     "command": f"python bench/vaegan_mnist.py --only {name} --epochs {args.epochs} --gamma {args.gamma} --beta {args.beta} "
                                 f"--channels {args.channels}"})
         print(f"{name}: Fréchet {q['frechet']:.2f}, confidence {q['confidence']:.3f}, "
               f"test sq_err {recon['sq_err']:.2f}, {wall / 60:.1f} min", flush=True)
-    if pictures:
-        blocks = []
-        for name, (s, _) in pictures.items():
-            blocks.append(s)
-        blocks.append(test.x[:16])
-        blocks += [r for _, (_, r) in pictures.items()]
-        (RESULTS / f"{tag}.png").write_bytes(png_bytes(torch.cat(blocks), nrow=16, scale=2))
-    save_rows(RESULTS / f"{tag}.json", rows, key=lambda r: (r["method"], r["epochs"], r.get("gamma")),
-              benchmark="vaegan_mnist",
-              picture=f"bench/results/{tag}.png: two rows of samples per model in the order "
-                      f"{', '.join(pictures)}, then 16 test images and each model's reconstructions of them")
+    save_rows(RESULTS / f"{tag}.json", rows, key=lambda r: (r["method"], r["epochs"], r.get("gamma"), r.get("beta", 1.0)),
+              benchmark="vaegan_mnist")
     print(f"\nVAE vs VAE-GAN on MNIST ({machine()}); Fréchet distance in aelab MNIST-classifier features, not FID")
     print(f"{'model':<8} {'Fréchet':>8} {'conf.':>6} {'sq_err':>7} {'min':>5}")
     for r in rows:

@@ -70,16 +70,26 @@ class RunSpec:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "RunSpec":
+        if not isinstance(d, dict):
+            raise CheckpointError(f"run config must be a JSON object, not {type(d).__name__}")
         try:
             pre = d.get("pretrain") or None
-            return cls(
+            spec = cls(
                 model=d["model"]["name"], model_config=d["model"]["config"], data=d["data"]["name"],
                 data_dir=d["data"].get("data_dir"), train=from_dict(TrainConfig, d["train"], "train"),
                 pretrain=pre["kind"] if pre else None,
                 pretrain_train=from_dict(TrainConfig, pre["train"], "pretrain.train") if pre else None,
             )
-        except (KeyError, TypeError) as e:
+        except KeyError as e:
             raise CheckpointError(f"run config lacks {e}") from None
+        except (TypeError, AttributeError):
+            raise CheckpointError("run config is malformed: model, data, train and pretrain must be JSON objects") from None
+        kinds = {"model.name": (spec.model, str), "model.config": (spec.model_config, dict), "data.name": (spec.data, str),
+                 "data.data_dir": (spec.data_dir, (str, type(None))), "pretrain.kind": (spec.pretrain, (str, type(None)))}
+        for where, (value, kind) in kinds.items():
+            if not isinstance(value, kind):
+                raise CheckpointError(f"run config: {where} has the wrong type ({type(value).__name__})")
+        return spec
 
 
 def read_spec(run_dir: Path) -> RunSpec:
@@ -116,23 +126,24 @@ def train_run(
     stop_after: int | None = None,
 ) -> tuple[Autoencoder, dict[str, float]]:
     """Train `spec` into run folder `out`, with its pre-training stages; resumable at any stage."""
-    out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     if resume:
+        out = prepare_run_dir(out, resume=True)
         stored = read_spec(out)
         if stored.model != spec.model:
             raise CheckpointError(f"{out} holds a {stored.model!r} run, not {spec.model!r}")
         spec = stored  # the run's own settings win on resume
-    else:
-        atomic_write_json(out / CONFIG, {**spec.to_json(), "versions": versions()})
     torch.manual_seed(spec.train.seed)
-    model = build_model(spec.model, spec.model_config)
+    model = build_model(spec.model, spec.model_config)  # a bad config fails before any folder is touched
     model.check_input(train_x)
+    if not resume:
+        out = prepare_run_dir(out, overwrite=overwrite)
+        atomic_write_json(out / CONFIG, {**spec.to_json(), "versions": versions()})
     main_started = (out / "trainer.json").exists() or (out / PREVIOUS / "trainer.json").exists()
     if spec.pretrain and not main_started:
         _pretrain(spec, model, out, train_x, progress, resume)
     trainer = Trainer(model, train_x, spec.train, out, y=train_y, evaluate=evaluate, progress=progress,
                       desc=spec.model, stop_after=stop_after)
-    result = trainer.fit(resume=resume and main_started)
+    result = trainer.fit(resume=resume)
     return model, result
 
 

@@ -326,6 +326,9 @@ class Trainer:
         from tqdm.auto import tqdm
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and not self.has_checkpoint() and (self.run_dir / "model.safetensors").exists():
+            raise CheckpointError(f"cannot resume {self.run_dir}: model.safetensors is there but no trainer.json "
+                                  "commits it (written by something else?); use --overwrite to start again")
         if resume and self.has_checkpoint():
             state = self.load_checkpoint()
             if state.get("finished"):

@@ -1,0 +1,141 @@
+"""No lost work: kill -9 at random points and resume; damaged checkpoints fall back to the previous one."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import aelab
+from aelab.errors import CheckpointError
+from aelab.eval.reconstruction import evaluate
+from aelab.train.run import RunSpec, train_run
+from aelab.train.trainer import PREVIOUS, TrainConfig
+
+TRAIN = ["train", "ae", "--set", "hidden=48,24", "--set", "code_dim=3", "--epochs", "12", "--batch-size", "20",
+         "--checkpoint-every", "7", "--no-progress", "--no-report"]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "aelab", *args]
+
+
+def _env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _step(run) -> int:
+    try:
+        return json.loads((run / "trainer.json").read_text())["step"]
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def _weights(run) -> dict:
+    return aelab.load(run).state_dict()
+
+
+def test_sigkill_at_five_random_points_then_resume_is_bit_identical(tmp_path):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    done = subprocess.run(_cli(*TRAIN, "--out", str(ref)), env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    total = json.loads((ref / "trainer.json").read_text())["total_steps"]
+    rng = random.Random(1234)
+    targets = sorted(rng.sample(range(8, total - 8), 5))
+    kills = 0
+    for i, target in enumerate(targets):
+        args = TRAIN + ["--out", str(run)] + (["--resume"] if i else [])
+        proc = subprocess.Popen(_cli(*args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 120
+        while proc.poll() is None and _step(run) < target and time.time() < deadline:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.05))  # land anywhere: mid-batch, mid-checkpoint write, ...
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=30)
+    assert kills >= 4, "the run finished before it could be killed; make it longer"
+    final = subprocess.run(_cli(*TRAIN, "--out", str(run), "--resume"), env=_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert final.returncode == 0, final.stderr
+    a, b = _weights(ref), _weights(run)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    ref_steps = [json.loads(line)["step"] for line in (ref / "metrics.jsonl").read_text().splitlines()]
+    assert steps == ref_steps  # no duplicated or missing log lines across the kills
+
+
+def _spec(**train) -> RunSpec:
+    return RunSpec("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
+                   train=TrainConfig(epochs=3, batch_size=100, checkpoint_every=4, **train))
+
+
+@pytest.mark.parametrize("damage", ["truncate-model", "garble-trainer", "delete-model", "bad-json"])
+def test_damaged_latest_checkpoint_resumes_from_the_previous(tmp_path, digits, capsys, damage):
+    train, _ = digits
+    full, _ = train_run(_spec(), tmp_path / "full", train.x, None, None, progress=False)
+    run = tmp_path / "run"
+    train_run(_spec(), run, train.x, None, None, progress=False, stop_after=9)
+    assert _step(run) == 8 and json.loads((run / PREVIOUS / "trainer.json").read_text())["step"] == 4
+    if damage == "truncate-model":
+        data = (run / "model.safetensors").read_bytes()
+        (run / "model.safetensors").write_bytes(data[: len(data) // 2])
+    elif damage == "garble-trainer":
+        data = bytearray((run / "trainer.safetensors").read_bytes())
+        data[-10:] = bytes(b ^ 0xFF for b in data[-10:])
+        (run / "trainer.safetensors").write_bytes(bytes(data))
+    elif damage == "delete-model":
+        (run / "model.safetensors").unlink()
+    else:
+        (run / "trainer.json").write_text("{half")
+    resumed, _ = train_run(_spec(), run, train.x, None, None, progress=False, resume=True)
+    err = capsys.readouterr().err
+    assert "resuming from the previous checkpoint (step 4)" in err and len(err.strip().splitlines()) == 1
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k])
+
+
+def test_both_checkpoints_damaged_is_one_clear_error(tmp_path, digits):
+    train, _ = digits
+    run = tmp_path / "run"
+    train_run(_spec(), run, train.x, None, None, progress=False, stop_after=9)
+    for folder in (run, run / PREVIOUS):
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(data[:100])
+    with pytest.raises(CheckpointError, match="checksum"):
+        train_run(_spec(), run, train.x, None, None, progress=False, resume=True)
+
+
+def test_pickle_planted_as_a_checkpoint_is_refused_without_running(tmp_path, digits, capsys):
+    """A .pt/pickle file that would run code when unpickled sits where the weights belong."""
+    import pickle
+
+    train, test = digits
+    run = tmp_path / "run"
+    train_run(_spec(), run, train.x, None, lambda m: evaluate(m, test.x), progress=False)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    payload = pickle.dumps({"state_dict": Exploit()})
+    for folder in (run, run / PREVIOUS):  # no good checkpoint left anywhere
+        (folder / "trainer.json").unlink()  # and no checksum to hide behind: the files themselves must be refused
+        for name in ("model.safetensors", "trainer.safetensors"):
+            (folder / name).write_bytes(payload)
+    torch.save({"w": torch.zeros(1)}, run / "model.pt")  # a stray torch checkpoint is simply never read
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        aelab.load(run)
+    from aelab.cli import main
+
+    assert main(["eval", str(run)]) == 1
+    assert main(["train", "ae", "--out", str(run), "--resume", "--no-progress"]) == 1
+    assert "no trainer.json commits it" in capsys.readouterr().err
+    assert (run / "model.safetensors").read_bytes() == payload  # refused, and nothing overwritten
+    assert not marker.exists()
