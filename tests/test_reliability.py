@@ -139,3 +139,45 @@ def test_pickle_planted_as_a_checkpoint_is_refused_without_running(tmp_path, dig
     assert "no trainer.json commits it" in capsys.readouterr().err
     assert (run / "model.safetensors").read_bytes() == payload  # refused, and nothing overwritten
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("model_name, config, step_name", [
+    ("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "model"),
+    ("vae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 2}, "model"),
+    ("vaegan", {"input_shape": [1, 8, 8], "channels": [4, 8], "latent_dim": 2, "dis_channels": [4, 8], "dis_hidden": 8},
+     "discriminator"),
+])
+@pytest.mark.parametrize("poison", ["nan-loss", "inf-loss", "inf-grad"])
+def test_numerical_guard_names_step_terms_and_checkpoint(tmp_path, digits, model_name, config, step_name, poison):
+    from aelab.errors import TrainingDiverged
+    from aelab.models import Step, build_model
+    from aelab.train.trainer import Trainer
+
+    train, _ = digits
+    torch.manual_seed(0)
+    model = build_model(model_name, config)
+    trainer = Trainer(model, train.x[:200], TrainConfig(epochs=3, batch_size=50, checkpoint_every=3), tmp_path,
+                      progress=False)
+    i = [s.name for s in trainer.steps].index(step_name)
+    real = trainer.steps[i].loss
+
+    def poisoned(batch):
+        terms = real(batch)
+        if trainer.step >= 4:
+            if poison == "nan-loss":
+                terms["loss"] = terms["loss"] * float("nan")
+            elif poison == "inf-loss":
+                terms["loss"] = terms["loss"] + float("inf")
+            else:  # finite loss, infinite gradient
+                w = trainer.steps[i].params[0].flatten()[0]
+                terms["loss"] = terms["loss"] + (w - w.detach()).abs().sqrt()  # adds 0; d/dw sqrt|0| is infinite
+        return terms
+
+    trainer.steps[i] = Step(step_name, trainer.steps[i].params, poisoned)
+    what = "the gradient" if poison == "inf-grad" else "the loss"
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.fit()
+    msg = str(info.value)
+    assert "\n" not in msg and f"{what} became NaN/inf at step 5 in step '{step_name}'" in msg
+    assert "loss=" in msg and "last good checkpoint (step 3)" in msg
+    assert json.loads((tmp_path / "trainer.json").read_text())["step"] == 3

@@ -306,7 +306,8 @@ def test_write_report_plain_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert "matplotlib.pyplot" not in sys.modules
     doc = path.read_text(encoding="utf-8")
     imgs = _images(doc)
-    assert len(imgs) == 3  # reconstructions, code map, curves; no samples for a plain AE
+    assert len(imgs) == 4  # reconstructions, interpolations, code map, curves; no samples for a plain AE
+    assert 'id="interpolations"' in doc
     for b64 in imgs:
         _open_png(base64.b64decode(b64))
     assert "Tiny &lt;AE&gt; &amp; &quot;friends&quot;" in doc and title not in doc
@@ -333,13 +334,15 @@ def test_write_report_generative_model_has_samples(tmp_path: Path) -> None:
     doc = p1.read_text(encoding="utf-8")
     assert 'id="samples"' in doc and "64 samples" in doc
     imgs = _images(doc)
-    assert len(imgs) == 3  # reconstructions, code map, samples (no records: no curves image)
+    assert len(imgs) == 4  # reconstructions, interpolations, code map, samples (no records: no curves image)
     assert "No metrics recorded" in doc
     assert "tiny-gen on random-8x8" in doc  # default title
     assert "tiny-gen" in doc and "code_dim" in doc  # default config: the model's own
     recon = np.asarray(_open_png(base64.b64decode(imgs[0])))
     assert recon.shape[0] == 4 * (8 * 8 + 2) + 2  # 20 images: two pairs of rows, 16 wide
-    samples = np.asarray(_open_png(base64.b64decode(imgs[2])))
+    strip = np.asarray(_open_png(base64.b64decode(imgs[1])))
+    assert strip.shape[:2] == (4 * (8 * 8 + 2) + 2, 12 * (8 * 8 + 2) + 2)  # 4 pairs: both ends + 10 steps
+    samples = np.asarray(_open_png(base64.b64decode(imgs[3])))
     assert samples.shape[:2] == (8 * (8 * 8 + 2) + 2,) * 2
     # samples are seeded: a second report draws the same ones
     p2 = write_report(run, model, data, [], n_recon=20, max_map_points=50)
