@@ -12,6 +12,7 @@ beside the paper's numbers and writes bench/results/hinton2006.json (+ the Fig. 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activa
         pre_time += max(r["time"] for r in MetricsLog(stage / "metrics.jsonl").records())
     finetune_s = max(r["time"] for r in records)
     final = evaluate(model, test.x)
-    return {"method": name, "test_sq_err": final["sq_err"], "test_bce": final["bce"],
+    start = wall - finetune_s  # seconds from the run's start to the start of fine-tuning
+    return {"curve_elapsed_s": [start + r["time"] for r in records if r["split"] == "test"],"method": name, "test_sq_err": final["sq_err"], "test_bce": final["bce"],
             "train_sq_err": evaluate(model, train.x)["sq_err"], "wall_s": wall, "pretrain_s": pre_time,
             "finetune_s": finetune_s, "samples_per_s": len(train.x) * epochs / finetune_s, "epochs": epochs,
             "pretrain_epochs_per_layer": pretrain_epochs if pretrain else 0, "batch_size": args.batch_size,
@@ -79,7 +81,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="3000 training images, 2 epochs: a smoke run")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--annotate", action="store_true",
+                   help="add the elapsed time of each test evaluation to stored rows whose run folder still exists")
     args = p.parse_args()
+    if args.annotate:
+        annotate(args.results / "hinton2006.json")
+        return
 
     train = load_dataset("mnist", "train", args.data_dir)
     test = load_dataset("mnist", "test", args.data_dir)
@@ -122,6 +129,18 @@ def main() -> None:
         paper = PAPER.get(r["method"])
         print(f"{r['method']:<16} {r.get('architecture', ''):<24} {r['test_sq_err']:>7.2f} "
               f"{paper if paper else '':>7} {r['wall_s']:>8.0f} {r.get('samples_per_s', float('nan')):>10.0f}")
+
+
+def annotate(path: Path) -> None:
+    """Fill `curve_elapsed_s` (as train_ae records it) for rows written before it was recorded."""
+    d = json.loads(path.read_text())
+    for r in d["rows"]:
+        metrics = Path(r.get("run", "")) / "metrics.jsonl"
+        if "curve" in r and "curve_elapsed_s" not in r and metrics.is_file():
+            records = MetricsLog(metrics).records()
+            start = r["wall_s"] - r["finetune_s"]
+            r["curve_elapsed_s"] = [start + x["time"] for x in records if x["split"] == "test"]
+    path.write_text(json.dumps(d, indent=2) + "\n")
 
 
 def fig3(args, tag: str, train, test, x_tr, x_te) -> dict:

@@ -1,7 +1,7 @@
 """Property tests for every parser and loader: malformed input raises the project's own error, one line.
 
 IDX files have their own in test_data.py. Here: .npy arrays, image folders, configs, run specs,
-safetensors checkpoints, trainer state JSON and whole run folders.
+safetensors checkpoints, trainer state JSON, whole run folders and metrics.jsonl.
 """
 
 import io
@@ -177,3 +177,17 @@ def test_trainer_state_and_run_folders_parse_or_refuse(tmp_path_factory, text):
     with pytest.raises(AelabError) as info:
         aelab.load(run)  # never a valid run: there are no weights
     _one_line(info.value)
+
+
+@SETTINGS
+@given(lines=st.lists(st.one_of(st.text(max_size=40), st.builds(json.dumps, json_values)), max_size=8))
+def test_metrics_log_reads_whatever_a_crash_left(tmp_path_factory, lines):
+    from aelab.train.trainer import MetricsLog
+
+    path = tmp_path_factory.mktemp("m") / "metrics.jsonl"
+    path.write_text("\n".join(lines))
+    log = MetricsLog(path)
+    records = log.records()  # cut or foreign lines are skipped, never fatal
+    assert all(isinstance(r, dict) for r in records)
+    log.truncate_after(10)
+    assert all(r["step"] <= 10 for r in log.records())

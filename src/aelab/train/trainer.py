@@ -141,16 +141,19 @@ class MetricsLog:
         if not self.path.exists():
             return []
         out = []
-        for line in self.path.read_text().splitlines():
+        for line in self.path.read_bytes().decode("utf-8", errors="replace").splitlines():
             try:
-                out.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash
+            step = record.get("step") if isinstance(record, dict) else None
+            if isinstance(step, (int, float)) and not isinstance(step, bool):  # anything else is not ours
+                out.append(record)
         return out
 
     def truncate_after(self, step: int) -> None:
         """Drop records newer than `step` (written after the checkpoint a resume starts from)."""
-        kept = [r for r in self.records() if r.get("step", 0) <= step]
+        kept = [r for r in self.records() if r["step"] <= step]
         atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
 
