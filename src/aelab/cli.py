@@ -235,7 +235,7 @@ def _print_metrics(metrics: dict[str, float], title: str) -> None:
     print(title)
     width = max((len(k) for k in metrics), default=0)
     for k, v in metrics.items():
-        print(f"  {k:<{width}}  {v:.4f}")
+        print(f"  {k:<{width}}  {v}" if isinstance(v, int) else f"  {k:<{width}}  {v:.4f}")
 
 
 def _write_report(run: Path, model, test) -> Path:
