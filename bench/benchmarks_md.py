@@ -54,6 +54,20 @@ def hinton2006(d: dict) -> str:
             how += f"{r['epochs']} epochs, batch {r.get('batch_size', s.get('batch_size'))}, lr {r.get('lr', s.get('lr'))}"
         lines.append(f"| {r['method']} | {r.get('architecture', '')} | {r['test_sq_err']:.2f} | {paper} | {train} | "
                      f"{how} | {wall} | {sps} | {NOTES.get(r['method'], '')} |")
+    commands = []
+    for r in d["rows"]:
+        if r["method"] in ("ae-rbm", "ae-scratch", "ae-scratch-elu"):
+            only = {"ae-rbm": "rbm", "ae-scratch": "scratch", "ae-scratch-elu": "scratch-elu"}[r["method"]]
+            pre = f" --pretrain-epochs {r['pretrain_epochs_per_layer']}" if r.get("pretrain_epochs_per_layer") else ""
+            commands.append(f"python bench/hinton2006.py --only {only}{pre} --epochs {r['epochs']} "
+                            f"--batch-size {r['batch_size']} --lr {r['lr']:g}   # {r['test_sq_err']:.2f}")
+        elif r["method"] == "ae-rbm-2d":
+            commands.append(f"python bench/hinton2006.py --only map2d --map-epochs {r['epochs']} --map-pretrain-epochs "
+                            f"{r['pretrain_epochs_per_layer']}   # {r['test_sq_err']:.2f}")
+        elif r["method"] in ("pca", "logistic-pca"):
+            commands.append(f"python bench/hinton2006.py --only {r['method']}   # {r['test_sq_err']:.2f}")
+    if commands:
+        lines += ["", "Each row's command:", "", "```bash", *commands, "```"]
     within = [r for r in d["rows"] if r["method"].startswith("ae-rbm") and r.get("architecture", "").endswith("-30")
               and r["wall_s"] <= 1800]
     if within:

@@ -336,16 +336,12 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     import torch
 
     from .eval.reconstruction import reconstruct_all
-    from .fsio import atomic_write_bytes, atomic_write_npy
-    from .viz.images import png_bytes
 
-    if args.output.suffix not in (".png", ".npy"):
-        raise ConfigError(f"output {args.output} must end in .png or .npy")
-    _refuse_existing(args.output, args.overwrite)
+    _check_output(args.output, args.overwrite)
     model, data, _ = _run_data(args, args.split)
     if args.output.suffix == ".npy":
-        recon = reconstruct_all(model, data.x).numpy()
-        atomic_write_npy(args.output, recon)
+        recon = reconstruct_all(model, data.x)
+        _write_images(args.output, recon, nrow=1)
         print(f"wrote {len(recon)} reconstructions to {args.output}")
         return 0
     x = data.x[: args.n]
@@ -354,8 +350,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     rows = []
     for i in range(0, len(x), nrow):  # originals above their reconstructions, row by row
         rows += [x[i : i + nrow], recon[i : i + nrow]]
-    scale = max(1, 56 // x.shape[-1])
-    atomic_write_bytes(args.output, png_bytes(torch.cat(rows), nrow=nrow, scale=scale))
+    _write_images(args.output, torch.cat(rows), nrow=nrow)
     print(f"wrote {len(x)} originals and reconstructions to {args.output}")
     return 0
 

@@ -112,10 +112,6 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
             self.log_sigma = nn.Parameter(torch.tensor(math.log(config.sigma)))
 
     # --- the distributions ---------------------------------------------------------------
-    def decoder_output(self, z: Tensor) -> Tensor:
-        """Flat decoder pre-activations (B, D): Bernoulli logits, or the Gaussian mean before the sigmoid."""
-        return self.decoder(z)
-
     def current_log_sigma(self) -> Tensor:
         if hasattr(self, "log_sigma"):
             return self.log_sigma.clamp(min=math.log(1e-3))  # a floor: a vanishing sigma makes the density blow up
@@ -135,7 +131,7 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
         """Per-example: rec = -log p(x|z) (one z), kl = KL(q||p), nelbo = rec + kl, in nats."""
         mu, logvar = self.posterior(x)
         z = reparameterize(mu, logvar)
-        rec = -self.log_px_given_z(x, self.decoder_output(z))
+        rec = -self.log_px_given_z(x, self.decoder(z))
         kl = gaussian_kl(mu, logvar).sum(1)
         return {"rec": rec, "kl": kl, "nelbo": rec + kl}
 
@@ -158,7 +154,7 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
         z = mu.unsqueeze(1) + std.unsqueeze(1) * eps
         log_q = -(0.5 * eps.pow(2) + 0.5 * logvar.unsqueeze(1) + 0.5 * _LOG_2PI).sum(2)
         log_pz = -(0.5 * z.pow(2) + 0.5 * _LOG_2PI).sum(2)
-        out = self.decoder_output(z.reshape(-1, mu.shape[1]))
+        out = self.decoder(z.reshape(-1, mu.shape[1]))
         x_rep = x.flatten(1).repeat_interleave(k, dim=0)
         log_px = self.log_px_given_z(x_rep, out).view(x.shape[0], k)
         return log_px + log_pz - log_q

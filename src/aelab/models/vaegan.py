@@ -63,9 +63,6 @@ class VAEGAN(GaussianCodeMixin, Generative):
         self.encoder, self.decoder = encoder_decoder(config, 2 * config.latent_dim)
         self.discriminator = ConvDiscriminator(config.input_shape, config.dis_channels, config.dis_hidden)
 
-    def _prior_sample(self, n: int, device: torch.device) -> Tensor:
-        return self.decode(torch.randn(n, self.config.latent_dim, device=device))
-
     def feature_nll(self, x: Tensor, x_rec: Tensor) -> Tensor:
         """-log N(Dis_l(x) | Dis_l(x_rec), I) per example, up to a constant (Eq. 5 of the paper)."""
         return 0.5 * (self.discriminator.features(x) - self.discriminator.features(x_rec)).pow(2).sum(1)
@@ -85,7 +82,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
             mu, logvar = self.posterior(batch.x)
             z = reparameterize(mu, logvar)
         x_rec = self.decode(z)
-        x_p = self._prior_sample(batch.x.shape[0], batch.x.device)
+        x_p = self.sample(batch.x.shape[0])
         f_rec = self.discriminator.features(x_rec)
         llike = 0.5 * (self.discriminator.features(batch.x) - f_rec).pow(2).sum(1).mean()
         gan = _real(self.discriminator.logit(f_rec)) + _real(self.discriminator(x_p))
@@ -96,7 +93,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
         with torch.no_grad():
             mu, logvar = self.posterior(batch.x)
             x_rec = self.decode(reparameterize(mu, logvar))
-            x_p = self._prior_sample(batch.x.shape[0], batch.x.device)
+            x_p = self.sample(batch.x.shape[0])
         real = self.discriminator(batch.x)
         loss = _real(real) + _fake(self.discriminator(x_rec)) + _fake(self.discriminator(x_p))
         return {"loss": loss, "d_real": torch.sigmoid(real).mean().detach()}
@@ -111,7 +108,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
     def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
         mu, logvar = self.posterior(x)
         x_rec = self.decode(mu)
-        d_fake = torch.sigmoid(self.discriminator(self._prior_sample(x.shape[0], x.device)))
+        d_fake = torch.sigmoid(self.discriminator(self.sample(x.shape[0])))
         return {
             **super().eval_terms(x),
             "kl": gaussian_kl(mu, logvar).sum(1),
