@@ -43,7 +43,7 @@ def save_rows(path: Path, rows: list[dict], key: Callable[[dict], tuple], **head
     if path.exists():
         fresh = {key(r) for r in rows}
         kept = [r for r in json.loads(path.read_text()).get("rows", []) if key(r) not in fresh]
-    out = {**header, "machine": machine(), "versions": versions(), "rows": kept + rows}
+    out = portable({**header, "machine": machine(), "versions": versions(), "rows": kept + rows})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
 
@@ -67,3 +67,18 @@ def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
     if args.threads:
         torch.set_num_threads(args.threads)
     return args
+
+
+def portable(value: object) -> object:
+    """`value` with absolute paths inside the repository (or shared/ beside it) made relative to the repository."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        for base, prefix in ((ROOT, ""), (ROOT.parent, "../")):
+            try:
+                return prefix + str(Path(value).relative_to(base))
+            except ValueError:
+                continue
+    return value

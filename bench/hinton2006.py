@@ -19,9 +19,11 @@ from pathlib import Path
 from common import ROOT, machine, save_rows  # noqa: E402  (also puts src/ on the path)
 from aelab.data import load_dataset  # noqa: E402
 from aelab.eval.baselines import LogisticPCA, PCABaseline, squared_error_per_image  # noqa: E402
-from aelab.eval.reconstruction import encode_all, evaluate  # noqa: E402
+from aelab.eval.reconstruction import encode_all  # noqa: E402
+from aelab.eval.suite import evaluate_suite  # noqa: E402
 from aelab.models.ae import PRESETS  # noqa: E402
-from aelab.train.run import RunSpec, train_run  # noqa: E402
+from aelab.train.run import train_run  # noqa: E402
+from aelab.train.stages import plan_run  # noqa: E402
 from aelab.train.trainer import MetricsLog, TrainConfig  # noqa: E402
 
 PAPER = {"ae-rbm": 3.00, "logistic-pca": 8.01, "pca": 13.87}
@@ -33,7 +35,7 @@ def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activa
     cfg = dict(PRESETS["hinton2006"], code_dim=code_dim, activation=activation)
     cfg["input_shape"] = list(cfg["input_shape"])
     cfg["hidden"] = list(cfg["hidden"])
-    spec = RunSpec(
+    spec = plan_run(
         model="ae", model_config=cfg, data="mnist", data_dir=str(args.data_dir),
         train=TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, schedule="cosine",
                           seed=args.seed, log_every=100),
@@ -44,19 +46,19 @@ def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activa
     )
     out = args.runs / name
     t0 = time.time()
-    model, _ = train_run(spec, out, train.x, train.y, lambda m: evaluate(m, test.x),
+    model, _ = train_run(spec, out, train.x, train.y, lambda m, p: evaluate_suite(m, test.x)[0],
                          overwrite=True, progress=not args.no_progress)
     wall = time.time() - t0
     records = MetricsLog(out / "metrics.jsonl").records()
     curve = [(r["epoch"], r["sq_err"]) for r in records if r["split"] == "test"]
     pre_time = 0.0
-    for stage in sorted((out / "pretrain").glob("rbm*")) if pretrain else []:
+    for stage in sorted((out / "stages").glob("rbm*")) if pretrain else []:
         pre_time += max(r["time"] for r in MetricsLog(stage / "metrics.jsonl").records())
     finetune_s = max(r["time"] for r in records)
-    final = evaluate(model, test.x)
+    final = evaluate_suite(model, test.x)[0]
     start = wall - finetune_s  # seconds from the run's start to the start of fine-tuning
     return {"curve_elapsed_s": [start + r["time"] for r in records if r["split"] == "test"],"method": name, "test_sq_err": final["sq_err"], "test_bce": final["bce"],
-            "train_sq_err": evaluate(model, train.x)["sq_err"], "wall_s": wall, "pretrain_s": pre_time,
+            "train_sq_err": evaluate_suite(model, train.x)[0]["sq_err"], "wall_s": wall, "pretrain_s": pre_time,
             "finetune_s": finetune_s, "samples_per_s": len(train.x) * epochs / finetune_s, "epochs": epochs,
             "pretrain_epochs_per_layer": pretrain_epochs if pretrain else 0, "batch_size": args.batch_size,
             "lr": args.lr, "pretrain_batch_size": args.pretrain_batch_size if pretrain else None, "seed": args.seed,

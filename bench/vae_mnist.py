@@ -20,11 +20,12 @@ import torch
 
 from common import RESULTS, ROOT, bench_parser, machine, parse, save_rows
 from aelab.data import binarize, load_dataset
-from aelab.eval.likelihood import iwae_nll, latent_diagnostics
-from aelab.eval.reconstruction import evaluate
+from aelab.eval.likelihood import iwae_nll
+from aelab.eval.suite import EvalOptions, evaluate_suite
 from aelab.eval.sample_quality import sample_quality
 from aelab.models.vae import PRESETS
-from aelab.train.run import RunSpec, train_run
+from aelab.train.run import train_run
+from aelab.train.stages import plan_run
 from aelab.train.trainer import TrainConfig
 from aelab.viz.images import png_bytes
 
@@ -54,9 +55,9 @@ def main() -> None:
     curve: list[dict] = []
     state = {"epoch": 0, "t0": time.time()}
 
-    def evaluate_epoch(model) -> dict:
+    def evaluate_epoch(model, progress) -> dict:
         state["epoch"] += 1
-        out = evaluate(model, x_test)
+        out = evaluate_suite(model, x_test)[0]
         point = {"epoch": state["epoch"], "nelbo": out["nelbo"], "wall_s": time.time() - state["t0"]}
         if state["epoch"] % args.curve_every == 0 or state["epoch"] == args.epochs:
             nll = iwae_nll(model, x_test[: args.curve_images], k=args.k, seed=1)
@@ -67,7 +68,7 @@ def main() -> None:
         curve.append(point)
         return out
 
-    spec = RunSpec("vae", {**PRESETS["iwae-mnist"], "input_shape": [1, 28, 28]}, "mnist", data_dir=args.data_dir,
+    spec = plan_run("vae", {**PRESETS["iwae-mnist"], "input_shape": [1, 28, 28]}, "mnist", data_dir=args.data_dir,
                    train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule="cosine",
                                      binarize=True, seed=args.seed, log_every=200))
     t0 = time.time()
@@ -77,11 +78,10 @@ def main() -> None:
     train_s = time.time() - t0
     # Curve points cost extra evaluation time; report training time without them too.
     t1 = time.time()
-    nll = iwae_nll(model, x_test, k=args.k, seed=2, progress=not args.no_progress)
+    nll = iwae_nll(model, x_test, k=args.k, seed=2, progress=not args.no_progress)  # per example, for its error bar
     nll_s = time.time() - t1
-    torch.manual_seed(3)
-    final = evaluate(model, x_test)
-    diag = latent_diagnostics(model, x_test)
+    final, details = evaluate_suite(model, x_test, EvalOptions(seed=3))  # -ELBO terms, active units, KL per dim
+    diag = {**final, **details, "latent_dim": len(details["kl_per_dim"])}
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         samples = torch.cat([model.sample(1000, generator=gen) for _ in range(10)])

@@ -20,9 +20,11 @@ import torch
 
 from common import RESULTS, ROOT, bench_parser, machine, parse, save_rows
 from aelab.data import load_dataset
-from aelab.eval.reconstruction import evaluate, reconstruct_all
+from aelab.eval.reconstruction import reconstruct_all
+from aelab.eval.suite import evaluate_suite
 from aelab.eval.sample_quality import load_classifier, sample_quality
-from aelab.train.run import RunSpec, train_run
+from aelab.train.run import train_run
+from aelab.train.stages import plan_run
 from aelab.train.trainer import TrainConfig
 from aelab.viz.images import png_bytes
 
@@ -57,19 +59,19 @@ def main() -> None:
     }
     rows = []
     for name in args.only.split(","):
-        spec = RunSpec(name, models[name], "mnist", data_dir=args.data_dir,
+        spec = plan_run(name, models[name], "mnist", data_dir=args.data_dir,
                        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                          betas=(0.5, 0.999) if name == "vaegan" else (0.9, 0.999),
                                          seed=args.seed, log_every=100))
         t0 = time.time()
-        model, _ = train_run(spec, args.runs / name, train.x, train.y, lambda m: evaluate(m, test.x[:2000]),
+        model, _ = train_run(spec, args.runs / name, train.x, train.y, lambda m, p: evaluate_suite(m, test.x[:2000])[0],
                              overwrite=True, progress=not args.no_progress)
         wall = time.time() - t0
         gen = torch.Generator().manual_seed(0)
         with torch.no_grad():
             samples = torch.cat([model.sample(1000, generator=gen) for _ in range(len(test.x) // 1000 or 1)])
         q = sample_quality(samples, test.x, clf)
-        recon = evaluate(model, test.x)
+        recon = evaluate_suite(model, test.x)[0]
         picture = RESULTS / f"{tag}_{name}_{args.epochs}ep_g{args.gamma:g}_b{args.beta:g}.png"
         grid = torch.cat([samples[:32], test.x[:16], reconstruct_all(model, test.x[:16])])
         picture.write_bytes(png_bytes(grid, nrow=16, scale=2))

@@ -81,7 +81,7 @@ CASES = [
     (["train", "ae", "--preset", "hinton2006"], 1, "shape"),
     (["train", "ae", "--preset", "nope"], 1, "unknown preset"),
     (["train", "ae", "--pretrain", "rbm", "--set", "activation=elu", "--out", "{w}/x2"], 1, "sigmoid"),
-    (["train", "vae", "--pretrain", "rbm", "--out", "{w}/x3"], 1, "applies to the deep autoencoder"),
+    (["train", "vae", "--pretrain", "rbm", "--out", "{w}/x3"], 1, "pretrain 'rbm' does not apply to model 'vae' (it applies to ae)"),
     (["train", "vae", "--set", "arch=conv", "--set", "channels=8,8,8,8"], 1, "divisible by 16"),
     (["train", "vae", "--set", "likelihood=poisson"], 1, "unknown likelihood"),
     (["train", "ae", "--resume", "--out", "{w}/missing-run"], 1, "does not exist"),

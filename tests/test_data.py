@@ -439,6 +439,136 @@ def test_image_folder_errors(tmp_path):
         load_dataset(str(single), "test")
 
 
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def decoder_cases(root: Path) -> dict[str, tuple[Path, np.ndarray]]:
+    """One file per mode Pillow opens it in, with the (C, H, W) pixels the decoding rules promise."""
+    rng = np.random.default_rng(7)
+    cases: dict[str, tuple[Path, np.ndarray]] = {}
+    root.mkdir(parents=True, exist_ok=True)
+
+    def add(key: str, img: Image.Image, expect: np.ndarray, suffix: str = ".png", **save) -> None:
+        path = root / f"{key}{suffix}"
+        img.save(path, **save)
+        cases[key] = (path, np.asarray(expect, dtype=np.float32))
+
+    grey = rng.integers(0, 256, (4, 6), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (4, 6), dtype=np.uint8)
+    add("L", Image.fromarray(grey), grey[None] / 255)
+    add("LA", Image.fromarray(np.dstack([grey, alpha]), mode="LA"), grey[None] / 255)  # alpha dropped
+    add("1", Image.fromarray(grey > 127), (grey[None] > 127).astype(np.float32))
+    add("RGB", Image.fromarray(rgb), rgb.transpose(2, 0, 1) / 255)
+    add("RGBA", Image.fromarray(np.dstack([rgb, alpha])), rgb.transpose(2, 0, 1) / 255)  # not composited
+    add("BMP", Image.fromarray(rgb), rgb.transpose(2, 0, 1) / 255, suffix=".bmp")
+    index = rng.integers(0, 4, (4, 6), dtype=np.uint8)
+    colours = np.array([[255, 0, 0], [0, 128, 0], [10, 20, 30], [200, 200, 200]], dtype=np.uint8)
+    pal = Image.fromarray(index, mode="P")
+    pal.putpalette(colours.flatten().tolist())
+    add("P", pal, colours[index].transpose(2, 0, 1) / 255)  # palette colours, not the indices
+    add("P-transparent", pal, colours[index].transpose(2, 0, 1) / 255, transparency=0)
+    add("GIF", pal, colours[index].transpose(2, 0, 1) / 255, suffix=".gif")
+    greys = np.array([[0, 0, 0], [90, 90, 90], [180, 180, 180], [255, 255, 255], [255, 0, 0]], dtype=np.uint8)
+    grey_pal = Image.fromarray(index, mode="P")  # red is in the palette but no pixel uses it
+    grey_pal.putpalette(greys.flatten().tolist())
+    add("P-grey", grey_pal, greys[index][None, :, :, 0] / 255)  # only grey colours used: one channel
+    deep = rng.integers(0, 65536, (4, 6), dtype=np.uint16)
+    deep[0, :3] = [0, 32768, 65535]
+    add("I;16", Image.fromarray(deep), deep[None] / 65535)  # a 16-bit grey PNG
+    cmyk = Image.fromarray(rgb).convert("CMYK")
+    path = root / "CMYK.jpg"
+    cmyk.save(path, quality=95)
+    with Image.open(path) as im:
+        assert im.mode == "CMYK"
+        cases["CMYK"] = (path, np.asarray(im.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255)
+    # EXIF orientation 6: stored 4x6, shown upright as 6x4 (turned 90 degrees clockwise)
+    add("EXIF", Image.fromarray(grey), np.rot90(grey, k=-1)[None] / 255, exif=_exif(6))
+    return cases
+
+
+DECODER_KEYS = ["L", "LA", "1", "RGB", "RGBA", "BMP", "P", "P-transparent", "GIF", "P-grey", "I;16", "CMYK", "EXIF"]
+
+
+@pytest.mark.parametrize("key", DECODER_KEYS)
+def test_folder_loader_and_load_image_decode_alike(tmp_path, key):
+    from aelab.viz import load_image
+
+    path, expect = decoder_cases(tmp_path / "files")[key]
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / path.name).write_bytes(path.read_bytes())
+    with Image.open(path) as im:
+        assert im.mode == {"BMP": "RGB", "GIF": "P", "P-transparent": "P", "P-grey": "P", "EXIF": "L"}.get(key, key)
+    single = load_image(path)
+    tol = 1e-6 if key != "CMYK" else 2 / 255  # JPEG: the pixels Pillow decodes, whatever the encoder did
+    np.testing.assert_allclose(single.numpy(), expect, atol=tol, rtol=0)
+    assert single.dtype == torch.float32 and single.is_contiguous()
+    for kwargs in ({}, {"grayscale": True}, {"grayscale": False}, {"image_size": (3, 5)}, {"image_size": (9, 2), "grayscale": False}):
+        d = load_dataset(folder, "all", **kwargs)
+        one = load_image(path, size=kwargs.get("image_size"), grayscale=kwargs.get("grayscale"))
+        assert torch.equal(d.x[0], one), kwargs  # the same pixels, bit for bit
+        assert 0.0 <= float(one.min()) and float(one.max()) <= 1.0
+    c = load_image(path).shape[0]
+    assert load_image(path, grayscale=True).shape[0] == 1 and load_image(path, grayscale=False).shape[0] == 3
+    assert c == (1 if key in ("L", "LA", "1", "P-grey", "I;16", "EXIF") else 3)
+
+
+def test_mixed_folder_matches_load_image_file_by_file(tmp_path):
+    from aelab.viz import load_image
+
+    cases = decoder_cases(tmp_path / "files")
+    d = load_dataset(tmp_path / "files", "all", image_size=(4, 6))
+    paths = sorted(p for p, _ in cases.values())
+    assert d.x.shape == (len(cases), 3, 4, 6)  # one colour file makes the whole folder colour
+    assert torch.equal(d.x, torch.stack([load_image(p, size=(4, 6), grayscale=False) for p in paths]))
+    grey_only = {k: v for k, v in cases.items() if k in ("L", "LA", "1", "P-grey", "I;16")}
+    for k in set(cases) - set(grey_only):
+        cases[k][0].unlink()
+    g = load_dataset(tmp_path / "files", "all")
+    assert g.x.shape == (5, 1, 4, 6)  # all grey: one channel, the first file's size
+    assert torch.equal(g.x, torch.stack([load_image(p) for p in sorted(p for p, _ in grey_only.values())]))
+
+
+def test_exif_orientation_sets_the_folder_size(tmp_path):
+    a = np.arange(24, dtype=np.uint8).reshape(4, 6) * 10
+    Image.fromarray(a).save(tmp_path / "a.png", exif=_exif(8))  # turned 90 degrees counter-clockwise
+    Image.fromarray(a.T.copy()).save(tmp_path / "b.png")
+    d = load_dataset(tmp_path, "all")
+    assert d.x.shape == (2, 1, 6, 4)
+    np.testing.assert_allclose(d.x[0, 0].numpy(), np.rot90(a) / 255, atol=1e-6)
+
+
+def test_unreadable_image_messages_agree(tmp_path):
+    from aelab.viz import load_image
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    good = rng_png(folder / "a.png")
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError) as from_folder:
+        load_dataset(folder, "all")
+    with pytest.raises(DataError) as from_file:
+        load_image(good)
+    assert one_line(from_folder) == one_line(from_file)
+    assert one_line(from_file).startswith(f"{good}: not a readable image (")
+    with pytest.raises(DataError) as e:
+        load_image(tmp_path / "nope.png")
+    assert one_line(e) == f"{tmp_path / 'nope.png'}: no such file"
+    with pytest.raises(DataError) as e:
+        load_image(folder)
+    assert one_line(e) == f"{folder}: a folder, not an image file"
+
+
+def rng_png(path: Path) -> Path:
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
+    return path
+
+
 # ---------------------------------------------------------------- .npy arrays
 
 

@@ -6,8 +6,10 @@ from aelab.errors import CheckpointError, ConfigError
 from aelab.eval.reconstruction import evaluate
 from aelab.models import build_model, model_names
 from aelab.models.ae import PRESETS, AEConfig
-from aelab.models.rbm import RBM, RBMConfig, hidden_features, rbm_configs_for, unroll_into
-from aelab.train.run import RunSpec, train_run
+from aelab.batching import map_batches
+from aelab.models.rbm import RBM, RBMConfig, rbm_configs_for, unroll_into
+from aelab.train.run import train_run
+from aelab.train.stages import plan_run
 from aelab.train.trainer import TrainConfig, Trainer
 
 
@@ -46,7 +48,7 @@ def test_cd1_gradient_is_the_contrastive_divergence_update():
     rbm = RBM(RBMConfig(input_shape=(1, 1, 6), n_hidden=4, weight_cost=0.0))
     v = torch.rand(5, 1, 1, 6)
     torch.manual_seed(1)
-    rbm.cd1_loss(aelab.models.Batch(v))["loss"].backward()
+    rbm.cd1_loss(aelab.models.Batch(v), aelab.models.Progress.at())["loss"].backward()
     # Recompute the paper's update by hand with the same random draws.
     torch.manual_seed(1)
     flat = v.flatten(1)
@@ -69,7 +71,7 @@ def test_rbm_stack_unrolls_into_the_autoencoder():
     x = torch.rand(7, 1, 8, 8)
     h = x
     for r in rbms:
-        h = hidden_features(r, h)
+        h = map_batches(r, h, r.stage_output)
     assert torch.allclose(ae.encode(x), h.flatten(1), atol=1e-5)
     with pytest.raises(ConfigError, match="sigmoid"):
         rbm_configs_for(AEConfig(input_shape=(1, 8, 8), activation="elu"))
@@ -77,12 +79,12 @@ def test_rbm_stack_unrolls_into_the_autoencoder():
 
 def test_pretrained_run_saves_stages_and_loads_back(tmp_path, digits):
     train, test = digits
-    spec = RunSpec("ae", {"input_shape": [1, 8, 8], "hidden": [32, 16], "code_dim": 4}, "digits",
+    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [32, 16], "code_dim": 4}, "digits",
                    train=TrainConfig(epochs=2, batch_size=50), pretrain="rbm",
                    pretrain_train=TrainConfig(epochs=1, batch_size=50, optimizer="sgd", lr=0.1))
-    model, result = train_run(spec, tmp_path / "run", train.x, train.y, lambda m: evaluate(m, test.x), progress=False)
-    assert sorted(p.name for p in (tmp_path / "run" / "pretrain").iterdir()) == ["rbm1", "rbm2", "rbm3"]
-    rbm = aelab.load(tmp_path / "run" / "pretrain" / "rbm1")
+    model, result = train_run(spec, tmp_path / "run", train.x, train.y, lambda m, p: evaluate(m, test.x), progress=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "stages").iterdir()) == ["rbm1", "rbm2", "rbm3"]
+    rbm = aelab.load(tmp_path / "run" / "stages" / "rbm1")
     assert isinstance(rbm, RBM)
     loaded = aelab.load(tmp_path / "run")
     x = test.x[:20]
@@ -92,7 +94,7 @@ def test_pretrained_run_saves_stages_and_loads_back(tmp_path, digits):
 
 def test_pretrained_run_resumes_to_the_same_weights(tmp_path, digits):
     train, _ = digits
-    spec = RunSpec("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
+    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
                    train=TrainConfig(epochs=2, batch_size=100, checkpoint_every=3), pretrain="rbm",
                    pretrain_train=TrainConfig(epochs=1, batch_size=100, optimizer="sgd", lr=0.1))
     full, _ = train_run(spec, tmp_path / "a", train.x, None, None, progress=False)
@@ -117,7 +119,7 @@ def test_load_refuses_bad_run_folders(tmp_path):
 
 def test_load_refuses_misshapen_or_corrupt_weights(tmp_path, digits):
     train, _ = digits
-    spec = RunSpec("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
+    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
                    train=TrainConfig(epochs=1, batch_size=500))
     train_run(spec, tmp_path / "r", train.x, None, None, progress=False)
     from safetensors.torch import save_file

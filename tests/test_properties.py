@@ -118,12 +118,12 @@ def test_model_configs_build_or_refuse(name, data):
 
 
 train_keys = st.sampled_from(["epochs", "batch_size", "optimizer", "lr", "momentum", "betas", "schedule",
-                              "grad_clip", "eval_every", "seed", "binarize", "step_options", "nope"])
+                              "grad_clip", "eval_every", "seed", "binarize", "update_options", "nope"])
 
 
 @SETTINGS
 @given(train=st.dictionaries(train_keys, json_values, max_size=5),
-       top=st.dictionaries(st.sampled_from(["model", "model_config", "data", "pretrain", "extra"]), json_values, max_size=4))
+       top=st.dictionaries(st.sampled_from(["model", "model_config", "data", "stages", "extra"]), json_values, max_size=4))
 def test_run_specs_parse_or_refuse(train, top):
     try:
         from_dict(TrainConfig, train, "train")

@@ -14,7 +14,8 @@ import torch
 import aelab
 from aelab.errors import CheckpointError
 from aelab.eval.reconstruction import evaluate
-from aelab.train.run import RunSpec, train_run
+from aelab.train.run import train_run
+from aelab.train.stages import plan_run
 from aelab.train.trainer import PREVIOUS, TrainConfig
 
 TRAIN = ["train", "ae", "--set", "hidden=48,24", "--set", "code_dim=3", "--epochs", "12", "--batch-size", "20",
@@ -70,8 +71,8 @@ def test_sigkill_at_five_random_points_then_resume_is_bit_identical(tmp_path):
     assert steps == ref_steps  # no duplicated or missing log lines across the kills
 
 
-def _spec(**train) -> RunSpec:
-    return RunSpec("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
+def _spec(**train):
+    return plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
                    train=TrainConfig(epochs=3, batch_size=100, checkpoint_every=4, **train))
 
 
@@ -117,7 +118,7 @@ def test_pickle_planted_as_a_checkpoint_is_refused_without_running(tmp_path, dig
 
     train, test = digits
     run = tmp_path / "run"
-    train_run(_spec(), run, train.x, None, lambda m: evaluate(m, test.x), progress=False)
+    train_run(_spec(), run, train.x, None, lambda m, p: evaluate(m, test.x), progress=False)
     marker = tmp_path / "pwned"
 
     class Exploit:
@@ -150,7 +151,7 @@ def test_pickle_planted_as_a_checkpoint_is_refused_without_running(tmp_path, dig
 @pytest.mark.parametrize("poison", ["nan-loss", "inf-loss", "inf-grad"])
 def test_numerical_guard_names_step_terms_and_checkpoint(tmp_path, digits, model_name, config, step_name, poison):
     from aelab.errors import TrainingDiverged
-    from aelab.models import Step, build_model
+    from aelab.models import Update, build_model
     from aelab.train.trainer import Trainer
 
     train, _ = digits
@@ -158,26 +159,26 @@ def test_numerical_guard_names_step_terms_and_checkpoint(tmp_path, digits, model
     model = build_model(model_name, config)
     trainer = Trainer(model, train.x[:200], TrainConfig(epochs=3, batch_size=50, checkpoint_every=3), tmp_path,
                       progress=False)
-    i = [s.name for s in trainer.steps].index(step_name)
-    real = trainer.steps[i].loss
+    i = [s.name for s in trainer.updates].index(step_name)
+    real = trainer.updates[i].loss
 
-    def poisoned(batch):
-        terms = real(batch)
+    def poisoned(batch, progress):
+        terms = real(batch, progress)
         if trainer.step >= 4:
             if poison == "nan-loss":
                 terms["loss"] = terms["loss"] * float("nan")
             elif poison == "inf-loss":
                 terms["loss"] = terms["loss"] + float("inf")
             else:  # finite loss, infinite gradient
-                w = trainer.steps[i].params[0].flatten()[0]
+                w = trainer.updates[i].params[0].flatten()[0]
                 terms["loss"] = terms["loss"] + (w - w.detach()).abs().sqrt()  # adds 0; d/dw sqrt|0| is infinite
         return terms
 
-    trainer.steps[i] = Step(step_name, trainer.steps[i].params, poisoned)
+    trainer.updates[i] = Update(step_name, trainer.updates[i].params, poisoned)
     what = "the gradient" if poison == "inf-grad" else "the loss"
     with pytest.raises(TrainingDiverged) as info:
         trainer.fit()
     msg = str(info.value)
-    assert "\n" not in msg and f"{what} became NaN/inf at step 5 in step '{step_name}'" in msg
+    assert "\n" not in msg and f"{what} became NaN/inf at step 5 in update '{step_name}'" in msg
     assert "loss=" in msg and "last good checkpoint (step 3)" in msg
     assert json.loads((tmp_path / "trainer.json").read_text())["step"] == 3

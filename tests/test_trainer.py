@@ -5,7 +5,7 @@ import torch
 
 from aelab.errors import CheckpointError, ConfigError, TrainingDiverged
 from aelab.models import build_model
-from aelab.models.base import Batch, Step
+from aelab.models.base import Batch, Progress, Update
 from aelab.train.trainer import TrainConfig, Trainer
 
 
@@ -69,22 +69,22 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path):
     trainer = Trainer(model, x, cfg, tmp_path, progress=False)
     real_loss = model.loss
 
-    def poisoned(batch: Batch):
-        terms = real_loss(batch)
+    def poisoned(batch: Batch, progress: Progress):
+        terms = real_loss(batch, progress)
         if trainer.step >= 3:
             terms["loss"] = terms["loss"] * float("nan")
         return terms
 
-    trainer.steps[0] = Step("model", trainer.steps[0].params, poisoned)
+    trainer.updates[0] = Update("model", trainer.updates[0].params, poisoned)
     with pytest.raises(TrainingDiverged, match=r"step 4 .*checkpoint \(step 2\)"):
         trainer.fit()
     state = json.loads((tmp_path / "trainer.json").read_text())
     assert state["step"] == 2 and not state["finished"]
 
 
-def test_step_options_must_name_real_steps(tmp_path):
-    with pytest.raises(ConfigError, match="unknown step"):
-        Trainer(tiny_ae(), data(), TrainConfig(step_options={"critic": {"lr": 1e-4}}), tmp_path)
+def test_update_options_must_name_real_updates(tmp_path):
+    with pytest.raises(ConfigError, match="unknown update"):
+        Trainer(tiny_ae(), data(), TrainConfig(update_options={"critic": {"lr": 1e-4}}), tmp_path)
 
 
 def test_bad_train_config_values():

@@ -11,10 +11,12 @@ from aelab.eval.interpolation import interpolate
 from aelab.eval.likelihood import iwae_nll, latent_diagnostics, likelihood_metrics
 from aelab.eval.reconstruction import evaluate
 from aelab.eval.sample_quality import frechet_distance
-from aelab.models import Batch, LatentVariableModel, build_model
-from aelab.models.vae import VAE, VAEConfig, gaussian_kl, reparameterize
+from aelab.models import Batch, LatentVariableModel, Progress, build_model
+from aelab.models.vae import VAE, VAEConfig
+from aelab.nn import gaussian_kl, reparameterize
 from aelab.models.vaegan import VAEGAN
-from aelab.train.run import RunSpec, train_run
+from aelab.train.run import train_run
+from aelab.train.stages import plan_run
 from aelab.train.trainer import TrainConfig, Trainer, make_optimizer
 
 DIGITS_VAE = {"input_shape": [1, 8, 8], "hidden": [64, 32], "latent_dim": 4}
@@ -55,7 +57,7 @@ def test_reparameterised_gradients_reach_mu_and_sigma():
     # Through the model: the loss reaches both halves of the encoder's last layer.
     torch.manual_seed(0)
     model = build_model("vae", DIGITS_VAE)
-    model.loss(Batch(torch.rand(16, 1, 8, 8)))["loss"].backward()
+    model.loss(Batch(torch.rand(16, 1, 8, 8)), Progress.at())["loss"].backward()
     last = model.encoder[-1][-1].weight.grad
     assert last[:4].abs().sum() > 0 and last[4:].abs().sum() > 0
 
@@ -132,7 +134,7 @@ def test_gaussian_decoder_density_and_learned_sigma():
     out = torch.zeros(4, 64)  # mean sigmoid(0) = 0.5
     expect = torch.distributions.Normal(0.5, 0.5).log_prob(x.flatten(1)).sum(1)
     assert torch.allclose(model.log_px_given_z(x, out), expect, atol=1e-4)
-    model.loss(Batch(x))["loss"].backward()
+    model.loss(Batch(x), Progress.at())["loss"].backward()
     assert model.log_sigma.grad is not None and model.log_sigma.grad != 0
 
 
@@ -140,8 +142,8 @@ def test_gaussian_decoder_density_and_learned_sigma():
                                  {"likelihood": "gaussian", "learn_sigma": True}])
 def test_vae_variants_train_save_and_load(tmp_path, digits, cfg):
     train, test = digits
-    spec = RunSpec("vae", {**DIGITS_VAE, **cfg}, "digits", train=TrainConfig(epochs=2, batch_size=100))
-    model, result = train_run(spec, tmp_path / "run", train.x, None, lambda m: evaluate(m, test.x), progress=False)
+    spec = plan_run("vae", {**DIGITS_VAE, **cfg}, "digits", train=TrainConfig(epochs=2, batch_size=100))
+    model, result = train_run(spec, tmp_path / "run", train.x, None, lambda m, p: evaluate(m, test.x), progress=False)
     assert math.isfinite(result["nelbo"])
     loaded = aelab.load(tmp_path / "run")
     x = test.x[:10]
@@ -187,11 +189,11 @@ def test_vaegan_steps_touch_only_their_own_networks():
     model = build_model("vaegan", VAEGAN_DIGITS)
     batch = Batch(torch.rand(16, 1, 8, 8))
     parts = {"encoder": model.encoder, "decoder": model.decoder, "discriminator": model.discriminator}
-    for step in model.steps():
+    for step in model.updates():
         before = {n: [p.detach().clone() for p in m.parameters()] for n, m in parts.items()}
         opt = make_optimizer(step, TrainConfig(lr=1e-2))
         model.zero_grad(set_to_none=True)
-        step.loss(batch)["loss"].backward()
+        step.loss(batch, Progress.at())["loss"].backward()
         opt.step()
         for name, module in parts.items():
             same = all(torch.equal(a, b) for a, b in zip(before[name], module.parameters()))
@@ -200,8 +202,8 @@ def test_vaegan_steps_touch_only_their_own_networks():
 
 def test_vaegan_trains_saves_and_loads(tmp_path, digits):
     train, test = digits
-    spec = RunSpec("vaegan", VAEGAN_DIGITS, "digits", train=TrainConfig(epochs=2, batch_size=100, lr=1e-3))
-    model, result = train_run(spec, tmp_path / "run", train.x, None, lambda m: evaluate(m, test.x), progress=False)
+    spec = plan_run("vaegan", VAEGAN_DIGITS, "digits", train=TrainConfig(epochs=2, batch_size=100, lr=1e-3))
+    model, result = train_run(spec, tmp_path / "run", train.x, None, lambda m, p: evaluate(m, test.x), progress=False)
     assert {"kl", "feat_rec", "d_real", "d_sample", "sq_err"} <= set(result)
     loaded = aelab.load(tmp_path / "run")
     assert isinstance(loaded, VAEGAN)
@@ -213,9 +215,9 @@ def test_dynamic_binarisation_draws_fresh_binary_batches(tmp_path):
     seen = []
 
     class Spy(VAE):
-        def loss(self, batch):
+        def loss(self, batch, progress):
             seen.append(batch.x.clone())
-            return super().loss(batch)
+            return super().loss(batch, progress)
 
     x = torch.full((20, 1, 2, 2), 0.5)
     model = Spy(VAEConfig(input_shape=(1, 2, 2), hidden=(4,), latent_dim=2))

@@ -174,6 +174,42 @@ def test_load_image_modes_resize_and_errors(tmp_path: Path) -> None:
         load_image(tmp_path / "rgb.png", size=(0, 4))
 
 
+def test_load_image_is_the_data_layers_decoder(tmp_path: Path) -> None:
+    from aelab.data import read_image
+
+    assert load_image is read_image  # one decoder: the folder loader uses it too (see test_data.py)
+    small = np.array([[0, 255], [1000, 65535]], dtype=np.uint16)
+    # 32-bit "I" and big-endian 16-bit TIFFs: always / 65535, whatever the largest value is
+    for mode, name in (("I", "i32.tif"), ("I;16B", "i16b.tif")):
+        img = Image.fromarray(small).convert(mode) if mode == "I" else Image.frombytes(mode, (2, 2), small.astype(">u2").tobytes())
+        img.save(tmp_path / name)
+        with Image.open(tmp_path / name) as im:
+            assert im.mode == mode
+        t = load_image(tmp_path / name)
+        assert t.shape == (1, 2, 2)
+        np.testing.assert_allclose(t[0].numpy(), small / 65535.0, atol=1e-7)
+        dark = load_image(tmp_path / name, grayscale=False)
+        assert dark.shape == (3, 2, 2) and torch.equal(dark[0], dark[2])
+    Image.fromarray(np.array([[0, 255]], dtype=np.uint16)).convert("I").save(tmp_path / "dark.tif")
+    assert float(load_image(tmp_path / "dark.tif").max()) == pytest.approx(255 / 65535)  # not stretched to 1
+    # float images are taken as they are, clipped to [0, 1], NaN -> 0
+    f = np.array([[-0.5, 0.25], [np.nan, 3.0]], dtype=np.float32)
+    Image.fromarray(f, mode="F").save(tmp_path / "f.tif")
+    np.testing.assert_array_equal(load_image(tmp_path / "f.tif")[0].numpy(), [[0.0, 0.25], [0.0, 1.0]])
+    big = np.full((8, 8), 0.75, dtype=np.float32)
+    Image.fromarray(big, mode="F").save(tmp_path / "big.tif")
+    assert torch.allclose(load_image(tmp_path / "big.tif", size=(3, 2)), torch.full((1, 3, 2), 0.75))
+    # a palette of greys stays one channel; a square size may be given as one int
+    pal = Image.fromarray(np.array([[0, 1], [1, 0]], dtype=np.uint8), mode="P")
+    pal.putpalette([0, 0, 0, 200, 200, 200])
+    pal.save(tmp_path / "pal.png")
+    t = load_image(tmp_path / "pal.png")
+    np.testing.assert_allclose(t.numpy(), [[[0, 200 / 255], [200 / 255, 0]]], atol=1e-7)
+    assert load_image(tmp_path / "pal.png", size=5).shape == (1, 5, 5)
+    with pytest.raises(DataError, match="image_size must be"):
+        load_image(tmp_path / "pal.png", size=(2, -1))
+
+
 # ---------------------------------------------------------------- plots
 
 

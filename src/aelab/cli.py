@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import AelabError, ConfigError
+from .errors import AelabError, ConfigError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,11 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    t = sub.add_parser("train", help="train a model into a run folder")
-    t.add_argument("model", help="model name (see `aelab models`)")
+    t = sub.add_parser("train", help="train a model into a run folder (or add / re-run stages of a run)")
+    t.add_argument("model", nargs="?", default=None, help="model name (see `aelab models`); optional with --from")
     _add_data_args(t)
     t.add_argument("--out", type=Path, default=None, help="run folder (default runs/MODEL-DATA)")
-    t.add_argument("--preset", default=None, help="a named architecture, e.g. hinton2006")
+    t.add_argument("--preset", default=None, help="a named architecture, e.g. hinton2006 (default: the preset named "
+                   "after the data set, if the model has one; --preset none for the plain defaults)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="model config value, e.g. --set code_dim=2 --set hidden=1000,500,250")
     t.add_argument("--epochs", type=_positive_int, default=30)
@@ -88,14 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--eval-every", type=_nonneg_int, default=0, help="steps between evaluations (0: each epoch)")
     t.add_argument("--checkpoint-every", type=_nonneg_int, default=0, help="steps between checkpoints (0: each epoch)")
-    t.add_argument("--pretrain", choices=["rbm"], default=None, help="greedy RBM pre-training (Science 2006)")
+    t.add_argument("--pretrain", default=None, metavar="PLAN",
+                   help="pre-training stages declared by the model, e.g. rbm (greedy RBMs, Science 2006) for ae")
     t.add_argument("--pretrain-epochs", type=_positive_int, default=10)
     t.add_argument("--pretrain-lr", type=_positive_float, default=0.1)
     t.add_argument("--pretrain-batch-size", type=_positive_int, default=100)
+    t.add_argument("--prior", default=None, metavar="PLAN",
+                   help="a prior stage trained on the model's codes after it, e.g. gmm (makes an autoencoder generative)")
+    t.add_argument("--prior-epochs", type=_positive_int, default=None, help="default: 50")
+    t.add_argument("--prior-lr", type=_positive_float, default=None, help="default: 1e-2")
+    t.add_argument("--prior-batch-size", type=_positive_int, default=None, help="default: 256")
+    t.add_argument("--from", dest="from_run", type=Path, default=None, metavar="RUN",
+                   help="work on an existing run: add the stage given by --prior, or re-run the --stage(s) named")
+    t.add_argument("--stage", action="append", default=[], metavar="NAME",
+                   help="with --from: train this stage again, and every stage built on it (needs --overwrite)")
     t.add_argument("--binarize", action="store_true",
                    help="dynamic binarisation: train on a fresh Bernoulli draw of each batch; evaluate on a fixed draw")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder (with --from: the stages retrained)")
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--no-report", action="store_true")
 
@@ -158,19 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- commands ----------------------------------------------------------------------------
-def _model_config(args: argparse.Namespace, input_shape: tuple[int, ...]) -> dict[str, Any]:
+def _model_config(args: argparse.Namespace, data_name: str, input_shape: tuple[int, ...]) -> dict[str, Any]:
     from .config import from_dict, to_dict
     from .models import model_class
 
     cls = model_class(args.model)
     cfg: dict[str, Any] = {}
-    if args.preset:
-        if args.preset not in cls.presets:
+    preset = args.preset
+    if preset is None and Path(str(data_name)).name in cls.presets:  # sized for this data set (e.g. "digits")
+        preset = Path(str(data_name)).name
+    if preset and preset != "none":
+        if preset not in cls.presets:
             known = ", ".join(sorted(cls.presets)) or "none"
-            raise ConfigError(f"unknown preset {args.preset!r} for model {args.model!r}; known: {known}")
-        cfg.update(cls.presets[args.preset])
+            raise ConfigError(f"unknown preset {preset!r} for model {args.model!r}; known: {known}")
+        cfg.update(cls.presets[preset])
         if "input_shape" in cfg and tuple(cfg["input_shape"]) != tuple(input_shape):
-            raise ConfigError(f"preset {args.preset!r} is for data of shape {tuple(cfg['input_shape'])}, "
+            raise ConfigError(f"preset {preset!r} is for data of shape {tuple(cfg['input_shape'])}, "
                               f"but {args.data} has shape {tuple(input_shape)}")
     cfg["input_shape"] = list(input_shape)
     cfg.update(_parse_sets(args.set))
@@ -186,12 +200,32 @@ def _validate_data(x, name: str) -> None:
         raise ConfigError(f"dataset {name!r} is constant: there is nothing to learn")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .data import dataset_names, load_dataset
-    from .eval.reconstruction import evaluate
-    from .train.run import RunSpec, read_spec, train_run
+def _prior_train(args: argparse.Namespace):
     from .train.trainer import TrainConfig
 
+    return TrainConfig(epochs=args.prior_epochs or 50, lr=args.prior_lr or 1e-2, batch_size=args.prior_batch_size or 256,
+                       schedule="cosine", seed=args.seed)
+
+
+def _periodic_eval(test_x):
+    """The trainer's evaluation after each epoch: the suite's cheap metrics on the test split."""
+    from .eval.suite import evaluate_suite
+
+    return lambda model, progress: evaluate_suite(model, test_x)[0]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .data import dataset_names, load_dataset
+    from .train.run import read_spec, train_run
+    from .train.stages import plan_run
+    from .train.trainer import TrainConfig
+
+    if args.from_run is not None:
+        return _train_from(args)
+    if args.stage:
+        raise UsageError("--stage names a stage of an existing run: give the run with --from RUN")
+    if args.model is None:
+        raise UsageError("name the model to train (see `aelab models`), or give an existing run with --from RUN")
     if args.resume and args.binarize:
         raise ConfigError("--binarize is a setting of the run; a resumed run keeps its own")
     out = args.out or Path("runs") / f"{args.model}-{Path(str(args.data)).stem}"
@@ -207,28 +241,69 @@ def cmd_train(args: argparse.Namespace) -> int:
     _validate_data(train.x, data_name)
     if train.name not in dataset_names():  # a user's folder or array: record where it is, from anywhere
         data_name = str(Path(data_name).resolve())
-    spec = RunSpec(
-        model=args.model,
-        model_config=_model_config(args, tuple(train.x.shape[1:])) if not args.resume else {},
-        data=data_name,
-        data_dir=str(data_dir) if data_dir else None,
-        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                          schedule=args.schedule, seed=args.seed, eval_every=args.eval_every,
-                          checkpoint_every=args.checkpoint_every, binarize=args.binarize),
-        pretrain=args.pretrain,
-        pretrain_train=TrainConfig(epochs=args.pretrain_epochs, batch_size=args.pretrain_batch_size,
-                                   lr=args.pretrain_lr, optimizer="sgd", momentum=0.9, seed=args.seed)
-        if args.pretrain else None,
-    )
-    test_x = eval_data(test.x, stored.train if args.resume else spec.train)
-    model, result = train_run(spec, out, train.x, train.y, lambda m: evaluate(m, test_x),
+    if args.resume:
+        spec = stored
+    else:
+        spec = plan_run(
+            args.model, _model_config(args, train.name, tuple(train.x.shape[1:])), data_name,
+            str(data_dir) if data_dir else None,
+            train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                              schedule=args.schedule, seed=args.seed, eval_every=args.eval_every,
+                              checkpoint_every=args.checkpoint_every, binarize=args.binarize),
+            pretrain=args.pretrain,
+            pretrain_train=TrainConfig(epochs=args.pretrain_epochs, batch_size=args.pretrain_batch_size,
+                                       lr=args.pretrain_lr, optimizer="sgd", momentum=0.9, seed=args.seed),
+            prior=args.prior, prior_train=_prior_train(args))
+    test_x = eval_data(test.x, spec.train)
+    model, result = train_run(spec, out, train.x, train.y, _periodic_eval(test_x),
                               resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
-    _print_metrics(result, f"{args.model} on {data_name} (test split)")
+    return _after_training(args, out, model, test, test_x, result, f"{spec.model} on {data_name} (test split)")
+
+
+def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, result: dict, title: str) -> int:
+    from .eval.suite import evaluate_suite
+
+    if not result:  # the main stage was trained before (stages added with --from): score the composed model
+        result = evaluate_suite(model, test_x)[0]
+    _print_metrics(result, title)
     if not args.no_report:
         path = _write_report(out, model, test)
         print(f"report: {path}")
     print(f"run folder: {out}")
     return 0
+
+
+def _train_from(args: argparse.Namespace) -> int:
+    """`aelab train --from RUN --prior gmm` (add a stage) or `--stage NAME --overwrite` (train it again)."""
+    from .data import load_dataset
+    from .train.run import read_spec, retrain, train_run
+    from .train.stages import prior_stages
+
+    run = args.from_run
+    stored = read_spec(run)
+    if args.model is not None and args.model != stored.model:
+        raise ConfigError(f"{run} holds a {stored.model!r} run, not {args.model!r}")
+    if args.pretrain or args.resume or args.out is not None:
+        raise ConfigError("with --from RUN, use --prior PLAN to add a prior or --stage NAME to train a stage again "
+                          "(--pretrain, --resume and --out do not apply)")
+    new = prior_stages(stored.main, args.prior, _prior_train(args)) if args.prior else []
+    if not new and not args.stage:
+        raise ConfigError(f"nothing to do on {run}: add a stage with --prior PLAN or name one to re-run with --stage "
+                          f"(its stages: {', '.join(s.name for s in stored.stages)})")
+    if args.stage and any(_given(args, f) for f in ("prior_epochs", "prior_lr", "prior_batch_size")) and not args.prior:
+        raise ConfigError("--prior-epochs/--prior-lr/--prior-batch-size need --prior PLAN to say which prior to train")
+    spec = retrain(run, new, args.stage, args.overwrite)
+    data_dir = args.data_dir or spec.data_dir
+    train = load_dataset(spec.data, "train", data_dir)
+    test = load_dataset(spec.data, "test", data_dir)
+    test_x = eval_data(test.x, spec.train)
+    model, result = train_run(spec, run, train.x, train.y, _periodic_eval(test_x), resume=True,
+                              progress=not args.no_progress)
+    return _after_training(args, run, model, test, test_x, result, f"{spec.model} on {spec.data} (test split)")
+
+
+def _given(args: argparse.Namespace, name: str) -> bool:
+    return getattr(args, name) is not None
 
 
 def _print_metrics(metrics: dict[str, float], title: str) -> None:
@@ -277,31 +352,12 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .eval.reconstruction import evaluate
-    from .models import Generative, LatentVariableModel
+    from .eval.suite import EvalOptions, evaluate_suite
 
-    import torch
-
-    torch.manual_seed(0)  # the ELBO's and the NLL's draws: the same numbers on every call
     model, data, spec = _run_data(args, args.split)
     x = eval_data(data.x, spec.train)
-    metrics: dict[str, Any] = evaluate(model, x)
-    details: dict[str, Any] = {}
-    if isinstance(model, LatentVariableModel):
-        from .eval.likelihood import iwae_nll, latent_diagnostics
-
-        if args.iw_samples:
-            metrics[f"nll_k{args.iw_samples}"] = float(iwae_nll(model, x, args.iw_samples, progress=not args.no_progress).mean())
-        diag = latent_diagnostics(model, x)
-        metrics["active_units"] = diag["active_units"]
-        details["kl_per_dim"] = diag["kl_per_dim"]
-    if isinstance(model, Generative) and tuple(x.shape[1:]) == (1, 28, 28):
-        from .eval.sample_quality import sample_quality
-
-        gen = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            samples = torch.cat([model.sample(min(1000, len(x) - i), generator=gen) for i in range(0, min(len(x), 10000), 1000)])
-        metrics["sample_frechet"] = sample_quality(samples, x)["frechet"]
+    options = EvalOptions(iw_samples=args.iw_samples, sample_quality=True, progress=not args.no_progress)
+    metrics, details = evaluate_suite(model, x, options)
     if args.json:
         print(json.dumps({**metrics, **details}))
         return 0
@@ -381,13 +437,14 @@ def _check_output(path: Path, overwrite: bool) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
-    from .models import Generative
+    from .models.base import SAMPLE
     from .train.run import load
 
     _check_output(args.output, args.overwrite)
     model = load(args.run)
-    if not isinstance(model, Generative):
-        raise ConfigError(f"model {model.name!r} has no prior to sample from; sampling needs a generative model (e.g. vae)")
+    if SAMPLE not in model.capabilities():
+        raise ConfigError(f"model {model.name!r} has no prior to sample from; use a generative model (e.g. vae) or "
+                          f"train a prior on its codes: aelab train --from {args.run} --prior gmm")
     model.eval()
     gen = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
@@ -462,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"aelab: error: {e}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(e, UsageError) else 1
     except KeyboardInterrupt:
         print("aelab: interrupted; a training run continues with --resume", file=sys.stderr)
         return 130

@@ -19,3 +19,7 @@ class CheckpointError(AelabError):
 
 class TrainingDiverged(AelabError):
     """A loss or gradient became NaN/inf; the last good checkpoint is kept."""
+
+
+class UsageError(ConfigError):
+    """The command line itself is incomplete or contradictory (exit status 2, like argparse's errors)."""

@@ -7,6 +7,7 @@ importing scikit-learn (which takes seconds); if that file cannot be found, load
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import torch
 
 from ..errors import DataError
 from .dataset import Dataset, check_split, finish
+from .registry import register_dataset
 
 __all__ = ["load_digits", "DIGITS_TRAIN", "DIGITS_TOTAL"]
 
@@ -74,3 +76,17 @@ def load_digits(
     x = torch.from_numpy(np.ascontiguousarray(images[idx])).unsqueeze(1)
     y = torch.from_numpy(labels[idx])
     return finish(x, y, "digits", [str(i) for i in range(10)], split, image_size, grayscale)
+
+
+@register_dataset(
+    "digits",
+    description="scikit-learn's 8x8 handwritten digits 0-9 (embedded, no download)",
+    shape=(1, 8, 8),
+    train=DIGITS_TRAIN,
+    test=DIGITS_TOTAL - DIGITS_TRAIN,
+)
+def _load(
+    split: str, data_dir: str | os.PathLike | None, image_size: tuple[int, int] | None, grayscale: bool | None
+) -> Dataset:
+    """The registry's loader: digits ignore data_dir (they ship with scikit-learn)."""
+    return load_digits(split, image_size, grayscale)

@@ -1,8 +1,22 @@
-"""A folder of image files (PNG, JPEG, BMP, GIF), found recursively, as one Dataset.
+"""Image files as float32 (C, H, W) arrays in [0, 1] (`read_image`), and a folder of them as one Dataset.
 
-Images in first-level subfolders get those folders' names as classes (sorted); a folder of
-loose images has no labels. Everything is resized to one size with Pillow's bilinear filter
-(antialiased when shrinking). Hidden files and folders (names starting with ".") are skipped.
+A folder's images are found recursively (PNG, JPEG, BMP, GIF); hidden files and folders (names
+starting with ".") are skipped. Images in first-level subfolders get those folders' names as
+classes (sorted); a folder of loose images has no labels.
+
+Decoding rules (one set, for the folder loader and for `aelab.viz.load_image` alike):
+- EXIF orientation is applied; a broken EXIF block is ignored (the pixels are still good).
+- 8-bit modes: palette images (P, PA) are resolved to their colours; alpha is dropped, not
+  composited; 1, L, LA count as grey, every other mode (RGB, RGBA, CMYK, YCbCr, ...) is
+  converted to RGB by Pillow. Values are uint8 / 255.
+- High-depth grey modes: I;16* and I (how Pillow opens 16-bit PNG / TIFF) are divided by
+  65535, F is taken as is; both are clipped to [0, 1] (NaN -> 0) before resizing.
+- Kind: grayscale=None keeps the file's own kind: grey modes and palettes whose used colours
+  are all grey give C=1, everything else C=3. grayscale=True converts colour with ITU-R 601
+  luma (Pillow's "L"); False repeats a grey channel three times.
+- Resizing (size=(H, W)) is Pillow's bilinear filter, antialiased when shrinking, done after
+  the grey/colour conversion (in 8 bits for 8-bit modes, in float for high-depth ones).
+- A missing, truncated or undecodable file is a one-line DataError naming the file.
 """
 
 from __future__ import annotations
@@ -15,13 +29,14 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .dataset import Dataset, check_split, finish, split_indices
+from .dataset import Dataset, check_image_size, check_split, finish, split_indices
 
-__all__ = ["load_image_folder", "IMAGE_SUFFIXES", "list_images"]
+__all__ = ["read_image", "image_is_grey", "load_image_folder", "IMAGE_SUFFIXES", "list_images"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _HIGH_DEPTH = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+_GREY_MODES = {"1", "L", "LA", "La"} | _HIGH_DEPTH
+_EXIF_ORIENTATION = 0x0112
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -35,69 +50,113 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def _open(path: Path):
-    """The decoded image, or DataError naming the file."""
+def _unreadable(path: Path, e: BaseException) -> DataError:
+    if isinstance(e, FileNotFoundError):
+        return DataError(f"{path}: no such file")
+    if isinstance(e, IsADirectoryError) or path.is_dir():
+        return DataError(f"{path}: a folder, not an image file")
+    detail = " ".join(str(e).split())
+    return DataError(f"{path}: not a readable image ({type(e).__name__}{': ' + detail if detail else ''})")
+
+
+def _palette_is_grey(im) -> bool:
+    """Whether every palette entry the pixels use is a grey (R = G = B)."""
+    pal = np.asarray(im.getpalette() or [], dtype=np.int32)
+    rgb = pal[: 3 * (len(pal) // 3)].reshape(-1, 3)
+    index = np.asarray(im)
+    used = np.unique(index[..., 0] if index.ndim == 3 else index)  # PA: (index, alpha) pairs
+    used = used[used < len(rgb)]  # indices past the palette's end are not colours it defines
+    return bool(np.all(rgb[used, 0] == rgb[used, 1]) and np.all(rgb[used, 1] == rgb[used, 2]))
+
+
+def _is_grey(im) -> bool:
+    """The file's own kind: a grey mode, or a palette whose used colours are all grey."""
+    if im.mode in _GREY_MODES:
+        return True
+    return im.mode in ("P", "PA") and _palette_is_grey(im)
+
+
+def _orient(im):
+    """The image turned upright by its EXIF orientation tag (a new image, or im itself)."""
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            im = Image.open(path)
-            im.load()
+        orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block does not make the pixels unreadable
         return im
-    except Exception as e:  # Pillow raises many types for bad files; all mean "unreadable"
-        raise DataError(_unreadable(path, e)) from None
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
+    return im if method is None else im.transpose(method)
 
 
-def _unreadable(path: Path, e: Exception) -> str:
-    return f"{path}: not a readable image ({type(e).__name__}: {e})".replace("\n", " ")
-
-
-def _is_gray(path: Path) -> bool:
-    """Whether an image is single-channel: a grey mode, or a palette whose used colours are all grey.
-
-    Reads only the header, except for palette images.
-    """
+def _to_array(im, grey: bool, size: tuple[int, int] | None) -> np.ndarray:
+    """A decoded image as float32 (C, H, W) in [0, 1], C = 1 if grey else 3, resized to size=(H, W)."""
     from PIL import Image
 
+    if im.mode in _HIGH_DEPTH:  # scale to [0, 1] before anything else, so resizing cannot overflow
+        a = np.asarray(im, dtype=np.float32)
+        if im.mode != "F":
+            a = a / np.float32(65535.0)
+        a = np.clip(np.nan_to_num(a, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        if size is not None and a.shape != size:
+            f = Image.fromarray(np.ascontiguousarray(a), mode="F").resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            a = np.clip(np.asarray(f, dtype=np.float32), 0.0, 1.0)
+        return np.ascontiguousarray(a[None] if grey else np.repeat(a[None], 3, axis=0))
+    target = "L" if grey else "RGB"
+    if im.mode in ("P", "PA"):  # a palette index means nothing as a grey level: resolve the colours first
+        im = im.convert("RGBA")
+    if im.mode != target:
+        base = "L" if im.mode in ("1", "L", "LA", "La") else "RGB"
+        if im.mode != base:  # drops alpha; CMYK, YCbCr, ... become RGB
+            im = im.convert(base)
+        if im.mode != target:  # RGB -> L is ITU-R 601 luma; L -> RGB repeats the grey
+            im = im.convert(target)
+    if size is not None and im.size != (size[1], size[0]):
+        im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    a = np.asarray(im, dtype=np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+
+
+def read_image(
+    path: str | os.PathLike, size: int | tuple[int, int] | None = None, grayscale: bool | None = None
+) -> torch.Tensor:
+    """One image file as a float32 (C, H, W) tensor in [0, 1]; size=(H, W) resizes, grayscale forces C=1/3."""
+    from PIL import Image
+
+    path = Path(path)
+    size = check_image_size(size)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about odd but readable files; errors still raise
+            with Image.open(path) as im:
+                im.load()
+                im = _orient(im)
+                grey = _is_grey(im) if grayscale is None else bool(grayscale)
+                a = _to_array(im, grey, size)
+    except Exception as e:  # Pillow raises many types for bad files; all mean "unreadable"
+        raise _unreadable(path, e) from None
+    return torch.from_numpy(a)
+
+
+def image_is_grey(path: str | os.PathLike) -> bool:
+    """Whether read_image(path) keeps one channel; reads only the header, except for palette images."""
+    from PIL import Image
+
+    path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
-                if im.mode in _GRAY_MODES:
-                    return True
-                if im.mode != "P":
-                    return False
-                pal = np.asarray(im.getpalette() or [], dtype=np.int32)
-                rgb = pal[: 3 * (len(pal) // 3)].reshape(-1, 3)
-                used = np.unique(np.asarray(im))
-                used = used[used < len(rgb)]
-                return bool(np.all(rgb[used, 0] == rgb[used, 1]) and np.all(rgb[used, 1] == rgb[used, 2]))
+                return _is_grey(im)
     except Exception as e:
-        raise DataError(_unreadable(path, e)) from None
-
-
-def _to_array(im, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """One image as float32 (C, H, W) in [0, 1], in `mode` ("L" or "RGB"), resized to size=(H, W)."""
-    from PIL import Image
-
-    h, w = size
-    if im.mode in _HIGH_DEPTH:  # 16-bit / float greys: scale to [0, 1] before anything else
-        a = np.asarray(im, dtype=np.float32)
-        a = np.clip(a if im.mode == "F" else a / 65535.0, 0.0, 1.0)
-        f = Image.fromarray(np.ascontiguousarray(a), mode="F")
-        if f.size != (w, h):
-            f = f.resize((w, h), Image.Resampling.BILINEAR)
-        g = np.clip(np.asarray(f, dtype=np.float32), 0.0, 1.0)[None]
-        return g if mode == "L" else np.repeat(g, 3, axis=0)
-    if im.mode != mode:
-        if im.mode in ("P", "PA") or im.mode.endswith("A"):
-            im = im.convert("RGBA" if mode == "RGB" else "LA")
-        im = im.convert(mode)
-    if im.size != (w, h):
-        im = im.resize((w, h), Image.Resampling.BILINEAR)
-    a = np.asarray(im, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
-    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+        raise _unreadable(path, e) from None
 
 
 def load_image_folder(
@@ -133,17 +192,15 @@ def load_image_folder(
         raise DataError(f"{label}: the {split!r} split is empty ({len(paths)} image(s) in all)")
 
     if grayscale is None:  # decided over ALL images, so train and test agree
-        grayscale = all(_is_gray(p) for p in paths)
-    mode = "L" if grayscale else "RGB"
-    if image_size is None:
-        w0, h0 = _open(paths[0]).size
-        image_size = (h0, w0)
+        grayscale = all(image_is_grey(p) for p in paths)
+    if image_size is None:  # the first file's size as read_image sees it (after EXIF rotation)
+        image_size = tuple(read_image(paths[0], None, grayscale).shape[1:])  # type: ignore[assignment]
     c = 1 if grayscale else 3
     try:
         x = np.empty((len(idx), c, *image_size), dtype=np.float32)
     except (MemoryError, ValueError) as e:
         raise DataError(f"{label}: {len(idx)} images of {c}x{image_size} do not fit in memory ({e})") from None
     for row, i in enumerate(idx):
-        x[row] = _to_array(_open(paths[i]), mode, image_size)
+        x[row] = read_image(paths[i], image_size, grayscale).numpy()
     y = torch.from_numpy(labels[idx]) if labels is not None else None
     return finish(torch.from_numpy(x), y, label, classes, split, None, None)

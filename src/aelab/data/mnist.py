@@ -1,7 +1,8 @@
-"""MNIST and Fashion-MNIST from their four standard IDX files (raw or .gz), found on disk.
+"""Datasets stored as the four standard MNIST IDX files (raw or .gz), found on disk; and MNIST itself.
 
 Search order: data_dir, $AELAB_DATA, ~/.cache/aelab; in each base folder, `base/<name>/`
 first and then `base/` itself. Files are never downloaded here (see fetch.py).
+`register_idx_dataset` makes another dataset in this layout (see fashion_mnist.py) loadable by name.
 """
 
 from __future__ import annotations
@@ -20,24 +21,10 @@ from .dataset import Dataset, check_split, finish
 from .fetch import CHECKS
 from .idx import read_idx
 from .paths import data_search_dirs
+from .registry import register_dataset
 
-__all__ = ["load_idx_dataset", "locate", "IDX_DATASETS", "FASHION_CLASSES"]
+__all__ = ["load_idx_dataset", "locate", "register_idx_dataset", "SIZES"]
 
-FASHION_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
-
-IDX_DATASETS: dict[str, dict] = {
-    "mnist": {
-        "description": "handwritten digits 0-9, 28x28 grayscale (LeCun et al.)",
-        "classes": [str(i) for i in range(10)],
-    },
-    "fashion-mnist": {
-        "description": "Zalando article images in 10 classes, 28x28 grayscale (Xiao et al. 2017)",
-        "classes": FASHION_CLASSES,
-    },
-}
 SIZES = {"train": 60000, "test": 10000}
 _PREFIX = {"train": "train", "test": "t10k"}
 
@@ -71,17 +58,19 @@ def _label_digest(path: Path, target: str) -> str | None:
 
 
 def _is_other_dataset(name: str, files: dict[str, Path]) -> str | None:
-    """The other dataset's name if these label files are exactly its published ones, else None.
+    """Another dataset's name if these label files are exactly its published ones, else None.
 
     Guards against `--data-dir shared/data/mnist` silently serving MNIST as Fashion-MNIST.
     """
-    other = "mnist" if name == "fashion-mnist" else "fashion-mnist"
-    for stem, path in files.items():
-        if "labels" not in stem:
+    for other in sorted(CHECKS):
+        if other == name:
             continue
-        for check in CHECKS[other][stem]:
-            if check.algo == "sha256" and _label_digest(path, check.target) == check.hexdigest:
-                return other
+        for stem, path in files.items():
+            if "labels" not in stem:
+                continue
+            for check in CHECKS[other].get(stem, ()):
+                if check.algo == "sha256" and _label_digest(path, check.target) == check.hexdigest:
+                    return other
     return None
 
 
@@ -116,7 +105,7 @@ def locate(name: str, data_dir: str | os.PathLike | None = None, split: str = "a
     )
 
 
-def _load_part(name: str, images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_part(name: str, n_classes: int, images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
@@ -125,7 +114,6 @@ def _load_part(name: str, images_path: Path, labels_path: Path) -> tuple[torch.T
         raise DataError(f"{labels_path}: expected integer labels of shape (N,), found {labels.dtype} {labels.shape}")
     if len(labels) != len(images):
         raise DataError(f"{name}: {labels_path.name} has {len(labels)} labels but {images_path.name} has {len(images)} images")
-    n_classes = len(IDX_DATASETS[name]["classes"])
     if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
         raise DataError(f"{labels_path}: labels range {labels.min()}..{labels.max()}, expected 0..{n_classes - 1}")
     x = torch.from_numpy(images).unsqueeze(1).to(torch.float32).div_(255.0)
@@ -135,26 +123,61 @@ def _load_part(name: str, images_path: Path, labels_path: Path) -> tuple[torch.T
 
 def load_idx_dataset(
     name: str,
+    classes: list[str],
     split: str = "train",
     data_dir: str | os.PathLike | None = None,
     image_size: tuple[int, int] | None = None,
     grayscale: bool | None = None,
 ) -> Dataset:
-    """MNIST or Fashion-MNIST: x (N, 1, 28, 28) = uint8 / 255, y int64; "all" is train then test."""
-    if name not in IDX_DATASETS:
-        raise DataError(f"unknown IDX dataset {name!r}; known: {', '.join(sorted(IDX_DATASETS))}")
+    """An IDX dataset such as MNIST: x (N, 1, H, W) = uint8 / 255, y int64 in classes; "all" is train then test."""
     split = check_split(split)
     files = locate(name, data_dir, split)
     parts = ["train", "test"] if split == "all" else [split]
     xs, ys = [], []
     for part in parts:
         prefix = _PREFIX[part]
-        x, y = _load_part(name, files[f"{prefix}-images-idx3-ubyte"], files[f"{prefix}-labels-idx1-ubyte"])
+        x, y = _load_part(name, len(classes), files[f"{prefix}-images-idx3-ubyte"], files[f"{prefix}-labels-idx1-ubyte"])
         xs.append(x)
         ys.append(y)
     if len(xs) > 1 and xs[0].shape[1:] != xs[1].shape[1:]:
         raise DataError(f"{name}: train images are {tuple(xs[0].shape[2:])} but test images {tuple(xs[1].shape[2:])}")
     x = xs[0] if len(xs) == 1 else torch.cat(xs)
     y = ys[0] if len(ys) == 1 else torch.cat(ys)
-    return finish(x, y, name, list(IDX_DATASETS[name]["classes"]), split, image_size, grayscale)
+    return finish(x, y, name, list(classes), split, image_size, grayscale)
+
+
+def register_idx_dataset(
+    name: str,
+    description: str,
+    classes: list[str],
+    aliases: tuple[str, ...] = (),
+    shape: tuple[int, int, int] = (1, 28, 28),
+    train: int = SIZES["train"],
+    test: int = SIZES["test"],
+) -> None:
+    """Make a dataset stored as the four MNIST-layout IDX files loadable by name and listed with its location."""
+    classes = list(classes)
+
+    def load(
+        split: str, data_dir: str | os.PathLike | None, image_size: tuple[int, int] | None, grayscale: bool | None
+    ) -> Dataset:
+        return load_idx_dataset(name, classes, split, data_dir, image_size, grayscale)
+
+    def probe(data_dir: str | os.PathLike | None) -> tuple[bool, str | None]:
+        try:
+            files = locate(name, data_dir, "all")
+        except DataError:
+            return False, None
+        return True, str(next(iter(files.values())).parent)
+
+    register_dataset(
+        name, description=description, loader=load, aliases=aliases, shape=shape, train=train, test=test, probe=probe
+    )
+
+
+register_idx_dataset(
+    "mnist",
+    "handwritten digits 0-9, 28x28 grayscale (LeCun et al.)",
+    classes=[str(i) for i in range(10)],
+)
 

@@ -10,8 +10,8 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..models.base import Autoencoder, LatentVariableModel
-from ..models.vae import gaussian_kl
-from .reconstruction import _batches
+from ..nn import gaussian_kl
+from ..batching import batches
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016, Sec. 5.2: Cov_x(E_q[z_u|x]) > 0.01
 
@@ -41,7 +41,7 @@ def iwae_nll(model: LatentVariableModel, x: Tensor, k: int = 5000, max_rows: int
     bar = tqdm(total=len(x), desc=f"IWAE k={k}", disable=None if progress else True, leave=False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for xb in _batches(model, x, lambda b: b, per_batch):
+        for xb in batches(model, x, lambda b: b, per_batch):
             acc = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=xb.device)
             for start in range(0, k, chunk):
                 lw = model.log_weights(xb, min(chunk, k - start)).double()
@@ -55,7 +55,7 @@ def iwae_nll(model: LatentVariableModel, x: Tensor, k: int = 5000, max_rows: int
 def latent_diagnostics(model: LatentVariableModel, x: Tensor, batch_size: int = 1000) -> dict[str, Any]:
     """KL per latent dimension (mean over x) and active units: Cov_x(E_q[z_u|x]) > 0.01 (Burda et al. 2016)."""
     require_likelihood(model)
-    parts = list(_batches(model, x, lambda b: model.posterior(b), batch_size))
+    parts = list(batches(model, x, lambda b: model.posterior(b), batch_size))
     mu = torch.cat([m for m, _ in parts]).double().cpu()
     logvar = torch.cat([lv for _, lv in parts]).double().cpu()
     kl_dim = gaussian_kl(mu, logvar).mean(0)

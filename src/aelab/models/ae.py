@@ -11,10 +11,11 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..nn import mlp
-from .base import Autoencoder, Batch, Step, register
+from .base import Autoencoder, Batch, Progress, Trainable, Update, register
 
 # The paper's architectures (Science 2006, Fig. 2 and Fig. 3).
 PRESETS: dict[str, dict] = {
+    "tiny": {"input_shape": (1, 8, 8), "hidden": (16,), "code_dim": 3},
     "hinton2006": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 30},
     "hinton2006-2d": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 2},
 }
@@ -56,6 +57,12 @@ def reconstruction_loss(logits: Tensor, x: Tensor, kind: str) -> dict[str, Tenso
     return {"loss": mse, "sq_err": sq_err}
 
 
+def _rbm_pretraining(model: "DeepAutoencoder", train):
+    from .rbm import rbm_stages
+
+    return rbm_stages(model, train)
+
+
 @register
 class DeepAutoencoder(Autoencoder):
     """Science 2006 deep autoencoder: x -> logistic layers -> linear code -> logistic layers -> x."""
@@ -63,6 +70,7 @@ class DeepAutoencoder(Autoencoder):
     name = "ae"
     Config = AEConfig
     presets = PRESETS
+    stage_plans = {**Autoencoder.stage_plans, "pretrain": {"rbm": _rbm_pretraining}}
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__(config)
@@ -80,12 +88,20 @@ class DeepAutoencoder(Autoencoder):
     def decode(self, z: Tensor) -> Tensor:
         return torch.sigmoid(self.decode_logits(z)).view(-1, *self.input_shape)
 
-    def loss(self, batch: Batch) -> dict[str, Tensor]:
+    def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """Reconstruction loss of one batch."""
         return reconstruction_loss(self.decode_logits(self.encode(batch.x)), batch.x, self.config.loss)
 
-    def steps(self) -> list[Step]:
-        return [Step("model", list(self.parameters()), self.loss)]
+    def updates(self) -> list[Update]:
+        return [Update("model", list(self.parameters()), self.loss)]
+
+    def initialise_from(self, stages: dict[str, Trainable]) -> None:
+        """Unroll the pre-trained RBM stack, if the run has one (Science 2006, Fig. 1)."""
+        from .rbm import RBM, unroll_into
+
+        rbms = [m for m in stages.values() if isinstance(m, RBM)]
+        if rbms:
+            unroll_into(self, rbms)
 
     def linear_layers(self) -> tuple[list[nn.Linear], list[nn.Linear]]:
         """The encoder's and decoder's Linear layers, input side first / code side first."""

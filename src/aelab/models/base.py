@@ -1,10 +1,15 @@
-"""The one model interface (encode / decode / steps) and the registry that names models."""
+"""The model contract (encode / decode / updates), what a model can do, and the registry that names models.
+
+Vocabulary used everywhere: a *step* is one batch of training (the global step counter); an
+*update* is one optimiser update inside a step (a VAE-GAN step runs three updates); a *stage*
+is one model trained to the end inside a run (RBM pre-training, the main model, a prior).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -12,59 +17,97 @@ from torch import Tensor, nn
 from ..config import from_dict, to_dict
 from ..errors import ConfigError
 
+if TYPE_CHECKING:
+    from ..train.stages import Stage
+    from ..train.trainer import TrainConfig
+
+# What a model can do; the evaluation suite, the CLI and the contract test choose by these.
+RECONSTRUCT = "reconstruct"  # encode / decode / forward
+SAMPLE = "sample"  # sample(n) from a prior
+LIKELIHOOD = "likelihood"  # posterior q(z|x) and importance weights log p(x,z) - log q(z|x)
+DENSITY = "density"  # log_prob(x) of the data it was trained on (a prior over codes, say)
+DISCRETE_CODES = "discrete_codes"  # encode_indices / decode_indices over a codebook
+BINARY_CODES = "binary_codes"  # encode gives bits, for a hash index
+
 
 @dataclass
 class Batch:
-    """One training batch: data in [0,1] shaped (B, C, H, W), labels when the data has them."""
+    """One training batch: data shaped (B, *input_shape), labels when the data has them."""
 
     x: Tensor
     y: Tensor | None = None
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where training is when an update runs: schedules (KL warm-up, ramps, `every`) read it."""
+
+    step: int  # steps done before this one (0 for the first batch)
+    total_steps: int
+    steps_per_epoch: int
+
+    @property
+    def epoch(self) -> float:
+        """Epochs done, fractional (0.5 = half-way through the first epoch)."""
+        return self.step / self.steps_per_epoch
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of this stage's steps done, in [0, 1)."""
+        return self.step / self.total_steps
+
+    @classmethod
+    def at(cls, step: int = 0, total_steps: int = 1, steps_per_epoch: int = 1) -> "Progress":
+        """A progress value for calling a loss outside the trainer (tests, notebooks)."""
+        return cls(step, max(total_steps, step + 1), steps_per_epoch)
+
+
+def ramp(progress: Progress, epochs: float) -> float:
+    """Linear warm-up factor: 0 at the start, 1 after `epochs` epochs (1 throughout when epochs is 0)."""
+    return 1.0 if epochs <= 0 else min(1.0, progress.epoch / epochs)
+
+
 @dataclass
-class Step:
-    """One optimiser update per batch: the parameters it may change and the loss it follows."""
+class Update:
+    """One optimiser update inside a step: the parameters it may change and the loss it follows.
+
+    `every` = n runs it only on every n-th step (a generator updated once per n critic updates).
+    """
 
     name: str
     params: list[nn.Parameter]
-    loss: Callable[[Batch], dict[str, Tensor]]
+    loss: Callable[[Batch, Progress], dict[str, Tensor]]
+    every: int = 1
+
+    def due(self, progress: Progress) -> bool:
+        """Whether this update runs at `progress`."""
+        return progress.step % self.every == 0
 
 
-class Autoencoder(nn.Module):
-    """Base of every model: `encode` data to a code, `decode` it back, `steps` to train."""
+class Trainable(nn.Module):
+    """Anything the trainer can train: a config, an input shape and its `updates()`."""
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # named configurations, e.g. a paper's architecture
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # named configurations; "tiny" for tests, a data set's name for its default
+    # Stage plans this model accepts, by kind: {"pretrain": {"rbm": fn}, "prior": {"gmm": fn}}; fn(model, train) -> stages.
+    stage_plans: ClassVar[dict[str, dict[str, Callable[..., list["Stage"]]]]] = {}
+    default_prior: ClassVar[str | None] = None  # a prior stage every run of this model gets (VQ-VAE: pixelcnn)
 
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
 
-    def encode(self, x: Tensor) -> Tensor:
+    def updates(self) -> list[Update]:
         raise NotImplementedError
 
-    def decode(self, z: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))
-
-    def steps(self) -> list[Step]:
-        raise NotImplementedError
-
-    def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
-        """Per-example evaluation terms, shape (B,) each; models add their own (ELBO, ...)."""
-        flat = x.flatten(1)
-        recon = self(x).flatten(1)
-        eps = 1e-7
-        clamped = recon.clamp(eps, 1 - eps)
-        bce = -(flat * clamped.log() + (1 - flat) * (1 - clamped).log()).sum(1)
-        return {"sq_err": (recon - flat).pow(2).sum(1), "bce": bce}
+    def capabilities(self) -> set[str]:
+        """What this model can do (see the constants above)."""
+        return set()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one example, (C, H, W)."""
+        """Shape of one example, e.g. (C, H, W)."""
         return tuple(self.config.input_shape)
 
     def check_input(self, x: Tensor) -> None:
@@ -75,12 +118,97 @@ class Autoencoder(nn.Module):
                 f"which expects {self.input_shape}"
             )
 
+    def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Per-example evaluation terms, shape (B,) each."""
+        return {}
+
+    def prepare(self, x: Tensor) -> None:
+        """Data-dependent initialisation before a stage's first step (never on resume); default: none."""
+
+    # --- stages: how this model uses the stages of its run -------------------------------
+    def stage_output(self, x: Tensor) -> Tensor:
+        """What a later stage that names this one as its input trains on (a batch of `x` in, a batch out)."""
+        raise ConfigError(f"model {self.name!r} produces nothing for a later stage to train on")
+
+    def initialise_from(self, stages: dict[str, "Trainable"]) -> None:
+        """Take initial weights from the trained stages before this one (e.g. unroll RBMs); default: none."""
+
+    def attach(self, stages: dict[str, "Trainable"]) -> None:
+        """Take the trained stages after this one into the composed model (e.g. a prior); default: none."""
+
+
+def _gmm_prior(model: "Autoencoder", train: "TrainConfig") -> list["Stage"]:
+    from .gmm import prior_stage
+
+    return prior_stage(model, train)
+
+
+class Autoencoder(Trainable):
+    """Base of every autoencoder: `encode` data to a code, `decode` it back to data in [0, 1].
+
+    A prior stage trained on its codes (`--prior gmm`) is attached as `prior`, and then `sample` works.
+    """
+
+    stage_plans = {"prior": {"gmm": _gmm_prior}}
+
+    def encode(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def decode(self, z: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    @property
+    def prior(self) -> "DensityModel | None":
+        """The density over codes attached from a prior stage, if the run has one."""
+        return self._modules.get("prior")  # type: ignore[return-value]
+
+    def capabilities(self) -> set[str]:
+        return {RECONSTRUCT, SAMPLE} if self.prior is not None else {RECONSTRUCT}
+
+    def stage_output(self, x: Tensor) -> Tensor:
+        """Codes, flat, as examples of shape (1, 1, d): what an RBM above or a prior over codes sees."""
+        return self.encode(x).flatten(1).unsqueeze(1).unsqueeze(1)
+
+    def from_stage_output(self, s: Tensor) -> Tensor:
+        """Data from what `stage_output` gives (or a prior samples): the inverse side of the pair."""
+        return self.decode(s.flatten(1))
+
+    def attach(self, stages: dict[str, Trainable]) -> None:
+        if "prior" in stages:
+            self.add_module("prior", stages["prior"])
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decodings of n draws from the attached prior over codes."""
+        if self.prior is None:
+            raise ConfigError(f"model {self.name!r} has no prior to sample from; train one on its codes with "
+                              f"`aelab train --from RUN --prior gmm`")
+        return self.from_stage_output(self.prior.sample(n, generator=generator))
+
+    def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Squared error and cross-entropy summed over pixels, and PSNR (dB, peak 1), per example."""
+        flat = x.flatten(1)
+        recon = self(x).flatten(1)
+        eps = 1e-7
+        clamped = recon.clamp(eps, 1 - eps)
+        bce = -(flat * clamped.log() + (1 - flat) * (1 - clamped).log()).sum(1)
+        sq = (recon - flat).pow(2)
+        psnr = -10 * torch.log10(sq.mean(1).clamp_min(1e-10))
+        return {"sq_err": sq.sum(1), "bce": bce, "psnr": psnr}
+
 
 class Generative(Autoencoder):
-    """An autoencoder with a prior to sample from."""
+    """An autoencoder with a prior of its own to sample from."""
+
+    stage_plans: ClassVar[dict] = {}
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError
+
+    def capabilities(self) -> set[str]:
+        return {RECONSTRUCT, SAMPLE}
 
 
 class LatentVariableModel(Generative):
@@ -94,11 +222,31 @@ class LatentVariableModel(Generative):
         """log p(x, z_i) - log q(z_i|x) for k draws z_i ~ q(z|x): shape (B, k) (Burda et al. 2016, Eq. 8)."""
         raise NotImplementedError
 
+    def capabilities(self) -> set[str]:
+        return super().capabilities() | {LIKELIHOOD}
 
-_REGISTRY: dict[str, type[Autoencoder]] = {}
+
+class DensityModel(Trainable):
+    """A density over its inputs (a prior over another model's codes): `log_prob` and `sample`."""
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log p(x) per example, shape (B,)."""
+        raise NotImplementedError
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def capabilities(self) -> set[str]:
+        return {DENSITY, SAMPLE}
+
+    def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
+        return {"nll": -self.log_prob(x)}
 
 
-def register(cls: type[Autoencoder]) -> type[Autoencoder]:
+_REGISTRY: dict[str, type[Trainable]] = {}
+
+
+def register(cls: type[Trainable]) -> type[Trainable]:
     """Class decorator: make a model available by its `name`."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
@@ -111,7 +259,7 @@ def model_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def model_class(name: str) -> type[Autoencoder]:
+def model_class(name: str) -> type[Trainable]:
     """The model class registered under `name`, or a one-line error listing the known ones."""
     try:
         return _REGISTRY[name]
@@ -119,13 +267,13 @@ def model_class(name: str) -> type[Autoencoder]:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(model_names())}") from None
 
 
-def build_model(name: str, config: dict[str, Any] | Any) -> Autoencoder:
+def build_model(name: str, config: dict[str, Any] | Any) -> Trainable:
     """Instantiate a registered model from a config dict (or its dataclass)."""
     cls = model_class(name)
     cfg = config if dataclasses.is_dataclass(config) else from_dict(cls.Config, config, f"{name} config")
     return cls(cfg)
 
 
-def model_spec(model: Autoencoder) -> dict[str, Any]:
+def model_spec(model: Trainable) -> dict[str, Any]:
     """{"name": ..., "config": {...}}: enough to rebuild the model without pickle."""
     return {"name": model.name, "config": to_dict(model.config)}

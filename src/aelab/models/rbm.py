@@ -6,8 +6,10 @@ except the code layer, whose hidden units are linear with unit-variance Gaussian
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +17,11 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from .ae import AEConfig, DeepAutoencoder
-from .base import Autoencoder, Batch, Step, register
+from .base import Autoencoder, Batch, Progress, Update, register
+
+if TYPE_CHECKING:
+    from ..train.stages import Stage
+    from ..train.trainer import TrainConfig
 
 
 @dataclass
@@ -41,6 +47,7 @@ class RBM(Autoencoder):
 
     name = "rbm"
     Config = RBMConfig
+    presets = {"tiny": {"input_shape": (1, 8, 8), "n_hidden": 12}}
 
     def __init__(self, config: RBMConfig) -> None:
         super().__init__(config)
@@ -80,7 +87,7 @@ class RBM(Autoencoder):
     def decode(self, z: Tensor) -> Tensor:
         return self.visible_prob(z).view(-1, *self.input_shape)
 
-    def cd1_loss(self, batch: Batch) -> dict[str, Tensor]:
+    def cd1_loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """CD-1: its gradient is the paper's <v h>_data - <v h>_recon update (plus weight cost)."""
         v = batch.x.flatten(1)
         pre = F.linear(v, self.weight, self.hidden_bias)  # shared by the sample and F(v_data)
@@ -92,8 +99,12 @@ class RBM(Autoencoder):
         recon = (v_neg - v).pow(2).sum(1).mean()
         return {"loss": loss, "free_energy_gap": gap.detach(), "sq_err": recon}
 
-    def steps(self) -> list[Step]:
-        return [Step("model", list(self.parameters()), self.cd1_loss)]
+    def updates(self) -> list[Update]:
+        return [Update("model", list(self.parameters()), self.cd1_loss)]
+
+    def stage_output(self, x: Tensor) -> Tensor:
+        """E[h | v] as examples of shape (1, 1, n_hidden): the data of the next RBM in a stack."""
+        return self.hidden_mean(x.flatten(1)).view(len(x), 1, 1, -1)
 
 
 def rbm_configs_for(ae: AEConfig) -> list[RBMConfig]:
@@ -109,11 +120,17 @@ def rbm_configs_for(ae: AEConfig) -> list[RBMConfig]:
     return configs
 
 
-@torch.no_grad()
-def hidden_features(rbm: RBM, x: Tensor, batch_size: int = 2000) -> Tensor:
-    """E[h | x] for a whole data set, shaped (N, 1, 1, n_hidden): the next RBM's data."""
-    out = [rbm.hidden_mean(x[i : i + batch_size].flatten(1)) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).view(len(x), 1, 1, -1)
+def rbm_stages(ae: DeepAutoencoder, train: "TrainConfig") -> list["Stage"]:
+    """Greedy pre-training as stages rbm1..rbmN, each trained on the hidden means of the one below."""
+    from ..train.stages import DATA, Stage
+
+    stages = []
+    for i, rcfg in enumerate(rbm_configs_for(ae.config)):
+        # The code layer's linear units learn with a much smaller rate (0.001 vs 0.1 in the paper's code).
+        lr = train.lr * 0.01 if rcfg.hidden_unit == "gaussian" else train.lr
+        cfg = dataclasses.replace(train, lr=lr, seed=train.seed + i)
+        stages.append(Stage(f"rbm{i + 1}", RBM.name, dataclasses.asdict(rcfg), cfg, input=DATA if i == 0 else f"rbm{i}"))
+    return stages
 
 
 @torch.no_grad()

@@ -10,12 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..nn import ConvDecoder, ConvEncoder, mlp
-from .base import Batch, LatentVariableModel, Step, register
+from ..nn import ARCHS, LOG_2PI, encoder_decoder, gaussian_kl, reparameterize
+from .base import Batch, LatentVariableModel, Progress, Update, ramp, register
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-ARCHS = ("mlp", "conv")
-_LOG_2PI = math.log(2 * math.pi)
 
 PRESETS: dict[str, dict] = {
     # Burda et al. 2016's one-stochastic-layer VAE on binarised MNIST: 200-200 tanh, 50 latents.
@@ -40,6 +38,7 @@ class VAEConfig:
     sigma: float = 0.1  # Gaussian decoder's standard deviation (its initial value if learned)
     learn_sigma: bool = False
     beta: float = 1.0  # weight of the KL term (beta-VAE when != 1; the ELBO is reported with beta = 1)
+    kl_warmup: float = 0.0  # epochs over which the KL weight ramps linearly from 0 to beta (Bowman et al. 2016)
 
     def __post_init__(self) -> None:
         if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
@@ -56,26 +55,8 @@ class VAEConfig:
             raise ConfigError(f"sigma must be a positive number, got {self.sigma}")
         if not (self.beta >= 0 and math.isfinite(self.beta)):
             raise ConfigError(f"beta must be >= 0, got {self.beta}")
-
-
-def encoder_decoder(cfg: VAEConfig, enc_out: int) -> tuple[nn.Module, nn.Module]:
-    """The encoder (data -> enc_out features) and decoder (latent -> flat pre-activations) for `cfg`."""
-    d = math.prod(cfg.input_shape)
-    if cfg.arch == "conv":
-        return (ConvEncoder(cfg.input_shape, cfg.channels, enc_out, cfg.activation),
-                ConvDecoder(cfg.latent_dim, cfg.channels, cfg.input_shape, cfg.activation))
-    return (nn.Sequential(nn.Flatten(), mlp([d, *cfg.hidden, enc_out], cfg.activation)),
-            mlp([cfg.latent_dim, *cfg.hidden[::-1], d], cfg.activation))
-
-
-def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) per dimension (Kingma & Welling 2014, Appendix B)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-
-
-def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
-    """z = mu + sigma * eps, eps ~ N(0, I): differentiable in mu and sigma (Eq. 4)."""
-    return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        if not (self.kl_warmup >= 0 and math.isfinite(self.kl_warmup)):
+            raise ConfigError(f"kl_warmup must be >= 0 epochs, got {self.kl_warmup}")
 
 
 class GaussianCodeMixin:
@@ -107,7 +88,8 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
-        self.encoder, self.decoder = encoder_decoder(config, 2 * config.latent_dim)
+        self.encoder, self.decoder = encoder_decoder(config.arch, config.input_shape, config.hidden, config.channels,
+                                                     config.activation, 2 * config.latent_dim, config.latent_dim)
         if config.likelihood == "gaussian" and config.learn_sigma:
             self.log_sigma = nn.Parameter(torch.tensor(math.log(config.sigma)))
 
@@ -124,7 +106,7 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
             return -F.binary_cross_entropy_with_logits(out, flat, reduction="none").sum(1)
         log_sigma = self.current_log_sigma()
         z = (flat - torch.sigmoid(out)) / log_sigma.exp()
-        return -(0.5 * z.pow(2) + log_sigma + 0.5 * _LOG_2PI).sum(1)
+        return -(0.5 * z.pow(2) + log_sigma + 0.5 * LOG_2PI).sum(1)
 
     # --- the objective -------------------------------------------------------------------
     def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
@@ -135,14 +117,15 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
         kl = gaussian_kl(mu, logvar).sum(1)
         return {"rec": rec, "kl": kl, "nelbo": rec + kl}
 
-    def loss(self, batch: Batch) -> dict[str, Tensor]:
-        """Negative beta-ELBO averaged over the batch (the sum over pixels and latents is per example)."""
+    def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
+        """Negative beta-ELBO averaged over the batch, beta ramped in over `kl_warmup` epochs."""
         t = {k: v.mean() for k, v in self.elbo_terms(batch.x).items()}
-        loss = t["rec"] + self.config.beta * t["kl"]
+        beta = self.config.beta * ramp(progress, self.config.kl_warmup)
+        loss = t["rec"] + beta * t["kl"]
         return {"loss": loss, "nelbo": t["nelbo"].detach(), "rec": t["rec"].detach(), "kl": t["kl"].detach()}
 
-    def steps(self) -> list[Step]:
-        return [Step("model", list(self.parameters()), self.loss)]
+    def updates(self) -> list[Update]:
+        return [Update("model", list(self.parameters()), self.loss)]
 
     def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
         return {**super().eval_terms(x), **self.elbo_terms(x)}
@@ -152,8 +135,8 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
         std = (0.5 * logvar).exp()
         eps = torch.randn(x.shape[0], k, mu.shape[1], device=mu.device, dtype=mu.dtype)
         z = mu.unsqueeze(1) + std.unsqueeze(1) * eps
-        log_q = -(0.5 * eps.pow(2) + 0.5 * logvar.unsqueeze(1) + 0.5 * _LOG_2PI).sum(2)
-        log_pz = -(0.5 * z.pow(2) + 0.5 * _LOG_2PI).sum(2)
+        log_q = -(0.5 * eps.pow(2) + 0.5 * logvar.unsqueeze(1) + 0.5 * LOG_2PI).sum(2)
+        log_pz = -(0.5 * z.pow(2) + 0.5 * LOG_2PI).sum(2)
         out = self.decoder(z.reshape(-1, mu.shape[1]))
         x_rep = x.flatten(1).repeat_interleave(k, dim=0)
         log_px = self.log_px_given_z(x_rep, out).view(x.shape[0], k)

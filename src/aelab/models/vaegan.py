@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..nn import ConvDiscriminator
-from .base import Batch, Generative, Step, register
-from .vae import ARCHS, GaussianCodeMixin, encoder_decoder, gaussian_kl, reparameterize
+from ..nn import ARCHS, ConvDiscriminator, encoder_decoder, gaussian_kl, reparameterize
+from .base import Batch, Generative, Progress, Update, register
+from .vae import GaussianCodeMixin
 
 
 @dataclass
@@ -60,7 +60,8 @@ class VAEGAN(GaussianCodeMixin, Generative):
 
     def __init__(self, config: VAEGANConfig) -> None:
         super().__init__(config)
-        self.encoder, self.decoder = encoder_decoder(config, 2 * config.latent_dim)
+        self.encoder, self.decoder = encoder_decoder(config.arch, config.input_shape, config.hidden, config.channels,
+                                                     config.activation, 2 * config.latent_dim, config.latent_dim)
         self.discriminator = ConvDiscriminator(config.input_shape, config.dis_channels, config.dis_hidden)
 
     def feature_nll(self, x: Tensor, x_rec: Tensor) -> Tensor:
@@ -68,7 +69,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
         return 0.5 * (self.discriminator.features(x) - self.discriminator.features(x_rec)).pow(2).sum(1)
 
     # --- Algorithm 1, one update per network; each recomputes after the previous one -------
-    def encoder_loss(self, batch: Batch) -> dict[str, Tensor]:
+    def encoder_loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """L_prior + L_llike^Dis_l: only the encoder's parameters are stepped."""
         mu, logvar = self.posterior(batch.x)
         x_rec = self.decode(reparameterize(mu, logvar))
@@ -76,7 +77,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
         llike = self.feature_nll(batch.x, x_rec).mean()
         return {"loss": self.config.beta * kl + llike, "kl": kl.detach(), "feat_rec": llike.detach()}
 
-    def decoder_loss(self, batch: Batch) -> dict[str, Tensor]:
+    def decoder_loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """gamma * L_llike - L_GAN, with the non-saturating generator loss on reconstructions and prior samples."""
         with torch.no_grad():
             mu, logvar = self.posterior(batch.x)
@@ -88,7 +89,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
         gan = _real(self.discriminator.logit(f_rec)) + _real(self.discriminator(x_p))
         return {"loss": self.config.gamma * llike + gan, "feat_rec": llike.detach(), "gen_gan": gan.detach()}
 
-    def discriminator_loss(self, batch: Batch) -> dict[str, Tensor]:
+    def discriminator_loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """-L_GAN: real images against reconstructions and prior samples (no L_llike, as in the paper)."""
         with torch.no_grad():
             mu, logvar = self.posterior(batch.x)
@@ -98,11 +99,11 @@ class VAEGAN(GaussianCodeMixin, Generative):
         loss = _real(real) + _fake(self.discriminator(x_rec)) + _fake(self.discriminator(x_p))
         return {"loss": loss, "d_real": torch.sigmoid(real).mean().detach()}
 
-    def steps(self) -> list[Step]:
+    def updates(self) -> list[Update]:
         return [
-            Step("encoder", list(self.encoder.parameters()), self.encoder_loss),
-            Step("decoder", list(self.decoder.parameters()), self.decoder_loss),
-            Step("discriminator", list(self.discriminator.parameters()), self.discriminator_loss),
+            Update("encoder", list(self.encoder.parameters()), self.encoder_loss),
+            Update("decoder", list(self.decoder.parameters()), self.decoder_loss),
+            Update("discriminator", list(self.discriminator.parameters()), self.discriminator_loss),
         ]
 
     def eval_terms(self, x: Tensor) -> dict[str, Tensor]:

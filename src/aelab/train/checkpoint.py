@@ -108,3 +108,20 @@ def load_optimizer_state(opt: torch.optim.Optimizer, prefix: str, tensors: dict[
         opt.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError, RuntimeError) as e:
         raise CheckpointError(f"optimiser state for step {prefix!r} does not fit the model ({e})") from None
+
+
+def read_checkpoint(folder: Path, model_name: str | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """The committed checkpoint in `folder`: trainer.json (the commit point) and the weights it vouches for.
+
+    The weights are checked against the checksum trainer.json records; with `model_name`, a
+    checkpoint of another model is refused. Every reader of a checkpoint goes through here.
+    """
+    folder = Path(folder)
+    state = read_json(folder / "trainer.json", "trainer state")
+    if not isinstance(state, dict) or "step" not in state:
+        raise CheckpointError(f"trainer state {folder / 'trainer.json'} has no step (not a checkpoint)")
+    recorded = state.get("model", {}).get("name") if isinstance(state.get("model"), dict) else None
+    if model_name is not None and recorded != model_name:
+        raise CheckpointError(f"{folder} holds a {recorded!r} checkpoint, not {model_name!r}")
+    weights = read_tensors(folder / "model.safetensors", state.get("model_sha256"))
+    return state, weights

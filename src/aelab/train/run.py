@@ -1,24 +1,26 @@
-"""Run folders: create safely, record the config, train in stages, and load back with no pickle."""
+"""Run folders: create safely, record the stages, train them in order (each resumable), load the composed model."""
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
+from torch import Tensor
 
-from ..config import from_dict, to_dict
+from ..batching import map_batches
 from ..errors import CheckpointError, ConfigError
-from ..models.base import Autoencoder, build_model
-from .checkpoint import atomic_write_json, load_weights, read_json, read_tensors
-from .trainer import PREVIOUS, TrainConfig, Trainer
+from ..models.base import Trainable, build_model
+from .checkpoint import atomic_write_json, load_weights, read_checkpoint, read_json, read_tensors
+from .stages import DATA, MAIN, STAGES_DIR, RunSpec, Stage, stage_dir
+from .trainer import CHECKPOINT_FILES, PREVIOUS, Evaluate, Trainer
 
 CONFIG = "config.json"
+
+__all__ = ["CONFIG", "RunSpec", "Stage", "load", "prepare_run_dir", "read_spec", "retrain", "train_run", "versions"]
 
 
 def versions() -> dict[str, str]:
@@ -49,49 +51,6 @@ def prepare_run_dir(path: Path, overwrite: bool = False, resume: bool = False) -
     return path
 
 
-@dataclass
-class RunSpec:
-    """Everything `aelab train` needs: model, data, training (and pre-training) settings."""
-
-    model: str
-    model_config: dict[str, Any]
-    data: str = "digits"
-    data_dir: str | None = None
-    train: TrainConfig = field(default_factory=TrainConfig)
-    pretrain: str | None = None  # "rbm"
-    pretrain_train: TrainConfig | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        d = {"model": {"name": self.model, "config": self.model_config}, "data": {"name": self.data, "data_dir": self.data_dir},
-             "train": to_dict(self.train), "pretrain": None}
-        if self.pretrain:
-            d["pretrain"] = {"kind": self.pretrain, "train": to_dict(self.pretrain_train or TrainConfig())}
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "RunSpec":
-        if not isinstance(d, dict):
-            raise CheckpointError(f"run config must be a JSON object, not {type(d).__name__}")
-        try:
-            pre = d.get("pretrain") or None
-            spec = cls(
-                model=d["model"]["name"], model_config=d["model"]["config"], data=d["data"]["name"],
-                data_dir=d["data"].get("data_dir"), train=from_dict(TrainConfig, d["train"], "train"),
-                pretrain=pre["kind"] if pre else None,
-                pretrain_train=from_dict(TrainConfig, pre["train"], "pretrain.train") if pre else None,
-            )
-        except KeyError as e:
-            raise CheckpointError(f"run config lacks {e}") from None
-        except (TypeError, AttributeError):
-            raise CheckpointError("run config is malformed: model, data, train and pretrain must be JSON objects") from None
-        kinds = {"model.name": (spec.model, str), "model.config": (spec.model_config, dict), "data.name": (spec.data, str),
-                 "data.data_dir": (spec.data_dir, (str, type(None))), "pretrain.kind": (spec.pretrain, (str, type(None)))}
-        for where, (value, kind) in kinds.items():
-            if not isinstance(value, kind):
-                raise CheckpointError(f"run config: {where} has the wrong type ({type(value).__name__})")
-        return spec
-
-
 def read_spec(run_dir: Path) -> RunSpec:
     """The RunSpec recorded in a run folder."""
     run_dir = Path(run_dir)
@@ -100,81 +59,149 @@ def read_spec(run_dir: Path) -> RunSpec:
     return RunSpec.from_json(read_json(run_dir / CONFIG, "run config"))
 
 
-def load(run_dir: str | Path) -> Autoencoder:
-    """Rebuild a trained model from a run folder (config.json + model.safetensors), no pickle."""
+def _write_spec(run_dir: Path, spec: RunSpec, **extra: Any) -> None:
+    atomic_write_json(run_dir / CONFIG, {**spec.to_json(), **extra, "versions": versions()})
+
+
+def _committed(folder: Path) -> dict[str, Any] | None:
+    """trainer.json of the stage in `folder` (its latest or previous checkpoint), or None if it has none."""
+    for f in (folder, folder / PREVIOUS):
+        if (f / "trainer.json").exists():
+            try:
+                state = read_json(f / "trainer.json", "trainer state")
+            except CheckpointError:  # damaged: the trainer falls back to previous/ and says so
+                continue
+            if isinstance(state, dict):
+                return state
+    return {} if (folder / "trainer.json").exists() else None
+
+
+def _load_stage(model: Trainable, folder: Path) -> None:
+    if (folder / "trainer.json").exists():
+        _, weights = read_checkpoint(folder, model.name)
+    else:  # weights placed by hand, with no trainer state to vouch for them: still checked name by name and shape by shape
+        weights = read_tensors(folder / "model.safetensors")
+    load_weights(model, weights, folder / "model.safetensors")
+
+
+def _build(stage: Stage) -> Trainable:
+    torch.manual_seed(stage.train.seed)  # initial weights depend on the stage's seed alone
+    return build_model(stage.model, stage.model_config)
+
+
+def load(run_dir: str | Path) -> Trainable:
+    """The trained model of a run folder, with its later stages attached (e.g. a prior): no pickle anywhere."""
     run_dir = Path(run_dir)
     spec = read_spec(run_dir)
     model = build_model(spec.model, spec.model_config)
-    state = read_json(run_dir / "trainer.json", "trainer state") if (run_dir / "trainer.json").exists() else {}
-    weights_path = run_dir / "model.safetensors"
-    if not weights_path.exists():
+    if not (run_dir / "model.safetensors").exists():
         raise CheckpointError(f"{run_dir} has no model.safetensors (training never reached a checkpoint)")
-    load_weights(model, read_tensors(weights_path, state.get("model_sha256")), weights_path)
-    model.eval()
-    return model
+    _load_stage(model, run_dir)
+    attached: dict[str, Trainable] = {}
+    for stage in spec.after_main():
+        folder = stage_dir(run_dir, stage.name)
+        state = _committed(folder)
+        if state and state.get("finished"):  # a stage still training is not part of the model yet
+            part = build_model(stage.model, stage.model_config)
+            _load_stage(part, folder)
+            attached[stage.name] = part.eval()
+    model.attach(attached)
+    return model.eval()
 
 
 def train_run(
     spec: RunSpec,
     out: Path,
-    train_x: torch.Tensor,
-    train_y: torch.Tensor | None,
-    evaluate: Callable[[Autoencoder], dict[str, float]] | None,
+    train_x: Tensor,
+    train_y: Tensor | None,
+    evaluate: Evaluate | None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
-) -> tuple[Autoencoder, dict[str, float]]:
-    """Train `spec` into run folder `out`, with its pre-training stages; resumable at any stage."""
+) -> tuple[Trainable, dict[str, float]]:
+    """Train every stage of `spec` into run folder `out`, in order; each stage resumes on its own."""
     if resume:
         out = prepare_run_dir(out, resume=True)
         stored = read_spec(out)
         if stored.model != spec.model:
             raise CheckpointError(f"{out} holds a {stored.model!r} run, not {spec.model!r}")
         spec = stored  # the run's own settings win on resume
-    torch.manual_seed(spec.train.seed)
-    model = build_model(spec.model, spec.model_config)  # a bad config fails before any folder is touched
-    model.check_input(train_x)
+    models = {s.name: _build(s) for s in spec.stages}  # every config is checked before any folder is touched
+    models[MAIN].check_input(train_x)
     if not resume:
         out = prepare_run_dir(out, overwrite=overwrite)
-        atomic_write_json(out / CONFIG, {**spec.to_json(), "versions": versions()})
-    main_started = (out / "trainer.json").exists() or (out / PREVIOUS / "trainer.json").exists()
-    if spec.pretrain and not main_started:
-        _pretrain(spec, model, out, train_x, progress, resume)
-    trainer = Trainer(model, train_x, spec.train, out, y=train_y, evaluate=evaluate, progress=progress,
-                      desc=spec.model, stop_after=stop_after)
-    result = trainer.fit(resume=resume)
-    return model, result
+        _write_spec(out, spec)
+    elif all((_committed(stage_dir(out, s.name)) or {}).get("finished") for s in spec.stages):
+        steps = (_committed(out) or {}).get("step")
+        raise CheckpointError(f"the run in {out} already finished ({steps} steps); nothing to resume")
+    return _train_stages(spec, out, models, train_x, train_y, evaluate, resume, progress, stop_after)
 
 
-def _pretrain(spec: RunSpec, model: Autoencoder, out: Path, x: torch.Tensor, progress: bool, resume: bool) -> None:
-    """Greedy stage-by-stage pre-training; each stage is an ordinary run in out/pretrain/<stage>."""
-    if spec.pretrain != "rbm":
-        raise ConfigError(f"unknown pre-training {spec.pretrain!r}; known: rbm")
-    from ..models.ae import DeepAutoencoder
-    from ..models.rbm import RBM, hidden_features, rbm_configs_for, unroll_into
+def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_x: Tensor, train_y: Tensor | None,
+                  evaluate: Evaluate | None, resume: bool, progress: bool,
+                  stop_after: int | None) -> tuple[Trainable, dict[str, float]]:
+    outputs: dict[str, Tensor] = {DATA: train_x}
 
-    if not isinstance(model, DeepAutoencoder):
-        raise ConfigError(f"--pretrain rbm applies to the deep autoencoder (ae), not {spec.model!r}")
-    cfg = spec.pretrain_train or TrainConfig()
-    rbms: list[RBM] = []
-    data = x
-    for i, rcfg in enumerate(rbm_configs_for(model.config)):
-        stage = out / "pretrain" / f"rbm{i + 1}"
-        stage.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(cfg.seed + i)
-        rbm = RBM(rcfg)
-        # The code layer's linear units learn with a much smaller rate (0.001 vs 0.1 in the paper's code).
-        stage_cfg = dataclasses.replace(cfg, lr=cfg.lr * 0.01) if rcfg.hidden_unit == "gaussian" else cfg
-        state = read_json(stage / "trainer.json", "trainer state") if (stage / "trainer.json").exists() else {}
-        if state.get("finished"):
-            weights = stage / "model.safetensors"
-            load_weights(rbm, read_tensors(weights, state.get("model_sha256")), weights)
-        else:
-            if not (stage / CONFIG).exists():
-                stage_spec = RunSpec("rbm", to_dict(rcfg), spec.data, spec.data_dir, stage_cfg)
-                atomic_write_json(stage / CONFIG, {**stage_spec.to_json(), "versions": versions()})
-            Trainer(rbm, data, stage_cfg, stage, progress=progress, desc=f"rbm{i + 1}").fit(resume=resume)
-        rbms.append(rbm)
-        data = hidden_features(rbm, data)
-    unroll_into(model, rbms)
+    def input_of(stage: Stage) -> Tensor:  # computed once, and only when a stage still has to train
+        if stage.input not in outputs:
+            source = spec.stage(stage.input)
+            outputs[stage.input] = map_batches(models[source.name], input_of(source), models[source.name].stage_output)
+        return outputs[stage.input]
+
+    result: dict[str, float] = {}
+    for i, stage in enumerate(spec.stages):
+        folder = stage_dir(out, stage.name)
+        model = models[stage.name]
+        state = _committed(folder)
+        if state and state.get("finished"):
+            _load_stage(model, folder)
+            continue
+        if stage.name != MAIN:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not (folder / CONFIG).exists():  # so that `aelab.load(RUN/stages/NAME)` works on its own
+                _write_spec(folder, RunSpec([Stage(MAIN, stage.model, stage.model_config, stage.train)], spec.data,
+                                            spec.data_dir), stage_of={"stage": stage.name, "input": stage.input})
+        if state is None:
+            model.initialise_from({s.name: models[s.name] for s in spec.stages[:i]})
+        is_main = stage.name == MAIN
+        trainer = Trainer(model, input_of(stage), stage.train, folder, y=train_y if stage.input == DATA else None,
+                          evaluate=evaluate if is_main else None, progress=progress,
+                          desc=spec.model if is_main else stage.name, stop_after=stop_after if is_main else None)
+        r = trainer.fit(resume=resume)
+        if is_main:
+            result = r
+            if trainer.step < trainer.total_steps:  # stopped early (the testing hook): later stages wait
+                return model, result
+    main = models[MAIN]
+    main.attach({s.name: models[s.name].eval() for s in spec.after_main()})
+    return main, result
+
+
+def retrain(out: Path, new_stages: list[Stage], rerun: list[str], overwrite: bool) -> RunSpec:
+    """Add stages to a run or mark stages to train again (with all that build on them); returns the new spec.
+
+    Stages that already hold a checkpoint are only discarded with `overwrite`; the caller then trains
+    the run with `train_run(..., resume=True)`, which trains exactly the stages without a finished checkpoint.
+    """
+    from .stages import with_stages
+
+    out = prepare_run_dir(out, resume=True)
+    spec = with_stages(read_spec(out), new_stages)
+    for name in rerun:
+        spec.stage(name)  # a one-line error for an unknown stage
+    redo = spec.dependents({*rerun, *(s.name for s in new_stages)})
+    trained = [s.name for s in redo if _committed(stage_dir(out, s.name)) is not None]
+    if trained and not overwrite:
+        raise ConfigError(f"stage(s) {', '.join(trained)} of {out} are already trained; add --overwrite to train "
+                          "them again (their checkpoints are replaced)")
+    for s in redo:
+        folder = stage_dir(out, s.name)
+        if s.name == MAIN:
+            for name in (*CHECKPOINT_FILES, "metrics.jsonl"):
+                (folder / name).unlink(missing_ok=True)
+            shutil.rmtree(folder / PREVIOUS, ignore_errors=True)
+        elif folder.is_dir() and folder.parent.name == STAGES_DIR:
+            shutil.rmtree(folder)
+    _write_spec(out, spec)
+    return spec

@@ -17,13 +17,14 @@ from torch import Tensor, nn
 
 from ..config import to_dict
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
-from ..models.base import Autoencoder, Batch, Step, model_spec
+from ..models.base import Batch, Progress, Trainable, Update, model_spec
 from .checkpoint import (
     atomic_write_bytes,
     atomic_write_json,
     load_optimizer_state,
     load_weights,
     optimizer_state,
+    read_checkpoint,
     read_json,
     read_tensors,
     sha256_bytes,
@@ -34,7 +35,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 PREVIOUS = "previous"
 CHECKPOINT_FILES = ("model.safetensors", "trainer.safetensors", "trainer.json")  # the last is the commit point
 SCHEDULES = ("constant", "cosine")
-_STEP_OPTION_KEYS = {"optimizer", "lr", "momentum", "weight_decay", "betas"}
+_UPDATE_OPTION_KEYS = {"optimizer", "lr", "momentum", "weight_decay", "betas"}
 
 
 @dataclass
@@ -56,7 +57,7 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
     binarize: bool = False  # each batch a fresh Bernoulli draw of its intensities (dynamic binarisation)
-    step_options: dict[str, dict] = field(default_factory=dict)  # per-Step overrides, by step name
+    update_options: dict[str, dict] = field(default_factory=dict)  # per-update overrides, by update name
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -73,23 +74,23 @@ class TrainConfig:
             raise ConfigError("eval_every, checkpoint_every and warmup_steps must be >= 0, log_every >= 1")
         if self.grad_clip < 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise ConfigError("grad_clip and weight_decay must be >= 0 and momentum in [0, 1)")
-        for name, opts in self.step_options.items():
-            bad = set(opts) - _STEP_OPTION_KEYS
+        for name, opts in self.update_options.items():
+            bad = set(opts) - _UPDATE_OPTION_KEYS
             if bad:
-                raise ConfigError(f"step_options[{name!r}]: unknown key(s) {', '.join(sorted(bad))}")
+                raise ConfigError(f"update_options[{name!r}]: unknown key(s) {', '.join(sorted(bad))}")
 
-    def option(self, step: str, key: str) -> Any:
-        """A setting for one Step, its override first."""
-        return self.step_options.get(step, {}).get(key, getattr(self, key))
+    def option(self, update: str, key: str) -> Any:
+        """A setting for one update, its override first."""
+        return self.update_options.get(update, {}).get(key, getattr(self, key))
 
 
-def make_optimizer(step: Step, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser that owns exactly `step.params`."""
-    kind, lr, wd = cfg.option(step.name, "optimizer"), cfg.option(step.name, "lr"), cfg.option(step.name, "weight_decay")
+def make_optimizer(update: Update, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser that owns exactly `update.params`."""
+    kind, lr, wd = cfg.option(update.name, "optimizer"), cfg.option(update.name, "lr"), cfg.option(update.name, "weight_decay")
     if kind == "sgd":
-        return torch.optim.SGD(step.params, lr=lr, momentum=cfg.option(step.name, "momentum"), weight_decay=wd)
+        return torch.optim.SGD(update.params, lr=lr, momentum=cfg.option(update.name, "momentum"), weight_decay=wd)
     cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
-    return cls(step.params, lr=lr, betas=tuple(cfg.option(step.name, "betas")), weight_decay=wd)
+    return cls(update.params, lr=lr, betas=tuple(cfg.option(update.name, "betas")), weight_decay=wd)
 
 
 def lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
@@ -157,17 +158,20 @@ class MetricsLog:
         atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
 
+Evaluate = Callable[[Trainable, Progress], dict[str, float]]
+
+
 class Trainer:
-    """Trains any Autoencoder through its `steps()`; checkpoints to `run_dir` and resumes exactly."""
+    """Trains any model through its `updates()`; checkpoints to `run_dir` and resumes exactly."""
 
     def __init__(
         self,
-        model: Autoencoder,
+        model: Trainable,
         x: Tensor,
         config: TrainConfig,
         run_dir: Path,
         y: Tensor | None = None,
-        evaluate: Callable[[Autoencoder], dict[str, float]] | None = None,
+        evaluate: Evaluate | None = None,
         progress: bool = True,
         desc: str = "train",
         stop_after: int | None = None,
@@ -180,21 +184,29 @@ class Trainer:
         model.check_input(x)
         if len(x) == 0:
             raise ConfigError("no training data: the data set is empty")
-        self.steps = model.steps()
-        names = [s.name for s in self.steps]
+        self.updates = model.updates()
+        names = [u.name for u in self.updates]
         if len(set(names)) != len(names):
-            raise ConfigError(f"model {model.name!r} has duplicate step names {names}")
-        unknown = set(config.step_options) - set(names)
+            raise ConfigError(f"model {model.name!r} has duplicate update names {names}")
+        unknown = set(config.update_options) - set(names)
         if unknown:
-            raise ConfigError(f"step_options names unknown step(s) {sorted(unknown)}; this model's steps: {names}")
-        self.optimizers = [make_optimizer(s, config) for s in self.steps]
-        self.base_lrs = [config.option(s.name, "lr") for s in self.steps]
+            raise ConfigError(f"update_options names unknown update(s) {sorted(unknown)}; this model's updates: {names}")
+        for u in self.updates:
+            if u.every < 1:
+                raise ConfigError(f"update {u.name!r} of model {model.name!r} has every={u.every}; it must be >= 1")
+        self.optimizers = [make_optimizer(u, config) for u in self.updates]
+        self.base_lrs = [config.option(u.name, "lr") for u in self.updates]
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self.steps_per_epoch = math.ceil(len(x) / config.batch_size)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.step = 0
         self.last_checkpoint: int | None = None
         self._rotate = True
+
+    @property
+    def progress_now(self) -> Progress:
+        """Where training is: `step` steps done."""
+        return Progress(self.step, self.total_steps, self.steps_per_epoch)
 
     # --- state on disk -------------------------------------------------------------------
     @property
@@ -214,10 +226,10 @@ class Trainer:
         model_bytes = tensors_to_bytes(self.model.state_dict())
         tensors: dict[str, Tensor] = {"rng/torch": torch.get_rng_state()}
         opt_meta = {}
-        for s, opt in zip(self.steps, self.optimizers):
-            t, meta = optimizer_state(opt, s.name)
+        for u, opt in zip(self.updates, self.optimizers):
+            t, meta = optimizer_state(opt, u.name)
             tensors.update(t)
-            opt_meta[s.name] = meta
+            opt_meta[u.name] = meta
         trainer_bytes = tensors_to_bytes(tensors)
         if self._rotate:
             keep_previous(self.run_dir)
@@ -257,23 +269,17 @@ class Trainer:
             return state
 
     def _load_from(self, folder: Path) -> dict[str, Any]:
-        state = read_json(folder / "trainer.json", "trainer state")
-        if not isinstance(state, dict) or "step" not in state:
-            raise CheckpointError(f"trainer state {folder / 'trainer.json'} has no step (not a checkpoint)")
-        if state.get("model", {}).get("name") != self.model.name:
-            raise CheckpointError(
-                f"{self.run_dir} holds a {state.get('model', {}).get('name')!r} run, not {self.model.name!r}"
-            )
-        weights = read_tensors(folder / "model.safetensors", state.get("model_sha256"))
+        state, weights = read_checkpoint(folder, self.model.name)
         tensors = read_tensors(folder / "trainer.safetensors", state.get("trainer_sha256"))
         if "rng/torch" not in tensors:
             raise CheckpointError(f"trainer state in {folder} lacks the RNG state")
-        for s in self.steps:
-            if s.name not in state.get("optimizers", {}):
-                raise CheckpointError(f"trainer state in {folder} has no optimiser for step {s.name!r}")
+        optimizers = state.get("optimizers", state.get("steps", {}))
+        for u in self.updates:
+            if u.name not in optimizers:
+                raise CheckpointError(f"trainer state in {folder} has no optimiser for update {u.name!r}")
         load_weights(self.model, weights, folder / "model.safetensors")
-        for s, opt in zip(self.steps, self.optimizers):
-            load_optimizer_state(opt, s.name, tensors, state["optimizers"][s.name])
+        for u, opt in zip(self.updates, self.optimizers):
+            load_optimizer_state(opt, u.name, tensors, optimizers[u.name])
         torch.set_rng_state(tensors["rng/torch"])
         self.step = int(state["step"])
         self.last_checkpoint = self.step
@@ -289,39 +295,42 @@ class Trainer:
         self.model.eval()
         with torch.random.fork_rng(), torch.no_grad():  # evaluation must not shift the training RNG
             torch.manual_seed(self.cfg.seed + 7919)
-            result = self.evaluate_fn(self.model)
+            result = self.evaluate_fn(self.model, self.progress_now)
         self.model.train()
         self.metrics.append({"step": self.step, "epoch": self.step / self.steps_per_epoch, "split": "test",
                              "time": time.time() - t0, **result})
         return result
 
-    def _diverged(self, step_name: str, terms: dict[str, Tensor], what: str) -> TrainingDiverged:
+    def _diverged(self, update: str, terms: dict[str, Tensor], what: str) -> TrainingDiverged:
         shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
         kept = (f"the last good checkpoint (step {self.last_checkpoint}) is kept in {self.run_dir}"
                 if self.last_checkpoint is not None else "no checkpoint had been written yet")
-        return TrainingDiverged(f"{what} became NaN/inf at step {self.step + 1} in step '{step_name}' ({shown}); {kept}")
+        return TrainingDiverged(f"{what} became NaN/inf at step {self.step + 1} in update '{update}' ({shown}); {kept}")
 
     def train_batch(self, batch: Batch) -> dict[str, Tensor]:
-        """Run every Step once on `batch`; returns the detached terms, prefixed by step name."""
+        """Run every due update once on `batch`; returns the detached terms, prefixed by update name."""
+        progress = self.progress_now
         factor = lr_factor(self.cfg, self.step, self.total_steps)
         logged: dict[str, Tensor] = {}
-        for s, opt, base_lr in zip(self.steps, self.optimizers, self.base_lrs):
+        for u, opt, base_lr in zip(self.updates, self.optimizers, self.base_lrs):
+            if not u.due(progress):
+                continue
             for g in opt.param_groups:
                 g["lr"] = base_lr * factor
-            self.model.zero_grad(set_to_none=True)  # a step's loss may reach other steps' parameters
-            terms = s.loss(batch)
+            self.model.zero_grad(set_to_none=True)  # an update's loss may reach other updates' parameters
+            terms = u.loss(batch, progress)
             loss = terms["loss"]
             if not torch.isfinite(loss):
-                raise self._diverged(s.name, terms, "the loss")
+                raise self._diverged(u.name, terms, "the loss")
             loss.backward()
-            norm = torch.nn.utils.get_total_norm([p.grad for p in s.params if p.grad is not None])
+            norm = torch.nn.utils.get_total_norm([p.grad for p in u.params if p.grad is not None])
             if not torch.isfinite(norm):
-                raise self._diverged(s.name, terms, "the gradient")
+                raise self._diverged(u.name, terms, "the gradient")
             if self.cfg.grad_clip:
-                torch.nn.utils.clip_grads_with_norm_(s.params, self.cfg.grad_clip, norm)
+                torch.nn.utils.clip_grads_with_norm_(u.params, self.cfg.grad_clip, norm)
             opt.step()
             for k, v in terms.items():
-                logged[f"{s.name}/{k}"] = v.detach()
+                logged[f"{u.name}/{k}"] = v.detach()
         return logged
 
     def fit(self, resume: bool = False) -> dict[str, float]:
@@ -339,10 +348,12 @@ class Trainer:
             self.metrics.truncate_after(self.step)
         else:
             torch.manual_seed(self.cfg.seed)
+            with torch.no_grad():
+                self.model.prepare(self.x)
         self.model.train()
         t0 = time.time()
         sums: dict[str, Tensor] = {}
-        count = 0
+        counts: dict[str, int] = {}
         last_eval: dict[str, float] = {}
         perm: Tensor | None = None
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc, disable=None if self.progress else True,
@@ -360,15 +371,15 @@ class Trainer:
                 terms = self.train_batch(batch)
                 self.step += 1
                 bar.update(1)
-                for k, v in terms.items():
+                for k, v in terms.items():  # an update that skips a step (`every`) is averaged over its own steps
                     sums[k] = sums.get(k, 0.0) + v
-                count += 1
+                    counts[k] = counts.get(k, 0) + 1
                 if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
-                    record = {k: float(v) / count for k, v in sums.items()}
+                    record = {k: float(v) / counts[k] for k, v in sums.items()}
                     self.metrics.append({"step": self.step, "epoch": self.step / self.steps_per_epoch,
                                          "split": "train", "time": time.time() - t0, **record})
                     bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(record.items())[:3]})
-                    sums, count = {}, 0
+                    sums, counts = {}, {}
                 if self._checkpoint_due(self.cfg.eval_every, self.step) or self.step == self.total_steps:
                     last_eval = self._run_eval(t0)
                 if self._checkpoint_due(self.cfg.checkpoint_every, self.step) or self.step == self.total_steps:

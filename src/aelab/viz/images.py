@@ -1,4 +1,4 @@
-"""Image grids, PNG encoding and image loading with Pillow only (no torchvision)."""
+"""Image grids and PNG encoding with Pillow only (no torchvision); `load_image` is the data layer's decoder."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 
+from ..data.images import read_image as load_image  # one decoder for files, shared with the folder loader
 from ..errors import ConfigError, DataError
 from ..fsio import atomic_write_bytes
 
@@ -103,60 +104,3 @@ def save_image(
 ) -> Path:
     """Write a PNG: a uint8 (H, W[, C]) picture as is, float (N, C, H, W) images in [0,1] as a grid."""
     return atomic_write_bytes(path, png_bytes(array_or_grid, nrow=nrow, scale=scale, pad=pad))
-
-
-_GRAY_MODES = {"1", "L", "LA", "La", "I", "F"}
-
-
-def load_image(
-    path: str | os.PathLike[str], size: tuple[int, int] | None = None, grayscale: bool | None = None
-) -> Tensor:
-    """Read an image file as a float (C, H, W) tensor in [0,1].
-
-    `size` is (height, width) to resize to (bilinear, anti-aliased when shrinking);
-    `grayscale` True gives C=1, False C=3, None keeps the file's own kind (gray stays gray).
-    Alpha is dropped. 16-bit and float images are scaled to [0,1].
-    """
-    path = Path(path)
-    if size is not None:
-        if (
-            len(size) != 2
-            or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size)
-        ):
-            raise ConfigError(f"image size must be two positive integers (height, width), got {size!r}")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img) or img
-            if img.mode in ("P", "PA"):  # palette: resolve to real colours (and alpha) first
-                img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
-            mode = img.mode
-            gray = (mode in _GRAY_MODES or mode.startswith("I;")) if grayscale is None else bool(grayscale)
-            if mode == "F" or mode == "I" or mode.startswith("I;"):
-                arr = np.asarray(img, dtype=np.float32)
-                if mode != "F":
-                    arr = arr / (65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0)
-                arr = np.clip(np.nan_to_num(arr), 0.0, 1.0)
-                if size is not None:
-                    pil_f = Image.fromarray(np.ascontiguousarray(arr), mode="F")
-                    arr = np.asarray(pil_f.resize((size[1], size[0]), Image.Resampling.BILINEAR), dtype=np.float32)
-                arr = np.clip(arr, 0.0, 1.0)[:, :, None]
-                if not gray:
-                    arr = np.repeat(arr, 3, axis=2)
-            else:
-                img = img.convert("L" if gray else "RGB")
-                if size is not None:
-                    img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                arr = np.asarray(img, dtype=np.float32) / 255.0
-                if arr.ndim == 2:
-                    arr = arr[:, :, None]
-    except FileNotFoundError:
-        raise DataError(f"image file not found: {path}") from None
-    except IsADirectoryError:
-        raise DataError(f"expected an image file, got a folder: {path}") from None
-    except UnidentifiedImageError:
-        raise DataError(f"cannot read image {path}: not an image format Pillow recognises") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        detail = " ".join(str(e).split()) or type(e).__name__
-        raise DataError(f"cannot read image {path}: {detail}") from None
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))

@@ -247,7 +247,7 @@ def write_report(
     `data` needs `.x` (N, C, H, W) in [0,1]; `.y`, `.name` and `.classes` are used when present.
     `extra_sections` are (title, raw HTML) pairs appended verbatim (the title is escaped).
     """
-    from ..models.base import Generative
+    from ..models.base import SAMPLE
 
     run_dir = Path(run_dir)
     model_name = getattr(model, "name", "") or type(model).__name__
@@ -305,7 +305,7 @@ def write_report(
             curves = "<p>No metrics recorded.</p>"
         parts.append(_section("curves", "Training curves", curves))
 
-        if isinstance(model, Generative):
+        if SAMPLE in model.capabilities():
             parts.append(_section("samples", "Samples", _samples(model, tuple(x.shape[1:]))))
     finally:
         model.train(was_training)

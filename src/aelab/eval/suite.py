@@ -1,0 +1,113 @@
+"""The one evaluation suite: which metrics a model gets is decided here, by what it can do.
+
+Used by `aelab eval`, by the trainer's periodic evaluation and by the bench scripts. To add a
+metric family, write its function (model, x, options) -> (metrics, details) and add one `Metric`
+line to `METRICS` naming the capability it needs (see aelab.models.base for the capabilities).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from ..batching import map_batches
+from ..models.base import DENSITY, LIKELIHOOD, RECONSTRUCT, SAMPLE, Trainable
+
+MNIST_SHAPE = (1, 28, 28)
+
+
+@dataclass
+class EvalOptions:
+    """How much to compute: the trainer's periodic evaluation keeps to the cheap defaults."""
+
+    iw_samples: int = 0  # importance samples for the NLL of latent-variable models (0: skip)
+    sample_quality: bool = False  # Fréchet score of samples (1x28x28 data; costs a classifier pass over 10k images)
+    sample_count: int = 10000
+    seed: int = 0
+    progress: bool = False
+
+
+Result = tuple[dict[str, float], dict[str, Any]]  # scalar metrics, and details (lists) for reports and --json
+
+
+@dataclass
+class Metric:
+    """One family of metrics: the capability it needs, whether it applies to this data, and how to compute it."""
+
+    name: str
+    needs: str
+    compute: Callable[[Trainable, Tensor, EvalOptions], Result]
+    applies: Callable[[Trainable, Tensor, EvalOptions], bool] = lambda model, x, options: True
+
+
+def _per_example_terms(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    from .reconstruction import evaluate
+
+    return evaluate(model, x), {}
+
+
+def _likelihood(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    from .likelihood import iwae_nll, latent_diagnostics
+
+    metrics: dict[str, float] = {}
+    if options.iw_samples:
+        nll = iwae_nll(model, x, options.iw_samples, seed=options.seed, progress=options.progress)  # type: ignore[arg-type]
+        metrics[f"nll_k{options.iw_samples}"] = float(nll.mean())
+    diag = latent_diagnostics(model, x)  # type: ignore[arg-type]
+    metrics["active_units"] = diag["active_units"]
+    return metrics, {"kl_per_dim": diag["kl_per_dim"]}
+
+
+def _sample_quality(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    from .sample_quality import sample_quality
+
+    n = min(len(x), options.sample_count)
+    gen = torch.Generator().manual_seed(options.seed)
+    with torch.no_grad():
+        samples = torch.cat([model.sample(min(1000, n - i), generator=gen).cpu() for i in range(0, n, 1000)])  # type: ignore[attr-defined]
+    q = sample_quality(samples, x[:n])
+    return {"sample_frechet": q["frechet"], "sample_confidence": q["confidence"]}, {}
+
+
+def _prior_fit(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    """How well an attached prior fits the codes of `x`: its NLL per example, in nats."""
+    prior = getattr(model, "prior", None)
+    codes = map_batches(model, x, model.stage_output)
+    nll = -map_batches(prior, codes, prior.log_prob).double().mean()  # type: ignore[union-attr]
+    return {"prior_nll": float(nll)}, {}
+
+
+METRICS: list[Metric] = [
+    Metric("per-example terms", RECONSTRUCT, _per_example_terms),  # sq_err, bce, psnr (+ a model's own, e.g. ELBO)
+    Metric("density", DENSITY, _per_example_terms),  # a prior evaluated on its own inputs: nll
+    Metric("likelihood", LIKELIHOOD, _likelihood),
+    Metric("prior fit", SAMPLE, _prior_fit, lambda m, x, o: getattr(m, "prior", None) is not None),
+    Metric("sample quality", SAMPLE, _sample_quality,
+           lambda m, x, o: o.sample_quality and tuple(x.shape[1:]) == MNIST_SHAPE and RECONSTRUCT in m.capabilities()),
+]
+
+
+def evaluate_suite(model: Trainable, x: Tensor, options: EvalOptions | None = None) -> Result:
+    """Every metric that applies to `model` on data `x`: (metrics, details)."""
+    options = options or EvalOptions()
+    caps = model.capabilities()
+    metrics: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    with torch.random.fork_rng(devices=[]):  # the ELBO's and samples' draws: the same numbers on every call
+        torch.manual_seed(options.seed)
+        for m in METRICS:
+            if m.needs in caps and m.applies(model, x, options):
+                values, more = m.compute(model, x, options)
+                metrics.update(values)
+                details.update(more)
+    return metrics, details
+
+
+def metric_names(model: Trainable, x: Tensor, options: EvalOptions | None = None) -> list[str]:
+    """Names of the metric families that apply (for documentation and tests)."""
+    options = options or EvalOptions()
+    caps = model.capabilities()
+    return [m.name for m in METRICS if m.needs in caps and m.applies(model, x, options)]

@@ -1,0 +1,26 @@
+"""Encoder/decoder pairs by architecture name, shared by every model with an MLP or conv body."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from ..errors import ConfigError
+from .conv import ConvDecoder, ConvEncoder
+from .mlp import mlp
+
+ARCHS = ("mlp", "conv")
+
+
+def encoder_decoder(arch: str, input_shape: tuple[int, ...], hidden: tuple[int, ...], channels: tuple[int, ...],
+                    activation: str, enc_out: int, dec_in: int) -> tuple[nn.Module, nn.Module]:
+    """Encoder (data -> enc_out features) and decoder (dec_in code -> flat pre-activations, B x C*H*W)."""
+    d = math.prod(input_shape)
+    if arch == "conv":
+        return (ConvEncoder(input_shape, channels, enc_out, activation),
+                ConvDecoder(dec_in, channels, input_shape, activation))
+    if arch == "mlp":
+        return (nn.Sequential(nn.Flatten(), mlp([d, *hidden, enc_out], activation)),
+                mlp([dec_in, *hidden[::-1], d], activation))
+    raise ConfigError(f"unknown arch {arch!r}; use {' or '.join(ARCHS)}")
