@@ -263,7 +263,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, result: dict, title: str) -> int:
     from .eval.suite import evaluate_suite
 
-    if not result:  # the main stage was trained before (stages added with --from): score the composed model
+    if not result or getattr(model, "prior", None) is not None:  # score the composed model, not only its main stage
         result = evaluate_suite(model, test_x)[0]
     _print_metrics(result, title)
     if not args.no_report:

@@ -178,7 +178,7 @@ class Autoencoder(Trainable):
 
     def attach(self, stages: dict[str, Trainable]) -> None:
         if "prior" in stages:
-            self.add_module("prior", stages["prior"])
+            self._modules["prior"] = stages["prior"]  # a submodule (moves with .to()), read through the property
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decodings of n draws from the attached prior over codes."""

@@ -16,6 +16,7 @@ from .base import Batch, LatentVariableModel, Progress, Update, ramp, register
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 PRESETS: dict[str, dict] = {
+    "tiny": {"input_shape": (1, 8, 8), "hidden": (16,), "latent_dim": 2},
     # Burda et al. 2016's one-stochastic-layer VAE on binarised MNIST: 200-200 tanh, 50 latents.
     "iwae-mnist": {"input_shape": (1, 28, 28), "arch": "mlp", "hidden": (200, 200), "latent_dim": 50,
                    "activation": "tanh", "likelihood": "bernoulli"},

@@ -57,6 +57,8 @@ class VAEGAN(GaussianCodeMixin, Generative):
 
     name = "vaegan"
     Config = VAEGANConfig
+    presets = {"tiny": {"input_shape": (1, 8, 8), "channels": (4, 8), "latent_dim": 2, "dis_channels": (4, 8),
+                        "dis_hidden": 8}}
 
     def __init__(self, config: VAEGANConfig) -> None:
         super().__init__(config)

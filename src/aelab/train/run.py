@@ -118,9 +118,12 @@ def train_run(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
-    stop_after: int | None = None,
+    stop_after: int | tuple[str, int] | None = None,
 ) -> tuple[Trainable, dict[str, float]]:
-    """Train every stage of `spec` into run folder `out`, in order; each stage resumes on its own."""
+    """Train every stage of `spec` into run folder `out`, in order; each stage resumes on its own.
+
+    `stop_after` is a testing hook that stops as if killed: after N steps of the main stage, or (stage, N).
+    """
     if resume:
         out = prepare_run_dir(out, resume=True)
         stored = read_spec(out)
@@ -140,7 +143,7 @@ def train_run(
 
 def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_x: Tensor, train_y: Tensor | None,
                   evaluate: Evaluate | None, resume: bool, progress: bool,
-                  stop_after: int | None) -> tuple[Trainable, dict[str, float]]:
+                  stop_after: int | tuple[str, int] | None) -> tuple[Trainable, dict[str, float]]:
     outputs: dict[str, Tensor] = {DATA: train_x}
 
     def input_of(stage: Stage) -> Tensor:  # computed once, and only when a stage still has to train
@@ -149,6 +152,7 @@ def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_
             outputs[stage.input] = map_batches(models[source.name], input_of(source), models[source.name].stage_output)
         return outputs[stage.input]
 
+    stop_stage, stop_step = stop_after if isinstance(stop_after, tuple) else (MAIN, stop_after)
     result: dict[str, float] = {}
     for i, stage in enumerate(spec.stages):
         folder = stage_dir(out, stage.name)
@@ -167,12 +171,13 @@ def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_
         is_main = stage.name == MAIN
         trainer = Trainer(model, input_of(stage), stage.train, folder, y=train_y if stage.input == DATA else None,
                           evaluate=evaluate if is_main else None, progress=progress,
-                          desc=spec.model if is_main else stage.name, stop_after=stop_after if is_main else None)
+                          desc=spec.model if is_main else stage.name,
+                          stop_after=stop_step if stage.name == stop_stage else None)
         r = trainer.fit(resume=resume)
         if is_main:
             result = r
-            if trainer.step < trainer.total_steps:  # stopped early (the testing hook): later stages wait
-                return model, result
+        if trainer.step < trainer.total_steps:  # stopped early (the testing hook): later stages wait
+            return models[MAIN], result
     main = models[MAIN]
     main.attach({s.name: models[s.name].eval() for s in spec.after_main()})
     return main, result

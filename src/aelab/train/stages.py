@@ -8,6 +8,7 @@ stages a model accepts is declared by the model class (`stage_plans`), never by 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,10 @@ class Stage:
     model_config: dict[str, Any]
     train: TrainConfig = field(default_factory=TrainConfig)
     input: str = DATA
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model_config, dict):  # its JSON form (tuples as lists), so a spec equals its reading
+            self.model_config = json.loads(json.dumps(self.model_config))
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "model": {"name": self.model, "config": self.model_config},

@@ -247,7 +247,7 @@ def write_report(
     `data` needs `.x` (N, C, H, W) in [0,1]; `.y`, `.name` and `.classes` are used when present.
     `extra_sections` are (title, raw HTML) pairs appended verbatim (the title is escaped).
     """
-    from ..models.base import SAMPLE
+    from ..models.base import RECONSTRUCT, SAMPLE
 
     run_dir = Path(run_dir)
     model_name = getattr(model, "name", "") or type(model).__name__
@@ -289,12 +289,14 @@ def write_report(
             parts.append(_section("metrics", "Final metrics", body + note))
 
         n = min(int(n_recon), x.shape[0])
-        if n > 0:
+        autoencoder = RECONSTRUCT in model.capabilities()  # a density model (a prior) has no codes to draw
+        if n > 0 and autoencoder:
             parts.append(_section("reconstructions", "Reconstructions", _reconstructions(model, x[:n])))
 
-        parts.append(_section("interpolations", "Interpolations", _interpolations(model, x)))
+        if autoencoder:
+            parts.append(_section("interpolations", "Interpolations", _interpolations(model, x)))
 
-        if x.shape[0] > 0 and max_map_points > 0:
+        if x.shape[0] > 0 and max_map_points > 0 and autoencoder:
             code_map = _code_map(model, data, model_name, data_name, max_map_points)
             parts.append(_section("codes", "2-D code map", code_map))
 
@@ -305,7 +307,7 @@ def write_report(
             curves = "<p>No metrics recorded.</p>"
         parts.append(_section("curves", "Training curves", curves))
 
-        if SAMPLE in model.capabilities():
+        if SAMPLE in model.capabilities() and autoencoder:
             parts.append(_section("samples", "Samples", _samples(model, tuple(x.shape[1:]))))
     finally:
         model.train(was_training)
