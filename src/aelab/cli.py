@@ -483,6 +483,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{name:<8} {doc}")
         if cls.presets:
             print(f"{'':<8} presets: {', '.join(sorted(cls.presets))}")
+        for kind, plans in sorted(cls.stage_plans.items()):
+            if plans:
+                print(f"{'':<8} --{kind}: {', '.join(sorted(plans))}")
     return 0
 
 
