@@ -176,8 +176,8 @@ def _model_config(args: argparse.Namespace, data_name: str, input_shape: tuple[i
     cls = model_class(args.model)
     cfg: dict[str, Any] = {}
     preset = args.preset
-    if preset is None and Path(str(data_name)).name in cls.presets:  # sized for this data set (e.g. "digits")
-        preset = Path(str(data_name)).name
+    if preset is None and data_name in cls.presets:  # sized for this registered data set (e.g. "digits")
+        preset = data_name
     if preset and preset != "none":
         if preset not in cls.presets:
             known = ", ".join(sorted(cls.presets)) or "none"
@@ -245,7 +245,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         spec = stored
     else:
         spec = plan_run(
-            args.model, _model_config(args, train.name, tuple(train.x.shape[1:])), data_name,
+            args.model, _model_config(args, train.name if train.name in dataset_names() else "",
+                                      tuple(train.x.shape[1:])), data_name,
             str(data_dir) if data_dir else None,
             train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                               schedule=args.schedule, seed=args.seed, eval_every=args.eval_every,
