@@ -53,6 +53,10 @@ def test_tiny_preset_and_config_json_round_trip(name):
     again = from_dict(cls.Config, json.loads(json.dumps(to_dict(model.config))), name)
     assert again == model.config
     assert model.capabilities() and (model.__doc__ or "").strip()
+    for preset, values in cls.presets.items():  # every preset builds; a training recipe names real settings
+        values = dict(values)
+        TrainConfig(**values.pop("train", {}))
+        build_model(name, values)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -66,6 +66,9 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "digits") -
     p.add_argument("--data-dir", default=None, help="folder holding dataset files (else $AELAB_DATA, ~/.cache/aelab)")
 
 
+TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 100, "lr": 1e-3, "optimizer": "adam", "schedule": "cosine"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to document the CLI)."""
     p = _Parser(prog="aelab", description="Train, evaluate and use autoencoders.")
@@ -81,11 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "after the data set, if the model has one; --preset none for the plain defaults)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="model config value, e.g. --set code_dim=2 --set hidden=1000,500,250")
-    t.add_argument("--epochs", type=_positive_int, default=30)
-    t.add_argument("--batch-size", type=_positive_int, default=100)
-    t.add_argument("--lr", type=_positive_float, default=1e-3)
-    t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
-    t.add_argument("--schedule", default="cosine", choices=["constant", "cosine"])
+    # None = not given: the preset's training recipe, else TRAIN_DEFAULTS, fills it in
+    t.add_argument("--epochs", type=_positive_int, default=None, help=f"default {TRAIN_DEFAULTS['epochs']}")
+    t.add_argument("--batch-size", type=_positive_int, default=None, help=f"default {TRAIN_DEFAULTS['batch_size']}")
+    t.add_argument("--lr", type=_positive_float, default=None, help=f"default {TRAIN_DEFAULTS['lr']:g}")
+    t.add_argument("--optimizer", default=None, choices=["adam", "adamw", "sgd"], help="default adam")
+    t.add_argument("--schedule", default=None, choices=["constant", "cosine"], help="default cosine")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--eval-every", type=_nonneg_int, default=0, help="steps between evaluations (0: each epoch)")
     t.add_argument("--checkpoint-every", type=_nonneg_int, default=0, help="steps between checkpoints (0: each epoch)")
@@ -169,26 +173,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- commands ----------------------------------------------------------------------------
-def _model_config(args: argparse.Namespace, data_name: str, input_shape: tuple[int, ...]) -> dict[str, Any]:
+def _model_config(args: argparse.Namespace, data_name: str,
+                  input_shape: tuple[int, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model config (preset, then --set) and the training settings (defaults, the preset's recipe, flags)."""
     from .config import from_dict, to_dict
     from .models import model_class
 
     cls = model_class(args.model)
     cfg: dict[str, Any] = {}
+    train = dict(TRAIN_DEFAULTS)
     preset = args.preset
     if preset is None and data_name in cls.presets:  # sized for this registered data set (e.g. "digits")
         preset = data_name
+        print(f"using preset {preset!r} of {args.model}, sized for the {data_name} data (--preset none for the plain defaults)")
     if preset and preset != "none":
         if preset not in cls.presets:
             known = ", ".join(sorted(cls.presets)) or "none"
             raise ConfigError(f"unknown preset {preset!r} for model {args.model!r}; known: {known}")
         cfg.update(cls.presets[preset])
+        train.update(cfg.pop("train", {}))  # a preset may carry its training recipe
         if "input_shape" in cfg and tuple(cfg["input_shape"]) != tuple(input_shape):
             raise ConfigError(f"preset {preset!r} is for data of shape {tuple(cfg['input_shape'])}, "
                               f"but {args.data} has shape {tuple(input_shape)}")
     cfg["input_shape"] = list(input_shape)
     cfg.update(_parse_sets(args.set))
-    return to_dict(from_dict(cls.Config, cfg, f"{args.model} config"))
+    train.update({k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None})
+    return to_dict(from_dict(cls.Config, cfg, f"{args.model} config")), train
 
 
 def _validate_data(x, name: str) -> None:
@@ -244,12 +254,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         spec = stored
     else:
+        model_config, recipe = _model_config(args, train.name if train.name in dataset_names() else "",
+                                             tuple(train.x.shape[1:]))
         spec = plan_run(
-            args.model, _model_config(args, train.name if train.name in dataset_names() else "",
-                                      tuple(train.x.shape[1:])), data_name,
-            str(data_dir) if data_dir else None,
-            train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                              schedule=args.schedule, seed=args.seed, eval_every=args.eval_every,
+            args.model, model_config, data_name, str(data_dir) if data_dir else None,
+            train=TrainConfig(**recipe, seed=args.seed, eval_every=args.eval_every,
                               checkpoint_every=args.checkpoint_every, binarize=args.binarize),
             pretrain=args.pretrain,
             pretrain_train=TrainConfig(epochs=args.pretrain_epochs, batch_size=args.pretrain_batch_size,
