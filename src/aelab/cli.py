@@ -329,8 +329,10 @@ def _write_report(run: Path, model, test) -> Path:
     from .viz.report import write_report
 
     spec = read_spec(run)
+    config = {"data": {"name": spec.data, "data_dir": spec.data_dir},  # one table row per setting of each stage
+              **{f"stage {s.name}": {k: v for k, v in s.to_json().items() if k != "name"} for s in spec.stages}}
     return write_report(run, model, test, MetricsLog(run / "metrics.jsonl").records(),
-                        title=f"{spec.model} on {spec.data}", config=spec.to_json())
+                        title=f"{spec.model} on {spec.data}", config=config)
 
 
 def eval_data(x, train_cfg):
