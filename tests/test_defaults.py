@@ -49,3 +49,10 @@ def test_first_vaegan_on_digits_samples_digits(tmp_path, capsys, digit_judge):
     assert metrics["kl"] > 3 and 0.2 < metrics["d_real"] < 0.9  # neither player has won outright
     confidence, classes = judge(digit_judge, run)
     assert confidence > 0.6 and classes == 10
+
+
+def test_first_ae_on_digits_shows_what_pretraining_buys(tmp_path, capsys):
+    _, plain = first_run(tmp_path, capsys, "ae")
+    _, pretrained = first_run(tmp_path, capsys, "ae", "--pretrain", "rbm", name="rbm")
+    assert plain["sq_err"] < 2.0  # not the mean digit (about 4) that the 1000-500-250-30 default gives here
+    assert pretrained["sq_err"] < 0.8 * plain["sq_err"]  # Science 2006's point, on the first run
