@@ -41,6 +41,39 @@ def _weights(run) -> dict:
     return aelab.load(run).state_dict()
 
 
+STAGED = ["train", "ae", "--set", "hidden=48,24", "--set", "code_dim=3", "--epochs", "3", "--batch-size", "50",
+          "--pretrain", "rbm", "--pretrain-epochs", "2", "--pretrain-batch-size", "20", "--prior", "gmm",
+          "--prior-epochs", "8", "--prior-batch-size", "100", "--no-progress", "--no-report"]
+
+
+def _stage_step(run, stage) -> int:
+    return _step(run / "stages" / stage)
+
+
+def test_sigkill_inside_pretraining_and_prior_stages_then_resume_is_bit_identical(tmp_path):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    done = subprocess.run(_cli(*STAGED, "--out", str(ref)), env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    # The first kill lands after rbm2's first checkpoint, the second after the prior's fourth epoch.
+    for i, (stage, target) in enumerate([("rbm2", 75), ("prior", 60)]):
+        args = STAGED + ["--out", str(run)] + (["--resume"] if i else [])
+        proc = subprocess.Popen(_cli(*args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 120
+        while proc.poll() is None and _stage_step(run, stage) < target and time.time() < deadline:
+            time.sleep(0.002)
+        assert proc.poll() is None, f"the run finished before the kill in {stage}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert not json.loads((run / "stages" / stage / "trainer.json").read_text())["finished"]
+    final = subprocess.run(_cli(*STAGED, "--out", str(run), "--resume"), env=_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert final.returncode == 0, final.stderr
+    a, b = _weights(ref), _weights(run)  # the composed model: the autoencoder and its prior
+    assert any(k.startswith("prior.") for k in a) and all(torch.equal(a[k], b[k]) for k in a)
+    for stage in ("stages/rbm1", "stages/rbm2", "stages/rbm3", ".", "stages/prior"):
+        assert (run / stage / "metrics.jsonl").read_text().count("\n") == (ref / stage / "metrics.jsonl").read_text().count("\n")
+
+
 def test_sigkill_at_five_random_points_then_resume_is_bit_identical(tmp_path):
     ref, run = tmp_path / "ref", tmp_path / "run"
     done = subprocess.run(_cli(*TRAIN, "--out", str(ref)), env=_env(), capture_output=True, text=True, timeout=300)
