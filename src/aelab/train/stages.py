@@ -169,9 +169,10 @@ def _plans(cls: type[Trainable], kind: str, choice: str) -> Any:
     from ..models.base import model_names
 
     others = [n for n in model_names() if choice in model_class(n).stage_plans.get(kind, {})]
-    where = f"it applies to {', '.join(others)}" if others else "no model has it"
-    have = f"; {cls.name!r} has: {', '.join(sorted(plans))}" if plans else ""
-    raise ConfigError(f"{kind} {choice!r} does not apply to model {cls.name!r} ({where}){have}")
+    have = f"; {cls.name!r} has: {', '.join(sorted(plans))}" if plans else f"; {cls.name!r} has none"
+    if not others:
+        raise ConfigError(f"unknown {kind} plan {choice!r}{have}")
+    raise ConfigError(f"{kind} {choice!r} does not apply to model {cls.name!r} (it applies to {', '.join(others)}){have}")
 
 
 def plan_run(model: str, model_config: dict[str, Any], data: str = "digits", data_dir: str | None = None,
