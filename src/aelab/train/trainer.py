@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..config import to_dict
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
@@ -25,7 +25,6 @@ from .checkpoint import (
     load_weights,
     optimizer_state,
     read_checkpoint,
-    read_json,
     read_tensors,
     sha256_bytes,
     tensors_to_bytes,
