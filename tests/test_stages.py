@@ -173,3 +173,20 @@ def test_the_suite_picks_metrics_by_what_a_model_can_do(tmp_path, digits):
     vae28 = build_model("vae", {"input_shape": [1, 28, 28], "hidden": [16], "latent_dim": 2})
     assert "sample quality" in metric_names(vae28, mnist_like, EvalOptions(sample_quality=True))
     assert "sample quality" not in metric_names(vae28, mnist_like)  # the trainer's periodic evaluation stays cheap
+
+
+def test_an_update_ramps_its_own_learning_rate(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("ae", AE)
+    x = torch.rand(40, 1, 8, 8)
+    trainer = Trainer(model, x, TrainConfig(epochs=2, batch_size=20, lr=0.5, schedule="constant"), tmp_path,
+                      progress=False)
+    rates = []
+
+    def spy(batch, progress):
+        rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+        return model.loss(batch, progress)
+
+    trainer.updates = [Update("model", trainer.updates[0].params, spy, lr_scale=lambda p: min(1.0, (p.step + 1) / 4))]
+    trainer.fit()
+    assert rates == pytest.approx([0.125, 0.25, 0.375, 0.5])  # the model's ramp times the run's schedule

@@ -71,13 +71,15 @@ def ramp(progress: Progress, epochs: float) -> float:
 class Update:
     """One optimiser update inside a step: the parameters it may change and the loss it follows.
 
-    `every` = n runs it only on every n-th step (a generator updated once per n critic updates).
+    `every` = n runs it only on every n-th step (a generator updated once per n critic updates);
+    `lr_scale(progress)` multiplies the run's learning-rate schedule for this update (a model's own ramp).
     """
 
     name: str
     params: list[nn.Parameter]
     loss: Callable[[Batch, Progress], dict[str, Tensor]]
     every: int = 1
+    lr_scale: Callable[[Progress], float] | None = None
 
     def due(self, progress: Progress) -> bool:
         """Whether this update runs at `progress`."""

@@ -314,8 +314,9 @@ class Trainer:
         for u, opt, base_lr in zip(self.updates, self.optimizers, self.base_lrs):
             if not u.due(progress):
                 continue
+            scale = u.lr_scale(progress) if u.lr_scale is not None else 1.0
             for g in opt.param_groups:
-                g["lr"] = base_lr * factor
+                g["lr"] = base_lr * factor * scale
             self.model.zero_grad(set_to_none=True)  # an update's loss may reach other updates' parameters
             terms = u.loss(batch, progress)
             loss = terms["loss"]
