@@ -293,9 +293,12 @@ def _train_from(args: argparse.Namespace) -> int:
     stored = read_spec(run)
     if args.model is not None and args.model != stored.model:
         raise ConfigError(f"{run} holds a {stored.model!r} run, not {args.model!r}")
-    if args.pretrain or args.resume or args.out is not None:
-        raise ConfigError("with --from RUN, use --prior PLAN to add a prior or --stage NAME to train a stage again "
-                          "(--pretrain, --resume and --out do not apply)")
+    ignored = [f"--{k.replace('_', '-')}" for k in (*TRAIN_DEFAULTS, "preset") if getattr(args, k) is not None]
+    ignored += [flag for flag, given in (("--pretrain", args.pretrain), ("--resume", args.resume), ("--out", args.out),
+                                         ("--set", args.set), ("--binarize", args.binarize)) if given]
+    if ignored:
+        raise UsageError(f"with --from RUN, {', '.join(ignored)} do(es) not apply: the run keeps its settings; add a "
+                         "prior with --prior PLAN (and --prior-epochs ...) or train a stage again with --stage NAME")
     new = prior_stages(stored.main, args.prior, _prior_train(args)) if args.prior else []
     if not new and not args.stage:
         raise ConfigError(f"nothing to do on {run}: add a stage with --prior PLAN or name one to re-run with --stage "
