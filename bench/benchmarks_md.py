@@ -21,6 +21,16 @@ NOTES = {
 }
 
 
+def _machines(d: dict) -> str:
+    """The machines (and torch versions) a results file's rows ran on, each once."""
+    seen = []
+    for r in d["rows"]:
+        m = f"{r.get('machine', d['machine'])}; torch {r.get('torch', d['versions']['torch'])}"
+        if m not in seen:
+            seen.append(m)
+    return " / ".join(seen)
+
+
 def hinton2006(d: dict) -> str:
     s = d.get("settings", {})
     lines = [
@@ -33,13 +43,13 @@ def hinton2006(d: dict) -> str:
         "python bench/hinton2006.py        # writes bench/results/hinton2006.json and hinton2006_fig3.png",
         "```",
         "",
-        f"Machine: {d['machine']}; torch {d['versions']['torch']}. Autoencoders: fine-tuned with Adam "
+        f"Machine: {_machines(d)}. Autoencoders: fine-tuned with Adam "
         "(cosine schedule) on cross-entropy; RBM pre-training is CD-1, SGD lr 0.1 (0.001 for the linear "
         "code layer), momentum 0.9, weight cost 0.0002, batch 100. Wall time covers pre-training, "
         "fine-tuning and the per-epoch test evaluations.",
         "",
-        "| method | architecture | test error (ours) | paper | train error | training | wall time | fine-tune samples/s | note |",
-        "|---|---|---:|---:|---:|---|---:|---:|---|",
+        "| method | architecture | test error (ours) | paper | train error | training | wall time | fine-tune samples/s | machine | note |",
+        "|---|---|---:|---:|---:|---|---:|---:|---|---|",
     ]
     for r in d["rows"]:
         paper = d["paper"].get(r["method"], "")
@@ -53,7 +63,7 @@ def hinton2006(d: dict) -> str:
             how = (f"{r['pretrain_epochs_per_layer']} CD-1 epochs/layer + " if r.get("pretrain_epochs_per_layer") else "")
             how += f"{r['epochs']} epochs, batch {r.get('batch_size', s.get('batch_size'))}, lr {r.get('lr', s.get('lr'))}"
         lines.append(f"| {r['method']} | {r.get('architecture', '')} | {r['test_sq_err']:.2f} | {paper} | {train} | "
-                     f"{how} | {wall} | {sps} | {NOTES.get(r['method'], '')} |")
+                     f"{how} | {wall} | {sps} | {r.get('machine', d['machine']).split(',')[0]} | {NOTES.get(r['method'], '')} |")
     commands = []
     for r in d["rows"]:
         if r["method"] in ("ae-rbm", "ae-scratch", "ae-scratch-elu"):
@@ -73,7 +83,7 @@ def hinton2006(d: dict) -> str:
     if within:
         best = min(within, key=lambda r: r["test_sq_err"])
         verdict = "below" if best["test_sq_err"] < 3.00 else "not yet below"
-        lines += ["", f"Best 30-D autoencoder whose whole run took at most 30 minutes on this machine: "
+        lines += ["", f"Best 30-D autoencoder whose whole run took at most 30 minutes on its machine: "
                   f"**{best['test_sq_err']:.2f}** in {best['wall_s'] / 60:.1f} min ({verdict} the paper's 3.00)."]
     crossings = []
     for r in d["rows"]:
