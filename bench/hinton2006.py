@@ -40,7 +40,7 @@ def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activa
         train=TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, schedule="cosine",
                           seed=args.seed, log_every=100),
         pretrain="rbm" if pretrain else None,
-        pretrain_train=TrainConfig(epochs=pretrain_epochs, batch_size=args.pretrain_batch_size,
+        pretrain_train=TrainConfig(epochs=pretrain_epochs, batch_size=args.pretrain_batch_size, schedule="constant",
                                    optimizer="sgd", lr=0.1, momentum=0.9, seed=args.seed, log_every=100)
         if pretrain else None,
     )

@@ -60,7 +60,7 @@ def main() -> None:
     rows = []
     for name in args.only.split(","):
         spec = plan_run(name, models[name], "mnist", data_dir=args.data_dir,
-                       train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule="constant",
                                          betas=(0.5, 0.999) if name == "vaegan" else (0.9, 0.999),
                                          seed=args.seed, log_every=100))
         t0 = time.time()

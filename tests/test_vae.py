@@ -26,7 +26,7 @@ def _trained_vae(tmp_path, digits, epochs=8, **cfg):
     train, _ = digits
     torch.manual_seed(0)
     model = build_model("vae", {**DIGITS_VAE, **cfg})
-    Trainer(model, train.x, TrainConfig(epochs=epochs, batch_size=50, lr=3e-3), tmp_path, progress=False).fit()
+    Trainer(model, train.x, TrainConfig(epochs=epochs, batch_size=50, lr=3e-3, schedule="constant"), tmp_path, progress=False).fit()
     return model.eval()
 
 

@@ -1,5 +1,13 @@
 """Training: the one trainer, checkpoints, and multi-stage runs."""
 
-from .trainer import TrainConfig, Trainer
+from .config import TrainConfig
 
 __all__ = ["TrainConfig", "Trainer"]
+
+
+def __getattr__(name: str):
+    if name == "Trainer":  # torch loads with the trainer, not with TrainConfig
+        from .trainer import Trainer
+
+        return Trainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +17,7 @@ from torch import Tensor
 from ..config import to_dict
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import Batch, Progress, Trainable, Update, model_spec
+from .config import TrainConfig
 from .checkpoint import (
     atomic_write_bytes,
     atomic_write_json,
@@ -30,57 +30,8 @@ from .checkpoint import (
     tensors_to_bytes,
 )
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
 PREVIOUS = "previous"
 CHECKPOINT_FILES = ("model.safetensors", "trainer.safetensors", "trainer.json")  # the last is the commit point
-SCHEDULES = ("constant", "cosine")
-_UPDATE_OPTION_KEYS = {"optimizer", "lr", "momentum", "weight_decay", "betas"}
-
-
-@dataclass
-class TrainConfig:
-    """How to train: epochs, batch, optimiser, schedule, and how often to evaluate and save."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    grad_clip: float = 0.0
-    eval_every: int = 0  # steps; 0 = at the end of each epoch
-    checkpoint_every: int = 0  # steps; 0 = at the end of each epoch
-    log_every: int = 50
-    seed: int = 0
-    binarize: bool = False  # each batch a fresh Bernoulli draw of its intensities (dynamic binarisation)
-    update_options: dict[str, dict] = field(default_factory=dict)  # per-update overrides, by update name
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"learning rate must be a positive number, got {self.lr}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown schedule {self.schedule!r}; known: {', '.join(SCHEDULES)}")
-        if min(self.eval_every, self.checkpoint_every, self.warmup_steps, self.log_every - 1) < 0:
-            raise ConfigError("eval_every, checkpoint_every and warmup_steps must be >= 0, log_every >= 1")
-        if self.grad_clip < 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise ConfigError("grad_clip and weight_decay must be >= 0 and momentum in [0, 1)")
-        for name, opts in self.update_options.items():
-            bad = set(opts) - _UPDATE_OPTION_KEYS
-            if bad:
-                raise ConfigError(f"update_options[{name!r}]: unknown key(s) {', '.join(sorted(bad))}")
-
-    def option(self, update: str, key: str) -> Any:
-        """A setting for one update, its override first."""
-        return self.update_options.get(update, {}).get(key, getattr(self, key))
 
 
 def make_optimizer(update: Update, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -1,0 +1,64 @@
+"""The `aelab` command: one module per subcommand (its options and its function); torch loads only when one runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from ..errors import AelabError, UsageError
+from .common import Parser
+
+# Subcommand -> module in this package with HELP, add_arguments(parser) and run(args) -> exit status.
+COMMANDS = ("train", "eval", "encode", "reconstruct", "report", "sample", "interpolate", "models", "data")
+
+
+def _module(command: str):
+    return importlib.import_module(f"{__package__}.{command}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to document the CLI)."""
+    from .. import __version__
+
+    p = Parser(prog="aelab", description="Train, evaluate and use autoencoders.")
+    p.add_argument("--version", action="version", version=f"aelab {__version__}")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for command in COMMANDS:
+        module = _module(command)
+        module.add_arguments(sub.add_parser(command, help=module.HELP))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: user errors are one line on stderr and a non-zero exit."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # usage errors (one line, see Parser) and --help
+        return int(e.code or 0)
+    try:
+        return _module(args.command).run(args)
+    except AelabError as e:
+        if args.debug:
+            raise
+        print(f"aelab: error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, UsageError) else 1
+    except KeyboardInterrupt:
+        print("aelab: interrupted; a training run continues with --resume", file=sys.stderr)
+        return 130
+    except OSError as e:
+        if args.debug:
+            raise
+        print(f"aelab: error: {e.strerror or e} ({e.filename})" if e.filename else f"aelab: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001  (last resort: still one line, the traceback on --debug)
+        if args.debug:
+            raise
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        print(f"aelab: internal error: {type(e).__name__}: {first} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 3
+

@@ -1,0 +1,40 @@
+"""`aelab sample`: draw samples from a generative model: a PNG grid or a .npy array."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import ConfigError
+from .common import check_output, positive_int, write_images
+
+HELP = "draw samples from a generative model: a PNG grid or a .npy array"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `aelab sample`."""
+    p.add_argument("run", type=Path)
+    p.add_argument("-n", type=positive_int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, required=True, help=".png grid or .npy array")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..models.base import SAMPLE
+    from ..train.run import load
+
+    check_output(args.output, args.overwrite)
+    model = load(args.run)
+    if SAMPLE not in model.capabilities():
+        raise ConfigError(f"model {model.name!r} has no prior to sample from; use a generative model (e.g. vae) or "
+                          f"train a prior on its codes: aelab train --from {args.run} --prior gmm")
+    model.eval()
+    gen = torch.Generator().manual_seed(args.seed)
+    with torch.no_grad():
+        images = model.sample(args.n, generator=gen).cpu()
+    write_images(args.output, images, nrow=min(8, args.n))
+    print(f"wrote {args.n} samples (seed {args.seed}) to {args.output}")
+    return 0
