@@ -73,3 +73,16 @@ def test_update_options_reach_the_optimiser(tmp_path, capsys):
     assert state["train"]["update_options"]["discriminator"]["lr"] == 1e-4
     assert state["optimizers"]["encoder"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
     assert state["optimizers"]["encoder"]["param_groups"][0]["betas"] == [0.9, 0.999]
+
+
+def test_piped_training_prints_one_plain_line_per_epoch_and_no_bar(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "aelab", "train", "ae", "--preset", "tiny", "--epochs", "3",
+                           "--out", str(tmp_path / "r"), "--no-report"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if ": epoch " in line]
+    assert [line.split(",")[0] for line in lines] == ["ae: epoch 1/3", "ae: epoch 2/3", "ae: epoch 3/3"]
+    assert "model/loss=" in lines[0] and "test sq_err=" in lines[0]
+    assert "\r" not in done.stdout + done.stderr  # no progress-bar frames in a log file
+    quiet = subprocess.run([sys.executable, "-m", "aelab", "train", "ae", "--preset", "tiny", "--epochs", "2",
+                            "--out", str(tmp_path / "q"), "--no-report", "--no-progress"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and ": epoch " not in quiet.stdout

@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", choices=["train", "test", "all"])
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"output {args.output} must end in .npy")
     refuse_existing(args.output, args.overwrite)
     model, data, _ = run_data(args, args.split)
-    codes = encode_all(model, data.x).numpy()
+    codes = encode_all(model, data.x, progress=None if args.no_progress else "encode").numpy()
     atomic_write_npy(args.output, codes)
     print(f"wrote {codes.shape[0]} codes of dimension {codes.shape[1]} to {args.output}")
     return 0

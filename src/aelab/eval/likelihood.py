@@ -11,7 +11,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..models.base import Autoencoder, LatentVariableModel
 from ..nn import gaussian_kl
-from ..batching import batches
+from ..batching import batches, progress_bar
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016, Sec. 5.2: Cov_x(E_q[z_u|x]) > 0.01
 
@@ -36,9 +36,7 @@ def iwae_nll(model: LatentVariableModel, x: Tensor, k: int = 5000, max_rows: int
     per_batch = max(1, max_rows // k)  # examples per decoder call when k fits
     chunk = min(k, max_rows)  # samples per call when it does not
     out: list[Tensor] = []
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(x), desc=f"IWAE k={k}", disable=None if progress else True, leave=False)
+    bar = progress_bar(len(x), f"IWAE k={k}", progress)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for xb in batches(model, x, lambda b: b, per_batch):

@@ -46,7 +46,7 @@ class Metric:
 def _per_example_terms(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
     from .reconstruction import evaluate
 
-    return evaluate(model, x), {}
+    return evaluate(model, x, progress="evaluate" if options.progress else None), {}
 
 
 def _likelihood(model: Trainable, x: Tensor, options: EvalOptions) -> Result:

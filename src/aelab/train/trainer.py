@@ -284,6 +284,14 @@ class Trainer:
                 logged[f"{u.name}/{k}"] = v.detach()
         return logged
 
+    def _print_epoch(self, losses: dict[str, list[Tensor]], last_eval: dict[str, float], t0: float) -> None:
+        """One plain line per epoch, for output that is not a terminal."""
+        epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        shown = [f"{k}={float(torch.stack(v).mean()):.4g}" for k, v in losses.items()]
+        shown += [f"test {k}={v:.4g}" for k, v in list(last_eval.items())[:3] if isinstance(v, (int, float))]
+        print(f"{self.desc}: epoch {math.ceil(self.step / self.steps_per_epoch)}/{epochs}, step {self.step}/"
+              f"{self.total_steps}: {', '.join(shown)} ({time.time() - t0:.1f} s)", flush=True)
+
     def fit(self, resume: bool = False) -> dict[str, float]:
         """Train to the end (or resume from the last checkpoint); returns the last evaluation."""
         from tqdm.auto import tqdm
@@ -307,8 +315,11 @@ class Trainer:
         counts: dict[str, int] = {}
         last_eval: dict[str, float] = {}
         perm: Tensor | None = None
-        bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc, disable=None if self.progress else True,
-                   dynamic_ncols=True, leave=False)
+        terminal = sys.stderr.isatty()
+        bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc,
+                   disable=not (self.progress and terminal), dynamic_ncols=True, leave=False)
+        epoch_loss: dict[str, list[float]] = {}  # each update's loss over the epoch, for the plain line
+        plain = self.progress and not terminal  # a log file gets one line per epoch instead of a bar
         try:
             while self.step < self.total_steps:
                 if self.stop_after is not None and self.step >= self.stop_after:
@@ -325,6 +336,8 @@ class Trainer:
                 for k, v in terms.items():  # an update that skips a step (`every`) is averaged over its own steps
                     sums[k] = sums.get(k, 0.0) + v
                     counts[k] = counts.get(k, 0) + 1
+                    if plain and k.endswith("/loss"):
+                        epoch_loss.setdefault(k, []).append(v)
                 if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
                     record = {k: float(v) / counts[k] for k, v in sums.items()}
                     self.metrics.append({"step": self.step, "epoch": self.step / self.steps_per_epoch,
@@ -335,6 +348,9 @@ class Trainer:
                     last_eval = self._run_eval(t0)
                 if self._checkpoint_due(self.cfg.checkpoint_every, self.step) or self.step == self.total_steps:
                     self.save_checkpoint(finished=self.step == self.total_steps)
+                if plain and (self.step % self.steps_per_epoch == 0 or self.step == self.total_steps):
+                    self._print_epoch(epoch_loss, last_eval, t0)
+                    epoch_loss = {}
         finally:
             bar.close()
         return last_eval
