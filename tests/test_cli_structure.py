@@ -35,7 +35,7 @@ def test_every_train_config_field_is_a_flag_whose_default_is_the_field_default()
     argv = ["train", "ae", "--epochs", "3", "--batch-size", "7", "--optimizer", "sgd", "--lr", "0.5", "--momentum", "0.5",
             "--weight-decay", "0.1", "--betas", "0.5,0.9", "--schedule", "constant", "--warmup-steps", "4",
             "--grad-clip", "1.5", "--eval-every", "5", "--checkpoint-every", "6", "--log-every", "2", "--seed", "9",
-            "--binarize", "--update-opt", "model.lr=0.25", "--update-opt", "model.optimizer=adam"]
+            "--precision", "bf16", "--binarize", "--update-opt", "model.lr=0.25", "--update-opt", "model.optimizer=adam"]
     given = given_train_flags(parser.parse_args(argv))
     assert set(given) == {f.name for f in dataclasses.fields(TrainConfig)}, "a TrainConfig field has no flag"
     cfg = TrainConfig(**given)

@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "after the data set, if the model has one; --preset none for the plain defaults)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="model config value, e.g. --set code_dim=2 --set hidden=1000,500,250")
+    p.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps; "
+                   "not part of the run: a run may resume on another device")
     add_train_flags(p)
     p.add_argument("--pretrain", default=None, metavar="PLAN",
                    help="pre-training stages declared by the model, e.g. rbm (greedy RBMs, Science 2006) for ae")
@@ -143,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             prior=args.prior, prior_train=_prior_train(args))
     test_x = eval_data(test.x, spec.train)
     model, result = train_run(spec, out, train.x, train.y, _periodic_eval(test_x),
-                              resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+                              resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress, device=args.device)
     return _after_training(args, out, model, test, test_x, result, f"{spec.model} on {data_name} (test split)")
 
 
@@ -188,7 +190,7 @@ def _train_from(args: argparse.Namespace) -> int:
     test = load_dataset(spec.data, "test", data_dir)
     test_x = eval_data(test.x, spec.train)
     model, result = train_run(spec, run, train.x, train.y, _periodic_eval(test_x), resume=True,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, device=args.device)
     return _after_training(args, run, model, test, test_x, result, f"{spec.model} on {spec.data} (test split)")
 
 

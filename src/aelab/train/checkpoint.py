@@ -34,7 +34,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def tensors_to_bytes(tensors: dict[str, Tensor]) -> bytes:
     """safetensors bytes for a flat dict of tensors (made contiguous, unshared)."""
-    return st_save({k: v.detach().contiguous().clone() for k, v in tensors.items()})
+    return st_save({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()})
 
 
 def read_tensors(path: Path, expected_sha256: str | None = None) -> dict[str, Tensor]:

@@ -13,6 +13,8 @@ from ..errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 UPDATE_OPTION_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "betas")
 
 
@@ -38,6 +40,8 @@ class TrainConfig:
     checkpoint_every: int = _f(0, "steps between checkpoints (0: each epoch)", min=0)
     log_every: int = _f(50, "steps between training-loss lines in metrics.jsonl", min=1)
     seed: int = _f(0, "seed of the initial weights, shuffles and draws")
+    precision: str = _f("fp32", "autocast precision of the updates; fp16 adds a gradient scaler per update",
+                        choices=PRECISIONS)
     binarize: bool = _f(False, "dynamic binarisation: a fresh Bernoulli draw of each batch; evaluation on a fixed draw")
     update_options: dict[str, dict] = field(default_factory=dict, metadata={
         "help": "per-update overrides, e.g. discriminator.lr=1e-4", "flag": "update-opt"})
@@ -57,6 +61,8 @@ class TrainConfig:
             raise ConfigError("eval_every, checkpoint_every and warmup_steps must be >= 0, log_every >= 1")
         if self.grad_clip < 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise ConfigError("grad_clip and weight_decay must be >= 0 and momentum in [0, 1)")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
         for name, opts in self.update_options.items():
@@ -70,3 +76,21 @@ class TrainConfig:
     def option(self, update: str, key: str) -> Any:
         """A setting for one update, its override first."""
         return self.update_options.get(update, {}).get(key, getattr(self, key))
+
+
+def resolve_device(name: str = "auto") -> str:
+    """"auto" -> cuda, else mps, else cpu; an explicit device that is not there is a one-line error."""
+    import torch
+
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise ConfigError(f"unknown device {name!r}; known: {', '.join(DEVICES)} (or cuda:N)")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but this torch sees no CUDA GPU (torch {torch.__version__})")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device 'mps' asked for, but this machine has no Apple GPU available to torch")
+    return name

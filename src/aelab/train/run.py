@@ -119,6 +119,7 @@ def train_run(
     overwrite: bool = False,
     progress: bool = True,
     stop_after: int | tuple[str, int] | None = None,
+    device: str = "auto",
 ) -> tuple[Trainable, dict[str, float]]:
     """Train every stage of `spec` into run folder `out`, in order; each stage resumes on its own.
 
@@ -138,12 +139,12 @@ def train_run(
     elif all((_committed(stage_dir(out, s.name)) or {}).get("finished") for s in spec.stages):
         steps = (_committed(out) or {}).get("step")
         raise CheckpointError(f"the run in {out} already finished ({steps} steps); nothing to resume")
-    return _train_stages(spec, out, models, train_x, train_y, evaluate, resume, progress, stop_after)
+    return _train_stages(spec, out, models, train_x, train_y, evaluate, resume, progress, stop_after, device)
 
 
 def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_x: Tensor, train_y: Tensor | None,
                   evaluate: Evaluate | None, resume: bool, progress: bool,
-                  stop_after: int | tuple[str, int] | None) -> tuple[Trainable, dict[str, float]]:
+                  stop_after: int | tuple[str, int] | None, device: str) -> tuple[Trainable, dict[str, float]]:
     outputs: dict[str, Tensor] = {DATA: train_x}
 
     def input_of(stage: Stage) -> Tensor:  # computed once, and only when a stage still has to train
@@ -172,7 +173,7 @@ def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_
         trainer = Trainer(model, input_of(stage), stage.train, folder, y=train_y if stage.input == DATA else None,
                           evaluate=evaluate if is_main else None, progress=progress,
                           desc=spec.model if is_main else stage.name,
-                          stop_after=stop_step if stage.name == stop_stage else None)
+                          stop_after=stop_step if stage.name == stop_stage else None, device=device)
         r = trainer.fit(resume=resume)
         if is_main:
             result = r

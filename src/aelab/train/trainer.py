@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -17,7 +18,7 @@ from torch import Tensor
 from ..config import to_dict
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import Batch, Progress, Trainable, Update, model_spec
-from .config import TrainConfig
+from .config import TrainConfig, resolve_device
 from .checkpoint import (
     atomic_write_bytes,
     atomic_write_json,
@@ -125,8 +126,13 @@ class Trainer:
         progress: bool = True,
         desc: str = "train",
         stop_after: int | None = None,
+        device: str = "auto",
     ) -> None:
         self.model, self.x, self.y, self.cfg = model, x, y, config
+        self.device = torch.device(resolve_device(device))
+        model.to(self.device)  # the data stays where it is; each batch moves on its own
+        amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+        self.autocast = (lambda: torch.autocast(self.device.type, dtype=amp)) if amp else contextlib.nullcontext
         self.run_dir = Path(run_dir)
         self.evaluate_fn = evaluate
         self.progress, self.desc = progress, desc
@@ -145,6 +151,9 @@ class Trainer:
             if u.every < 1:
                 raise ConfigError(f"update {u.name!r} of model {model.name!r} has every={u.every}; it must be >= 1")
         self.optimizers = [make_optimizer(u, config) for u in self.updates]
+        # fp16 needs a loss scale per update (each has its own optimiser); it skips steps with non-finite gradients
+        self.scalers = {u.name: torch.amp.GradScaler(self.device.type) for u in self.updates} \
+            if config.precision == "fp16" else {}
         self.base_lrs = [config.option(u.name, "lr") for u in self.updates]
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self.steps_per_epoch = math.ceil(len(x) / config.batch_size)
@@ -175,11 +184,16 @@ class Trainer:
         """
         model_bytes = tensors_to_bytes(self.model.state_dict())
         tensors: dict[str, Tensor] = {"rng/torch": torch.get_rng_state()}
+        if self.device.type == "cuda":  # every GPU's generator too, so a resume on a GPU is exact
+            for i, state in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng/cuda/{i}"] = state
         opt_meta = {}
         for u, opt in zip(self.updates, self.optimizers):
             t, meta = optimizer_state(opt, u.name)
             tensors.update(t)
             opt_meta[u.name] = meta
+            if u.name in self.scalers:
+                meta["grad_scaler"] = self.scalers[u.name].state_dict()
         trainer_bytes = tensors_to_bytes(tensors)
         if self._rotate:
             keep_previous(self.run_dir)
@@ -230,7 +244,13 @@ class Trainer:
         load_weights(self.model, weights, folder / "model.safetensors")
         for u, opt in zip(self.updates, self.optimizers):
             load_optimizer_state(opt, u.name, tensors, optimizers[u.name])
+            if u.name in self.scalers and "grad_scaler" in optimizers[u.name]:
+                self.scalers[u.name].load_state_dict(optimizers[u.name]["grad_scaler"])
         torch.set_rng_state(tensors["rng/torch"])
+        cuda_keys = sorted((k for k in tensors if k.startswith("rng/cuda/")), key=lambda k: int(k.rsplit("/", 1)[1]))
+        cuda_states = [tensors[k] for k in cuda_keys]
+        if cuda_states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
         self.step = int(state["step"])
         self.last_checkpoint = self.step
         return state
@@ -269,17 +289,26 @@ class Trainer:
             for g in opt.param_groups:
                 g["lr"] = base_lr * factor * scale
             self.model.zero_grad(set_to_none=True)  # an update's loss may reach other updates' parameters
-            terms = u.loss(batch, progress)
-            loss = terms["loss"]
-            if not torch.isfinite(loss):
+            with self.autocast():
+                terms = u.loss(batch, progress)
+            loss = terms["loss"].float()
+            scaler = self.scalers.get(u.name)
+            if scaler is None and not torch.isfinite(loss):
                 raise self._diverged(u.name, terms, "the loss")
-            loss.backward()
-            norm = torch.nn.utils.get_total_norm([p.grad for p in u.params if p.grad is not None])
-            if not torch.isfinite(norm):
-                raise self._diverged(u.name, terms, "the gradient")
-            if self.cfg.grad_clip:
-                torch.nn.utils.clip_grads_with_norm_(u.params, self.cfg.grad_clip, norm)
-            opt.step()
+            (scaler.scale(loss) if scaler else loss).backward()
+            if scaler:
+                scaler.unscale_(opt)
+            if scaler is None or self.cfg.grad_clip:
+                norm = torch.nn.utils.get_total_norm([p.grad for p in u.params if p.grad is not None])
+                if scaler is None and not torch.isfinite(norm):
+                    raise self._diverged(u.name, terms, "the gradient")
+                if self.cfg.grad_clip:
+                    torch.nn.utils.clip_grads_with_norm_(u.params, self.cfg.grad_clip, norm)
+            if scaler:
+                scaler.step(opt)  # skipped when the unscaled gradients are not finite, as GradScaler does
+                scaler.update()
+            else:
+                opt.step()
             for k, v in terms.items():
                 logged[f"{u.name}/{k}"] = v.detach()
         return logged
@@ -328,8 +357,9 @@ class Trainer:
                 if perm is None or b == 0:
                     perm = epoch_permutation(len(self.x), self.cfg.seed, epoch)
                 idx = perm[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size]
-                xb = torch.bernoulli(self.x[idx]) if self.cfg.binarize else self.x[idx]  # global RNG: resumes exactly
-                batch = Batch(xb, None if self.y is None else self.y[idx])
+                xb = torch.bernoulli(self.x[idx]) if self.cfg.binarize else self.x[idx]  # CPU RNG: resumes exactly
+                yb = None if self.y is None else self.y[idx].to(self.device, non_blocking=True)
+                batch = Batch(xb.to(self.device, non_blocking=True), yb)
                 terms = self.train_batch(batch)
                 self.step += 1
                 bar.update(1)
