@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +106,30 @@ def _periodic_eval(test_x):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train (or add to / re-train stages of) a run; under torchrun, on every process it started."""
+    import torch.distributed
+
+    from ..train.distributed import from_environment
+
+    ranks, device = from_environment(args.device)  # several processes under torchrun, else one
+    if not ranks.main:  # rank 0 alone speaks and writes
+        sys.stdout = open(os.devnull, "w")
+        args.no_report = True
+    try:
+        if args.from_run is not None:
+            return _train_from(args, ranks, device)
+        return _train(args, ranks, device)
+    finally:
+        if ranks.distributed:
+            torch.distributed.destroy_process_group()
+
+
+def _train(args: argparse.Namespace, ranks, device: str) -> int:
     from ..data import dataset_names, load_dataset
     from ..train.run import read_spec, train_run
     from ..train.stages import plan_run
     from ..train.trainer import TrainConfig
 
-    if args.from_run is not None:
-        return _train_from(args)
     if args.stage:
         raise UsageError("--stage names a stage of an existing run: give the run with --from RUN")
     if args.model is None:
@@ -145,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
             prior=args.prior, prior_train=_prior_train(args))
     test_x = eval_data(test.x, spec.train)
     model, result = train_run(spec, out, train.x, train.y, _periodic_eval(test_x),
-                              resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress, device=args.device)
+                              resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress, device=device, ranks=ranks)
     return _after_training(args, out, model, test, test_x, result, f"{spec.model} on {data_name} (test split)")
 
 
@@ -162,7 +181,7 @@ def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, re
     return 0
 
 
-def _train_from(args: argparse.Namespace) -> int:
+def _train_from(args: argparse.Namespace, ranks, device: str) -> int:
     """`aelab train --from RUN --prior gmm` (add a stage) or `--stage NAME --overwrite` (train it again)."""
     from ..data import load_dataset
     from ..train.run import read_spec, retrain, train_run
@@ -184,13 +203,16 @@ def _train_from(args: argparse.Namespace) -> int:
                           f"(its stages: {', '.join(s.name for s in stored.stages)})")
     if args.stage and any(_given(args, f) for f in ("prior_epochs", "prior_lr", "prior_batch_size")) and not args.prior:
         raise ConfigError("--prior-epochs/--prior-lr/--prior-batch-size need --prior PLAN to say which prior to train")
-    spec = retrain(run, new, args.stage, args.overwrite)
+    if ranks.main:
+        retrain(run, new, args.stage, args.overwrite)
+    ranks.barrier()
+    spec = read_spec(run)
     data_dir = args.data_dir or spec.data_dir
     train = load_dataset(spec.data, "train", data_dir)
     test = load_dataset(spec.data, "test", data_dir)
     test_x = eval_data(test.x, spec.train)
     model, result = train_run(spec, run, train.x, train.y, _periodic_eval(test_x), resume=True,
-                              progress=not args.no_progress, device=args.device)
+                              progress=not args.no_progress, device=device, ranks=ranks)
     return _after_training(args, run, model, test, test_x, result, f"{spec.model} on {spec.data} (test split)")
 
 

@@ -16,6 +16,7 @@ from ..errors import CheckpointError, ConfigError
 from ..models.base import Trainable, build_model
 from .checkpoint import atomic_write_json, load_weights, read_checkpoint, read_json, read_tensors
 from .stages import DATA, MAIN, STAGES_DIR, RunSpec, Stage, stage_dir
+from .distributed import SINGLE, Ranks
 from .trainer import CHECKPOINT_FILES, PREVIOUS, Evaluate, Trainer
 
 CONFIG = "config.json"
@@ -120,6 +121,7 @@ def train_run(
     progress: bool = True,
     stop_after: int | tuple[str, int] | None = None,
     device: str = "auto",
+    ranks: Ranks = SINGLE,
 ) -> tuple[Trainable, dict[str, float]]:
     """Train every stage of `spec` into run folder `out`, in order; each stage resumes on its own.
 
@@ -134,17 +136,20 @@ def train_run(
     models = {s.name: _build(s) for s in spec.stages}  # every config is checked before any folder is touched
     models[MAIN].check_input(train_x)
     if not resume:
-        out = prepare_run_dir(out, overwrite=overwrite)
-        _write_spec(out, spec)
+        if ranks.main:  # rank 0 alone writes the run folder; the others wait for it
+            out = prepare_run_dir(out, overwrite=overwrite)
+            _write_spec(out, spec)
+        ranks.barrier()
     elif all((_committed(stage_dir(out, s.name)) or {}).get("finished") for s in spec.stages):
         steps = (_committed(out) or {}).get("step")
         raise CheckpointError(f"the run in {out} already finished ({steps} steps); nothing to resume")
-    return _train_stages(spec, out, models, train_x, train_y, evaluate, resume, progress, stop_after, device)
+    return _train_stages(spec, out, models, train_x, train_y, evaluate, resume, progress, stop_after, device, ranks)
 
 
 def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_x: Tensor, train_y: Tensor | None,
                   evaluate: Evaluate | None, resume: bool, progress: bool,
-                  stop_after: int | tuple[str, int] | None, device: str) -> tuple[Trainable, dict[str, float]]:
+                  stop_after: int | tuple[str, int] | None, device: str,
+                  ranks: Ranks = SINGLE) -> tuple[Trainable, dict[str, float]]:
     outputs: dict[str, Tensor] = {DATA: train_x}
 
     def input_of(stage: Stage) -> Tensor:  # computed once, and only when a stage still has to train
@@ -162,7 +167,7 @@ def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_
         if state and state.get("finished"):
             _load_stage(model, folder)
             continue
-        if stage.name != MAIN:
+        if stage.name != MAIN and ranks.main:
             folder.mkdir(parents=True, exist_ok=True)
             if not (folder / CONFIG).exists():  # so that `aelab.load(RUN/stages/NAME)` works on its own
                 _write_spec(folder, RunSpec([Stage(MAIN, stage.model, stage.model_config, stage.train)], spec.data,
@@ -173,8 +178,9 @@ def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_
         trainer = Trainer(model, input_of(stage), stage.train, folder, y=train_y if stage.input == DATA else None,
                           evaluate=evaluate if is_main else None, progress=progress,
                           desc=spec.model if is_main else stage.name,
-                          stop_after=stop_step if stage.name == stop_stage else None, device=device)
+                          stop_after=stop_step if stage.name == stop_stage else None, device=device, ranks=ranks)
         r = trainer.fit(resume=resume)
+        ranks.barrier()  # the stage's last checkpoint is on disk before any rank goes on
         if is_main:
             result = r
         if trainer.step < trainer.total_steps:  # stopped early (the testing hook): later stages wait

@@ -19,6 +19,7 @@ from ..config import to_dict
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import Batch, Progress, Trainable, Update, model_spec
 from .config import TrainConfig, resolve_device
+from .distributed import SINGLE, Ranks, average_gradients, broadcast_parameters, check_ranks_agree
 from .checkpoint import (
     atomic_write_bytes,
     atomic_write_json,
@@ -127,8 +128,10 @@ class Trainer:
         desc: str = "train",
         stop_after: int | None = None,
         device: str = "auto",
+        ranks: Ranks = SINGLE,
     ) -> None:
         self.model, self.x, self.y, self.cfg = model, x, y, config
+        self.ranks = ranks
         self.device = torch.device(resolve_device(device))
         model.to(self.device)  # the data stays where it is; each batch moves on its own
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
@@ -182,6 +185,11 @@ class Trainer:
         The checkpoint it replaces is kept in previous/ first, so a crash halfway through this write
         (or a file damaged later) still leaves one complete checkpoint to resume from.
         """
+        if self.ranks.distributed:
+            check_ranks_agree(self.model, self.step)
+            if not self.ranks.main:  # rank 0 alone writes the run folder
+                self.last_checkpoint = self.step
+                return
         model_bytes = tensors_to_bytes(self.model.state_dict())
         tensors: dict[str, Tensor] = {"rng/torch": torch.get_rng_state()}
         if self.device.type == "cuda":  # every GPU's generator too, so a resume on a GPU is exact
@@ -260,7 +268,7 @@ class Trainer:
         return (step % every == 0) if every else (step % self.steps_per_epoch == 0)
 
     def _run_eval(self, t0: float) -> dict[str, float]:
-        if self.evaluate_fn is None:
+        if self.evaluate_fn is None or not self.ranks.main:
             return {}
         self.model.eval()
         with torch.random.fork_rng(), torch.no_grad():  # evaluation must not shift the training RNG
@@ -296,6 +304,8 @@ class Trainer:
             if scaler is None and not torch.isfinite(loss):
                 raise self._diverged(u.name, terms, "the loss")
             (scaler.scale(loss) if scaler else loss).backward()
+            if self.ranks.distributed:  # what DDP does, for every update of every model (see distributed.py)
+                average_gradients(u.params, self.ranks.world)
             if scaler:
                 scaler.unscale_(opt)
             if scaler is None or self.cfg.grad_clip:
@@ -333,22 +343,25 @@ class Trainer:
             state = self.load_checkpoint()
             if state.get("finished"):
                 raise CheckpointError(f"the run in {self.run_dir} already finished ({self.step} steps); nothing to resume")
-            self.metrics.truncate_after(self.step)
+            if self.ranks.main:
+                self.metrics.truncate_after(self.step)
         else:
             torch.manual_seed(self.cfg.seed)
             with torch.no_grad():
                 self.model.prepare(self.x)
+        if self.ranks.distributed:
+            broadcast_parameters(self.model)
         self.model.train()
         t0 = time.time()
         sums: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         last_eval: dict[str, float] = {}
         perm: Tensor | None = None
-        terminal = sys.stderr.isatty()
+        terminal = sys.stderr.isatty() and self.ranks.main
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc,
                    disable=not (self.progress and terminal), dynamic_ncols=True, leave=False)
         epoch_loss: dict[str, list[float]] = {}  # each update's loss over the epoch, for the plain line
-        plain = self.progress and not terminal  # a log file gets one line per epoch instead of a bar
+        plain = self.progress and not terminal and self.ranks.main  # a log file gets one line per epoch, not a bar
         try:
             while self.step < self.total_steps:
                 if self.stop_after is not None and self.step >= self.stop_after:
@@ -358,8 +371,9 @@ class Trainer:
                     perm = epoch_permutation(len(self.x), self.cfg.seed, epoch)
                 idx = perm[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size]
                 xb = torch.bernoulli(self.x[idx]) if self.cfg.binarize else self.x[idx]  # CPU RNG: resumes exactly
-                yb = None if self.y is None else self.y[idx].to(self.device, non_blocking=True)
-                batch = Batch(xb.to(self.device, non_blocking=True), yb)
+                mine = self.ranks.shard(torch.arange(len(idx)))  # every rank draws the global batch, keeps its part
+                yb = None if self.y is None else self.y[idx][mine].to(self.device, non_blocking=True)
+                batch = Batch(xb[mine].to(self.device, non_blocking=True), yb)
                 terms = self.train_batch(batch)
                 self.step += 1
                 bar.update(1)
@@ -368,7 +382,7 @@ class Trainer:
                     counts[k] = counts.get(k, 0) + 1
                     if plain and k.endswith("/loss"):
                         epoch_loss.setdefault(k, []).append(v)
-                if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
+                if self.ranks.main and (self.step % self.cfg.log_every == 0 or self.step == self.total_steps):
                     record = {k: float(v) / counts[k] for k, v in sums.items()}
                     self.metrics.append({"step": self.step, "epoch": self.step / self.steps_per_epoch,
                                          "split": "train", "time": time.time() - t0, **record})

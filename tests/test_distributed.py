@@ -1,0 +1,106 @@
+"""Several training processes on PyTorch's own engine (gloo on CPU): same weights as one process, any N -> M resume."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import aelab
+from aelab.models import model_class
+from aelab.train.distributed import Ranks
+from aelab.train.run import train_run
+from aelab.train.stages import plan_run
+from aelab.train.trainer import TrainConfig
+
+TRAIN = TrainConfig(epochs=3, batch_size=40, checkpoint_every=4, schedule="constant", lr=3e-3)
+
+
+def _x():
+    return torch.rand(160, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+
+
+def _spec(name):
+    return plan_run(name, model_class(name).presets["tiny"], "digits", train=TRAIN)
+
+
+def _worker(rank, world, store, name, out, stop_after):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        train_run(_spec(name), out, _x(), None, None, progress=False, stop_after=stop_after, device="cpu",
+                  ranks=Ranks(rank, world), resume=stop_after is None and os.path.exists(os.path.join(out, "config.json")))
+    finally:
+        dist.destroy_process_group()
+
+
+def _launch(tmp_path, name, out, stop_after=None, world=2):
+    store = tmp_path / f"store-{out.name}-{stop_after}"
+    mp.spawn(_worker, args=(world, str(store), name, str(out), stop_after), nprocs=world, join=True)
+
+
+def _weights(run):
+    return aelab.load(run).state_dict()
+
+
+def test_two_processes_give_the_weights_of_one_with_the_same_global_batch(tmp_path):
+    one, _ = train_run(_spec("ae"), tmp_path / "one", _x(), None, None, progress=False, device="cpu")
+    _launch(tmp_path, "ae", tmp_path / "two")
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == len((tmp_path / "one" / "metrics.jsonl").read_text().splitlines())  # rank 0 alone writes
+
+
+def test_a_checkpoint_written_by_two_processes_resumes_in_one_and_vice_versa(tmp_path):
+    train_run(_spec("ae"), tmp_path / "ref", _x(), None, None, progress=False, device="cpu")
+    _launch(tmp_path, "ae", tmp_path / "a", stop_after=6)  # 2 processes, stopped after step 6 (checkpoint at 4)
+    assert json.loads((tmp_path / "a" / "trainer.json").read_text())["step"] == 4
+    train_run(_spec("ae"), tmp_path / "a", _x(), None, None, progress=False, device="cpu", resume=True)  # 1 process
+    train_run(_spec("ae"), tmp_path / "b", _x(), None, None, progress=False, device="cpu", stop_after=6)
+    _launch(tmp_path, "ae", tmp_path / "b")  # resumed by 2 processes
+    ref = _weights(tmp_path / "ref")
+    for run in ("a", "b"):
+        got = _weights(tmp_path / run)
+        assert all(torch.allclose(ref[k], got[k], atol=1e-6) for k in ref), run
+
+
+def test_every_update_of_a_multi_update_model_is_reduced(tmp_path):
+    """VAE-GAN's three updates under two processes: the ranks hold identical weights at every checkpoint.
+
+    Each rank sees a different half of every batch, so an update whose gradients were not averaged would
+    leave the ranks apart, and the trainer's check at each checkpoint would stop the run. (Its weights are
+    not compared with one process: the reparameterisation noise of a half batch is not half of a full batch's.)
+    """
+    _launch(tmp_path, "vaegan", tmp_path / "gan")
+    state = json.loads((tmp_path / "gan" / "trainer.json").read_text())
+    assert state["finished"] and set(state["optimizers"]) == {"encoder", "decoder", "discriminator"}
+    assert all(torch.isfinite(v).all() for v in _weights(tmp_path / "gan").values())
+
+
+def test_torchrun_runs_the_cli_on_two_processes(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    common = ["train", "ae", "--preset", "tiny", "--epochs", "2", "--batch-size", "50", "--schedule", "constant",
+              "--no-progress", "--no-report"]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "aelab", *common,
+                          "--out", str(tmp_path / "two")], capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert two.stdout.count("run folder:") == 1  # rank 0 alone speaks
+    one = subprocess.run([sys.executable, "-m", "aelab", *common, "--out", str(tmp_path / "one")], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert one.returncode == 0, one.stderr
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs for nccl")
+def test_nccl_on_two_gpus(tmp_path):
+    env = {**os.environ}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "aelab", "train",
+                           "ae", "--preset", "tiny", "--epochs", "2", "--out", str(tmp_path / "g"), "--no-progress",
+                           "--no-report", "--device", "cuda"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
