@@ -30,12 +30,63 @@ DISCRETE_CODES = "discrete_codes"  # encode_indices / decode_indices over a code
 BINARY_CODES = "binary_codes"  # encode gives bits, for a hash index
 
 
+class Noise:
+    """The random draws of one update in one step, made for the whole global batch and cut to this process's rows.
+
+    Seeded by (seed, step, update, draw number) alone, so the training noise depends neither on the RNG
+    state nor on how many processes share the batch: N processes train exactly as one would.
+    """
+
+    def __init__(self, seed: int, step: int, update: int, rows: tuple[int, int], total: int,
+                 device: torch.device | str = "cpu") -> None:
+        self.key = ((seed * 1_000_003 + step) * 1_009 + update) * 1_013
+        self.rows, self.total, self.device = rows, total, torch.device(device)
+        self.draws = 0
+
+    def _generator(self) -> torch.Generator:
+        self.draws += 1
+        return torch.Generator().manual_seed((self.key + self.draws) % (2**63))
+
+    def randn(self, *shape: int) -> Tensor:
+        """Standard normal draws of shape (rows of this process, *shape)."""
+        full = torch.randn(self.total, *shape, generator=self._generator())
+        return full[self.rows[0] : self.rows[1]].to(self.device)
+
+    def rand(self, *shape: int) -> Tensor:
+        """Uniform [0, 1) draws of shape (rows of this process, *shape)."""
+        full = torch.rand(self.total, *shape, generator=self._generator())
+        return full[self.rows[0] : self.rows[1]].to(self.device)
+
+
 @dataclass
 class Batch:
-    """One training batch: data shaped (B, *input_shape), labels when the data has them."""
+    """One training batch: data shaped (B, *input_shape), labels when the data has them.
+
+    Losses draw their noise through the batch (`randn_like`, `randn`, `bernoulli`): from the trainer's
+    `Noise` when it set one, else from torch's global generator (a loss called by hand).
+    """
 
     x: Tensor
     y: Tensor | None = None
+    noise: Noise | None = None
+
+    def randn_like(self, t: Tensor) -> Tensor:
+        """N(0, 1) draws shaped like `t`, whose first dimension is the batch."""
+        if self.noise is None:
+            return torch.randn_like(t)
+        return self.noise.randn(*t.shape[1:]).to(t.dtype)
+
+    def randn(self, *shape: int) -> Tensor:
+        """N(0, 1) draws of shape (B, *shape), on the batch's device."""
+        if self.noise is None:
+            return torch.randn(self.x.shape[0], *shape, device=self.x.device)
+        return self.noise.randn(*shape)
+
+    def bernoulli(self, p: Tensor) -> Tensor:
+        """A Bernoulli draw with probabilities `p` (first dimension the batch)."""
+        if self.noise is None:
+            return torch.bernoulli(p)
+        return (self.noise.rand(*p.shape[1:]).to(p.dtype) < p).to(p.dtype)
 
 
 @dataclass(frozen=True)

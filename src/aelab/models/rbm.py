@@ -65,11 +65,11 @@ class RBM(Autoencoder):
         a = F.linear(v, self.weight, self.hidden_bias)
         return a if self.gaussian else torch.sigmoid(a)
 
-    def sample_hidden(self, mean: Tensor) -> Tensor:
-        """A draw of h given its mean (Bernoulli, or mean + N(0, 1))."""
+    def sample_hidden(self, mean: Tensor, batch: Batch | None = None) -> Tensor:
+        """A draw of h given its mean (Bernoulli, or mean + N(0, 1)), from the batch's noise when given."""
         if self.gaussian:
-            return mean + torch.randn_like(mean)
-        return torch.bernoulli(mean)
+            return mean + (torch.randn_like(mean) if batch is None else batch.randn_like(mean))
+        return torch.bernoulli(mean) if batch is None else batch.bernoulli(mean)
 
     def visible_prob(self, h: Tensor) -> Tensor:
         """p(v = 1 | h)."""
@@ -92,7 +92,7 @@ class RBM(Autoencoder):
         v = batch.x.flatten(1)
         pre = F.linear(v, self.weight, self.hidden_bias)  # shared by the sample and F(v_data)
         with torch.no_grad():
-            h = self.sample_hidden(pre if self.gaussian else torch.sigmoid(pre))
+            h = self.sample_hidden(pre if self.gaussian else torch.sigmoid(pre), batch)
             v_neg = self.visible_prob(h)
         gap = self.free_energy(v, pre).mean() - self.free_energy(v_neg).mean()
         loss = gap + 0.5 * self.config.weight_cost * self.weight.pow(2).sum()

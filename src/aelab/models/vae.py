@@ -114,17 +114,17 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
         return -(0.5 * z.pow(2) + log_sigma + 0.5 * LOG_2PI).sum(1)
 
     # --- the objective -------------------------------------------------------------------
-    def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
+    def elbo_terms(self, x: Tensor, batch: Batch | None = None) -> dict[str, Tensor]:
         """Per-example: rec = -log p(x|z) (one z), kl = KL(q||p), nelbo = rec + kl, in nats."""
         mu, logvar = self.posterior(x)
-        z = reparameterize(mu, logvar)
+        z = reparameterize(mu, logvar, None if batch is None else batch.randn_like(mu))
         rec = -self.log_px_given_z(x, self.decoder(z))
         kl = gaussian_kl(mu, logvar).sum(1)
         return {"rec": rec, "kl": kl, "nelbo": rec + kl}
 
     def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """Negative beta-ELBO averaged over the batch, beta ramped in over `kl_warmup` epochs."""
-        t = {k: v.mean() for k, v in self.elbo_terms(batch.x).items()}
+        t = {k: v.mean() for k, v in self.elbo_terms(batch.x, batch).items()}
         beta = self.config.beta * ramp(progress, self.config.kl_warmup)
         loss = t["rec"] + beta * t["kl"]
         return {"loss": loss, "nelbo": t["nelbo"].detach(), "rec": t["rec"].detach(), "kl": t["kl"].detach()}

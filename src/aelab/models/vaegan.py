@@ -80,7 +80,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
     def encoder_loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """L_prior + L_llike^Dis_l: only the encoder's parameters are stepped."""
         mu, logvar = self.posterior(batch.x)
-        x_rec = self.decode(reparameterize(mu, logvar))
+        x_rec = self.decode(reparameterize(mu, logvar, batch.randn_like(mu)))
         kl = gaussian_kl(mu, logvar).sum(1).mean()
         llike = self.feature_nll(batch.x, x_rec).mean()
         return {"loss": self.config.beta * kl + llike, "kl": kl.detach(), "feat_rec": llike.detach()}
@@ -89,9 +89,9 @@ class VAEGAN(GaussianCodeMixin, Generative):
         """gamma * L_llike - L_GAN, with the non-saturating generator loss on reconstructions and prior samples."""
         with torch.no_grad():
             mu, logvar = self.posterior(batch.x)
-            z = reparameterize(mu, logvar)
+            z = reparameterize(mu, logvar, batch.randn_like(mu))
         x_rec = self.decode(z)
-        x_p = self.sample(batch.x.shape[0])
+        x_p = self.decode(batch.randn(self.config.latent_dim))  # samples from the prior
         f_rec = self.discriminator.features(x_rec)
         llike = 0.5 * (self.discriminator.features(batch.x) - f_rec).pow(2).sum(1).mean()
         gan = _real(self.discriminator.logit(f_rec)) + _real(self.discriminator(x_p))
@@ -101,8 +101,8 @@ class VAEGAN(GaussianCodeMixin, Generative):
         """-L_GAN: real images against reconstructions and prior samples (no L_llike, as in the paper)."""
         with torch.no_grad():
             mu, logvar = self.posterior(batch.x)
-            x_rec = self.decode(reparameterize(mu, logvar))
-            x_p = self.sample(batch.x.shape[0])
+            x_rec = self.decode(reparameterize(mu, logvar, batch.randn_like(mu)))
+            x_p = self.decode(batch.randn(self.config.latent_dim))
         real = self.discriminator(batch.x)
         loss = _real(real) + _fake(self.discriminator(x_rec)) + _fake(self.discriminator(x_p))
         return {"loss": loss, "d_real": torch.sigmoid(real).mean().detach()}

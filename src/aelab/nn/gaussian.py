@@ -10,9 +10,9 @@ from torch import Tensor
 LOG_2PI = math.log(2 * math.pi)
 
 
-def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
+def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor | None = None) -> Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I): differentiable in mu and sigma (Kingma & Welling 2014, Eq. 4)."""
-    return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    return mu + (0.5 * logvar).exp() * (torch.randn_like(mu) if eps is None else eps)
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:

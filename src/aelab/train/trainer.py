@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..config import to_dict
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
-from ..models.base import Batch, Progress, Trainable, Update, model_spec
+from ..models.base import Batch, Noise, Progress, Trainable, Update, model_spec
 from .config import TrainConfig, resolve_device
 from .distributed import SINGLE, Ranks, average_gradients, broadcast_parameters, check_ranks_agree
 from .checkpoint import (
@@ -162,6 +162,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(x) / config.batch_size)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.step = 0
+        self._shard_start, self._global_rows = 0, 0  # this process's rows of the current global batch
         self.last_checkpoint: int | None = None
         self._rotate = True
 
@@ -290,9 +291,12 @@ class Trainer:
         progress = self.progress_now
         factor = lr_factor(self.cfg, self.step, self.total_steps)
         logged: dict[str, Tensor] = {}
-        for u, opt, base_lr in zip(self.updates, self.optimizers, self.base_lrs):
+        n_local, start = batch.x.shape[0], self._shard_start
+        for i, (u, opt, base_lr) in enumerate(zip(self.updates, self.optimizers, self.base_lrs)):
             if not u.due(progress):
                 continue
+            total = self._global_rows or n_local  # a batch handed in by hand is its own global batch
+            batch.noise = Noise(self.cfg.seed, self.step, i, (start, start + n_local), total, self.device)
             scale = u.lr_scale(progress) if u.lr_scale is not None else 1.0
             for g in opt.param_groups:
                 g["lr"] = base_lr * factor * scale
@@ -372,6 +376,7 @@ class Trainer:
                 idx = perm[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size]
                 xb = torch.bernoulli(self.x[idx]) if self.cfg.binarize else self.x[idx]  # CPU RNG: resumes exactly
                 mine = self.ranks.shard(torch.arange(len(idx)))  # every rank draws the global batch, keeps its part
+                self._shard_start, self._global_rows = (int(mine[0]) if len(mine) else 0), len(idx)
                 yb = None if self.y is None else self.y[idx][mine].to(self.device, non_blocking=True)
                 batch = Batch(xb[mine].to(self.device, non_blocking=True), yb)
                 terms = self.train_batch(batch)
