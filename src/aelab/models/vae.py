@@ -17,7 +17,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 PRESETS: dict[str, dict] = {
     "tiny": {"input_shape": (1, 8, 8), "hidden": (16,), "latent_dim": 2},
-    # The embedded 8x8 digits (1,437 images): the 200-200/z=50 default collapses there (KL ~1 nat). Grey levels
+    # The embedded 8x8 digits (1,500 training images): the 200-200/z=50 default collapses there (KL ~1 nat). Grey levels
     # with a Gaussian decoder, 8 latents: all active, digit-like samples, about 10 s on 2 cores.
     "digits": {"input_shape": (1, 8, 8), "hidden": (128, 128), "latent_dim": 8, "likelihood": "gaussian",
                "sigma": 0.1, "train": {"epochs": 100, "lr": 3e-3}},
