@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import timedelta
 
 import pytest
 import torch
@@ -30,7 +32,9 @@ def _spec(name):
 
 def _worker(rank, world, store, name, out, stop_after):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # this machine only: gloo talks over loopback, never another interface
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=60))  # a stuck collective fails the test instead of hanging CI
     try:
         train_run(_spec(name), out, _x(), None, None, progress=False, stop_after=stop_after, device="cpu",
                   ranks=Ranks(rank, world), resume=stop_after is None and os.path.exists(os.path.join(out, "config.json")))
@@ -40,7 +44,14 @@ def _worker(rank, world, store, name, out, stop_after):
 
 def _launch(tmp_path, name, out, stop_after=None, world=2):
     store = tmp_path / f"store-{out.name}-{stop_after}"
-    mp.spawn(_worker, args=(world, str(store), name, str(out), stop_after), nprocs=world, join=True)
+    ctx = mp.start_processes(_worker, args=(world, str(store), name, str(out), stop_after), nprocs=world, join=False,
+                             start_method="spawn")
+    deadline = time.time() + 180
+    while not ctx.join(timeout=1):
+        if time.time() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"the {world} training processes did not finish within 180 s")
 
 
 def _weights(run):
@@ -84,11 +95,12 @@ def test_every_update_of_a_multi_update_model_is_reduced(tmp_path):
 
 
 def test_torchrun_runs_the_cli_on_two_processes(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     common = ["train", "ae", "--preset", "tiny", "--epochs", "2", "--batch-size", "50", "--schedule", "constant",
               "--no-progress", "--no-report"]
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "aelab", *common,
-                          "--out", str(tmp_path / "two")], capture_output=True, text=True, env=env, timeout=300)
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "aelab", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=300)
     assert two.returncode == 0, two.stderr[-2000:]
     assert two.stdout.count("run folder:") == 1  # rank 0 alone speaks
     one = subprocess.run([sys.executable, "-m", "aelab", *common, "--out", str(tmp_path / "one")], capture_output=True,
