@@ -14,6 +14,8 @@ from .train_flags import add_train_flags, flag_name, given_train_flags
 
 
 
+PRIOR_TRAIN: dict[str, Any] = {"epochs": 50, "lr": 1e-2, "batch_size": 256}  # a prior over codes: small, fast
+
 HELP = "train a model into a run folder (or add / re-run stages of a run)"
 
 
@@ -36,9 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrain-batch-size", type=positive_int, default=100)
     p.add_argument("--prior", default=None, metavar="PLAN",
                    help="a prior stage trained on the model's codes after it, e.g. gmm (makes an autoencoder generative)")
-    p.add_argument("--prior-epochs", type=positive_int, default=None, help="default: 50")
-    p.add_argument("--prior-lr", type=positive_float, default=None, help="default: 1e-2")
-    p.add_argument("--prior-batch-size", type=positive_int, default=None, help="default: 256")
+    p.add_argument("--prior-epochs", type=positive_int, default=None, help=f"default {PRIOR_TRAIN['epochs']}")
+    p.add_argument("--prior-lr", type=positive_float, default=None, help=f"default {PRIOR_TRAIN['lr']:g}")
+    p.add_argument("--prior-batch-size", type=positive_int, default=None, help=f"default {PRIOR_TRAIN['batch_size']}")
     p.add_argument("--from", dest="from_run", type=Path, default=None, metavar="RUN",
                    help="work on an existing run: add the stage given by --prior, or re-run the --stage(s) named")
     p.add_argument("--stage", action="append", default=[], metavar="NAME",
@@ -94,7 +96,8 @@ def _validate_data(x, name: str) -> None:
 def _prior_train(args: argparse.Namespace):
     from ..train.trainer import TrainConfig
 
-    return TrainConfig(epochs=args.prior_epochs or 50, lr=args.prior_lr or 1e-2, batch_size=args.prior_batch_size or 256,
+    given = {k: getattr(args, f"prior_{k}") for k in PRIOR_TRAIN if getattr(args, f"prior_{k}") is not None}
+    return TrainConfig(**{**PRIOR_TRAIN, **given},
                        schedule="cosine", seed=_seed(args))
 
 
@@ -170,8 +173,9 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
 
 def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, result: dict, title: str) -> int:
     from ..eval.suite import evaluate_suite
+    from ..train.run import read_spec
 
-    if not result or getattr(model, "prior", None) is not None:  # score the composed model, not only its main stage
+    if not result or read_spec(out).after_main():  # stages after the main one: score the composed model
         result = evaluate_suite(model, test_x)[0]
     print_metrics(result, title)
     if not args.no_report:
