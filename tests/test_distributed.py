@@ -30,21 +30,24 @@ def _spec(name):
     return plan_run(name, model_class(name).presets["tiny"], "digits", train=TRAIN)
 
 
-def _worker(rank, world, store, name, out, stop_after):
+def _worker(rank, world, store, name, out, stop_after, resume):
     torch.set_num_threads(1)
     os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # this machine only: gloo talks over loopback, never another interface
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
                             timeout=timedelta(seconds=60))  # a stuck collective fails the test instead of hanging CI
     try:
         train_run(_spec(name), out, _x(), None, None, progress=False, stop_after=stop_after, device="cpu",
-                  ranks=Ranks(rank, world), resume=stop_after is None and os.path.exists(os.path.join(out, "config.json")))
+                  ranks=Ranks(rank, world), resume=resume)
     finally:
         dist.destroy_process_group()
 
 
 def _launch(tmp_path, name, out, stop_after=None, world=2):
     store = tmp_path / f"store-{out.name}-{stop_after}"
-    ctx = mp.start_processes(_worker, args=(world, str(store), name, str(out), stop_after), nprocs=world, join=False,
+    # decided once, here: a worker looking for config.json itself would race rank 0 writing it
+    resume = stop_after is None and (out / "config.json").exists()
+    ctx = mp.start_processes(_worker, args=(world, str(store), name, str(out), stop_after, resume), nprocs=world,
+                             join=False,
                              start_method="spawn")
     deadline = time.time() + 180
     while not ctx.join(timeout=1):
@@ -117,3 +120,23 @@ def test_nccl_on_two_gpus(tmp_path):
                            "ae", "--preset", "tiny", "--epochs", "2", "--out", str(tmp_path / "g"), "--no-progress",
                            "--no-report", "--device", "cuda"], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _disagreeing_worker(rank, world, store, result):
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=60))
+    try:
+        Ranks(rank, world).agree(rank == 1, "whether to resume")
+    except Exception as e:  # noqa: BLE001 - the message is what the test checks
+        with open(f"{result}.{rank}", "w") as f:
+            f.write(str(e))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_that_decide_differently_stop_with_a_message_instead_of_waiting(tmp_path):
+    mp.start_processes(_disagreeing_worker, args=(2, str(tmp_path / "store"), str(tmp_path / "said")), nprocs=2,
+                       start_method="spawn")
+    for rank in (0, 1):
+        assert "disagree on whether to resume: [0, 1]" in (tmp_path / f"said.{rank}").read_text()

@@ -42,6 +42,16 @@ class Ranks:
         if self.distributed:
             dist.barrier()
 
+    def agree(self, value: int, what: str) -> None:
+        """Refuse to go on when the ranks decided differently (they would wait in different collectives)."""
+        if not self.distributed:
+            return
+        mine = torch.tensor([int(value)], dtype=torch.int64)
+        gathered = [torch.zeros_like(mine) for _ in range(self.world)]
+        dist.all_gather(gathered, mine)
+        if any(int(g) != int(mine) for g in gathered):
+            raise ConfigError(f"the training processes disagree on {what}: {[int(g) for g in gathered]}")
+
 
 SINGLE = Ranks()
 

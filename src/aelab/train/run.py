@@ -127,6 +127,7 @@ def train_run(
 
     `stop_after` is a testing hook that stops as if killed: after N steps of the main stage, or (stage, N).
     """
+    ranks.agree(resume, "whether to resume")
     if resume:
         out = prepare_run_dir(out, resume=True)
         stored = read_spec(out)
