@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from ..train.config import TrainConfig
 from .common import bounded, parse_value
 
-_FIELDS = [f for f in dataclasses.fields(TrainConfig)]
+_FIELDS = [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)]
 _HINTS = typing.get_type_hints(TrainConfig)
 
 

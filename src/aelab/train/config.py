@@ -43,6 +43,8 @@ class TrainConfig:
     precision: str = _f("fp32", "autocast precision of the updates; fp16 adds a gradient scaler per update",
                         choices=PRECISIONS)
     binarize: bool = _f(False, "dynamic binarisation: a fresh Bernoulli draw of each batch; evaluation on a fixed draw")
+    restart_epoch: int = _f(0, "epoch where the learning-rate schedule starts again: set when a finished run is "
+                            "extended with --epochs", min=0, cli=False)
     update_options: dict[str, dict] = field(default_factory=dict, metadata={
         "help": "per-update overrides, e.g. discriminator.lr=1e-4", "flag": "update-opt"})
 
@@ -61,6 +63,8 @@ class TrainConfig:
             raise ConfigError("eval_every, checkpoint_every and warmup_steps must be >= 0, log_every >= 1")
         if self.grad_clip < 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise ConfigError("grad_clip and weight_decay must be >= 0 and momentum in [0, 1)")
+        if not 0 <= self.restart_epoch < self.epochs:
+            raise ConfigError(f"restart_epoch must be in [0, epochs), got {self.restart_epoch} of {self.epochs}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):

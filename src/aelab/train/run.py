@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +15,16 @@ import torch
 from torch import Tensor
 
 from ..batching import map_batches
+from ..config import from_dict, to_dict
 from ..errors import CheckpointError, ConfigError
-from ..models.base import Trainable, build_model
+from ..models.base import Trainable, build_model, model_class
 from .checkpoint import atomic_write_json, load_weights, read_checkpoint, read_json, read_tensors
 from .stages import DATA, MAIN, STAGES_DIR, RunSpec, Stage, stage_dir
 from .distributed import SINGLE, Ranks
-from .trainer import CHECKPOINT_FILES, PREVIOUS, Evaluate, Trainer
+from .lock import LOCK, run_lock
+from .trainer import CHECKPOINT_FILES, PREVIOUS, Evaluate, TrainConfig, Trainer
+
+EXTENSIBLE = ("epochs", "restart_epoch")
 
 CONFIG = "config.json"
 
@@ -32,24 +39,77 @@ def versions() -> dict[str, str]:
             "platform": platform.platform()}
 
 
+REPLACED = ".replaced"  # the run an --overwrite replaces, kept until the new run's first checkpoint
+RUN_FILES = (CONFIG, *CHECKPOINT_FILES, PREVIOUS, "metrics.jsonl", "report.html", STAGES_DIR)  # what a run owns
+
+
+def _own_files(path: Path) -> list[Path]:
+    return [path / name for name in RUN_FILES if (path / name).exists()]
+
+
+def _is_empty(path: Path) -> bool:
+    """No files but a lock (which a run that never started may leave)."""
+    return not any(p.name != LOCK for p in path.iterdir())
+
+
 def prepare_run_dir(path: Path, overwrite: bool = False, resume: bool = False) -> Path:
-    """Create `path` for a new run; refuse to touch an existing run unless resuming or asked."""
+    """Create `path` for a new run; refuse to touch an existing run unless resuming or asked.
+
+    With `overwrite`, the old run's own files (never anything else in the folder) move to RUN/.replaced,
+    which `commit_replacement` deletes once the new run has a checkpoint and `restore_replaced` puts back
+    if it fails before that.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise CheckpointError(f"{path} exists and is not a folder")
-    occupied = path.is_dir() and any(path.iterdir())
     if resume:
         if not (path / CONFIG).is_file():
             raise CheckpointError(f"cannot resume: {path} is not a run folder (no {CONFIG})")
         return path
-    if occupied:
+    if path.is_dir() and not _is_empty(path):
         if not overwrite:
             raise CheckpointError(f"{path} already exists and is not empty; use --resume to continue it or --overwrite to replace it")
-        if not (path / CONFIG).is_file():
+        if not (path / CONFIG).is_file() and not (path / REPLACED).is_dir():
             raise CheckpointError(f"refusing to overwrite {path}: it is not a run folder (no {CONFIG})")
-        shutil.rmtree(path)
+        _set_aside(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _set_aside(path: Path) -> None:
+    aside = path / REPLACED
+    if aside.is_dir() and not _has_commit(path):
+        # an earlier --overwrite stopped before its first checkpoint: .replaced still holds the real run
+        for f in _own_files(path):
+            shutil.rmtree(f) if f.is_dir() else f.unlink()
+        return
+    if aside.is_dir():
+        shutil.rmtree(aside)
+    aside.mkdir()
+    for f in _own_files(path):
+        os.replace(f, aside / f.name)
+
+
+def _has_commit(path: Path) -> bool:
+    return any((stage / "trainer.json").exists() or (stage / PREVIOUS / "trainer.json").exists()
+               for stage in [path, *(path / STAGES_DIR).glob("*")])
+
+
+def commit_replacement(path: Path) -> None:
+    """The new run has a checkpoint: the run it replaced goes."""
+    shutil.rmtree(Path(path) / REPLACED, ignore_errors=True)
+
+
+def restore_replaced(path: Path) -> None:
+    """The new run failed before its first checkpoint: put the replaced run back as it was."""
+    aside = Path(path) / REPLACED
+    if not aside.is_dir() or _has_commit(path):
+        return
+    for f in _own_files(path):
+        shutil.rmtree(f) if f.is_dir() else f.unlink()
+    for f in aside.iterdir():
+        os.replace(f, Path(path) / f.name)
+    aside.rmdir()
 
 
 def read_spec(run_dir: Path) -> RunSpec:
@@ -78,11 +138,64 @@ def _committed(folder: Path) -> dict[str, Any] | None:
 
 
 def _load_stage(model: Trainable, folder: Path) -> None:
-    if (folder / "trainer.json").exists():
-        _, weights = read_checkpoint(folder, model.name)
-    else:  # weights placed by hand, with no trainer state to vouch for them: still checked name by name and shape by shape
-        weights = read_tensors(folder / "model.safetensors")
-    load_weights(model, weights, folder / "model.safetensors")
+    """The stage's committed weights; while a run is saving, its previous checkpoint (see `keep_previous`)."""
+    if not (folder / "trainer.json").exists():  # weights placed by hand, with no trainer state to vouch for them
+        load_weights(model, read_tensors(folder / "model.safetensors"), folder / "model.safetensors")
+        return
+    error: CheckpointError | None = None
+    for attempt in range(3):  # a save replaces one file at a time: one of the two checkpoints is always whole
+        for source in (folder, folder / PREVIOUS):
+            try:
+                _, weights = read_checkpoint(source, model.name)
+            except CheckpointError as e:
+                error = error or e
+                continue
+            load_weights(model, weights, source / "model.safetensors")
+            return
+        time.sleep(0.05 * (attempt + 1))
+    assert error is not None
+    raise error
+
+
+def _finished(folder: Path, stage: Stage, rows: int) -> bool:
+    """Whether the stage in `folder` has trained all the steps its config asks for (more after --epochs)."""
+    state = _committed(folder) or {}
+    return bool(state.get("finished")) and state.get("step", 0) >= stage.train.epochs * -(-rows // stage.train.batch_size)
+
+
+def check_recorded(folder: Path, stage: Stage) -> None:
+    """Refuse a config.json that contradicts the checkpoint it sits beside (a hand edit, or files mixed up)."""
+    state = _committed(folder)
+    if not state or not isinstance(state.get("model"), dict):
+        return
+    recorded = state["model"]
+    stated = _full_config(stage.model, stage.model_config)
+    if recorded.get("name") != stage.model or _full_config(stage.model, recorded.get("config")) != stated:
+        diff = _first_difference(_full_config(stage.model, recorded.get("config")), stated) \
+            if recorded.get("name") == stage.model else f"model {recorded.get('name')!r} vs {stage.model!r}"
+        raise CheckpointError(f"the config.json of {folder} contradicts its checkpoint ({diff}); was it edited by hand? "
+                              "Restore it, or train a new run")
+    trained, wanted = json.loads(json.dumps(state.get("train") or {})), json.loads(json.dumps(to_dict(stage.train)))
+    common = (set(trained) & set(wanted)) - set(EXTENSIBLE)  # what --epochs may change on a finished run is not compared
+    if any(trained[k] != wanted[k] for k in common):
+        raise CheckpointError(f"the config.json of {folder} contradicts its checkpoint (training "
+                              f"{_first_difference({k: trained[k] for k in common}, {k: wanted[k] for k in common})}); "
+                              "was it edited by hand? Restore it, or train a new run")
+
+
+def _full_config(model: str, config: Any) -> dict[str, Any]:
+    """A model config with every default filled in, as JSON would hold it (so partial and full ones compare)."""
+    try:
+        return json.loads(json.dumps(to_dict(from_dict(model_class(model).Config, config, "config"))))
+    except ConfigError:
+        return config if isinstance(config, dict) else {}
+
+
+def _first_difference(recorded: dict[str, Any], stated: dict[str, Any]) -> str:
+    for key in sorted(set(recorded) | set(stated)):
+        if recorded.get(key) != stated.get(key):
+            return f"{key}: checkpoint {recorded.get(key)!r}, config.json {stated.get(key)!r}"
+    return "they differ"
 
 
 def _build(stage: Stage) -> Trainable:
@@ -128,6 +241,15 @@ def train_run(
     `stop_after` is a testing hook that stops as if killed: after N steps of the main stage, or (stage, N).
     """
     ranks.agree(resume, "whether to resume")
+    if not ranks.main:  # rank 0 alone writes and holds the lock; the others follow its folder
+        return _train_locked(spec, out, train_x, train_y, evaluate, resume, overwrite, progress, stop_after, device, ranks)
+    with run_lock(out):
+        return _train_locked(spec, out, train_x, train_y, evaluate, resume, overwrite, progress, stop_after, device, ranks)
+
+
+def _train_locked(spec: RunSpec, out: Path, train_x: Tensor, train_y: Tensor | None, evaluate: Evaluate | None,
+                  resume: bool, overwrite: bool, progress: bool, stop_after: int | tuple[str, int] | None, device: str,
+                  ranks: Ranks) -> tuple[Trainable, dict[str, float]]:
     if resume:
         out = prepare_run_dir(out, resume=True)
         stored = read_spec(out)
@@ -136,15 +258,23 @@ def train_run(
         spec = stored  # the run's own settings win on resume
     models = {s.name: _build(s) for s in spec.stages}  # every config is checked before any folder is touched
     models[MAIN].check_input(train_x)
-    if not resume:
+    if resume:
+        for s in spec.stages:
+            check_recorded(stage_dir(out, s.name), s)
+        if all(_finished(stage_dir(out, s.name), s, len(train_x)) for s in spec.stages):
+            steps = (_committed(out) or {}).get("step")
+            raise CheckpointError(f"the run in {out} already finished ({steps} steps); nothing to resume")
+    else:
         if ranks.main:  # rank 0 alone writes the run folder; the others wait for it
             out = prepare_run_dir(out, overwrite=overwrite)
             _write_spec(out, spec)
         ranks.barrier()
-    elif all((_committed(stage_dir(out, s.name)) or {}).get("finished") for s in spec.stages):
-        steps = (_committed(out) or {}).get("step")
-        raise CheckpointError(f"the run in {out} already finished ({steps} steps); nothing to resume")
-    return _train_stages(spec, out, models, train_x, train_y, evaluate, resume, progress, stop_after, device, ranks)
+    try:
+        return _train_stages(spec, out, models, train_x, train_y, evaluate, resume, progress, stop_after, device, ranks)
+    except BaseException:
+        if ranks.main:
+            restore_replaced(out)  # the new run failed before its first checkpoint: the old one comes back
+        raise
 
 
 def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_x: Tensor, train_y: Tensor | None,
@@ -165,7 +295,7 @@ def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_
         folder = stage_dir(out, stage.name)
         model = models[stage.name]
         state = _committed(folder)
-        if state and state.get("finished"):
+        if _finished(folder, stage, len(train_x)):
             _load_stage(model, folder)
             continue
         if stage.name != MAIN and ranks.main:
@@ -179,7 +309,8 @@ def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_
         trainer = Trainer(model, input_of(stage), stage.train, folder, y=train_y if stage.input == DATA else None,
                           evaluate=evaluate if is_main else None, progress=progress,
                           desc=spec.model if is_main else stage.name,
-                          stop_after=stop_step if stage.name == stop_stage else None, device=device, ranks=ranks)
+                          stop_after=stop_step if stage.name == stop_stage else None, device=device, ranks=ranks,
+                          on_commit=(lambda: commit_replacement(out)) if ranks.main else None)
         r = trainer.fit(resume=resume)
         ranks.barrier()  # the stage's last checkpoint is on disk before any rank goes on
         if is_main:

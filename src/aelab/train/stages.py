@@ -78,6 +78,8 @@ class RunSpec:
     stages: list[Stage]
     data: str = "digits"
     data_dir: str | None = None
+    data_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # load_dataset keywords (image_size, ...)
+    fingerprint: dict[str, Any] | None = None  # what the training split was (rows, shape, sha256): checked on resume
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]
@@ -133,7 +135,10 @@ class RunSpec:
         return [s for s in self.stages if s.name in out]
 
     def to_json(self) -> dict[str, Any]:
-        return {"data": {"name": self.data, "data_dir": self.data_dir}, "stages": [s.to_json() for s in self.stages]}
+        data = {"name": self.data, "data_dir": self.data_dir, "options": self.data_options}
+        if self.fingerprint is not None:
+            data["fingerprint"] = self.fingerprint
+        return {"data": data, "stages": [s.to_json() for s in self.stages]}
 
     @classmethod
     def from_json(cls, d: Any) -> "RunSpec":
@@ -143,6 +148,8 @@ class RunSpec:
         if not isinstance(data, dict) or not isinstance(data.get("name"), str) \
                 or not isinstance(data.get("data_dir"), (str, type(None))):
             raise CheckpointError("run config: data must be an object with a name (and data_dir)")
+        if not isinstance(data.get("options", {}), dict) or not isinstance(data.get("fingerprint", {}), dict):
+            raise CheckpointError("run config: data.options and data.fingerprint must be JSON objects")
         if "stages" in d:
             if not isinstance(d["stages"], list):
                 raise CheckpointError("run config: stages must be a list")
@@ -152,7 +159,7 @@ class RunSpec:
         else:
             raise CheckpointError("run config lacks 'stages'")
         try:
-            return cls(stages, data["name"], data.get("data_dir"))
+            return cls(stages, data["name"], data.get("data_dir"), dict(data.get("options", {})), data.get("fingerprint"))
         except ConfigError as e:
             raise CheckpointError(f"run config: {e}") from None
 

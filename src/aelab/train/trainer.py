@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -45,13 +46,19 @@ def make_optimizer(update: Update, cfg: TrainConfig) -> torch.optim.Optimizer:
     return cls(update.params, lr=lr, betas=tuple(cfg.option(update.name, "betas")), weight_decay=wd)
 
 
-def lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
-    """Learning-rate multiplier at `step`: a pure function, so resuming needs no scheduler state."""
-    if cfg.warmup_steps and step < cfg.warmup_steps:
+def lr_factor(cfg: TrainConfig, step: int, total: int, steps_per_epoch: int = 1) -> float:
+    """Learning-rate multiplier at `step`: a pure function, so resuming needs no scheduler state.
+
+    A run extended with --epochs restarts its schedule at `restart_epoch` (a warm restart: the cosine
+    runs again from the peak rate to zero over the added epochs; warm-up is not repeated).
+    """
+    start = cfg.restart_epoch * steps_per_epoch
+    if cfg.warmup_steps and not start and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "cosine":
-        span = max(1, total - cfg.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
+        start = start or cfg.warmup_steps
+        span = max(1, total - start)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - start) / span)))
     return 1.0
 
 
@@ -61,7 +68,36 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(n, generator=g)
 
 
-def keep_previous(run_dir: Path) -> None:
+def _kill_point(run_dir: Path, name: str, step: int) -> None:
+    """Tests only: AELAB_KILL_AT=FOLDER/FILE@STEP kills this process (SIGKILL) right after that write.
+
+    FOLDER is the stage folder's name (the run folder's for the main stage), FILE one of the checkpoint's files
+    (or previous/FILE), STEP the step of the checkpoint being written; so a kill lands deterministically.
+    """
+    wanted = os.environ.get("AELAB_KILL_AT")
+    if wanted and wanted == f"{run_dir.name}/{name}@{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _uninterrupted():
+    """Hold Ctrl-C back while a checkpoint is written; it takes effect as soon as the write is done."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def keep_previous(run_dir: Path, step: int = -1) -> None:
     """Move the committed checkpoint of `run_dir` into run_dir/previous (hard links: no copying)."""
     if not (run_dir / "trainer.json").exists():
         return
@@ -78,6 +114,7 @@ def keep_previous(run_dir: Path) -> None:
         except OSError:  # a file system without hard links
             shutil.copy2(src, tmp)
         os.replace(tmp, prev / name)
+        _kill_point(run_dir, f"{PREVIOUS}/{name}", step)
 
 
 class MetricsLog:
@@ -129,8 +166,10 @@ class Trainer:
         stop_after: int | None = None,
         device: str = "auto",
         ranks: Ranks = SINGLE,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self.model, self.x, self.y, self.cfg = model, x, y, config
+        self.on_commit = on_commit  # called after every checkpoint this trainer commits
         self.ranks = ranks
         self.device = torch.device(resolve_device(device))
         model.to(self.device)  # the data stays where it is; each batch moves on its own
@@ -165,6 +204,13 @@ class Trainer:
         self._shard_start, self._global_rows = 0, 0  # this process's rows of the current global batch
         self.last_checkpoint: int | None = None
         self._rotate = True
+        # What a resume needs to carry on as if never stopped: the clock and the unlogged part of the averages.
+        self.elapsed = 0.0
+        self._sums: dict[str, Tensor] = {}
+        self._counts: dict[str, int] = {}
+        self._epoch_sums: dict[str, Tensor] = {}
+        self._epoch_counts: dict[str, int] = {}
+        self._t0 = time.time()
 
     @property
     def progress_now(self) -> Progress:
@@ -191,11 +237,20 @@ class Trainer:
             if not self.ranks.main:  # rank 0 alone writes the run folder
                 self.last_checkpoint = self.step
                 return
+        with _uninterrupted():
+            self._write_checkpoint(finished)
+        self.last_checkpoint = self.step
+        if self.on_commit is not None:
+            self.on_commit()
+
+    def _write_checkpoint(self, finished: bool) -> None:
         model_bytes = tensors_to_bytes(self.model.state_dict())
         tensors: dict[str, Tensor] = {"rng/torch": torch.get_rng_state()}
         if self.device.type == "cuda":  # every GPU's generator too, so a resume on a GPU is exact
             for i, state in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng/cuda/{i}"] = state
+        for prefix, sums in (("log/sum/", self._sums), ("log/epoch/", self._epoch_sums)):
+            tensors.update({prefix + k: v.reshape(1) for k, v in sums.items()})
         opt_meta = {}
         for u, opt in zip(self.updates, self.optimizers):
             t, meta = optimizer_state(opt, u.name)
@@ -205,16 +260,19 @@ class Trainer:
                 meta["grad_scaler"] = self.scalers[u.name].state_dict()
         trainer_bytes = tensors_to_bytes(tensors)
         if self._rotate:
-            keep_previous(self.run_dir)
+            keep_previous(self.run_dir, self.step)
         self._rotate = True
-        atomic_write_bytes(self.run_dir / "model.safetensors", model_bytes)
-        atomic_write_bytes(self.run_dir / "trainer.safetensors", trainer_bytes)
+        for name, payload in (("model.safetensors", model_bytes), ("trainer.safetensors", trainer_bytes)):
+            atomic_write_bytes(self.run_dir / name, payload)
+            _kill_point(self.run_dir, name, self.step)
         atomic_write_json(
             self.state_path,
             {
                 "step": self.step,
                 "total_steps": self.total_steps,
                 "finished": finished,
+                "elapsed": time.time() - self._t0,
+                "log_counts": {"sum": self._counts, "epoch": self._epoch_counts},
                 "model": model_spec(self.model),
                 "train": to_dict(self.cfg),
                 "model_sha256": sha256_bytes(model_bytes),
@@ -222,7 +280,7 @@ class Trainer:
                 "optimizers": opt_meta,
             },
         )
-        self.last_checkpoint = self.step
+        _kill_point(self.run_dir, "trainer.json", self.step)
 
     def load_checkpoint(self) -> dict[str, Any]:
         """Restore weights, optimiser state, RNG and step; falls back to previous/ if the latest is damaged."""
@@ -236,10 +294,22 @@ class Trainer:
                 state = self._load_from(prev)
             except CheckpointError:
                 raise latest_error from None
-            print(f"aelab: warning: {latest_error}; resuming from the previous checkpoint (step {self.step})",
-                  file=sys.stderr)
+            if self._write_cut_short(prev):
+                print(f"aelab: the checkpoint being written when {self.desc} stopped is incomplete; "
+                      f"using the one before it (step {self.step})", file=sys.stderr)
+            else:
+                print(f"aelab: warning: {latest_error}; resuming from the previous checkpoint (step {self.step})",
+                      file=sys.stderr)
             self._rotate = False  # do not move the damaged files over the good ones on the next save
             return state
+
+    def _write_cut_short(self, prev: Path) -> bool:
+        """Whether the latest checkpoint is the one `keep_previous` just copied, half replaced by a new write."""
+        try:
+            return json.loads((self.run_dir / "trainer.json").read_text()).get("step") == \
+                json.loads((prev / "trainer.json").read_text()).get("step")
+        except (OSError, ValueError, AttributeError):
+            return False
 
     def _load_from(self, folder: Path) -> dict[str, Any]:
         state, weights = read_checkpoint(folder, self.model.name)
@@ -262,6 +332,12 @@ class Trainer:
             torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
         self.step = int(state["step"])
         self.last_checkpoint = self.step
+        self.elapsed = float(state.get("elapsed", 0.0))
+        counts = state.get("log_counts", {})
+        self._sums = {k[len("log/sum/"):]: v[0] for k, v in tensors.items() if k.startswith("log/sum/")}
+        self._epoch_sums = {k[len("log/epoch/"):]: v[0] for k, v in tensors.items() if k.startswith("log/epoch/")}
+        self._counts = {k: int(counts.get("sum", {}).get(k, 0)) for k in self._sums}
+        self._epoch_counts = {k: int(counts.get("epoch", {}).get(k, 0)) for k in self._epoch_sums}
         return state
 
     # --- the loop ------------------------------------------------------------------------
@@ -289,7 +365,7 @@ class Trainer:
     def train_batch(self, batch: Batch) -> dict[str, Tensor]:
         """Run every due update once on `batch`; returns the detached terms, prefixed by update name."""
         progress = self.progress_now
-        factor = lr_factor(self.cfg, self.step, self.total_steps)
+        factor = lr_factor(self.cfg, self.step, self.total_steps, self.steps_per_epoch)
         logged: dict[str, Tensor] = {}
         n_local, start = batch.x.shape[0], self._shard_start
         for i, (u, opt, base_lr) in enumerate(zip(self.updates, self.optimizers, self.base_lrs)):
@@ -327,44 +403,63 @@ class Trainer:
                 logged[f"{u.name}/{k}"] = v.detach()
         return logged
 
-    def _print_epoch(self, losses: dict[str, list[Tensor]], last_eval: dict[str, float], t0: float) -> None:
-        """One plain line per epoch, for output that is not a terminal."""
+    def _print_epoch(self, last_eval: dict[str, float], epoch_started: tuple[float, int]) -> None:
+        """One plain line per epoch, for output that is not a terminal: where, losses, test metrics, speed, ETA."""
         epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        shown = [f"{k}={float(torch.stack(v).mean()):.4g}" for k, v in losses.items()]
+        shown = [f"{k}={float(v) / self._epoch_counts[k]:.4g}" for k, v in self._epoch_sums.items()]
         shown += [f"test {k}={v:.4g}" for k, v in list(last_eval.items())[:3] if isinstance(v, (int, float))]
+        when, step = epoch_started
+        seconds = max(time.time() - when, 1e-9)
+        rate = (self.step - step) * self.cfg.batch_size / seconds
+        eta = (self.total_steps - self.step) * seconds / max(1, self.step - step)
         print(f"{self.desc}: epoch {math.ceil(self.step / self.steps_per_epoch)}/{epochs}, step {self.step}/"
-              f"{self.total_steps}: {', '.join(shown)} ({time.time() - t0:.1f} s)", flush=True)
+              f"{self.total_steps}: {', '.join(shown)}; {rate:,.0f} samples/s, {_duration(time.time() - self._t0)} "
+              f"elapsed, ETA {_duration(eta)}", flush=True)
 
-    def fit(self, resume: bool = False) -> dict[str, float]:
-        """Train to the end (or resume from the last checkpoint); returns the last evaluation."""
-        from tqdm.auto import tqdm
+    def _summary(self, last_eval: dict[str, float], started: tuple[float, int]) -> str:
+        """The line a terminal keeps once the bar is gone."""
+        seconds = max(time.time() - started[0], 1e-9)
+        rate = (self.step - started[1]) * self.cfg.batch_size / seconds
+        shown = [f"test {k}={v:.4g}" for k, v in list(last_eval.items())[:3] if isinstance(v, (int, float))]
+        return (f"{self.desc}: {self.step} steps ({self.step / self.steps_per_epoch:g} epochs) in "
+                f"{_duration(time.time() - self._t0)}, {rate:,.0f} samples/s" + (f"; {', '.join(shown)}" if shown else ""))
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume and not self.has_checkpoint() and (self.run_dir / "model.safetensors").exists():
-            raise CheckpointError(f"cannot resume {self.run_dir}: model.safetensors is there but no trainer.json "
-                                  "commits it (written by something else?); use --overwrite to start again")
+    def _start(self, resume: bool) -> None:
+        """Load the last committed checkpoint, or initialise; says in one line where training starts."""
         if resume and self.has_checkpoint():
             state = self.load_checkpoint()
-            if state.get("finished"):
+            if state.get("finished") and self.step >= self.total_steps:
                 raise CheckpointError(f"the run in {self.run_dir} already finished ({self.step} steps); nothing to resume")
             if self.ranks.main:
                 self.metrics.truncate_after(self.step)
-        else:
-            torch.manual_seed(self.cfg.seed)
-            with torch.no_grad():
-                self.model.prepare(self.x)
+                print(f"{self.desc}: resuming at step {self.step} of {self.total_steps} "
+                      f"(epoch {self.step / self.steps_per_epoch:g})", flush=True)
+            return
+        if resume and self.ranks.main:  # killed before its first checkpoint committed: nothing to load, nothing lost
+            leftovers = [n for n in CHECKPOINT_FILES if (self.run_dir / n).exists()]
+            why = f" ({', '.join(leftovers)} not committed)" if leftovers else ""
+            print(f"{self.desc}: no committed checkpoint in {self.run_dir}{why}; starting from step 0", flush=True)
+            self.metrics.truncate_after(0)
+        torch.manual_seed(self.cfg.seed)
+        with torch.no_grad():
+            self.model.prepare(self.x)
+
+    def fit(self, resume: bool = False) -> dict[str, float]:
+        """Train to the end (or resume from the last committed checkpoint); returns the last evaluation."""
+        from tqdm.auto import tqdm
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._start(resume)
         if self.ranks.distributed:
             broadcast_parameters(self.model)
         self.model.train()
-        t0 = time.time()
-        sums: dict[str, Tensor] = {}
-        counts: dict[str, int] = {}
+        self._t0 = time.time() - self.elapsed  # the clock of metrics.jsonl continues across resumes
+        started = epoch_started = (time.time(), self.step)
         last_eval: dict[str, float] = {}
         perm: Tensor | None = None
         terminal = sys.stderr.isatty() and self.ranks.main
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc,
                    disable=not (self.progress and terminal), dynamic_ncols=True, leave=False)
-        epoch_loss: dict[str, list[float]] = {}  # each update's loss over the epoch, for the plain line
         plain = self.progress and not terminal and self.ranks.main  # a log file gets one line per epoch, not a bar
         try:
             while self.step < self.total_steps:
@@ -383,23 +478,40 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 for k, v in terms.items():  # an update that skips a step (`every`) is averaged over its own steps
-                    sums[k] = sums.get(k, 0.0) + v
-                    counts[k] = counts.get(k, 0) + 1
-                    if plain and k.endswith("/loss"):
-                        epoch_loss.setdefault(k, []).append(v)
+                    self._sums[k] = self._sums.get(k, 0.0) + v
+                    self._counts[k] = self._counts.get(k, 0) + 1
+                    if k.endswith("/loss"):
+                        self._epoch_sums[k] = self._epoch_sums.get(k, 0.0) + v
+                        self._epoch_counts[k] = self._epoch_counts.get(k, 0) + 1
                 if self.ranks.main and (self.step % self.cfg.log_every == 0 or self.step == self.total_steps):
-                    record = {k: float(v) / counts[k] for k, v in sums.items()}
+                    record = {k: float(v) / self._counts[k] for k, v in self._sums.items()}
                     self.metrics.append({"step": self.step, "epoch": self.step / self.steps_per_epoch,
-                                         "split": "train", "time": time.time() - t0, **record})
+                                         "split": "train", "time": time.time() - self._t0, **record})
                     bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(record.items())[:3]})
-                    sums, counts = {}, {}
+                    self._sums, self._counts = {}, {}
                 if self._checkpoint_due(self.cfg.eval_every, self.step) or self.step == self.total_steps:
-                    last_eval = self._run_eval(t0)
+                    last_eval = self._run_eval(self._t0)
+                epoch_end = self.step % self.steps_per_epoch == 0 or self.step == self.total_steps
+                if plain and epoch_end:
+                    self._print_epoch(last_eval, epoch_started)
+                    epoch_started = (time.time(), self.step)
+                if epoch_end:  # before the checkpoint, so that a resume starts the next epoch's average afresh
+                    self._epoch_sums, self._epoch_counts = {}, {}
                 if self._checkpoint_due(self.cfg.checkpoint_every, self.step) or self.step == self.total_steps:
                     self.save_checkpoint(finished=self.step == self.total_steps)
-                if plain and (self.step % self.steps_per_epoch == 0 or self.step == self.total_steps):
-                    self._print_epoch(epoch_loss, last_eval, t0)
-                    epoch_loss = {}
         finally:
             bar.close()
+        if self.progress and terminal and self.step > started[1]:
+            print(self._summary(last_eval, started), file=sys.stderr, flush=True)
         return last_eval
+
+
+def _duration(seconds: float) -> str:
+    """3.2 s, 4m05s, 2h03m."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"

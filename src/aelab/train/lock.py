@@ -1,0 +1,77 @@
+"""One writer per run folder: an OS lock on RUN/.lock, released by the OS when the process ends (even by kill -9)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import CheckpointError
+
+LOCK = ".lock"
+
+_held: dict[str, tuple[int, int]] = {}  # resolved folder -> (fd, depth): this process already holds it
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows: a byte-range lock on the first byte
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _holder(path: Path) -> str:
+    try:
+        pid = path.read_text().strip()
+    except OSError:
+        pid = ""
+    return f"process {pid}" if pid.isdigit() else "another process"
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold `folder`'s lock while the block runs (creating the folder); re-entrant within one process.
+
+    A second process asking for it gets a one-line CheckpointError naming the holder's pid.
+    """
+    folder = Path(folder)
+    key = str(folder.resolve())
+    if key in _held:
+        fd, depth = _held[key]
+        _held[key] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            fd, depth = _held[key]
+            _held[key] = (fd, depth - 1)
+        return
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if not _try_lock(fd):
+        os.close(fd)
+        raise CheckpointError(f"run folder {folder} is in use by {_holder(path)}; wait for it to finish or stop it")
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held[key] = (fd, 1)
+    try:
+        yield
+    finally:
+        del _held[key]
+        if created and [p.name for p in folder.iterdir()] == [LOCK]:  # nothing was written: leave no trace
+            path.unlink()
+            folder.rmdir()
+        os.close(fd)  # closing the descriptor releases the lock; a lock file left behind is harmless
