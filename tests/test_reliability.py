@@ -50,28 +50,45 @@ def _stage_step(run, stage) -> int:
     return _step(run / "stages" / stage)
 
 
-def test_sigkill_inside_pretraining_and_prior_stages_then_resume_is_bit_identical(tmp_path):
+# Where each kill lands (AELAB_KILL_AT=FOLDER/FILE@STEP: SIGKILL right after that file of that checkpoint is written).
+# digits has 1,500 training rows: rbm stages take 75 steps an epoch (batch 20), the model 30 (batch 50), the prior 15.
+KILLS = [
+    ("rbm1/model.safetensors@75", "no committed checkpoint"),  # inside the run's very first checkpoint
+    ("rbm2/previous/model.safetensors@150", "resuming at step 75"),  # rotating a pre-training stage's checkpoint
+    ("run/trainer.safetensors@30", "no committed checkpoint"),  # inside the model's first checkpoint
+    ("run/model.safetensors@60", "incomplete; using the one before it"),  # inside a later checkpoint
+    ("prior/trainer.json@15", "resuming at step 15"),  # after the commit point: that checkpoint counts
+]
+
+
+def test_sigkill_inside_any_checkpoint_of_any_stage_then_resume_is_bit_identical(tmp_path):
     ref, run = tmp_path / "ref", tmp_path / "run"
     done = subprocess.run(_cli(*STAGED, "--out", str(ref)), env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    # The first kill lands after rbm2's first checkpoint, the second after the prior's fourth epoch.
-    for i, (stage, target) in enumerate([("rbm2", 75), ("prior", 60)]):
+    said = ""
+    for i, (point, _) in enumerate(KILLS):
         args = STAGED + ["--out", str(run)] + (["--resume"] if i else [])
-        proc = subprocess.Popen(_cli(*args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 120
-        while proc.poll() is None and _stage_step(run, stage) < target and time.time() < deadline:
-            time.sleep(0.002)
-        assert proc.poll() is None, f"the run finished before the kill in {stage}"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert not json.loads((run / "stages" / stage / "trainer.json").read_text())["finished"]
+        killed = subprocess.run(_cli(*args), env={**_env(), "AELAB_KILL_AT": point}, capture_output=True, text=True,
+                                timeout=300)
+        assert killed.returncode == -signal.SIGKILL, f"no kill at {point}: {killed.stderr[-500:]}"
+        said += killed.stdout + killed.stderr
     final = subprocess.run(_cli(*STAGED, "--out", str(run), "--resume"), env=_env(), capture_output=True, text=True,
                            timeout=300)
     assert final.returncode == 0, final.stderr
+    said += final.stdout + final.stderr
+    for point, message in KILLS:  # each resume said in one line where it starts
+        assert message in said, (point, message, said)
     a, b = _weights(ref), _weights(run)  # the composed model: the autoencoder and its prior
     assert any(k.startswith("prior.") for k in a) and all(torch.equal(a[k], b[k]) for k in a)
-    for stage in ("stages/rbm1", "stages/rbm2", "stages/rbm3", ".", "stages/prior"):
-        assert (run / stage / "metrics.jsonl").read_text().count("\n") == (ref / stage / "metrics.jsonl").read_text().count("\n")
+    for stage in ("stages/rbm1", "stages/rbm2", "stages/rbm3", ".", "stages/prior"):  # the same log, the clock aside
+        got, want = (_records(folder / stage) for folder in (run, ref))
+        assert got == want, stage
+    assert not any(p.name.endswith(".tmp") for p in run.rglob("*"))
+
+
+def _records(folder) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k != "time"}
+            for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_sigkill_at_five_random_points_then_resume_is_bit_identical(tmp_path):

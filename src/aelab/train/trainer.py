@@ -107,6 +107,8 @@ def keep_previous(run_dir: Path, step: int = -1) -> None:
         src, tmp = run_dir / name, prev / f".{name}.tmp"
         if not src.exists():
             return
+        if (prev / name).exists() and os.path.samefile(src, prev / name):
+            continue  # already linked (a rotation cut short): renaming a link over itself would leave tmp behind
         if tmp.exists():
             tmp.unlink()
         try:
