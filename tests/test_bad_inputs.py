@@ -58,6 +58,11 @@ def world(tmp_path_factory):
     bad = {k: (torch.zeros(v.shape[0] + 1, *v.shape[1:]) if k.endswith("weight") else v) for k, v in weights.items()}
     save_file(bad, str(w / "misshapen" / "model.safetensors"))
     (w / "nojson" / "config.json").write_text("{not json")
+    shutil.copytree(w / "ae", w / "edited")  # config.json edited by hand: it no longer describes the weights
+    cfg = json.loads((w / "edited" / "config.json").read_text())
+    cfg["stages"][0]["model"]["config"]["activation"] = "tanh"
+    (w / "edited" / "config.json").write_text(json.dumps(cfg))
+    (w / "adir.png").mkdir()
     (w / "noweights" / "model.safetensors").unlink()
     return w
 
@@ -88,7 +93,21 @@ CASES = [
     (["train", "ae", "--out", "{w}/ae"], 1, "already exists"),
     (["train", "vae", "--out", "{w}/ae", "--resume"], 1, "holds a 'ae' run"),
     (["train", "ae", "--out", "{w}/ae", "--resume", "--no-progress"], 1, "already finished"),
-    (["train", "ae", "--out", "{w}/ae", "--resume", "--binarize"], 1, "setting of the run"),
+    (["train", "ae", "--out", "{w}/ae", "--resume", "--binarize"], 2, "--binarize cannot change now"),
+    (["train", "ae", "--out", "{w}/ae", "--resume", "--epochs", "2", "--lr", "5", "--set", "code_dim=9", "--seed", "42"],
+     2, "--lr, --seed, --set cannot change now"),
+    (["train", "ae", "--out", "{w}/ae", "--resume", "--data", "{w}/big.npy"], 1, "is not the data this run trained on"),
+    (["train", "ae", "--out", "{w}/ae", "--resume", "--overwrite"], 2, "give one of them"),
+    (["train", "ae", "--out", "{w}/ae", "--resume", "--epochs", "3", "--more-epochs", "1"], 2, "not both"),
+    (["train", "ae", "--out", "{w}/edited", "--resume", "--epochs", "3"], 1, "contradicts its checkpoint (activation"),
+    (["eval", "{w}/edited"], 1, "contradicts its checkpoint (activation"),
+    (["train", "ae", "--out", ""], 2, "empty string"),
+    (["train", "ae", "--seed=-1"], 2, "from 0 to 4294967295"),
+    (["train", "ae", "--seed", "123456789012345678901234"], 2, "from 0 to 4294967295"),
+    (["sample", "{w}/vae", "--seed=-3", "-o", "{w}/s.png"], 2, "from 0 to 4294967295"),
+    (["sample", "{w}/vae", "-o", "{w}/adir.png"], 1, "is a folder"),
+    (["sample", "{w}/vae", "-o", "{w}/no/such/s.png"], 1, "does not exist"),
+    (["reconstruct", "{w}/ae", "-o", ""], 2, "empty string"),
     (["train", "ae", "--out", "{w}/notes", "--overwrite"], 1, "not a run folder"),
     (["train", "ae", "--pretrain", "dbn", "--out", "{w}/x4"], 1, "unknown pretrain plan 'dbn'; 'ae' has: rbm"),
     (["train", "--from", "{w}/ae", "--prior", "gmm", "--epochs", "5"], 2, "--epochs do(es) not apply"),

@@ -342,21 +342,21 @@ def test_write_report_plain_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert "matplotlib.pyplot" not in sys.modules
     doc = path.read_text(encoding="utf-8")
     imgs = _images(doc)
-    assert len(imgs) == 4  # reconstructions, interpolations, code map, curves; no samples for a plain AE
+    assert len(imgs) == 4  # curves, reconstructions, interpolations, code map; no samples for a plain AE
     assert 'id="interpolations"' in doc
     for b64 in imgs:
         _open_png(base64.b64decode(b64))
     assert "Tiny &lt;AE&gt; &amp; &quot;friends&quot;" in doc and title not in doc
     assert "adam&lt;script&gt;" in doc and "<script>" not in doc
     assert "train.lr" in doc and "model.config.code_dim" in doc
-    # final metrics: last record of each split
-    assert "model/loss" in doc and "sq_err" in doc and "bce" in doc
+    # final metrics: last record of each split, a training term in the row of its name ("model/loss" -> "loss")
+    assert "<td>loss</td>" in doc and "<td>sq_err</td>" in doc and "<td>bce</td>" in doc
     assert f"{100.0 / 101:.4g}" in doc and f"{3.1 - 1.0:.4g}" in doc and f"{70.2 - 10:.4g}" in doc
     assert 'id="samples"' not in doc
     assert "<h2>Retrieval &lt;extra&gt;</h2>" in doc and "<p id='raw'>raw <b>html</b></p>" in doc
     assert "http://" not in doc and "https://" not in doc  # self-contained
     # reconstruction grid: 16 originals above 16 reconstructions
-    recon = np.asarray(_open_png(base64.b64decode(imgs[0])))
+    recon = np.asarray(_open_png(base64.b64decode(imgs[1])))
     cell = 8 * 8 + 2
     assert recon.shape[:2] == (2 * cell + 2, 16 * cell + 2)
 

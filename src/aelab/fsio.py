@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -18,6 +19,17 @@ def _umask() -> int:
 def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> Path:
     """Write to a temporary file in the same folder, fsync, rename over `path`, fsync the folder."""
     path = Path(path)
+    try:
+        return _atomic_write(path, payload)
+    except OSError as e:  # name the file the user asked for, not a temporary one, with the cause
+        if e.filename == str(path):
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+
+
+def _atomic_write(path: Path, payload: bytes) -> Path:
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -12,8 +13,35 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help names each option's default, unless its help already says it."""
+
+    @staticmethod
+    def _default(action: argparse.Action) -> str | None:
+        default = action.default
+        if not action.option_strings or default is None or default is False or default == [] \
+                or default == argparse.SUPPRESS or "default" in (action.help or ""):
+            return None
+        return str(default).replace("%", "%%")
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        shown = self._default(action)
+        return f"{action.help} (default: {shown})" if shown is not None else (action.help or "")
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not action.help and self._default(action) is not None:  # argparse skips an option without help text
+            action = copy.copy(action)
+            action.help = f"default: {self._default(action)}"
+            action.default = None
+        return super()._format_action(action)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line."""
+    """argparse that reports a usage error in one line, and shows defaults in --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -41,15 +69,15 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def bounded(kind: type, minimum: float, inclusive: bool, label: str):
-    """An argparse type: a finite number of `kind` above `minimum`, with a one-line error."""
+def bounded(kind: type, minimum: float, inclusive: bool, label: str, maximum: float | None = None):
+    """An argparse type: a finite number of `kind` above `minimum` (and up to `maximum`), with a one-line error."""
 
     def parse(text: str):
         try:
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {label}, got {text!r}") from None
-        if not math.isfinite(v) or v < minimum or (v == minimum and not inclusive):
+        if not math.isfinite(v) or v < minimum or (v == minimum and not inclusive) or (maximum is not None and v > maximum):
             raise argparse.ArgumentTypeError(f"expected {label}, got {text}")
         return v
 
@@ -65,9 +93,67 @@ nonneg_int = bounded(int, 0, True, "an integer >= 0")
 positive_float = bounded(float, 0.0, False, "a positive number")
 
 
-def add_data_args(p: argparse.ArgumentParser, default: str | None = "digits") -> None:
-    p.add_argument("--data", default=default, help="dataset name (digits, mnist, fashion-mnist), a folder of images or a .npy file")
+SEED_MAX = 2**32 - 1
+seed_int = bounded(int, 0, True, f"a seed from 0 to {SEED_MAX}", SEED_MAX)
+
+
+def path_arg(text: str) -> Path:
+    """An argparse type for a path: '' would silently mean the current folder, so it is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return Path(text).expanduser()
+
+
+def add_data_args(p: argparse.ArgumentParser, default: str | None = "digits", default_text: str | None = None) -> None:
+    """--data, --data-dir, and how the data is read: --image-size, --val-fraction (see data_options)."""
+
+    def image_size_arg(text: str) -> tuple[int, int]:
+        """--image-size: "N" (a square) or "H,W" (also "HxW"), positive integers."""
+        parts = text.lower().replace("x", ",").split(",")
+        try:
+            if len(parts) not in (1, 2):
+                raise ValueError
+            sizes = [int(t) for t in parts]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected N or H,W with positive integers, got {text!r}") from None
+        if min(sizes) < 1:
+            raise argparse.ArgumentTypeError(f"expected N or H,W with positive integers, got {text!r}")
+        return (sizes[0], sizes[-1])
+
+    def fraction_arg(text: str) -> float:
+        """--val-fraction: a number >= 0 and < 1."""
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number >= 0 and < 1, got {text!r}") from None
+        if not 0.0 <= v < 1.0:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"expected a number >= 0 and < 1, got {text}")
+        return v
+
+    p.add_argument("--data", default=default, help="dataset name (digits, mnist, fashion-mnist), a folder of images or "
+                   "a .npy file" + (f" (default: {default_text})" if default_text else ""))
     p.add_argument("--data-dir", default=None, help="folder holding dataset files (else $AELAB_DATA, ~/.cache/aelab)")
+    p.add_argument("--image-size", type=image_size_arg, default=None, metavar="H,W",
+                   help="resize every image to H,W (or N for NxN); default: the data's own size; a folder of "
+                        "mixed sizes takes its first file's size, with a warning")
+    p.add_argument("--val-fraction", type=fraction_arg, default=None, metavar="F",
+                   help="share of a folder or .npy file held out as the test split, 0 <= F < 1 (default 0.1; 0 "
+                        "holds out nothing); digits keep 297 of 1797 unless given; mnist and fashion-mnist have "
+                        "official test files and refuse it")
+
+
+def data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The data flags as JSON-safe `load_dataset` keywords: {"image_size": [H, W] | None, "val_fraction": F | None}.
+
+    None means "the data set's own": its size, and its own split (10% of a folder or .npy file).
+    Record this in a run and pass it back as `load_dataset(name, split, data_dir, **options)`.
+    """
+    size = getattr(args, "image_size", None)
+    fraction = getattr(args, "val_fraction", None)
+    return {
+        "image_size": None if size is None else [int(size[0]), int(size[1])],
+        "val_fraction": None if fraction is None else float(fraction),
+    }
 
 
 def print_metrics(metrics: dict[str, float], title: str) -> None:
@@ -78,15 +164,18 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
 
 
 def write_run_report(run: Path, model, test) -> Path:
+    """RUN/report.html: the model's pictures and metrics, every stage's curves, and a banner if the run is unfinished."""
     from ..train.trainer import MetricsLog
     from ..train.run import read_spec
     from ..viz.report import write_report
+    from .report import other_stages, unfinished_note
 
     spec = read_spec(run)
     config = {"data": {"name": spec.data, "data_dir": spec.data_dir},  # one table row per setting of each stage
               **{f"stage {s.name}": {k: v for k, v in s.to_json().items() if k != "name"} for s in spec.stages}}
     return write_report(run, model, test, MetricsLog(run / "metrics.jsonl").records(),
-                        title=f"{spec.model} on {spec.data}", config=config)
+                        title=f"{spec.model} on {spec.data}", config=config,
+                        unfinished=unfinished_note(run, spec), stages=other_stages(run, spec))
 
 
 def eval_data(x, train_cfg):
@@ -98,19 +187,60 @@ def eval_data(x, train_cfg):
 
 def run_data(args: argparse.Namespace, split: str):
     """The data a command on a run uses: --data if given, else the run's own, checked against the model."""
-    from ..data import load_dataset
     from ..train.run import load, read_spec
 
     spec = read_spec(args.run)
     model = load(args.run)
-    name = args.data or spec.data
-    data_dir = args.data_dir or (spec.data_dir if not args.data else None)
-    data = load_dataset(name, split, data_dir)
+    data = load_run_data(spec, split, args.data, args.data_dir, data_options(args))
     model.check_input(data.x)
     return model, data, spec
 
 
+def load_run_data(spec, split: str, data: str | None = None, data_dir: str | None = None,
+                  given: dict[str, Any] | None = None, relocated: bool = False):
+    """A split of the run's data read as recorded, or of other data (`data`, `data_dir`) read to fit the model.
+
+    Options given on the command line win. The rest come from the run: all of them on its own data (so its
+    test split is the one it was scored on), only the image size on other data (the model takes no other
+    size; the held-out share of other data is that data's own). `relocated`: `data`/`data_dir` name the run's
+    own data in a new place, read with all the recorded options. When the recorded data cannot be found any
+    more, the one-line error says so and how to point to it.
+    """
+    from ..data import load_dataset
+    from ..errors import DataError
+
+    recorded = dict(spec.data_options)
+    if data and not relocated:
+        recorded = {k: v for k, v in recorded.items() if k == "image_size"}
+    options = {**recorded, **{k: v for k, v in (given or {}).items() if v is not None}}
+    recorded_path = Path(spec.data)
+    if not (data or data_dir) and recorded_path.is_absolute() and not recorded_path.exists():
+        raise DataError(f"the data this run was trained on, {spec.data}, is not there any more; "
+                        "point to it with --data PATH")
+    try:
+        return load_dataset(data or spec.data, split, data_dir or (None if data else spec.data_dir), **options)
+    except DataError as e:
+        if data or data_dir:
+            raise
+        hint = "--data-dir DIR" if spec.data_dir or "/" not in spec.data else "--data PATH"
+        raise DataError(f"the data this run was trained on cannot be read any more ({e}); "
+                        f"point to it with {hint}") from None
+
+
+def fingerprint(x) -> dict[str, Any]:
+    """What a data split was: rows, shape and a checksum, so that a resume can tell the same data from other data."""
+    import hashlib
+
+    import numpy as np
+
+    return {"rows": int(x.shape[0]), "shape": [int(d) for d in x.shape[1:]],
+            "sha256": hashlib.sha256(np.ascontiguousarray(x.numpy()).tobytes()).hexdigest()}
+
+
 def refuse_existing(path: Path, overwrite: bool) -> None:
+    """An output file may be written: not a folder, not there already (unless asked), in a folder that exists."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; name a file to write")
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists; use --overwrite to replace it")
     if not path.parent.exists():

@@ -4,30 +4,60 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+import sys
+from typing import TYPE_CHECKING
 
-from .common import add_data_args, eval_data, nonneg_int, print_metrics, run_data
+from .common import add_data_args, eval_data, nonneg_int, path_arg, print_metrics, run_data
+
+if TYPE_CHECKING:  # torch-free at import time: the CLI parser loads this module
+    from ..eval.likelihood import IWPlan
 
 HELP = "evaluate a run on a data split"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `aelab eval`."""
-    p.add_argument("run", type=Path)
+    p.add_argument("run", type=path_arg)
     add_data_args(p, default=None)
     p.add_argument("--split", default="test", choices=["train", "test", "all"])
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--iw-samples", type=nonneg_int, default=1000,
-                   help="importance samples for the NLL estimate of VAE-type models (0: skip it)")
+    p.add_argument("--iw-samples", type=iw_samples, default=None, metavar="K|auto",
+                   help="importance samples k for the IWAE NLL of models with a likelihood (VAE): auto (the default) "
+                        "takes the most of 50, 100, 200, 500, ... 5000 that fit about a minute on this machine, timed "
+                        "on a first chunk; K uses exactly K; 0 skips the NLL. The choice and the expected time are "
+                        "printed on stderr first. Given for a model without a likelihood, it is ignored with a "
+                        "one-line warning")
     p.add_argument("--no-progress", action="store_true")
+
+
+def iw_samples(text: str) -> int | str:
+    """--iw-samples: "auto" or an integer >= 0 (argparse type)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return nonneg_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 0, got {text!r}") from None
+
+
+def _say_plan(plan: "IWPlan") -> None:
+    how = "auto: the most that fits about a minute here; " if plan.auto else ""
+    print(f"{plan.describe()} ({how}--iw-samples to change)", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.suite import EvalOptions, evaluate_suite
+    from ..models.base import LIKELIHOOD
 
     model, data, spec = run_data(args, args.split)
     x = eval_data(data.x, spec.train)
-    options = EvalOptions(iw_samples=args.iw_samples, sample_quality=True, progress=not args.no_progress)
+    k = "auto" if args.iw_samples is None else args.iw_samples
+    if LIKELIHOOD not in model.capabilities():
+        if args.iw_samples:  # an explicit 0 asks for what happens anyway
+            print(f"aelab: warning: --iw-samples ignored: model {model.name!r} defines no likelihood p(x|z), so it "
+                  "has no NLL to estimate", file=sys.stderr)
+        k = 0
+    options = EvalOptions(iw_samples=k, sample_quality=True, progress=not args.no_progress, on_iw_plan=_say_plan)
     metrics, details = evaluate_suite(model, x, options)
     if args.json:
         print(json.dumps({**metrics, **details}))

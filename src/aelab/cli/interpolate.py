@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..errors import ConfigError
-from .common import add_data_args, check_output, nonneg_int, positive_int, run_data, write_images
+from .common import add_data_args, check_output, nonneg_int, positive_int, run_data, write_images, path_arg
 
 HELP = "decode the straight line between the codes of two examples"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `aelab interpolate`."""
-    p.add_argument("run", type=Path)
+    p.add_argument("run", type=path_arg)
     add_data_args(p, default=None)
     p.add_argument("--split", default="test", choices=["train", "test", "all"])
     p.add_argument("--from", dest="i", type=nonneg_int, required=True, help="index of the first example")
     p.add_argument("--to", dest="j", type=nonneg_int, required=True, help="index of the last example")
     p.add_argument("--steps", type=positive_int, default=10)
-    p.add_argument("-o", "--output", type=Path, required=True, help=".png strip (ends are the real images) or .npy")
+    p.add_argument("-o", "--output", type=path_arg, required=True, help=".png strip (ends are the real images) or .npy")
     p.add_argument("--overwrite", action="store_true")
 
 

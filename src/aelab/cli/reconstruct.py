@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from .common import add_data_args, check_output, positive_int, run_data, write_images
+from .common import add_data_args, check_output, positive_int, run_data, write_images, path_arg
 
 HELP = "reconstruct data: a PNG grid (originals above) or a .npy array"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `aelab reconstruct`."""
-    p.add_argument("run", type=Path)
+    p.add_argument("run", type=path_arg)
     add_data_args(p, default=None)
     p.add_argument("--split", default="test", choices=["train", "test", "all"])
     p.add_argument("-n", type=positive_int, default=32, help="images in the PNG grid")
-    p.add_argument("-o", "--output", type=Path, required=True, help=".png grid or .npy array of all reconstructions")
+    p.add_argument("-o", "--output", type=path_arg, required=True, help=".png grid or .npy array of all reconstructions")
     p.add_argument("--overwrite", action="store_true")
 
 

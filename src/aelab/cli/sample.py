@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..errors import ConfigError
-from .common import check_output, positive_int, write_images
+from .common import check_output, positive_int, seed_int, write_images, path_arg
 
 HELP = "draw samples from a generative model: a PNG grid or a .npy array"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `aelab sample`."""
-    p.add_argument("run", type=Path)
+    p.add_argument("run", type=path_arg)
     p.add_argument("-n", type=positive_int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", type=Path, required=True, help=".png grid or .npy array")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the draws")
+    p.add_argument("-o", "--output", type=path_arg, required=True, help=".png grid or .npy array")
     p.add_argument("--overwrite", action="store_true")
 
 

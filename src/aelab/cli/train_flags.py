@@ -36,12 +36,14 @@ def _update_option(text: str) -> tuple[str, str, Any]:
     return name, key.replace("-", "_"), parse_value(value)
 
 
-def _bounded_type(kind: type, minimum: float, inclusive: bool):
+def _bounded_type(kind: type, minimum: float, inclusive: bool, maximum: float | None = None):
     if kind is int:
         label = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        if maximum is not None:
+            label = f"an integer from {minimum} to {maximum}"
     else:
         label = "a positive number" if not inclusive else f"a number >= {minimum:g}"
-    return bounded(kind, minimum, inclusive, label)
+    return bounded(kind, minimum, inclusive, label, maximum)
 
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -61,7 +63,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
         elif typing.get_origin(hint) is tuple:
             kwargs.update(type=_number_list, metavar=",".join(["X"] * len(typing.get_args(hint))))
         elif "min" in f.metadata:  # checked by argparse, so a bad number is a usage error like any other
-            kwargs["type"] = _bounded_type(hint, f.metadata["min"], not f.metadata.get("exclusive", False))
+            kwargs["type"] = _bounded_type(hint, f.metadata["min"], not f.metadata.get("exclusive", False),
+                                           f.metadata.get("max"))
         else:
             kwargs.update(type=hint, choices=f.metadata.get("choices"))
         group.add_argument(flag_name(f.name), **kwargs)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .dataset import Dataset, check_split, finish
+from .dataset import Dataset, check_split, check_val_fraction, finish, refuse_empty_test, split_indices
 from .registry import register_dataset
 
 __all__ = ["load_digits", "DIGITS_TRAIN", "DIGITS_TOTAL"]
@@ -63,19 +63,30 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_digits(
-    split: str = "train", image_size: tuple[int, int] | None = None, grayscale: bool | None = None
+    split: str = "train",
+    image_size: tuple[int, int] | None = None,
+    grayscale: bool | None = None,
+    val_fraction: float | None = None,
 ) -> Dataset:
-    """Digits as (N, 1, 8, 8) in [0, 1]; train = first 1500 of a seed-0 permutation, test = other 297."""
+    """Digits as (N, 1, 8, 8) in [0, 1]; train = first 1500 of a seed-0 permutation, test = other 297.
+
+    val_fraction holds out that share instead (the same permutation, so train is still its start);
+    None keeps the 1500/297 split. Dataset.index is the row in scikit-learn's load_digits().
+    """
     split = check_split(split)
+    val_fraction = check_val_fraction(val_fraction)
+    refuse_empty_test("digits", split, val_fraction)
     images, labels = _digits_arrays()
     if split == "all":
-        idx = np.arange(DIGITS_TOTAL)
-    else:
-        perm = np.random.default_rng(_SEED).permutation(DIGITS_TOTAL)
+        idx = np.arange(DIGITS_TOTAL, dtype=np.int64)
+    elif val_fraction is None:
+        perm = np.random.default_rng(_SEED).permutation(DIGITS_TOTAL).astype(np.int64)
         idx = perm[:DIGITS_TRAIN] if split == "train" else perm[DIGITS_TRAIN:]
+    else:  # split_indices draws the same seed-0 permutation, cut at the asked share
+        idx = split_indices(DIGITS_TOTAL, split, _SEED, val_fraction)
     x = torch.from_numpy(np.ascontiguousarray(images[idx])).unsqueeze(1)
     y = torch.from_numpy(labels[idx])
-    return finish(x, y, "digits", [str(i) for i in range(10)], split, image_size, grayscale)
+    return finish(x, y, "digits", [str(i) for i in range(10)], split, image_size, grayscale, index=idx)
 
 
 @register_dataset(
@@ -86,7 +97,11 @@ def load_digits(
     test=DIGITS_TOTAL - DIGITS_TRAIN,
 )
 def _load(
-    split: str, data_dir: str | os.PathLike | None, image_size: tuple[int, int] | None, grayscale: bool | None
+    split: str,
+    data_dir: str | os.PathLike | None,
+    image_size: tuple[int, int] | None,
+    grayscale: bool | None,
+    val_fraction: float | None = None,
 ) -> Dataset:
     """The registry's loader: digits ignore data_dir (they ship with scikit-learn)."""
-    return load_digits(split, image_size, grayscale)
+    return load_digits(split, image_size, grayscale, val_fraction)

@@ -1,8 +1,11 @@
 """Image files as float32 (C, H, W) arrays in [0, 1] (`read_image`), and a folder of them as one Dataset.
 
-A folder's images are found recursively (PNG, JPEG, BMP, GIF); hidden files and folders (names
-starting with ".") are skipped. Images in first-level subfolders get those folders' names as
-classes (sorted); a folder of loose images has no labels.
+A folder's images are found recursively (PNG, JPEG, BMP, GIF, TIFF, WebP); hidden files and folders
+(names starting with ".") are skipped. Images in first-level subfolders get those folders' names as
+classes (sorted); a folder of loose images has no labels. Every image is resized to one size: the
+given image_size, else the first file's (after EXIF rotation), with a one-line warning on stderr
+naming how many files differ from it. Dataset.files holds each row's path relative to the folder,
+Dataset.index its position in the sorted file list.
 
 Decoding rules (one set, for the folder loader and for `aelab.viz.load_image` alike):
 - EXIF orientation is applied; a broken EXIF block is ignored (the pixels are still good).
@@ -22,6 +25,7 @@ Decoding rules (one set, for the folder loader and for `aelab.viz.load_image` al
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -29,11 +33,20 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .dataset import Dataset, check_image_size, check_split, finish, split_indices
+from .dataset import (
+    Dataset,
+    allocate,
+    check_image_size,
+    check_split,
+    check_val_fraction,
+    finish,
+    refuse_empty_test,
+    split_indices,
+)
 
 __all__ = ["read_image", "image_is_grey", "load_image_folder", "IMAGE_SUFFIXES", "list_images"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _HIGH_DEPTH = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _GREY_MODES = {"1", "L", "LA", "La"} | _HIGH_DEPTH
 _EXIF_ORIENTATION = 0x0112
@@ -76,14 +89,19 @@ def _is_grey(im) -> bool:
     return im.mode in ("P", "PA") and _palette_is_grey(im)
 
 
+def _orientation(im) -> int:
+    """The EXIF orientation tag (1 = upright), 1 for a broken EXIF block (the pixels are still good)."""
+    try:
+        return int(im.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:
+        return 1
+
+
 def _orient(im):
     """The image turned upright by its EXIF orientation tag (a new image, or im itself)."""
     from PIL import Image
 
-    try:
-        orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # a broken EXIF block does not make the pixels unreadable
-        return im
+    orientation = _orientation(im)
     method = {
         2: Image.Transpose.FLIP_LEFT_RIGHT,
         3: Image.Transpose.ROTATE_180,
@@ -145,6 +163,25 @@ def read_image(
     return torch.from_numpy(a)
 
 
+def _header(path: Path, need_grey: bool) -> tuple[bool | None, tuple[int, int]]:
+    """(is grey or None when not asked, (H, W) as read_image sees it, after EXIF rotation)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                w, h = im.size
+                # Pillow decodes a whole PNG to look for an eXIf chunk after the pixels; writers put
+                # it before them, so a PNG without one in its header is taken as upright here
+                header_only = im.format == "PNG" and "exif" not in im.info
+                if not header_only and _orientation(im) in (5, 6, 7, 8):  # the four that turn it 90 degrees
+                    h, w = w, h
+                return (_is_grey(im) if need_grey else None), (h, w)
+    except Exception as e:
+        raise _unreadable(path, e) from None
+
+
 def image_is_grey(path: str | os.PathLike) -> bool:
     """Whether read_image(path) keeps one channel; reads only the header, except for palette images."""
     from PIL import Image
@@ -165,11 +202,15 @@ def load_image_folder(
     image_size: tuple[int, int] | None = None,
     grayscale: bool | None = None,
     name: str | None = None,
+    val_fraction: float | None = None,
 ) -> Dataset:
-    """Every image under folder (sorted) as (N, C, H, W); 90/10 seeded split; labels from subfolders."""
+    """Every image under folder (sorted) as (N, C, H, W); seeded split holding out val_fraction (None:
+    10%); labels from subfolders; one size for all (image_size, else the first file's, with a warning)."""
     split = check_split(split)
+    val_fraction = check_val_fraction(val_fraction)
     folder = Path(folder)
     label = name if name is not None else str(folder)
+    refuse_empty_test(label, split, val_fraction)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder")
     try:
@@ -182,25 +223,39 @@ def load_image_folder(
     rel = [p.relative_to(folder).parts for p in paths]
     if all(len(r) >= 2 for r in rel):
         classes = sorted({r[0] for r in rel})
-        index = {c: i for i, c in enumerate(classes)}
-        labels = np.array([index[r[0]] for r in rel], dtype=np.int64)
+        class_index = {c: i for i, c in enumerate(classes)}
+        labels = np.array([class_index[r[0]] for r in rel], dtype=np.int64)
     else:
         classes, labels = None, None
 
-    idx = split_indices(len(paths), split)
+    idx = split_indices(len(paths), split, val_fraction=val_fraction)
     if len(idx) == 0:
         raise DataError(f"{label}: the {split!r} split is empty ({len(paths)} image(s) in all)")
 
-    if grayscale is None:  # decided over ALL images, so train and test agree
-        grayscale = all(image_is_grey(p) for p in paths)
+    # decided over ALL images (not the split's), so train and test agree on kind and size
+    headers = [_header(p, grayscale is None) for p in paths] if grayscale is None or image_size is None else []
+    if grayscale is None:
+        grayscale = all(grey for grey, _ in headers)
     if image_size is None:  # the first file's size as read_image sees it (after EXIF rotation)
         image_size = tuple(read_image(paths[0], None, grayscale).shape[1:])  # type: ignore[assignment]
+        _warn_mixed_sizes(label, [image_size] + [size for _, size in headers[1:]], image_size)
     c = 1 if grayscale else 3
-    try:
-        x = np.empty((len(idx), c, *image_size), dtype=np.float32)
-    except (MemoryError, ValueError) as e:
-        raise DataError(f"{label}: {len(idx)} images of {c}x{image_size} do not fit in memory ({e})") from None
+    h, w = image_size
+    x = allocate(label, (len(idx), c, h, w), f"{len(idx)} images of {c}x{h}x{w}")
     for row, i in enumerate(idx):
         x[row] = read_image(paths[i], image_size, grayscale).numpy()
     y = torch.from_numpy(labels[idx]) if labels is not None else None
-    return finish(torch.from_numpy(x), y, label, classes, split, None, None)
+    files = ["/".join(rel[i]) for i in idx]
+    return finish(torch.from_numpy(x), y, label, classes, split, None, None, index=idx, files=files)
+
+
+def _warn_mixed_sizes(label: str, sizes: list[tuple[int, int]], chosen: tuple[int, int]) -> None:
+    """One line on stderr when images differ in size: the resize is then the loader's choice, not the user's."""
+    differ = sum(1 for s in sizes if tuple(s) != tuple(chosen))
+    if differ:
+        h, w = chosen
+        print(
+            f"aelab: warning: {label}: {differ} of {len(sizes)} images are not {h}x{w} (the first file's size) "
+            f"and are resized to it; choose the size with --image-size H,W",
+            file=sys.stderr,
+        )

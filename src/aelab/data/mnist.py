@@ -128,22 +128,28 @@ def load_idx_dataset(
     data_dir: str | os.PathLike | None = None,
     image_size: tuple[int, int] | None = None,
     grayscale: bool | None = None,
+    train_size: int = SIZES["train"],
 ) -> Dataset:
-    """An IDX dataset such as MNIST: x (N, 1, H, W) = uint8 / 255, y int64 in classes; "all" is train then test."""
+    """An IDX dataset such as MNIST: x (N, 1, H, W) = uint8 / 255, y int64 in classes; "all" is train then test.
+
+    Dataset.index is the row in the train file, and train_size + row for the test file (MNIST:
+    t10k row i is 60000 + i), the same in every split, so codes of any split join back.
+    """
     split = check_split(split)
     files = locate(name, data_dir, split)
     parts = ["train", "test"] if split == "all" else [split]
-    xs, ys = [], []
+    xs, ys, idxs = [], [], []
     for part in parts:
         prefix = _PREFIX[part]
         x, y = _load_part(name, len(classes), files[f"{prefix}-images-idx3-ubyte"], files[f"{prefix}-labels-idx1-ubyte"])
         xs.append(x)
         ys.append(y)
+        idxs.append(np.arange(len(x), dtype=np.int64) + (train_size if part == "test" else 0))
     if len(xs) > 1 and xs[0].shape[1:] != xs[1].shape[1:]:
         raise DataError(f"{name}: train images are {tuple(xs[0].shape[2:])} but test images {tuple(xs[1].shape[2:])}")
     x = xs[0] if len(xs) == 1 else torch.cat(xs)
     y = ys[0] if len(ys) == 1 else torch.cat(ys)
-    return finish(x, y, name, list(classes), split, image_size, grayscale)
+    return finish(x, y, name, list(classes), split, image_size, grayscale, index=np.concatenate(idxs))
 
 
 def register_idx_dataset(
@@ -161,7 +167,8 @@ def register_idx_dataset(
     def load(
         split: str, data_dir: str | os.PathLike | None, image_size: tuple[int, int] | None, grayscale: bool | None
     ) -> Dataset:
-        return load_idx_dataset(name, classes, split, data_dir, image_size, grayscale)
+        # no val_fraction parameter: these sets have official test files, so the registry refuses one
+        return load_idx_dataset(name, classes, split, data_dir, image_size, grayscale, train)
 
     def probe(data_dir: str | os.PathLike | None) -> tuple[bool, str | None]:
         try:

@@ -6,6 +6,7 @@ A new dataset is one module that calls `register_dataset` at import, plus one im
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,9 @@ __all__ = [
 ]
 
 # (split, data_dir, image_size, grayscale) -> Dataset; split and image_size arrive already checked.
-Loader = Callable[[str, str | os.PathLike | None, tuple[int, int] | None, bool | None], Dataset]
+# A loader that also takes a `val_fraction` keyword holds out that share as its test split (see
+# dataset.split_indices); one without it has a fixed test split, and a val_fraction is refused.
+Loader = Callable[..., Dataset]
 # data_dir -> (available, location); location is None for data that ships with the code.
 Probe = Callable[[str | os.PathLike | None], tuple[bool, str | None]]
 L = TypeVar("L", bound=Loader)
@@ -53,13 +56,35 @@ class DatasetSource:
         data_dir: str | os.PathLike | None,
         image_size: tuple[int, int] | None,
         grayscale: bool | None,
+        val_fraction: float | None = None,
     ) -> Dataset:
-        """Call the loader; the Dataset is named by this source's canonical name."""
-        ds = self.loader(split, data_dir, image_size, grayscale)
+        """Call the loader; the Dataset is named by this source's canonical name.
+
+        val_fraction None leaves the split to the loader; another value reaches a loader that
+        takes it, and is a one-line DataError for a data set with a fixed test split.
+        """
+        if val_fraction is None:
+            ds = self.loader(split, data_dir, image_size, grayscale)
+        elif self.takes_val_fraction:
+            ds = self.loader(split, data_dir, image_size, grayscale, val_fraction=val_fraction)
+        else:
+            size = f" ({self.test} images)" if self.test else ""
+            raise DataError(
+                f"{self.name} has an official test split{size}; --val-fraction (val_fraction) does not apply to it"
+            )
         if not isinstance(ds, Dataset):
             raise TypeError(f"the loader of dataset {self.name!r} returned {type(ds).__name__}, not a Dataset")
         # callers tell a named dataset from a path by Dataset.name (see `aelab train`), so it must be the name
         return ds if ds.name == self.name else replace(ds, name=self.name)
+
+    @property
+    def takes_val_fraction(self) -> bool:
+        """Whether the loader accepts a `val_fraction` keyword (a held-out share rather than fixed test files)."""
+        try:
+            params = inspect.signature(self.loader).parameters
+        except (TypeError, ValueError):  # a builtin or C callable without a signature: assume the four arguments
+            return False
+        return "val_fraction" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
     def availability(self, data_dir: str | os.PathLike | None = None) -> tuple[bool, str | None]:
         """(available, location): no probe means embedded, always available, no location."""
@@ -192,7 +217,10 @@ def register_dataset(
 ) -> L | Callable[[L], L]:
     """Register a dataset by name; with `loader` returns it, without returns a decorator for the loader.
 
-    The loader is called as loader(split, data_dir, image_size, grayscale) and returns a Dataset.
+    The loader is called as loader(split, data_dir, image_size, grayscale) and returns a Dataset;
+    if it also takes a `val_fraction` keyword, a caller's held-out share reaches it (otherwise the
+    data set's test split is fixed and a val_fraction is refused). Give each row's source position
+    as `finish(..., index=...)` so that `aelab encode` can write codes in source order.
     `probe(data_dir) -> (available, location)` finds the data on disk; leave it None for data
     that ships with the code. `shape` (C, H, W) and the split sizes are shown by `aelab data list`.
     """

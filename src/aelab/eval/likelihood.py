@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -14,6 +16,10 @@ from ..nn import gaussian_kl
 from ..batching import batches, progress_bar
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016, Sec. 5.2: Cov_x(E_q[z_u|x]) > 0.01
+MAX_ROWS = 20000  # (example, sample) pairs per decoder call of iwae_nll
+AUTO_SECONDS = 60.0  # what an automatic choice of k aims the NLL at: a wait, not an overnight job
+AUTO_K = (50, 100, 200, 500, 1000, 2000, 5000)  # the choices: round numbers, 5000 as in Burda et al. 2016
+_PROBE_K = 1000  # importance samples per example in the timing probe
 
 
 def require_likelihood(model: Autoencoder) -> LatentVariableModel:
@@ -23,7 +29,7 @@ def require_likelihood(model: Autoencoder) -> LatentVariableModel:
     return model
 
 
-def iwae_nll(model: LatentVariableModel, x: Tensor, k: int = 5000, max_rows: int = 20000,
+def iwae_nll(model: LatentVariableModel, x: Tensor, k: int = 5000, max_rows: int = MAX_ROWS,
              seed: int = 0, progress: bool = False) -> Tensor:
     """Per-example -log p(x) estimated with k importance samples (Burda et al. 2016, Eq. 8); shape (N,).
 
@@ -48,6 +54,74 @@ def iwae_nll(model: LatentVariableModel, x: Tensor, k: int = 5000, max_rows: int
             bar.update(xb.shape[0])
     bar.close()
     return torch.cat(out)
+
+
+@dataclass
+class IWPlan:
+    """How an IWAE NLL will be computed: k samples for each of `examples`, about `seconds` on this machine."""
+
+    k: int
+    examples: int
+    seconds: float
+    auto: bool  # k was chosen to fit AUTO_SECONDS, not asked for
+
+    def describe(self) -> str:
+        """One line: 'IWAE NLL: k=1000 importance samples × 10000 examples, about 40 s'."""
+        return (f"IWAE NLL: k={self.k} importance samples \u00d7 {self.examples} examples, "
+                f"about {format_seconds(self.seconds)}")
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as people say it: '4 s', '12 min', '3.5 h'."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _timed_log_weights(model: LatentVariableModel, x: Tensor, k: int) -> float:
+    start = time.perf_counter()
+    for _ in batches(model, x, lambda b: model.log_weights(b, k).sum().cpu(), len(x)):  # .cpu() waits for a GPU
+        pass
+    return time.perf_counter() - start
+
+
+def iwae_seconds_per_sample(model: LatentVariableModel, x: Tensor, max_rows: int = MAX_ROWS, seed: int = 0) -> float:
+    """Seconds per (example, importance sample) pair of `iwae_nll` here, timed on a small first chunk of `x`.
+
+    The chunk is one decoder call of the size iwae_nll makes (`max_rows` pairs), because a smaller one
+    would mostly time the call overhead on a GPU; a tiny call before it pays the first-call costs
+    (allocation, kernel choice) that the real run pays only once. The draws come from a forked,
+    seeded RNG, so timing changes neither the estimate that follows nor its randomness.
+    """
+    require_likelihood(model)
+    if len(x) == 0:
+        raise ConfigError("no examples to estimate the NLL of")
+    k = min(_PROBE_K, max_rows)
+    n = max(1, min(len(x), max_rows // k))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        _timed_log_weights(model, x[:1], 2)
+        return _timed_log_weights(model, x[:n], k) / (n * k)
+
+
+def plan_iwae(model: LatentVariableModel, x: Tensor, k: int | Literal["auto"] = "auto",
+              budget_s: float = AUTO_SECONDS, seed: int = 0) -> IWPlan:
+    """How long an IWAE NLL of `x` takes with k samples; k="auto": the largest of AUTO_K that fits `budget_s`.
+
+    With "auto", k is at least AUTO_K[0] even when that takes longer than the budget: fewer samples
+    would hardly tighten the bound over the ELBO; the plan's `seconds` then says how long it takes.
+    """
+    if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ConfigError(f"the number of importance samples must be 'auto' or an integer >= 1, got {k!r}")
+    per_sample = iwae_seconds_per_sample(model, x, seed=seed)
+    n = len(x)
+    if k == "auto":
+        fits = [c for c in AUTO_K if c * n * per_sample <= budget_s]
+        chosen = fits[-1] if fits else AUTO_K[0]
+        return IWPlan(chosen, n, chosen * n * per_sample, auto=True)
+    return IWPlan(k, n, k * n * per_sample, auto=False)
 
 
 def latent_diagnostics(model: LatentVariableModel, x: Tensor, batch_size: int = 1000) -> dict[str, Any]:

@@ -8,13 +8,17 @@ line to `METRICS` naming the capability it needs (see aelab.models.base for the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import torch
 from torch import Tensor
 
 from ..batching import map_batches
+from ..errors import ConfigError
 from ..models.base import DENSITY, LIKELIHOOD, RECONSTRUCT, SAMPLE, Trainable
+
+if TYPE_CHECKING:
+    from .likelihood import IWPlan
 
 MNIST_SHAPE = (1, 28, 28)
 
@@ -23,7 +27,11 @@ MNIST_SHAPE = (1, 28, 28)
 class EvalOptions:
     """How much to compute: the trainer's periodic evaluation keeps to the cheap defaults."""
 
-    iw_samples: int = 0  # importance samples for the NLL of latent-variable models (0: skip)
+    # importance samples for the NLL of latent-variable models: 0 skips it; "auto" takes the most
+    # (50 to 5000) that fit iw_budget_s on this machine, timed on a first chunk
+    iw_samples: int | Literal["auto"] = 0
+    iw_budget_s: float = 60.0
+    on_iw_plan: Callable[["IWPlan"], None] | None = None  # told k and the expected time before the NLL starts
     sample_quality: bool = False  # Fréchet score of samples (1x28x28 data; costs a classifier pass over 10k images)
     sample_count: int = 10000
     seed: int = 0
@@ -50,15 +58,23 @@ def _per_example_terms(model: Trainable, x: Tensor, options: EvalOptions) -> Res
 
 
 def _likelihood(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
-    from .likelihood import iwae_nll, latent_diagnostics
+    from .likelihood import iwae_nll, latent_diagnostics, plan_iwae
 
     metrics: dict[str, float] = {}
-    if options.iw_samples:
-        nll = iwae_nll(model, x, options.iw_samples, seed=options.seed, progress=options.progress)  # type: ignore[arg-type]
-        metrics[f"nll_k{options.iw_samples}"] = float(nll.mean())
+    details: dict[str, Any] = {}
+    k = options.iw_samples
+    if k and len(x):
+        if k == "auto" or options.on_iw_plan is not None:  # timing costs a decoder pass: only when someone uses it
+            plan = plan_iwae(model, x, k, options.iw_budget_s, seed=options.seed)  # type: ignore[arg-type]
+            k = plan.k
+            if options.on_iw_plan is not None:
+                options.on_iw_plan(plan)
+        nll = iwae_nll(model, x, k, seed=options.seed, progress=options.progress)  # type: ignore[arg-type]
+        metrics[f"nll_k{k}"] = float(nll.mean())
+        details["iw_samples"] = k  # the suite's result is the same on every call: no timings in it
     diag = latent_diagnostics(model, x)  # type: ignore[arg-type]
     metrics["active_units"] = diag["active_units"]
-    return metrics, {"kl_per_dim": diag["kl_per_dim"]}
+    return metrics, {**details, "kl_per_dim": diag["kl_per_dim"]}
 
 
 def _sample_quality(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
@@ -93,6 +109,9 @@ METRICS: list[Metric] = [
 def evaluate_suite(model: Trainable, x: Tensor, options: EvalOptions | None = None) -> Result:
     """Every metric that applies to `model` on data `x`: (metrics, details)."""
     options = options or EvalOptions()
+    if options.iw_samples != "auto" and (isinstance(options.iw_samples, bool) or not isinstance(options.iw_samples, int)
+                                         or options.iw_samples < 0):
+        raise ConfigError(f"iw_samples must be 'auto' or an integer >= 0, got {options.iw_samples!r}")
     caps = model.capabilities()
     metrics: dict[str, float] = {}
     details: dict[str, Any] = {}

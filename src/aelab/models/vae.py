@@ -14,6 +14,7 @@ from ..nn import ARCHS, LOG_2PI, encoder_decoder, gaussian_kl, reparameterize
 from .base import Batch, LatentVariableModel, Progress, Update, ramp, register
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+SIGMA_DEFAULT = 0.1  # the Gaussian decoder's standard deviation when the config leaves sigma unset
 
 PRESETS: dict[str, dict] = {
     "tiny": {"input_shape": (1, 8, 8), "hidden": (16,), "latent_dim": 2},
@@ -40,8 +41,8 @@ class VAEConfig:
     latent_dim: int = 50
     activation: str = "tanh"
     likelihood: str = "bernoulli"  # "bernoulli" for [0,1] data, "gaussian" for real values
-    sigma: float = 0.1  # Gaussian decoder's standard deviation (its initial value if learned)
-    learn_sigma: bool = False
+    sigma: float | None = None  # Gaussian decoder's standard deviation (its initial value if learned); None: 0.1
+    learn_sigma: bool = False  # Gaussian decoder only
     beta: float = 1.0  # weight of the KL term (beta-VAE when != 1; the ELBO is reported with beta = 1)
     kl_warmup: float = 0.0  # epochs over which the KL weight ramps linearly from 0 to beta (Bowman et al. 2016)
 
@@ -56,8 +57,16 @@ class VAEConfig:
             raise ConfigError("latent_dim, hidden and channels must be positive")
         if self.arch == "conv" and not self.channels:
             raise ConfigError("a conv VAE needs at least one entry in channels")
-        if not (self.sigma > 0 and math.isfinite(self.sigma)):
+        if self.sigma is not None and not (self.sigma > 0 and math.isfinite(self.sigma)):
             raise ConfigError(f"sigma must be a positive number, got {self.sigma}")
+        # 0.1 passes with Bernoulli: it was the default before sigma could be left unset, so every saved
+        # Bernoulli run's config.json records it; any other value was chosen by someone and would be ignored.
+        if self.likelihood == "bernoulli" and self.sigma not in (None, SIGMA_DEFAULT):
+            raise ConfigError(f"sigma={self.sigma} applies to the Gaussian decoder only, and likelihood is 'bernoulli' "
+                              "(set likelihood=gaussian, or leave sigma unset)")
+        if self.likelihood == "bernoulli" and self.learn_sigma:
+            raise ConfigError("learn_sigma applies to the Gaussian decoder only, and likelihood is 'bernoulli' "
+                              "(set likelihood=gaussian, or leave learn_sigma unset)")
         if not (self.beta >= 0 and math.isfinite(self.beta)):
             raise ConfigError(f"beta must be >= 0, got {self.beta}")
         if not (self.kl_warmup >= 0 and math.isfinite(self.kl_warmup)):
@@ -96,13 +105,18 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
         self.encoder, self.decoder = encoder_decoder(config.arch, config.input_shape, config.hidden, config.channels,
                                                      config.activation, 2 * config.latent_dim, config.latent_dim)
         if config.likelihood == "gaussian" and config.learn_sigma:
-            self.log_sigma = nn.Parameter(torch.tensor(math.log(config.sigma)))
+            self.log_sigma = nn.Parameter(torch.tensor(math.log(self.sigma)))
 
     # --- the distributions ---------------------------------------------------------------
+    @property
+    def sigma(self) -> float:
+        """The Gaussian decoder's standard deviation as configured (its initial value if learned)."""
+        return SIGMA_DEFAULT if self.config.sigma is None else self.config.sigma
+
     def current_log_sigma(self) -> Tensor:
         if hasattr(self, "log_sigma"):
             return self.log_sigma.clamp(min=math.log(1e-3))  # a floor: a vanishing sigma makes the density blow up
-        return torch.tensor(math.log(self.config.sigma))
+        return torch.tensor(math.log(self.sigma))
 
     def log_px_given_z(self, x: Tensor, out: Tensor) -> Tensor:
         """log p(x|z) per example, summed over all pixels, from the decoder output `out` (B, D)."""

@@ -15,6 +15,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SEED_MAX = 2**32 - 1  # every generator derives from (seed, epoch, step): this keeps them inside 64 bits
 UPDATE_OPTION_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "betas")
 
 
@@ -39,7 +40,7 @@ class TrainConfig:
     eval_every: int = _f(0, "steps between evaluations (0: each epoch)", min=0)
     checkpoint_every: int = _f(0, "steps between checkpoints (0: each epoch)", min=0)
     log_every: int = _f(50, "steps between training-loss lines in metrics.jsonl", min=1)
-    seed: int = _f(0, "seed of the initial weights, shuffles and draws")
+    seed: int = _f(0, "seed of the initial weights, shuffles and draws", min=0, max=SEED_MAX)
     precision: str = _f("fp32", "autocast precision of the updates; fp16 adds a gradient scaler per update",
                         choices=PRECISIONS)
     binarize: bool = _f(False, "dynamic binarisation: a fresh Bernoulli draw of each batch; evaluation on a fixed draw")

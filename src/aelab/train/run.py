@@ -22,7 +22,7 @@ from .checkpoint import atomic_write_json, load_weights, read_checkpoint, read_j
 from .stages import DATA, MAIN, STAGES_DIR, RunSpec, Stage, stage_dir
 from .distributed import SINGLE, Ranks
 from .lock import LOCK, run_lock
-from .trainer import CHECKPOINT_FILES, PREVIOUS, Evaluate, TrainConfig, Trainer
+from .trainer import CHECKPOINT_FILES, PREVIOUS, Evaluate, Trainer
 
 EXTENSIBLE = ("epochs", "restart_epoch")
 
@@ -169,9 +169,9 @@ def check_recorded(folder: Path, stage: Stage) -> None:
     if not state or not isinstance(state.get("model"), dict):
         return
     recorded = state["model"]
-    stated = _full_config(stage.model, stage.model_config)
-    if recorded.get("name") != stage.model or _full_config(stage.model, recorded.get("config")) != stated:
-        diff = _first_difference(_full_config(stage.model, recorded.get("config")), stated) \
+    stated = full_config(stage.model, stage.model_config)
+    if recorded.get("name") != stage.model or full_config(stage.model, recorded.get("config")) != stated:
+        diff = _first_difference(full_config(stage.model, recorded.get("config")), stated) \
             if recorded.get("name") == stage.model else f"model {recorded.get('name')!r} vs {stage.model!r}"
         raise CheckpointError(f"the config.json of {folder} contradicts its checkpoint ({diff}); was it edited by hand? "
                               "Restore it, or train a new run")
@@ -183,7 +183,7 @@ def check_recorded(folder: Path, stage: Stage) -> None:
                               "was it edited by hand? Restore it, or train a new run")
 
 
-def _full_config(model: str, config: Any) -> dict[str, Any]:
+def full_config(model: str, config: Any) -> dict[str, Any]:
     """A model config with every default filled in, as JSON would hold it (so partial and full ones compare)."""
     try:
         return json.loads(json.dumps(to_dict(from_dict(model_class(model).Config, config, "config"))))
@@ -210,6 +210,7 @@ def load(run_dir: str | Path) -> Trainable:
     model = build_model(spec.model, spec.model_config)
     if not (run_dir / "model.safetensors").exists():
         raise CheckpointError(f"{run_dir} has no model.safetensors (training never reached a checkpoint)")
+    check_recorded(run_dir, spec.main)
     _load_stage(model, run_dir)
     attached: dict[str, Trainable] = {}
     for stage in spec.after_main():
@@ -263,7 +264,8 @@ def _train_locked(spec: RunSpec, out: Path, train_x: Tensor, train_y: Tensor | N
             check_recorded(stage_dir(out, s.name), s)
         if all(_finished(stage_dir(out, s.name), s, len(train_x)) for s in spec.stages):
             steps = (_committed(out) or {}).get("step")
-            raise CheckpointError(f"the run in {out} already finished ({steps} steps); nothing to resume")
+            raise CheckpointError(f"the run in {out} already finished ({steps} steps); nothing to resume "
+                                  "(--epochs N or --more-epochs N trains it longer)")
     else:
         if ranks.main:  # rank 0 alone writes the run folder; the others wait for it
             out = prepare_run_dir(out, overwrite=overwrite)
@@ -328,6 +330,11 @@ def retrain(out: Path, new_stages: list[Stage], rerun: list[str], overwrite: boo
     Stages that already hold a checkpoint are only discarded with `overwrite`; the caller then trains
     the run with `train_run(..., resume=True)`, which trains exactly the stages without a finished checkpoint.
     """
+    with run_lock(out):
+        return _retrain(Path(out), new_stages, rerun, overwrite)
+
+
+def _retrain(out: Path, new_stages: list[Stage], rerun: list[str], overwrite: bool) -> RunSpec:
     from .stages import with_stages
 
     out = prepare_run_dir(out, resume=True)
@@ -349,3 +356,35 @@ def retrain(out: Path, new_stages: list[Stage], rerun: list[str], overwrite: boo
             shutil.rmtree(folder)
     _write_spec(out, spec)
     return spec
+
+
+def extend(out: Path, epochs: int, overwrite: bool, rows: int) -> RunSpec:
+    """Give a finished run's main stage `epochs` epochs in all; its schedule restarts where it stopped.
+
+    Stages built on the model (a prior) would describe the old model: they are trained again after it,
+    which discards their checkpoints, so that needs `overwrite`.
+    """
+    import dataclasses
+
+    from .stages import with_stages
+
+    with run_lock(out):
+        spec = read_spec(out)
+        main = spec.main
+        if not _finished(out, main, rows):
+            state = _committed(out) or {}
+            raise ConfigError(f"the run in {out} is at step {state.get('step', 0)} of "
+                              f"{main.train.epochs * -(-rows // main.train.batch_size)}: resume it to the end first, "
+                              "then extend it with --epochs")
+        later = [s for s in spec.dependents({MAIN}) if s.name != MAIN and _committed(stage_dir(out, s.name)) is not None]
+        if later and not overwrite:
+            raise ConfigError(f"training the model longer leaves stage(s) {', '.join(s.name for s in later)}, built on "
+                              "it, out of date; add --overwrite to train them again after it")
+        train = dataclasses.replace(main.train, epochs=epochs, restart_epoch=main.train.epochs)
+        spec = with_stages(spec, [dataclasses.replace(main, train=train)])
+        for s in later:
+            shutil.rmtree(stage_dir(out, s.name))
+        _write_spec(out, spec)
+        print(f"extending {out} from {main.train.epochs} to {epochs} epochs"
+              + (" (the cosine schedule restarts over the added epochs)" if train.schedule == "cosine" else ""))
+        return spec

@@ -6,25 +6,100 @@ global state and the user's chosen backend are never touched.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.ft2font import FT2Font
 from matplotlib.lines import Line2D
 
 from ..errors import DataError
 
-__all__ = ["code_map_png", "side_by_side_code_maps_png", "loss_curves_png", "BOOKKEEPING_KEYS", "metric_items"]
+__all__ = ["code_map_png", "side_by_side_code_maps_png", "loss_curves_png", "BOOKKEEPING_KEYS", "metric_items",
+           "metric_rows", "drawable_text"]
 
 BOOKKEEPING_KEYS = frozenset({"step", "epoch", "split", "time"})
 _DPI = 100
+MARKERS_UP_TO = 50  # a series with at most this many points also draws each point: one or two points make no line
+
+
+# ---------------------------------------------------------------- text the figure's font can draw
+
+
+@functools.lru_cache(maxsize=None)
+def _charmap(path: str) -> frozenset[int]:
+    return frozenset(FT2Font(path).get_charmap())
+
+
+def _default_font_path() -> str | None:
+    try:
+        return font_manager.findfont(FontProperties())
+    except ValueError:  # no font at all: nothing to compare with
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _family_with(char: int) -> str | None:
+    """An installed font family whose regular face has `char`, or None."""
+    for entry in sorted(font_manager.fontManager.ttflist, key=lambda e: (e.name, e.fname)):
+        # Only a regular face is what a plain label is drawn with, without findfont's "weight not found" log
+        # lines; "Last Resort" draws a placeholder box for every code point, no better than a missing glyph.
+        regular = entry.style == "normal" and entry.variant == "normal" and entry.weight in (400, "normal", "regular")
+        if regular and not entry.name.startswith("Last Resort") and char in _charmap(entry.fname):
+            return entry.name
+    return None
+
+
+def drawable_text(texts: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """`texts` as the plots can draw them, and the font families to draw them with (None: the default).
+
+    Class names come from folder names, so they can be in any script. A character the default font
+    lacks is drawn from an installed font that has it (matplotlib's per-glyph fallback); one that no
+    installed font has becomes its code point ("[U+65E5 U+672C]"), because matplotlib would draw an
+    empty box and warn, and two such names would look alike. "$" is escaped so no name is read as math.
+    """
+    default_path = _default_font_path()
+    have = _charmap(default_path) if default_path else frozenset()
+    fallbacks: list[str] = []
+    out = []
+    for text in texts:
+        pieces: list[str] = []
+        missing_run: list[str] = []
+        for ch in str(text):
+            code = ord(ch)
+            family = None if ch.isspace() or code in have else _family_with(code)
+            if ch.isspace() or code in have or family is not None:
+                if family is not None and family not in fallbacks:
+                    fallbacks.append(family)
+                if missing_run:
+                    pieces.append("[" + " ".join(missing_run) + "]")
+                    missing_run = []
+                pieces.append(ch)
+            else:
+                missing_run.append(f"U+{code:04X}")
+        if missing_run:
+            pieces.append("[" + " ".join(missing_run) + "]")
+        out.append("".join(pieces).replace("$", r"\$"))
+    if not fallbacks:
+        return out, None
+    default_family = FT2Font(default_path).family_name if default_path else "sans-serif"
+    return out, [default_family, *fallbacks]
+
+
+def _safe(text: str) -> tuple[str, dict[str, Any]]:
+    """`text` for a title or label, and the keyword arguments that draw it (see drawable_text)."""
+    (safe,), families = drawable_text([text])
+    return safe, ({"fontfamily": families} if families else {})
 
 
 def _png(fig: Figure, tight: bool = True) -> bytes:
@@ -118,11 +193,15 @@ class _Palette:
             return np.array([self.colors.get(v, grey) for v in labels.tolist()])
         return self.cmap(self.norm(labels.astype(np.float64)))
 
-    def handles(self) -> list[Line2D]:
-        return [
-            Line2D([], [], linestyle="", marker="o", markersize=6, color=self.colors[v], label=self.name(v))
-            for v in self.values
+    def draw_legend(self, ax: Axes) -> None:
+        """A legend of the classes beside `ax`, names drawn with fonts that have their characters."""
+        names, families = drawable_text([self.name(v) for v in self.values])
+        handles = [
+            Line2D([], [], linestyle="", marker="o", markersize=6, color=self.colors[v], label=name)
+            for v, name in zip(self.values, names)
         ]
+        ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False,
+                  prop=FontProperties(family=families, size="small"))
 
 
 def _subsample(n: int, max_points: int) -> np.ndarray:
@@ -172,12 +251,12 @@ def _draw_code_map(
     dropped = int((~finite).sum())
     idx = idx[finite]
     sub = codes[idx]
-    full_title = title
+    full_title, title_font = _safe(title)
     if n > max_points:
         full_title += f"\n({max_points} of {n} points)"
     if dropped:
         full_title += f"\n({dropped} non-finite codes left out)"
-    ax.set_title(full_title, fontsize=11)
+    ax.set_title(full_title, fontsize=11, **title_font)
     if idx.size == 0:
         ax.text(0.5, 0.5, "no finite codes", ha="center", va="center", transform=ax.transAxes)
         return
@@ -193,13 +272,7 @@ def _draw_code_map(
     else:
         ax.scatter(xy[:, 0], xy[:, 1], c=palette.point_colors(labels[idx]), **kw)
         if legend and palette.legend:
-            ax.legend(
-                handles=palette.handles(),
-                loc="center left",
-                bbox_to_anchor=(1.02, 0.5),
-                fontsize="small",
-                frameon=False,
-            )
+            palette.draw_legend(ax)
         elif legend and not palette.categorical:
             from matplotlib.cm import ScalarMappable
 
@@ -260,27 +333,64 @@ def metric_items(record: dict[str, Any]) -> list[tuple[str, float]]:
     ]
 
 
-def loss_curves_png(records: list[dict[str, Any]], title: str | None = None) -> bytes:
-    """PNG with one panel per metric: value against step, a line per split (train a line, others marked)."""
-    series: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+def metric_rows(train_keys: Iterable[str], eval_keys: Iterable[str] = ()) -> dict[str, str]:
+    """Each training key's row (and panel), shared with the evaluation metric of the same name.
+
+    Training logs "update/term" ("model/sq_err", "encoder/kl") and evaluation logs "term" ("sq_err",
+    "kl"): a term logged by one update only goes in the term's row when evaluation has that term or
+    the update is the one-update models' "model"; otherwise the key stays whole ("decoder/gen_gan"),
+    and so does each of several updates' same term ("encoder/feat_rec", "decoder/feat_rec"), since
+    none of them is the evaluation's number.
+    """
+    keys = list(dict.fromkeys(train_keys))
+    evaluated = set(eval_keys)
+    terms = Counter(k.rpartition("/")[2] for k in keys)
+    rows = {}
+    for key in keys:
+        update, _, term = key.rpartition("/")
+        shared = terms[term] == 1 and (update in ("", "model") or term in evaluated)
+        rows[key] = term if shared else key
+    return rows
+
+
+def _series(records: list[dict[str, Any]]) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """panel -> split -> (steps, values), non-finite values left out.
+
+    Panels come in the final-metrics table's order: training's terms first, then what only evaluation has.
+    """
+    train = [k for rec in records if str(rec.get("split", "train")) == "train" for k, _ in metric_items(rec)]
+    evaluated = [k for rec in records if str(rec.get("split", "train")) != "train" for k, _ in metric_items(rec)]
+    rows = metric_rows(train, evaluated)
+    series: dict[str, dict[str, tuple[list[float], list[float]]]] = {row: {} for row in rows.values()}
     for i, rec in enumerate(records):
         step = rec.get("step")
         x = float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else float(i)
         split = str(rec.get("split", "train"))
-        for name, value in metric_items(rec):
-            # A one-step model logs "model/sq_err" in training and "sq_err" in evaluation: one panel.
-            name = name.removeprefix("model/")
+        for key, value in metric_items(rec):
             if not math.isfinite(value):
                 continue
+            name = rows.get(key, key) if split == "train" else key
             xs, ys = series.setdefault(name, {}).setdefault(split, ([], []))
             xs.append(x)
             ys.append(value)
+    return {name: by_split for name, by_split in series.items() if by_split}  # a term never finite: no panel
 
+
+def loss_curves_png(records: list[dict[str, Any]], title: str | None = None) -> bytes:
+    """PNG with one panel per metric: value against step, a line per split (train a line, others marked).
+
+    A training term and the evaluation metric of the same name share a panel (see metric_rows); a
+    series of at most MARKERS_UP_TO points also marks each point, so a short run still shows its values.
+    """
+    series = _series(records)
     if not series:
         fig = Figure(figsize=(5.0, 2.0))
         ax = fig.add_subplot(1, 1, 1)
         ax.axis("off")
         ax.text(0.5, 0.5, "no metrics recorded", ha="center", va="center", transform=ax.transAxes)
+        if title:
+            text, font = _safe(title)
+            ax.set_title(text, **font)
         return _png(fig)
 
     names = list(series)
@@ -312,14 +422,18 @@ def loss_curves_png(records: list[dict[str, Any]], title: str | None = None) -> 
             if split not in split_colors:
                 split_colors[split] = next(extra, "black")
             style: dict[str, Any] = {"color": split_colors[split], "label": split}
+            # one or two points alone would be a dot hard to find: those are drawn larger
+            size = 6 if len(xs) <= 2 else 4
             if split == "train":
-                ax.plot(xs, ys, linewidth=1.2, **style)
+                marks = {"marker": "o", "markersize": size} if len(xs) <= MARKERS_UP_TO else {}
+                ax.plot(xs, ys, linewidth=1.2, zorder=3, **marks, **style)
             else:
-                ax.plot(xs, ys, marker="o", markersize=4, linewidth=1.0, **style)
+                ax.plot(xs, ys, marker="o", markersize=size, linewidth=1.0, **style)
             all_y.extend(ys)
         if all_y and min(all_y) > 0 and max(all_y) / min(all_y) > 10:
             ax.set_yscale("log")
-        ax.set_title(name, fontsize=10)
+        panel_title, font = _safe(name)
+        ax.set_title(panel_title, fontsize=10, **font)
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.25)
         if len(order) > 1 or order[0] != "train":
@@ -327,5 +441,6 @@ def loss_curves_png(records: list[dict[str, Any]], title: str | None = None) -> 
     for ax in axes[len(names) :]:
         ax.axis("off")
     if title:
-        fig.suptitle(title)
+        text, font = _safe(title)
+        fig.suptitle(text, **font)
     return _png(fig, tight=False)

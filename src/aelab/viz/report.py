@@ -8,7 +8,8 @@ import datetime as _dt
 import html
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +20,13 @@ from torch import Tensor
 from ..errors import AelabError
 from ..fsio import atomic_write_bytes
 from .images import png_bytes
-from .plots import code_map_png, loss_curves_png, metric_items
+from .plots import code_map_png, drawable_text, loss_curves_png, metric_items, metric_rows
 
 if TYPE_CHECKING:  # the model classes live in aelab.models; imported lazily at run time
     from ..models.base import Autoencoder
 
-__all__ = ["write_report", "metrics_table_html", "flatten_config", "final_metrics", "encode_all"]
+__all__ = ["write_report", "metrics_table_html", "flatten_config", "final_metrics", "final_metrics_rows", "encode_all",
+           "StageRecords"]
 
 _ENCODE_BATCH = 1000
 _RECON_PER_ROW = 16
@@ -37,10 +39,14 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; col
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
 .meta { color: #666; font-size: 0.92em; }
+.banner { background: #fff4d6; border: 1px solid #e0b44c; border-left: 6px solid #d08c00; padding: 0.5em 0.8em;
+          font-weight: 600; margin: 0.6em 0; }
+h3 { font-size: 1.05em; margin: 1.2em 0 0.2em; }
 table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.missing { text-align: center; color: #999; }
 tr:nth-child(even) td { background: #fafafa; }
 img { max-width: 100%; height: auto; }
 img.pixels { image-rendering: pixelated; image-rendering: crisp-edges; }
@@ -73,14 +79,21 @@ def _fmt(v: Any) -> tuple[str, bool]:
     return str(v), False
 
 
-def metrics_table_html(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """An HTML table with one row per dict and the given columns (floats to 4 significant digits, all escaped)."""
+def metrics_table_html(rows: list[dict[str, Any]], columns: list[str], missing: str = "") -> str:
+    """An HTML table with one row per dict and the given columns (floats to 4 significant digits, all escaped).
+
+    A cell whose value is None or absent shows `missing`.
+    """
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
     body = []
     for row in rows:
         cells = []
         for c in columns:
-            text, num = _fmt(row.get(c))
+            value = row.get(c)
+            if value is None and missing:
+                cells.append(f'<td class="missing">{_esc(missing)}</td>')
+                continue
+            text, num = _fmt(value)
             cells.append(f'<td class="num">{_esc(text)}</td>' if num else f"<td>{_esc(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(body) + "\n</tbody>\n</table>"
@@ -112,6 +125,43 @@ def final_metrics(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]
     return {s: last[s] for s in sorted(last, key=lambda s: (s != "train", s))}
 
 
+def final_metrics_rows(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(rows, columns) of the final-metrics table: one row per metric, "train (last)", "test (last)", ... side by side.
+
+    Training logs "model/sq_err" where evaluation logs "sq_err": they share a row (see
+    aelab.viz.plots.metric_rows); a metric one split lacks is None there.
+    """
+    last = final_metrics(records)
+    splits = list(dict.fromkeys(["train", "test", *last]))
+    columns = ["metric", *(f"{s} (last)" for s in splits)]
+    rows_of = metric_rows((k for k, _ in metric_items(last.get("train", {}))),
+                          (k for s, rec in last.items() if s != "train" for k, _ in metric_items(rec)))
+    values: dict[str, dict[str, float]] = {}  # row -> split -> value, rows in order of first appearance
+    labels: dict[str, str] = {}
+    for split in splits:
+        for key, value in metric_items(last.get(split, {})):
+            row = rows_of.get(key, key) if split == "train" else key
+            values.setdefault(row, {})[split] = value
+            if split == "train" and key not in (row, f"model/{row}"):  # say which update's term it is
+                labels[row] = f"{row} (train: {key})"
+    table = []
+    for key, label in (("step", "step"), ("epoch", "epoch"), ("time", "time (s)")):
+        if any(key in rec for rec in last.values()):
+            table.append({"metric": label, **{f"{s} (last)": last.get(s, {}).get(key) for s in splits}})
+    for row, by_split in values.items():
+        table.append({"metric": labels.get(row, row), **{f"{s} (last)": by_split.get(s) for s in splits}})
+    return table, columns
+
+
+@dataclass
+class StageRecords:
+    """A stage of the run besides its model (pre-training, a prior): its name, what it is, and its metrics."""
+
+    name: str
+    records: list[dict[str, Any]]
+    about: str = ""
+
+
 def _img_tag(png: bytes, alt: str, pixels: bool = False) -> str:
     b64 = base64.b64encode(png).decode("ascii")
     cls = ' class="pixels"' if pixels else ""
@@ -119,7 +169,8 @@ def _img_tag(png: bytes, alt: str, pixels: bool = False) -> str:
 
 
 def _figure(png: bytes, alt: str, caption: str, pixels: bool = False) -> str:
-    return f"<figure>{_img_tag(png, alt, pixels)}<figcaption>{_esc(caption)}</figcaption></figure>"
+    note = f"<figcaption>{_esc(caption)}</figcaption>" if caption else ""
+    return f"<figure>{_img_tag(png, alt, pixels)}{note}</figure>"
 
 
 def _place(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -213,6 +264,11 @@ def _code_map(model: "Autoencoder", data: Any, model_name: str, data_name: str, 
     caption = f"Codes of the first {x.shape[0]} examples ({d}-D), drawn as {how}" + (
         ", coloured by label." if labels is not None else "."
     )
+    if labels is not None and classes:
+        shown, _ = drawable_text([str(c) for c in classes])
+        coded = [f"{s} = {c}" for c, s in zip(classes, shown) if s != str(c).replace("$", "\\$")]
+        if coded:  # the browser has fonts the plot lacks: say which name each code point label stands for
+            caption += " Class names the plot's fonts cannot draw are shown as code points: " + "; ".join(coded) + "."
     return _figure(png, "code map", caption)
 
 
@@ -231,6 +287,27 @@ def _samples(model: Any, shape: tuple[int, ...]) -> str:
 # ---------------------------------------------------------------- the report
 
 
+def _curves(records: list[dict[str, Any]], title: str | None = None, explain: bool = True) -> str:
+    if not records:
+        return "<p>No metrics recorded.</p>"
+    caption = ("Metrics against training step, one panel each (a training term shares its panel with the evaluation "
+               "metric of the same name); log scale where values span more than 10x." if explain else "")
+    return _figure(loss_curves_png(records, title=title), f"{title or 'training'} curves", caption)
+
+
+def _stage_curves(main_records: list[dict[str, Any]], stages: Sequence[StageRecords]) -> str:
+    """The main model's curves, then each other stage's, each under its stage's name."""
+    if not stages:
+        return _curves(main_records)
+    parts = ["<h3>stage model (the run's model)</h3>", _curves(main_records, "stage model")]
+    for st in stages:
+        parts.append(f"<h3>stage {_esc(st.name)}</h3>")
+        if st.about:
+            parts.append(f'<p class="meta">{_esc(st.about)}</p>')
+        parts.append(_curves(st.records, f"stage {st.name}", explain=False))  # said once, under the model's
+    return "\n".join(parts)
+
+
 def write_report(
     run_dir: Path,
     model: "Autoencoder",
@@ -241,11 +318,16 @@ def write_report(
     extra_sections: list[tuple[str, str]] | None = None,
     n_recon: int = 16,
     max_map_points: int = 5000,
+    unfinished: str | None = None,
+    stages: Sequence[StageRecords] = (),
 ) -> Path:
     """Write `run_dir/report.html` (self-contained, images embedded) atomically and return its path.
 
     `data` needs `.x` (N, C, H, W) in [0,1]; `.y`, `.name` and `.classes` are used when present.
-    `extra_sections` are (title, raw HTML) pairs appended verbatim (the title is escaped).
+    `unfinished` says how far an unfinished run got ("unfinished: step 120 of 900 ..."): a banner under
+    the title, and "[unfinished]" in the page's title. `stages` are the run's other stages, whose curves
+    follow the model's. `extra_sections` are (title, raw HTML) pairs appended verbatim (the title is
+    escaped), before the configuration.
     """
     from ..models.base import RECONSTRUCT, SAMPLE
 
@@ -263,30 +345,21 @@ def write_report(
     model.eval()
     try:
         parts = [
-            f"<header><h1>{_esc(title)}</h1>\n<p class=\"meta\">model <code>{_esc(model_name)}</code>"
+            f"<header><h1>{_esc(title)}</h1>\n"
+            + (f'<p class="banner" id="unfinished">{_esc(unfinished)}</p>\n' if unfinished else "")
+            + f"<p class=\"meta\">model <code>{_esc(model_name)}</code>"
             f" ({n_params:,} parameters) &middot; data <code>{_esc(data_name)}</code>"
             f" {_esc(tuple(x.shape))} &middot; written {_esc(now)}</p></header>"
         ]
 
-        if config:
-            rows = [{"key": k, "value": v} for k, v in flatten_config(config)]
-            parts.append(_section("config", "Configuration", metrics_table_html(rows, ["key", "value"])))
-
-        last = final_metrics(records)
-        if last:
-            names: list[str] = []
-            for rec in last.values():
-                names += [k for k, _ in metric_items(rec) if k not in names]
-            table_rows = []
-            for key, label in (("step", "step"), ("epoch", "epoch"), ("time", "time (s)")):
-                if any(key in rec for rec in last.values()):
-                    table_rows.append({"metric": label, **{s: rec.get(key) for s, rec in last.items()}})
-            values = {s: dict(metric_items(rec)) for s, rec in last.items()}
-            for name in names:
-                table_rows.append({"metric": name, **{s: v.get(name) for s, v in values.items()}})
-            body = metrics_table_html(table_rows, ["metric", *last])
-            note = '<p class="meta">Last record of each split.</p>'
+        table, columns = final_metrics_rows(records)
+        if records:
+            note = ('<p class="meta">The last record of each split; a training term ("model/sq_err") is in the row '
+                    "of the evaluation metric of the same name; &ndash;: not recorded for that split.</p>")
+            body = metrics_table_html(table, columns, missing="\u2013")
             parts.append(_section("metrics", "Final metrics", body + note))
+
+        parts.append(_section("curves", "Training curves", _stage_curves(records, stages)))
 
         n = min(int(n_recon), x.shape[0])
         autoencoder = RECONSTRUCT in model.capabilities()  # a density model (a prior) has no codes to draw
@@ -300,13 +373,6 @@ def write_report(
             code_map = _code_map(model, data, model_name, data_name, max_map_points)
             parts.append(_section("codes", "2-D code map", code_map))
 
-        if records:
-            caption = "Metrics against training step, one panel each; log scale where values span more than 10x."
-            curves = _figure(loss_curves_png(records), "loss curves", caption)
-        else:
-            curves = "<p>No metrics recorded.</p>"
-        parts.append(_section("curves", "Training curves", curves))
-
         if SAMPLE in model.capabilities() and autoencoder:
             parts.append(_section("samples", "Samples", _samples(model, tuple(x.shape[1:]))))
     finally:
@@ -315,10 +381,15 @@ def write_report(
     for i, (sec_title, raw_html) in enumerate(extra_sections or []):
         parts.append(_section(f"extra-{i}", sec_title, raw_html))
 
+    if config:  # last: the reference a reader looks things up in, often a hundred rows long
+        rows = [{"key": k, "value": v} for k, v in flatten_config(config)]
+        parts.append(_section("config", "Configuration", metrics_table_html(rows, ["key", "value"])))
+
+    page_title = f"[unfinished] {title}" if unfinished else title
     doc = (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
+        f"<title>{_esc(page_title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
         + "\n".join(parts)
         + "\n</body>\n</html>\n"
     )
