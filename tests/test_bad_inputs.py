@@ -102,6 +102,7 @@ CASES = [
     (["train", "ae", "--out", "{w}/edited", "--resume", "--epochs", "3"], 1, "contradicts its checkpoint (activation"),
     (["eval", "{w}/edited"], 1, "contradicts its checkpoint (activation"),
     (["train", "ae", "--out", ""], 2, "empty string"),
+    (["train", "ae", "--set", "hidden=1000000000000", "--out", "{w}/huge"], 1, "out of memory ("),
     (["train", "ae", "--seed=-1"], 2, "from 0 to 4294967295"),
     (["train", "ae", "--seed", "123456789012345678901234"], 2, "from 0 to 4294967295"),
     (["sample", "{w}/vae", "--seed=-3", "-o", "{w}/s.png"], 2, "from 0 to 4294967295"),

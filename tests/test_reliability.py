@@ -82,7 +82,9 @@ def test_sigkill_inside_any_checkpoint_of_any_stage_then_resume_is_bit_identical
     assert any(k.startswith("prior.") for k in a) and all(torch.equal(a[k], b[k]) for k in a)
     for stage in ("stages/rbm1", "stages/rbm2", "stages/rbm3", ".", "stages/prior"):  # the same log, the clock aside
         got, want = (_records(folder / stage) for folder in (run, ref))
-        assert got == want, stage
+        assert got == want, stage  # the train averages included, across every resume
+        times = [json.loads(line)["time"] for line in (run / stage / "metrics.jsonl").read_text().splitlines()]
+        assert times == sorted(times), stage  # the clock continues where the last checkpoint left it
     assert not any(p.name.endswith(".tmp") for p in run.rglob("*"))
 
 

@@ -168,7 +168,10 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
         _check_same_data(stored, train, args)
         test = _test_split(stored, args)
         epochs = _extension(args, stored)
-        spec = extend(out, epochs, args.overwrite, len(train)) if epochs else stored
+        if epochs and ranks.main:  # rank 0 alone writes the run folder
+            extend(out, epochs, args.overwrite, len(train))
+        ranks.barrier()
+        spec = read_spec(out) if epochs else stored
     else:
         options = data_options(args)
         args.data = args.data or DEFAULT_DATA
