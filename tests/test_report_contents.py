@@ -185,6 +185,21 @@ def test_drawable_text_escapes_math_and_names_missing_glyphs():
     assert texts[2] == "日本" and families or texts[2] == "[U+65E5 U+672C]"
 
 
+def test_names_in_any_script_draw_without_warnings(caplog):
+    from aelab.viz import code_map_png
+
+    # U+210A is in no font matplotlib uses by default but in some it ships; CJK usually in none of them:
+    # whichever way a machine's fonts fall, the names are drawn (from another font, or as code points) silently
+    names = ["\u210a x", "日本", "a$b$c", "Ελλάδα"]
+    caplog.set_level(logging.WARNING)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = code_map_png(np.random.default_rng(0).random((40, 2)), np.arange(40) % 4, "codes of 日本 \u210a",
+                           class_names=names)
+    assert png.startswith(b"\x89PNG")
+    assert not [str(w.message) for w in caught] and not [r.getMessage() for r in caplog.records]
+
+
 def test_non_ascii_class_names_give_no_warnings(tmp_path, capsys, caplog):
     rng = np.random.default_rng(0)
     folder = tmp_path / "images"
