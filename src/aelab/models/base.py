@@ -39,6 +39,7 @@ class Noise:
 
     def __init__(self, seed: int, step: int, update: int, rows: tuple[int, int], total: int,
                  device: torch.device | str = "cpu") -> None:
+        self.seed = seed
         self.key = ((seed * 1_000_003 + step) * 1_009 + update) * 1_013
         self.rows, self.total, self.device = rows, total, torch.device(device)
         self.draws = 0
@@ -69,6 +70,21 @@ class Batch:
     x: Tensor
     y: Tensor | None = None
     noise: Noise | None = None
+    index: Tensor | None = None  # each row's position in the training data (set by the trainer)
+
+    def fixed_randn(self, *shape: int) -> Tensor:
+        """N(0, 1) draws that belong to each example: the same row gets the same draw at every step.
+
+        Salakhutdinov & Hinton's "deterministic noise" (Semantic hashing, 2009): fixed per training case, so the
+        gradient stays deterministic. Seeded by (seed, row) alone; without row indices (a loss called by hand),
+        fresh draws from torch's generator.
+        """
+        if self.index is None:
+            return torch.randn(self.x.shape[0], *shape, device=self.x.device)
+        seed = self.noise.seed if self.noise is not None else 0
+        rows = [torch.randn(*shape, generator=torch.Generator().manual_seed(seed * 1_000_003 + 7_919 * int(i) + 1))
+                for i in self.index.tolist()]
+        return torch.stack(rows).to(self.x.device) if rows else torch.zeros(0, *shape, device=self.x.device)
 
     def randn_like(self, t: Tensor) -> Tensor:
         """N(0, 1) draws shaped like `t`, whose first dimension is the batch."""

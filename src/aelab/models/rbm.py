@@ -31,14 +31,19 @@ class RBMConfig:
     input_shape: tuple[int, ...] = (1, 28, 28)
     n_hidden: int = 1000
     hidden_unit: str = "bernoulli"  # "bernoulli" (logistic) or "gaussian" (linear, unit variance)
+    # "bernoulli" (pixels in [0, 1]) or "poisson": word counts under the constrained Poisson model
+    # (Salakhutdinov & Hinton, Semantic hashing 2009, Eq. 3): rates N * softmax(b + W^T h), N the document's length
+    visible_unit: str = "bernoulli"
     weight_cost: float = 0.0002  # L2 on weights only, as in the paper's code
     init_std: float = 0.1
 
     def __post_init__(self) -> None:
         if self.hidden_unit not in ("bernoulli", "gaussian"):
             raise ConfigError(f"unknown hidden_unit {self.hidden_unit!r}; use bernoulli or gaussian")
-        if self.n_hidden < 1 or len(self.input_shape) != 3:
-            raise ConfigError("an RBM needs n_hidden >= 1 and input_shape (C, H, W)")
+        if self.visible_unit not in ("bernoulli", "poisson"):
+            raise ConfigError(f"unknown visible_unit {self.visible_unit!r}; use bernoulli or poisson")
+        if self.n_hidden < 1 or not self.input_shape or any(d < 1 for d in self.input_shape):
+            raise ConfigError("an RBM needs n_hidden >= 1 and an input_shape of positive sizes")
 
 
 @register
@@ -71,9 +76,19 @@ class RBM(Autoencoder):
             return mean + (torch.randn_like(mean) if batch is None else batch.randn_like(mean))
         return torch.bernoulli(mean) if batch is None else batch.bernoulli(mean)
 
+    @property
+    def poisson(self) -> bool:
+        return self.config.visible_unit == "poisson"
+
     def visible_prob(self, h: Tensor) -> Tensor:
-        """p(v = 1 | h)."""
-        return torch.sigmoid(F.linear(h, self.weight.t(), self.visible_bias))
+        """p(v = 1 | h); for counts, the share of the document's words each word is expected to take."""
+        a = F.linear(h, self.weight.t(), self.visible_bias)
+        return torch.softmax(a, dim=1) if self.poisson else torch.sigmoid(a)
+
+    def visible_mean(self, h: Tensor, v: Tensor) -> Tensor:
+        """E[v | h] for data like `v`: the probabilities, or for counts the Poisson rates, which sum to v's length."""
+        p = self.visible_prob(h)
+        return p * v.sum(1, keepdim=True) if self.poisson else p
 
     def free_energy(self, v: Tensor, pre: Tensor | None = None) -> Tensor:
         """F(v) with the hidden units summed (or integrated) out, per example; `pre` = W v + c if known."""
@@ -93,9 +108,14 @@ class RBM(Autoencoder):
         pre = F.linear(v, self.weight, self.hidden_bias)  # shared by the sample and F(v_data)
         with torch.no_grad():
             h = self.sample_hidden(pre if self.gaussian else torch.sigmoid(pre), batch)
-            v_neg = self.visible_prob(h)
+            v_neg = self.visible_mean(h, v)  # mean-field reconstruction, as in the papers' code
         gap = self.free_energy(v, pre).mean() - self.free_energy(v_neg).mean()
         loss = gap + 0.5 * self.config.weight_cost * self.weight.pow(2).sum()
+        if self.poisson:  # cross-entropy of the document's word distribution under the reconstruction, per word
+            with torch.no_grad():
+                share = v / v.sum(1, keepdim=True).clamp_min(1)
+                ce = -(share * torch.log(self.visible_prob(h).clamp_min(1e-12))).sum(1).mean()
+            return {"loss": loss, "free_energy_gap": gap.detach(), "word_ce": ce}
         recon = (v_neg - v).pow(2).sum(1).mean()
         return {"loss": loss, "free_energy_gap": gap.detach(), "sq_err": recon}
 

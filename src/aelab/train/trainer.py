@@ -475,7 +475,7 @@ class Trainer:
                 mine = self.ranks.shard(torch.arange(len(idx)))  # every rank draws the global batch, keeps its part
                 self._shard_start, self._global_rows = (int(mine[0]) if len(mine) else 0), len(idx)
                 yb = None if self.y is None else self.y[idx][mine].to(self.device, non_blocking=True)
-                batch = Batch(xb[mine].to(self.device, non_blocking=True), yb)
+                batch = Batch(xb[mine].to(self.device, non_blocking=True), yb, index=idx[mine])
                 terms = self.train_batch(batch)
                 self.step += 1
                 bar.update(1)

@@ -1,0 +1,190 @@
+"""Semantic hashing (Salakhutdinov & Hinton, Int. J. Approx. Reasoning 2009): a deep autoencoder whose logistic
+code units are driven to 0/1 by deterministic Gaussian noise on their inputs, thresholded at 0.5 at use.
+
+Documents enter as word counts (a constrained-Poisson bottom RBM when pre-trained, a softmax over words at the
+output, the word distribution N^-1 v as its target); images as intensities in [0, 1] (logistic units throughout).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..nn import mlp
+from .base import BINARY_CODES, Autoencoder, Batch, Progress, Trainable, Update, register
+
+if TYPE_CHECKING:
+    from ..train.stages import Stage
+    from ..train.trainer import TrainConfig
+
+INPUTS = ("counts", "binary")
+BINARIZERS = ("noise", "straight-through")
+
+PRESETS: dict[str, dict] = {
+    "tiny": {"input_shape": (1, 8, 8), "input_kind": "binary", "hidden": (16,), "bits": 8},
+    "digits": {"input_shape": (1, 8, 8), "input_kind": "binary", "hidden": (256, 128), "bits": 16,
+               "train": {"epochs": 100, "lr": 3e-3}},
+    # The paper's 20 Newsgroups architecture: 2000-500-500-(code) with a constrained-Poisson bottom layer.
+    "20newsgroups": {"input_shape": (2000,), "input_kind": "counts", "hidden": (500, 500), "bits": 32,
+                     "train": {"epochs": 50, "lr": 1e-3}},
+    "mnist": {"input_shape": (1, 28, 28), "input_kind": "binary", "hidden": (1000, 500), "bits": 32,
+              "train": {"epochs": 30, "lr": 1e-3}},
+}
+
+
+@dataclass
+class SemhashConfig:
+    """Layer sizes, code length and how the code is made binary."""
+
+    input_shape: tuple[int, ...] = (2000,)
+    input_kind: str = "counts"  # "counts" (word counts of documents) or "binary" (intensities in [0, 1])
+    hidden: tuple[int, ...] = (500, 500)
+    bits: int = 32
+    code_noise: float = 4.0  # std of the deterministic noise on the code units' inputs (the paper: variance 16)
+    binarize: str = "noise"  # "noise" (the paper) or "straight-through" (threshold forward, logistic gradient)
+
+    def __post_init__(self) -> None:
+        if not self.input_shape or any(d < 1 for d in self.input_shape):
+            raise ConfigError(f"input_shape must have positive sizes, got {self.input_shape}")
+        if self.input_kind not in INPUTS:
+            raise ConfigError(f"unknown input_kind {self.input_kind!r}; use {' or '.join(INPUTS)}")
+        if not 1 <= self.bits <= 1024 or any(h < 1 for h in self.hidden):
+            raise ConfigError(f"bits must be in 1..1024 and hidden sizes positive, got bits={self.bits} "
+                              f"hidden={self.hidden}")
+        if self.binarize not in BINARIZERS:
+            raise ConfigError(f"unknown binarize {self.binarize!r}; use {' or '.join(BINARIZERS)}")
+        if not (self.code_noise >= 0 and math.isfinite(self.code_noise)):
+            raise ConfigError(f"code_noise must be a number >= 0, got {self.code_noise}")
+
+    @property
+    def sizes(self) -> list[int]:
+        """Encoder widths from input to code, e.g. [2000, 500, 500, 32]."""
+        return [math.prod(self.input_shape), *self.hidden, self.bits]
+
+
+def _rbm_pretraining(model: "SemanticHasher", train: "TrainConfig") -> list["Stage"]:
+    """Greedy RBMs rbm1..rbmN: constrained-Poisson visible units at the bottom for counts, logistic code units."""
+    from ..train.stages import DATA, Stage
+    from .rbm import RBM, RBMConfig
+
+    cfg = model.config
+    sizes = cfg.sizes
+    stages = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        counts = i == 0 and cfg.input_kind == "counts"
+        rbm = RBMConfig(input_shape=tuple(cfg.input_shape) if i == 0 else (1, 1, n_in), n_hidden=n_out,
+                        visible_unit="poisson" if counts else "bernoulli", init_std=0.01 if counts else 0.1)
+        # Counts reach the hidden units N times over (N words a document): a rate N times smaller keeps the step.
+        lr = train.lr * 0.01 if counts else train.lr
+        stages.append(Stage(f"rbm{i + 1}", RBM.name, dataclasses.asdict(rbm),
+                            dataclasses.replace(train, lr=lr, seed=train.seed + i), input=DATA if i == 0 else f"rbm{i}"))
+    return stages
+
+
+@register
+class SemanticHasher(Autoencoder):
+    """x -> logistic layers -> logistic code (+ fixed noise in training) -> logistic layers -> x; bits = code > 0.5."""
+
+    name = "semhash"
+    Config = SemhashConfig
+    presets = PRESETS
+    stage_plans = {**Autoencoder.stage_plans, "pretrain": {"rbm": _rbm_pretraining}}
+
+    def __init__(self, config: SemhashConfig) -> None:
+        super().__init__(config)
+        sizes = config.sizes
+        self.encoder = mlp(sizes, "sigmoid")  # ends in the code units' inputs
+        self.decoder = mlp(sizes[::-1], "sigmoid")  # ends in the output units' inputs
+
+    @property
+    def counts(self) -> bool:
+        return self.config.input_kind == "counts"
+
+    def capabilities(self) -> set[str]:
+        return super().capabilities() | {BINARY_CODES}
+
+    def check_input(self, x: Tensor) -> None:
+        super().check_input(x)
+        if not self.counts and len(x) and (float(x.min()) < 0 or float(x.max()) > 1):
+            raise ConfigError("semhash with input_kind=binary needs data in [0, 1]; word counts need input_kind=counts")
+        if self.counts and len(x) and float(x.min()) < 0:
+            raise ConfigError("semhash with input_kind=counts needs non-negative word counts")
+
+    def code_logits(self, x: Tensor) -> Tensor:
+        """The code units' total inputs (before the logistic)."""
+        return self.encoder(x.flatten(1))
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The code units' activities in [0, 1] (near 0 or 1 once trained)."""
+        return torch.sigmoid(self.code_logits(x))
+
+    def binary_codes(self, x: Tensor) -> Tensor:
+        """The hash: each code unit thresholded at 0.5, as bool (B, bits)."""
+        return self.code_logits(x) > 0
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Pixel intensities, or for documents each word's share of the document (a softmax over words)."""
+        logits = self.decode_logits(z)
+        out = torch.softmax(logits, dim=1) if self.counts else torch.sigmoid(logits)
+        return out.view(-1, *self.input_shape)
+
+    def _binary_code(self, logits: Tensor, batch: Batch) -> Tensor:
+        if self.config.binarize == "straight-through":
+            p = torch.sigmoid(logits)
+            return p + ((p > 0.5).to(p.dtype) - p).detach()
+        return torch.sigmoid(logits + self.config.code_noise * batch.fixed_randn(logits.shape[1]).to(logits.dtype))
+
+    def reconstruction(self, logits: Tensor, x: Tensor) -> Tensor:
+        """Per-example loss: cross-entropy to the word distribution (nats per word), or summed pixel cross-entropy."""
+        flat = x.flatten(1)
+        if self.counts:
+            share = flat / flat.sum(1, keepdim=True).clamp_min(1)
+            return -(share * F.log_softmax(logits, dim=1)).sum(1)
+        return F.binary_cross_entropy_with_logits(logits, flat, reduction="none").sum(1)
+
+    def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
+        """The fine-tuning objective with the code made binary by fixed noise (or straight through)."""
+        logits = self.code_logits(batch.x)
+        rec = self.reconstruction(self.decode_logits(self._binary_code(logits, batch)), batch.x).mean()
+        with torch.no_grad():
+            p = torch.sigmoid(logits)
+            decided = ((p < 0.1) | (p > 0.9)).float().mean()  # how binary the code units have become
+        return {"loss": rec, "word_ce" if self.counts else "bce": rec.detach(), "bits_decided": decided}
+
+    def updates(self) -> list[Update]:
+        return [Update("model", list(self.parameters()), self.loss)]
+
+    def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Reconstruction from the thresholded code (what a hash keeps) and from the real-valued one."""
+        logits = self.code_logits(x)
+        hard = self.reconstruction(self.decode_logits((logits > 0).to(logits.dtype)), x)
+        soft = self.reconstruction(self.decode_logits(torch.sigmoid(logits)), x)
+        name = "word_ce" if self.counts else "bce"
+        terms = {f"{name}_bits": hard, name: soft}
+        if not self.counts:
+            terms.update({k: v for k, v in super().eval_terms(x).items() if k in ("sq_err", "psnr")})
+        return terms
+
+    def initialise_from(self, stages: dict[str, Trainable]) -> None:
+        """Unroll the pre-trained RBM stack, if the run has one."""
+        from .rbm import RBM, unroll_into
+
+        rbms = [m for m in stages.values() if isinstance(m, RBM)]
+        if rbms:
+            unroll_into(self, rbms)
+
+    def linear_layers(self) -> tuple[list[nn.Linear], list[nn.Linear]]:
+        """The encoder's and decoder's Linear layers, input side first / code side first."""
+        return ([m for m in self.encoder if isinstance(m, nn.Linear)],
+                [m for m in self.decoder if isinstance(m, nn.Linear)])
+
