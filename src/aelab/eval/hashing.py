@@ -1,0 +1,89 @@
+"""Binary-code baselines for semantic hashing, fitted on the training items, in the same harness as the models.
+
+- LSH: signs of Gaussian random projections (Charikar 2002, the cosine-preserving hash);
+- PCA-sign: signs of the top principal components of the centred data;
+- ITQ: PCA, then the rotation that minimises the quantisation error (Gong & Lazebnik, CVPR 2011, Sec. 2.3);
+- TF-IDF: the non-hashing reference for documents (`tfidf`), and cosine re-ranking of a Hamming short-list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+def tfidf(train_counts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """TF-IDF weights of `counts` with the inverse document frequencies of the training set (sklearn's smooth idf),
+    each row L2-normalised."""
+    df = (train_counts > 0).sum(0)
+    idf = np.log((1 + len(train_counts)) / (1 + df)) + 1
+    w = counts * idf
+    return (w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+@dataclass
+class LinearHash:
+    """bits = sign((x - mean) @ projection): every baseline here is one of these."""
+
+    name: str
+    mean: np.ndarray
+    projection: np.ndarray
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) @ self.projection) > 0
+
+    @property
+    def bits(self) -> int:
+        return self.projection.shape[1]
+
+
+def _check(x: np.ndarray, bits: int) -> None:
+    if x.ndim != 2 or not len(x):
+        raise ConfigError(f"baseline hashes need a 2-D array of items, got shape {x.shape}")
+    if not 1 <= bits <= x.shape[1]:
+        raise ConfigError(f"{bits} bits from {x.shape[1]}-dimensional data: PCA-based hashes need bits <= dimensions")
+
+
+def lsh(x: np.ndarray, bits: int, seed: int = 0) -> LinearHash:
+    """Sign of random projections, uncentred (the hash whose collision rate follows the angle)."""
+    rng = np.random.default_rng(seed)
+    return LinearHash("lsh", np.zeros(x.shape[1], dtype=np.float32),
+                      rng.standard_normal((x.shape[1], bits)).astype(np.float32))
+
+
+def _pca(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    _check(x, bits)
+    mean = x.mean(0)
+    # the top right-singular vectors of the centred data, from its covariance (D x D: cheap for D <= a few thousand)
+    cov = np.cov((x - mean).T.astype(np.float64))
+    values, vectors = np.linalg.eigh(cov)
+    top = vectors[:, np.argsort(values)[::-1][:bits]]
+    top *= np.sign(top[np.argmax(np.abs(top), axis=0), range(bits)])  # a fixed sign per component: reproducible
+    return mean.astype(np.float32), top.astype(np.float32)
+
+
+def pca_sign(x: np.ndarray, bits: int) -> LinearHash:
+    mean, top = _pca(x, bits)
+    return LinearHash("pca-sign", mean, top)
+
+
+def itq(x: np.ndarray, bits: int, iterations: int = 50, seed: int = 0) -> LinearHash:
+    """Iterative quantisation: alternate B = sign(V R) and the orthogonal Procrustes R for fixed B (Eq. 2-3)."""
+    mean, top = _pca(x, bits)
+    v = (x - mean) @ top
+    rng = np.random.default_rng(seed)
+    rotation, _ = np.linalg.qr(rng.standard_normal((bits, bits)))
+    for _ in range(iterations):
+        b = np.where(v @ rotation > 0, 1.0, -1.0)
+        u, _, wt = np.linalg.svd(b.T @ v)  # B^T V = U S W^T  ->  R = W U^T
+        rotation = wt.T @ u.T
+    return LinearHash("itq", mean, (top @ rotation).astype(np.float32))
+
+
+def rerank(short_list: np.ndarray, query_vectors: np.ndarray, database_vectors: np.ndarray) -> np.ndarray:
+    """Order each query's short-list (Q, L) of database rows by cosine similarity of L2-normalised vectors."""
+    sims = np.einsum("qd,qld->ql", query_vectors, database_vectors[short_list])
+    return np.take_along_axis(short_list, np.argsort(-sims, axis=1, kind="stable"), axis=1)
