@@ -102,7 +102,7 @@ def test_rerunning_a_stage_retrains_what_builds_on_it(tmp_path, digits):
 
 
 def test_stage_plans_and_specs_refuse_nonsense():
-    with pytest.raises(ConfigError, match="pretrain 'rbm' does not apply to model 'vae' \\(it applies to ae\\)"):
+    with pytest.raises(ConfigError, match="pretrain 'rbm' does not apply to model 'vae' \\(it applies to ae, semhash\\)"):
         plan_run("vae", {"input_shape": [1, 8, 8]}, pretrain="rbm")
     with pytest.raises(ConfigError, match="prior 'gmm' does not apply to model 'vae'"):
         plan_run("vae", {"input_shape": [1, 8, 8]}, prior="gmm")  # a VAE has a prior of its own
