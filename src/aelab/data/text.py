@@ -1,0 +1,645 @@
+"""Text as data: each document as the counts of the words of a vocabulary (Dataset.kind "counts").
+
+Sources: the registered `20newsgroups` (`train.tsv.gz` and `test.tsv.gz` found like MNIST's
+files, see paths.py); a `.tsv` or `.tsv.gz` file with the header `label<TAB>text` and one document
+per line; a folder whose first-level sub-folders hold `.txt` files (the sub-folder is the label).
+
+One set of rules for every source, split and query:
+- Tokens are the runs of letters of the lower-cased text (Unicode letters; digits, "_" and
+  punctuation separate words). No stemming.
+- The vocabulary is built from the TRAINING split only: its `vocab_size` (default 2000) words with
+  the most occurrences in all its documents together (total count, not the number of documents),
+  leaving out scikit-learn's English stop words and one-letter tokens; equal counts are ordered
+  alphabetically, so the vocabulary is the same on every machine. This follows the 20 Newsgroups
+  set-up of Salakhutdinov & Hinton's semantic hashing (2009), "the 2000 most frequent words of the
+  training set" after stop-word removal; they also stemmed, which is left out here.
+- x is float32 (N, V): how often each vocabulary word occurs in each document; other words are
+  dropped. Dataset.vocabulary is the list, Dataset.texts the documents as read.
+- `load_dataset(..., vocabulary=words)` counts exactly those words instead of building a list: that
+  is how a run's saved vocabulary (`write_vocabulary` / `read_vocabulary`) encodes the test split
+  and new documents the way the model was trained; `count_words` does the same for a user's query.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import importlib.util
+import os
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..fsio import atomic_write_bytes
+from .dataset import (
+    Dataset,
+    check_split,
+    check_val_fraction,
+    format_bytes,
+    physical_memory,
+    refuse_empty_test,
+    split_indices,
+)
+from .paths import data_search_dirs
+from .registry import register_dataset
+
+__all__ = [
+    "DEFAULT_VOCAB_SIZE",
+    "NEWSGROUPS",
+    "TEXT_SUFFIXES",
+    "TSV_SUFFIXES",
+    "build_vocabulary",
+    "check_vocab_size",
+    "check_vocabulary",
+    "count_words",
+    "is_tsv",
+    "list_text_files",
+    "load_newsgroups",
+    "load_text_folder",
+    "load_tsv",
+    "locate_newsgroups",
+    "read_tsv",
+    "read_vocabulary",
+    "stop_words",
+    "tokenize",
+    "write_vocabulary",
+]
+
+DEFAULT_VOCAB_SIZE = 2000
+TEXT_SUFFIXES = (".txt",)
+TSV_SUFFIXES = (".tsv", ".tsv.gz")
+HEADER = ("label", "text")
+NEWSGROUPS = [
+    "alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware",
+    "comp.sys.mac.hardware", "comp.windows.x", "misc.forsale", "rec.autos", "rec.motorcycles",
+    "rec.sport.baseball", "rec.sport.hockey", "sci.crypt", "sci.electronics", "sci.med", "sci.space",
+    "soc.religion.christian", "talk.politics.guns", "talk.politics.mideast", "talk.politics.misc",
+    "talk.religion.misc",
+]  # fmt: skip
+NEWSGROUPS_TRAIN = 11293
+NEWSGROUPS_TEST = 7528
+
+_WORD = re.compile(r"[^\W\d_]+")
+_WORD_OR_BREAK = re.compile(r"[^\W\d_]+|\n")  # "\n" ends a document in a token stream
+_PLAIN = re.compile(r"[a-z \n]*")
+_BREAK = "\n"
+_CHUNK_CHARS = 8 * 2**20  # documents are tokenised in blocks of about this many characters, to bound memory
+
+
+# ---------------------------------------------------------------- words
+
+
+def tokenize(text: str) -> list[str]:
+    """The words of a text as every loader sees them: runs of letters of the lower-cased text."""
+    return _WORD.findall(text.lower())
+
+
+def _token_stream(texts: Sequence[str]) -> list[str]:
+    """The tokens of all texts in one list, each text's followed by "\\n" except the last's.
+
+    Besides "\\n" the list may hold empty strings, which are in no vocabulary.
+    """
+    joined = _BREAK.join(texts)
+    if joined.count(_BREAK) == len(texts) - 1 and _PLAIN.fullmatch(joined):
+        # already lower-case letters and spaces (20newsgroups): splitting gives the regex's tokens
+        # (plus empty strings) several times faster, and tokenising is most of a load's time
+        return joined.replace(_BREAK, " \n ").split(" ")
+    return _WORD_OR_BREAK.findall(_BREAK.join(t.replace(_BREAK, " ") for t in texts).lower())
+
+
+def _blocks(texts: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """(start, stop) ranges of texts of about _CHUNK_CHARS characters each, none empty."""
+    start, chars = 0, 0
+    for i, t in enumerate(texts):
+        chars += len(t) + 1
+        if chars >= _CHUNK_CHARS:
+            yield start, i + 1
+            start, chars = i + 1, 0
+    if start < len(texts):
+        yield start, len(texts)
+
+
+def _check_texts(texts: Sequence[str]) -> Sequence[str]:
+    # a single str would be read as one document per character
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be a list of strings, not one string")
+    for t in texts:
+        if not isinstance(t, str):
+            raise TypeError(f"texts must be strings, found {type(t).__name__}")
+    return texts
+
+
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words (`ENGLISH_STOP_WORDS`, the Glasgow IR group's list of 318)."""
+    words = _read_sklearn_stop_words()
+    if words is None:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        words = ENGLISH_STOP_WORDS
+    return frozenset(words)
+
+
+def _read_sklearn_stop_words() -> list[str] | None:
+    """The list literal in scikit-learn's _stop_words.py, or None.
+
+    Read without importing scikit-learn, which takes about as long as loading 20newsgroups.
+    """
+    try:
+        spec = importlib.util.find_spec("sklearn")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(next(iter(spec.submodule_search_locations))) / "feature_extraction" / "_stop_words.py"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError, ImportError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "ENGLISH_STOP_WORDS" for t in node.targets):
+            value = node.value
+            if isinstance(value, ast.Call) and len(value.args) == 1:  # frozenset([...])
+                value = value.args[0]
+            try:
+                words = ast.literal_eval(value)
+            except ValueError:
+                return None
+            if isinstance(words, (list, tuple, set)) and len(words) > 100 and all(isinstance(w, str) for w in words):
+                return list(words)
+    return None
+
+
+def check_vocab_size(vocab_size: int | None) -> int:
+    """vocab_size as a positive int (None: DEFAULT_VOCAB_SIZE), else a one-line DataError."""
+    if vocab_size is None:
+        return DEFAULT_VOCAB_SIZE
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
+        raise DataError(f"vocab_size must be a positive whole number, got {vocab_size!r}")
+    return int(vocab_size)
+
+
+def check_vocabulary(vocabulary: Sequence[str], where: str = "vocabulary") -> list[str]:
+    """The vocabulary as a list of distinct lower-case words of letters, else a one-line DataError.
+
+    A word the tokeniser can never produce (capitals, digits, spaces) would count nothing, silently.
+    """
+    if isinstance(vocabulary, (str, bytes)) or not isinstance(vocabulary, Sequence):
+        raise DataError(f"{where}: expected a list of words, got {type(vocabulary).__name__}")
+    words = list(vocabulary)
+    if not words:
+        raise DataError(f"{where}: the vocabulary is empty")
+    seen: set[str] = set()
+    for i, w in enumerate(words, start=1):
+        if not isinstance(w, str) or not _WORD.fullmatch(w) or w != w.lower():
+            raise DataError(f"{where}: word {i} ({w!r}) is not a lower-case word of letters, so no text would count it")
+        if w in seen:
+            raise DataError(f"{where}: word {i} ({w!r}) appears twice")
+        seen.add(w)
+    return words
+
+
+def build_vocabulary(texts: Sequence[str], size: int = DEFAULT_VOCAB_SIZE) -> list[str]:
+    """The `size` words occurring most often in texts (total count), without stop words and one-letter words.
+
+    Equal counts are ordered alphabetically. Fewer words come back when the texts have fewer.
+    """
+    size = check_vocab_size(size)
+    texts = _check_texts(texts)
+    totals: Counter[str] = Counter()
+    for a, b in _blocks(texts):
+        totals.update(_token_stream(texts[a:b]))
+    stop = stop_words()
+    ranked = [(w, c) for w, c in totals.most_common() if len(w) > 1 and w != _BREAK and w not in stop]
+    if len(ranked) > size:  # only the words tied with the last one kept need the alphabetical order
+        cut = ranked[size - 1][1]
+        ranked = [p for p in ranked if p[1] >= cut]
+    ranked.sort(key=lambda p: (-p[1], p[0]))
+    return [w for w, _ in ranked[:size]]
+
+
+def _allocate_counts(label: str, n: int, v: int) -> np.ndarray:
+    need = 4 * n * v
+    total = physical_memory()
+    what = f"{label}: {n} documents x {v} words as float32 need {format_bytes(need)}"
+    if total is not None and need > total:
+        raise DataError(f"{what}, more than this machine's {format_bytes(total)} of memory; use a smaller vocab_size")
+    try:
+        return np.zeros((n, v), dtype=np.float32)
+    except (MemoryError, ValueError):
+        raise DataError(f"{what}, which is more memory than is free; use a smaller vocab_size") from None
+
+
+def count_words(texts: Sequence[str], vocabulary: Sequence[str], label: str = "texts") -> np.ndarray:
+    """float32 (len(texts), len(vocabulary)): how often each vocabulary word occurs in each text.
+
+    The tokeniser is `tokenize`; words outside the vocabulary are dropped. A query typed by a user
+    is `count_words([query], run_vocabulary)`.
+    """
+    words = check_vocabulary(vocabulary)
+    texts = _check_texts(texts)
+    v = len(words)
+    out = _allocate_counts(label, len(texts), v)
+    codes = {w: i for i, w in enumerate(words)}
+    codes[_BREAK] = -2
+    for a, b in _blocks(texts):
+        tokens = _token_stream(texts[a:b])
+        ids = np.fromiter(map(codes.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
+        row = np.cumsum(ids == -2)  # the k-th "\n" starts the block's row k
+        keep = ids >= 0
+        cells, counts = np.unique(row[keep] * v + ids[keep], return_counts=True)
+        out[a:b].reshape(-1)[cells] = counts
+    return out
+
+
+def write_vocabulary(path: str | os.PathLike, vocabulary: Sequence[str]) -> Path:
+    """The vocabulary as UTF-8 text, one word per line in order (column i of x is line i), written atomically."""
+    words = check_vocabulary(vocabulary)
+    return atomic_write_bytes(path, ("\n".join(words) + "\n").encode("utf-8"))
+
+
+def read_vocabulary(path: str | os.PathLike) -> list[str]:
+    """A vocabulary written by `write_vocabulary`; a one-line DataError naming the file and line if it is not one."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read the vocabulary ({type(e).__name__}: {e})".replace("\n", " ")) from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for i, line in enumerate(lines, start=1):
+        if not _WORD.fullmatch(line) or line != line.lower():
+            raise DataError(f"{path}: line {i} ({line[:40]!r}) is not a lower-case word of letters")
+    return check_vocabulary(lines, str(path))
+
+
+# ---------------------------------------------------------------- reading corpora
+
+
+def is_tsv(path: str | os.PathLike) -> bool:
+    """Whether a file name is a text table: .tsv or .tsv.gz (any case)."""
+    return os.fspath(path).lower().endswith(TSV_SUFFIXES)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.name.lower().endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: a folder, not a file") from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})".replace("\n", " ")) from None
+
+
+def read_tsv(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(labels, texts) of a `label<TAB>text` table (.tsv, or gzip-compressed .tsv.gz).
+
+    The first line is the header `label<TAB>text`; every other line is one document: the label up
+    to the first tab, the text after it (later tabs are part of the text). UTF-8, undecodable bytes
+    replaced; CRLF line ends and blank lines at the end are accepted. Anything else is a one-line
+    DataError naming the file and line.
+    """
+    path = Path(path)
+    text = _read_bytes(path).decode("utf-8", errors="replace")
+    lines = text.removeprefix("\ufeff").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise DataError(f"{path}: empty file; expected the header line 'label<TAB>text' and one document per line")
+    header = tuple(h.strip().lower() for h in lines[0].rstrip("\r").split("\t"))
+    if header != HEADER:
+        raise DataError(f"{path}: line 1 is {lines[0][:60]!r}, not the header 'label<TAB>text'")
+    labels, texts = [], []
+    for number, line in enumerate(lines[1:], start=2):
+        label, tab, body = line.partition("\t")
+        if not tab:
+            raise DataError(f"{path}: line {number} has no tab; each document is one line 'label<TAB>text'")
+        label = label.strip()
+        if not label:
+            raise DataError(f"{path}: line {number} has an empty label")
+        labels.append(label)
+        texts.append(body.rstrip("\r"))
+    if not labels:
+        raise DataError(f"{path}: no documents after the header line")
+    return labels, texts
+
+
+def list_text_files(folder: str | os.PathLike) -> list[Path]:
+    """.txt files under folder, recursively, sorted by their path relative to it; hidden names skipped."""
+    folder = Path(folder)
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in files:
+            if not f.startswith(".") and f.lower().endswith(TEXT_SUFFIXES):
+                found.append(Path(root) / f)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _read_text_file(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})".replace("\n", " ")) from None
+
+
+# ---------------------------------------------------------------- Datasets
+
+
+def _refuse_image_options(label: str, image_size: object, grayscale: object) -> None:
+    for option, value in (("image_size (--image-size)", image_size), ("grayscale", grayscale)):
+        if value is not None:
+            raise DataError(f"{label} is text (word counts), so {option} does not apply to it")
+
+
+def _vocabulary_for(
+    label: str, train_texts: Sequence[str], vocabulary: Sequence[str] | None, vocab_size: int | None
+) -> list[str]:
+    """The given vocabulary (checked), or one built from the training texts."""
+    if vocabulary is not None:
+        words = check_vocabulary(vocabulary)
+        if vocab_size is not None and len(words) > check_vocab_size(vocab_size):
+            raise DataError(f"{label}: the vocabulary has {len(words)} words, more than vocab_size {vocab_size}")
+        return words
+    words = build_vocabulary(train_texts, check_vocab_size(vocab_size))
+    if not words:
+        raise DataError(f"{label}: the training split has no words (stop words and one-letter words are left out)")
+    return words
+
+
+def _counts_dataset(
+    label: str,
+    split: str,
+    texts: list[str],
+    y: np.ndarray | None,
+    classes: list[str] | None,
+    index: np.ndarray,
+    vocabulary: list[str],
+    files: list[str] | None = None,
+) -> Dataset:
+    """The Dataset of one split: texts, labels and files are already the split's rows, in order."""
+    if not texts:
+        raise DataError(f"{label}: the {split!r} split is empty")
+    x = torch.from_numpy(count_words(texts, vocabulary, label))
+    return Dataset(
+        x=x,
+        y=None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)),
+        name=label,
+        classes=classes,
+        index=np.asarray(index, dtype=np.int64),
+        files=files,
+        kind="counts",
+        vocabulary=list(vocabulary),
+        texts=texts,
+    )
+
+
+def _seeded_corpus(
+    label: str,
+    split: str,
+    labels: list[str],
+    texts: list[str],
+    val_fraction: float | None,
+    vocabulary: Sequence[str] | None,
+    vocab_size: int | None,
+    files: list[str] | None = None,
+) -> Dataset:
+    """A user corpus split by split_indices; classes from every document, so that train and test agree."""
+    n = len(texts)
+    classes = sorted(set(labels))
+    code = {c: i for i, c in enumerate(classes)}
+    y_all = np.array([code[c] for c in labels], dtype=np.int64)
+    idx = split_indices(n, split, val_fraction=val_fraction)
+    if len(idx) == 0:
+        raise DataError(f"{label}: the {split!r} split is empty ({n} document(s) in all)")
+    train_idx = idx if split == "train" else split_indices(n, "train", val_fraction=val_fraction)
+    words = _vocabulary_for(label, [texts[i] for i in train_idx], vocabulary, vocab_size)
+    return _counts_dataset(
+        label,
+        split,
+        [texts[i] for i in idx],
+        y_all[idx],
+        classes,
+        idx,
+        words,
+        None if files is None else [files[i] for i in idx],
+    )
+
+
+def load_tsv(
+    path: str | os.PathLike,
+    split: str = "train",
+    image_size: tuple[int, int] | None = None,
+    grayscale: bool | None = None,
+    name: str | None = None,
+    val_fraction: float | None = None,
+    *,
+    vocabulary: Sequence[str] | None = None,
+    vocab_size: int | None = None,
+) -> Dataset:
+    """A `label<TAB>text` table as word counts; a seeded split holding out val_fraction (None: 10%).
+
+    Dataset.index is each document's row in the table (0 = the line after the header).
+    """
+    split = check_split(split)
+    val_fraction = check_val_fraction(val_fraction)
+    label = name if name is not None else str(path)
+    _refuse_image_options(label, image_size, grayscale)
+    refuse_empty_test(label, split, val_fraction)
+    labels, texts = read_tsv(path)
+    return _seeded_corpus(label, split, labels, texts, val_fraction, vocabulary, vocab_size)
+
+
+def load_text_folder(
+    folder: str | os.PathLike,
+    split: str = "train",
+    image_size: tuple[int, int] | None = None,
+    grayscale: bool | None = None,
+    name: str | None = None,
+    val_fraction: float | None = None,
+    *,
+    vocabulary: Sequence[str] | None = None,
+    vocab_size: int | None = None,
+) -> Dataset:
+    """A folder of labelled .txt files as word counts: label = first-level sub-folder (files found recursively).
+
+    A seeded split holds out val_fraction (None: 10%). Files are UTF-8 (undecodable bytes
+    replaced). Dataset.files is each row's path relative to the folder, Dataset.index its position
+    in the sorted file list. A .txt file directly in the folder has no label and is a DataError.
+    """
+    split = check_split(split)
+    val_fraction = check_val_fraction(val_fraction)
+    folder = Path(folder)
+    label = name if name is not None else str(folder)
+    _refuse_image_options(label, image_size, grayscale)
+    refuse_empty_test(label, split, val_fraction)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder")
+    try:
+        paths = list_text_files(folder)
+    except OSError as e:
+        raise DataError(f"{folder}: cannot list folder ({type(e).__name__}: {e})") from None
+    if not paths:
+        raise DataError(f"{folder}: no .txt files found in its sub-folders")
+    rel = [p.relative_to(folder).parts for p in paths]
+    loose = [p for p, r in zip(paths, rel) if len(r) < 2]
+    if loose:
+        raise DataError(
+            f"{loose[0]}: a text file outside the label sub-folders ({len(loose)} such); "
+            "put each document in the sub-folder named by its label"
+        )
+    texts = [_read_text_file(p) for p in paths]
+    return _seeded_corpus(
+        label, split, [r[0] for r in rel], texts, val_fraction, vocabulary, vocab_size, ["/".join(r) for r in rel]
+    )
+
+
+# ---------------------------------------------------------------- 20 Newsgroups
+
+
+def _find_tsv(folder: Path, stem: str) -> Path | None:
+    for p in (folder / f"{stem}.tsv.gz", folder / f"{stem}.tsv"):
+        if p.is_file():
+            return p
+    return None
+
+
+def locate_newsgroups(data_dir: str | os.PathLike | None = None, split: str = "all") -> dict[str, Path]:
+    """{"train": path[, "test": path]} of the files `split` needs (train always: it gives the vocabulary), or DataError.
+
+    Looked for in each base folder of data_search_dirs, in `base/20newsgroups/` first, then `base/`.
+    """
+    split = check_split(split)
+    needed = ["train"] if split == "train" else ["train", "test"]
+    looked: list[str] = []
+    partial: list[str] = []
+    for base in data_search_dirs(data_dir):
+        if not base.is_dir():
+            looked.append(f"{base} (no such folder)")
+            continue
+        for folder in (base / "20newsgroups", base):
+            if not folder.is_dir():
+                continue
+            looked.append(str(folder))
+            files = {s: p for s in needed if (p := _find_tsv(folder, s)) is not None}
+            if len(files) == len(needed):
+                return files
+            if files:
+                partial.append(f"{folder} lacks {', '.join(f'{s}.tsv[.gz]' for s in needed if s not in files)}")
+    wanted = ", ".join(f"{s}.tsv[.gz]" for s in needed)
+    found = f" ({'; '.join(partial)})" if partial else ""
+    raise DataError(
+        f"20newsgroups not found: missing {wanted}; looked in {', '.join(looked)}{found}; "
+        "put the files (header label<TAB>text, one post per line; see `aelab data fetch 20newsgroups`) "
+        "in one of those folders"
+    )
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+def _read_newsgroups(path: Path) -> tuple[np.ndarray, list[str]]:
+    """(labels as indices into NEWSGROUPS, texts) of one file; other labels mean another corpus: DataError."""
+    labels, texts = read_tsv(path)
+    code = {c: i for i, c in enumerate(NEWSGROUPS)}
+    y = np.fromiter((code.get(c, -1) for c in labels), dtype=np.int64, count=len(labels))
+    if (y < 0).any():
+        row = int(np.flatnonzero(y < 0)[0])
+        raise DataError(
+            f"{path}: line {row + 2}: label {labels[row]!r} is not one of the 20 newsgroups; "
+            "load another corpus by its path instead"
+        )
+    return y, texts
+
+
+# (train file's path, size, mtime, vocab_size or None) -> (its documents, its vocabulary): loading the
+# test split or encoding queries after the train split reuses the list instead of re-reading the file
+_TRAIN_SUMMARIES: dict[tuple[str, int, int, int | None], tuple[int, tuple[str, ...]]] = {}
+_MAX_SUMMARIES = 8
+
+
+def load_newsgroups(
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    *,
+    vocabulary: Sequence[str] | None = None,
+    vocab_size: int | None = None,
+) -> Dataset:
+    """20 Newsgroups ("bydate": 11,293 train and 7,528 test posts) as word counts; "all" is train then test.
+
+    Without a vocabulary, the train file's `vocab_size` (2000) most frequent words. Dataset.index
+    is the row in the train file, and the train file's size + row for the test file.
+    """
+    split = check_split(split)
+    files = locate_newsgroups(data_dir, split)
+    given = None if vocabulary is None else _vocabulary_for("20newsgroups", [], vocabulary, vocab_size)
+    size = None if given is not None else check_vocab_size(vocab_size)
+    key = (*_file_key(files["train"]), size)
+    summary = _TRAIN_SUMMARIES.get(key)
+    train: tuple[np.ndarray, list[str]] | None = None
+    if split != "test" or summary is None:
+        train = _read_newsgroups(files["train"])
+    if summary is None:
+        assert train is not None
+        built = () if size is None else tuple(_vocabulary_for("20newsgroups", train[1], None, size))
+        summary = (len(train[1]), built)
+        if len(_TRAIN_SUMMARIES) >= _MAX_SUMMARIES:
+            _TRAIN_SUMMARIES.clear()
+        _TRAIN_SUMMARIES[key] = summary
+    n_train, built = summary
+    words = given if given is not None else list(built)
+    parts = []
+    if split in ("train", "all"):
+        assert train is not None
+        parts.append((train, 0))
+    if split in ("test", "all"):
+        parts.append((_read_newsgroups(files["test"]), n_train))
+    texts = [t for (_, part_texts), _ in parts for t in part_texts]
+    y = np.concatenate([part_y for (part_y, _), _ in parts])
+    index = np.concatenate([offset + np.arange(len(part_y), dtype=np.int64) for (part_y, _), offset in parts])
+    return _counts_dataset("20newsgroups", split, texts, y, list(NEWSGROUPS), index, words)
+
+
+def _probe(data_dir: str | os.PathLike | None) -> tuple[bool, str | None]:
+    try:
+        files = locate_newsgroups(data_dir, "all")
+    except DataError:
+        return False, None
+    return True, str(files["train"].parent)
+
+
+@register_dataset(
+    "20newsgroups",
+    description="20 Newsgroups posts (bydate split) as counts of the training set's 2000 most frequent words",
+    aliases=("20ng", "newsgroups"),
+    train=NEWSGROUPS_TRAIN,
+    test=NEWSGROUPS_TEST,
+    probe=_probe,
+    kind="counts",
+)
+def _load(
+    split: str,
+    data_dir: str | os.PathLike | None,
+    image_size: tuple[int, int] | None,
+    grayscale: bool | None,
+    *,
+    vocabulary: Sequence[str] | None = None,
+    vocab_size: int | None = None,
+) -> Dataset:
+    """The registry's loader: no val_fraction parameter, so the official test split is kept."""
+    _refuse_image_options("20newsgroups", image_size, grayscale)
+    return load_newsgroups(split, data_dir, vocabulary=vocabulary, vocab_size=vocab_size)
