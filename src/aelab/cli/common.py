@@ -163,7 +163,7 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
         print(f"  {k:<{width}}  {v}" if isinstance(v, int) else f"  {k:<{width}}  {v:.4f}")
 
 
-def write_run_report(run: Path, model, test) -> Path:
+def write_run_report(run: Path, model, test, database=None) -> Path:
     """RUN/report.html: the model's pictures and metrics, every stage's curves, and a banner if the run is unfinished."""
     from ..train.trainer import MetricsLog
     from ..train.run import read_spec
@@ -175,7 +175,7 @@ def write_run_report(run: Path, model, test) -> Path:
               **{f"stage {s.name}": {k: v for k, v in s.to_json().items() if k != "name"} for s in spec.stages}}
     return write_report(run, model, test, MetricsLog(run / "metrics.jsonl").records(),
                         title=f"{spec.model} on {spec.data}", config=config,
-                        unfinished=unfinished_note(run, spec), stages=other_stages(run, spec))
+                        unfinished=unfinished_note(run, spec), stages=other_stages(run, spec), database=database)
 
 
 def eval_data(x, train_cfg):
@@ -217,14 +217,7 @@ def load_run_data(spec, split: str, data: str | None = None, data_dir: str | Non
     if not (data or data_dir) and recorded_path.is_absolute() and not recorded_path.exists():
         raise DataError(f"the data this run was trained on, {spec.data}, is not there any more; "
                         "point to it with --data PATH")
-    try:
-        return load_dataset(data or spec.data, split, data_dir or (None if data else spec.data_dir), **options)
-    except DataError as e:
-        if data or data_dir:
-            raise
-        hint = "--data-dir DIR" if spec.data_dir or "/" not in spec.data else "--data PATH"
-        raise DataError(f"the data this run was trained on cannot be read any more ({e}); "
-                        f"point to it with {hint}") from None
+    return load_dataset(data or spec.data, split, data_dir or (None if data else spec.data_dir), **options)
 
 
 def fingerprint(x) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .common import add_data_args, path_arg, run_data, write_run_report
+from .common import add_data_args, data_options, load_run_data, path_arg, run_data, write_run_report
 
 if TYPE_CHECKING:  # torch-free at import time: the CLI parser loads this module
     from ..train.stages import RunSpec, Stage
@@ -23,8 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model, data, _ = run_data(args, "test")
-    print(f"report: {write_run_report(args.run, model, data)}")
+    from ..models.base import BINARY_CODES
+
+    model, data, spec = run_data(args, "test")
+    database = None
+    if BINARY_CODES in model.capabilities():  # the report's retrieval section searches the training items
+        database = load_run_data(spec, "train", args.data, args.data_dir, data_options(args))
+    print(f"report: {write_run_report(args.run, model, data, database)}")
     return 0
 
 

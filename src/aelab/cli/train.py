@@ -190,13 +190,16 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
                                        lr=_or(args.pretrain_lr, PRETRAIN_TRAIN["lr"]), optimizer="sgd", momentum=0.9,
                                        schedule="constant", seed=_seed(args)),
             prior=args.prior, prior_train=_prior_train(args))
+        if train.vocabulary is not None:  # documents: the words counted, so that every later read counts the same
+            options = {**options, "vocabulary": list(train.vocabulary)}
         spec = dataclasses.replace(spec, data_options=options, fingerprint=fingerprint(train.x))
         test = _test_split(spec, args)
     test_x = eval_data(test.x, spec.train) if test is not None else None
     model, result = train_run(spec, out, train.x, train.y, _periodic_eval(test_x) if test_x is not None else None,
                               resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
                               device=device, ranks=ranks)
-    return _after_training(args, out, model, test or train, test_x, result, f"{spec.model} on {spec.data} (test split)")
+    return _after_training(args, out, model, test or train, test_x, result, f"{spec.model} on {spec.data} (test split)",
+                           database=train if test is not None else None)
 
 
 DEFAULT_DATA = "digits"  # embedded: trains on a fresh machine with no download
@@ -303,7 +306,8 @@ def _test_split(spec, args: argparse.Namespace):
     return load_run_data(spec, "test", args.data, args.data_dir, relocated=True)
 
 
-def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, result: dict, title: str) -> int:
+def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, result: dict, title: str,
+                    database=None) -> int:
     from ..eval.suite import evaluate_suite
     from ..train.run import read_spec
 
@@ -312,7 +316,7 @@ def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, re
             result = evaluate_suite(model, test_x)[0]
         print_metrics(result, title)
     if not args.no_report:
-        path = write_run_report(out, model, test)
+        path = write_run_report(out, model, test, database)
         print(f"report: {path}")
     print(f"run folder: {out}")
     return 0
@@ -349,8 +353,10 @@ def _train_from(args: argparse.Namespace, ranks, device: str) -> int:
     test_x = eval_data(test.x, spec.train) if test is not None else None
     model, result = train_run(spec, run, train.x, train.y, _periodic_eval(test_x) if test_x is not None else None,
                               resume=True, progress=not args.no_progress, device=device, ranks=ranks)
+    database = train if test is not None else None
     test = test or train
-    return _after_training(args, run, model, test, test_x, result, f"{spec.model} on {spec.data} (test split)")
+    return _after_training(args, run, model, test, test_x, result, f"{spec.model} on {spec.data} (test split)",
+                           database=database)
 
 
 def _given(args: argparse.Namespace, name: str) -> bool:

@@ -209,6 +209,45 @@ def _section(sid: str, title: str, body: str) -> str:
 # ---------------------------------------------------------------- sections
 
 
+def _word_reconstructions(model: "Autoencoder", data: Any, vocabulary: list[str], n: int = 4, top: int = 10) -> str:
+    """For a few documents: their most frequent words, and the words the reconstruction weighs most."""
+    device, dtype = _place(model)
+    x = data.x[:n]
+    with torch.no_grad():
+        recon = model(x.to(device=device, dtype=dtype)).flatten(1).cpu()
+    rows = []
+    for i in range(len(x)):
+        have = [vocabulary[j] for j in torch.argsort(x[i], descending=True, stable=True)[:top].tolist() if x[i, j] > 0]
+        got = [vocabulary[j] for j in torch.argsort(recon[i], descending=True, stable=True)[:top].tolist()]
+        rows.append({"document": str(i), "its most frequent words": " ".join(have),
+                     "the reconstruction's top words": " ".join(got)})
+    return metrics_table_html(rows, ["document", "its most frequent words", "the reconstruction's top words"])
+
+
+def _retrieval(model: "Autoencoder", queries: Any, database: Any, max_queries: int = 1000) -> str:
+    """Precision-recall by Hamming radius (test items as queries against the training items), and examples."""
+    from ..batching import map_batches
+    from ..eval.retrieval import radius_curve
+    from .retrieval import examples_html, pr_curve_png
+
+    keep = np.linspace(0, len(queries.x) - 1, num=min(max_queries, len(queries.x))).round().astype(int)
+    q_codes = map_batches(model, queries.x[keep], model.binary_codes).numpy()  # type: ignore[attr-defined]
+    db_codes = map_batches(model, database.x, model.binary_codes).numpy()  # type: ignore[attr-defined]
+    curve = radius_curve(q_codes, queries.y[keep].numpy(), db_codes, database.y.numpy())
+    bits = q_codes.shape[1]
+    title = f"{bits}-bit codes, {len(keep)} test queries against {len(db_codes)} training items"
+    r = min(2, bits)
+    note = (f'<p class="meta">One point per Hamming radius r: everything within r of the query is returned; '
+            f"relevant = same label. Within r={r}: precision {curve['precision'][r]:.3f}, recall "
+            f"{curve['recall'][r]:.4f}, {curve['returned'][r]:.1f} items returned on average.</p>")
+    shown = type(queries)(x=queries.x[keep], y=queries.y[keep], name=queries.name, classes=queries.classes,
+                          **({"kind": queries.kind, "vocabulary": queries.vocabulary,
+                              "texts": [queries.texts[i] for i in keep]} if getattr(queries, "texts", None) else {}))
+    examples = examples_html(q_codes, shown, db_codes, database, _img_tag,
+                             lambda grid: png_bytes(grid, nrow=len(grid), scale=_pixel_scale(*grid.shape[2:])))
+    return _img_tag(pr_curve_png(curve, title), "precision-recall curve") + note + examples
+
+
 def _reconstructions(model: "Autoencoder", x: Tensor) -> str:
     device, dtype = _place(model)
     with torch.no_grad():
@@ -320,6 +359,7 @@ def write_report(
     max_map_points: int = 5000,
     unfinished: str | None = None,
     stages: Sequence[StageRecords] = (),
+    database: Any = None,
 ) -> Path:
     """Write `run_dir/report.html` (self-contained, images embedded) atomically and return its path.
 
@@ -327,9 +367,10 @@ def write_report(
     `unfinished` says how far an unfinished run got ("unfinished: step 120 of 900 ..."): a banner under
     the title, and "[unfinished]" in the page's title. `stages` are the run's other stages, whose curves
     follow the model's. `extra_sections` are (title, raw HTML) pairs appended verbatim (the title is
-    escaped), before the configuration.
+    escaped), before the configuration. Data that is not images (word counts) gets its words instead of
+    pictures; a model with binary codes and a labelled `database` (the training items) gets a retrieval section.
     """
-    from ..models.base import RECONSTRUCT, SAMPLE
+    from ..models.base import BINARY_CODES, RECONSTRUCT, SAMPLE
 
     run_dir = Path(run_dir)
     model_name = getattr(model, "name", "") or type(model).__name__
@@ -363,17 +404,25 @@ def write_report(
 
         n = min(int(n_recon), x.shape[0])
         autoencoder = RECONSTRUCT in model.capabilities()  # a density model (a prior) has no codes to draw
-        if n > 0 and autoencoder:
+        images = x.dim() == 4  # (N, C, H, W); documents are word counts (N, V)
+        vocabulary = getattr(data, "vocabulary", None)
+        if n > 0 and autoencoder and images:
             parts.append(_section("reconstructions", "Reconstructions", _reconstructions(model, x[:n])))
+        elif n > 0 and autoencoder and vocabulary is not None:
+            parts.append(_section("reconstructions", "Reconstructions", _word_reconstructions(model, data, vocabulary)))
 
-        if autoencoder:
+        if (BINARY_CODES in model.capabilities() and database is not None and getattr(data, "y", None) is not None
+                and getattr(database, "y", None) is not None and x.shape[0] > 0):
+            parts.append(_section("retrieval", "Retrieval", _retrieval(model, data, database)))
+
+        if autoencoder and images:
             parts.append(_section("interpolations", "Interpolations", _interpolations(model, x)))
 
         if x.shape[0] > 0 and max_map_points > 0 and autoencoder:
             code_map = _code_map(model, data, model_name, data_name, max_map_points)
             parts.append(_section("codes", "2-D code map", code_map))
 
-        if SAMPLE in model.capabilities() and autoencoder:
+        if SAMPLE in model.capabilities() and autoencoder and images:
             parts.append(_section("samples", "Samples", _samples(model, tuple(x.shape[1:]))))
     finally:
         model.train(was_training)

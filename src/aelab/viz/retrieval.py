@@ -1,0 +1,72 @@
+"""The report's retrieval section for a model with binary codes: the precision-recall curve by Hamming radius, and
+a few test queries with what they retrieve from the training items (images, or the first words of documents)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .plots import _png
+
+QUERIES = 3  # test items shown as queries
+SHOWN = 6  # hits shown per query
+
+
+def pr_curve_png(curve: dict[str, list[float]], title: str) -> bytes:
+    """Precision against recall, one point per Hamming radius r (labelled for small r)."""
+    fig = Figure(figsize=(4.6, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    recall, precision = curve["recall"], curve["precision"]
+    ax.plot(recall, precision, marker="o", markersize=3)
+    for r in range(min(5, len(recall))):
+        ax.annotate(f"r={r}", (recall[r], precision[r]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    return _png(fig)
+
+
+def _first_words(text: str, n: int = 14) -> str:
+    words = text.split()
+    return " ".join(words[:n]) + (" …" if len(words) > n else "")
+
+
+def examples_html(query_codes: np.ndarray, queries: Any, db_codes: np.ndarray, database: Any,
+                  img_tag, image_png) -> str:
+    """Each shown query, then its nearest training items by Hamming distance (ties by position), relevant marked."""
+    from ..eval.retrieval import hamming_distances
+
+    rows = []
+    picks = np.linspace(0, len(query_codes) - 1, num=min(QUERIES, len(query_codes))).round().astype(int)
+    classes = list(getattr(queries, "classes", None) or [])
+
+    def label(y: int | None) -> str:
+        if y is None:
+            return ""
+        return classes[y] if 0 <= y < len(classes) else str(y)
+
+    for q in picks:
+        dist = hamming_distances(query_codes[q : q + 1], db_codes)[0]
+        order = np.argsort(dist, kind="stable")[:SHOWN]
+        qy = None if queries.y is None else int(queries.y[q])
+        hits = [(int(i), int(dist[i]), None if database.y is None else int(database.y[i])) for i in order]
+        if getattr(queries, "texts", None) is not None:
+            items = "".join(
+                f"<li class='{'rel' if y == qy else 'irr'}'>d={d} · <b>{html.escape(label(y))}</b>: "
+                f"{html.escape(_first_words(database.texts[i]))}</li>" for i, d, y in hits)
+            rows.append(f"<div class='query'><p><b>query</b> ({html.escape(label(qy))}): "
+                        f"{html.escape(_first_words(queries.texts[q]))}</p><ol>{items}</ol></div>")
+        else:
+            import torch
+
+            grid = torch.stack([queries.x[q], *[database.x[i] for i, _, _ in hits]])
+            marks = " ".join(f"d={d}{'✓' if y == qy else '✗' if qy is not None else ''}" for _, d, y in hits)
+            rows.append(f"<div class='query'><p><b>query</b> (first) and its {len(hits)} nearest codes: "
+                        f"{html.escape(marks)}</p>{img_tag(image_png(grid), 'query and hits', pixels=True)}</div>")
+    return "".join(rows)
