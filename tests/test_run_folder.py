@@ -36,7 +36,7 @@ def _weights(run) -> dict:
 
 def _hold_lock(folder):
     """Another process holding the run folder's lock (as a training process does for its whole life)."""
-    code = ("import sys, time; from aelab.train.lock import run_lock\n"
+    code = ("import sys, time; from aelab.lock import run_lock\n"
             f"with run_lock({str(folder)!r}):\n    print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=_env())
     assert proc.stdout.readline().strip() == "held"

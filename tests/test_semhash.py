@@ -45,7 +45,7 @@ def test_straight_through_makes_the_forward_code_binary():
     model = build_model("semhash", {"input_shape": [1, 8, 8], "input_kind": "binary", "hidden": [8], "bits": 6,
                                     "binarize": "straight-through"})
     logits = torch.randn(5, 6, requires_grad=True)
-    z = model._binary_code(logits, Batch(torch.rand(5, 1, 8, 8)))
+    z = model._binary_code(logits, Batch(torch.rand(5, 1, 8, 8)), Progress.at(0))
     assert set(z.detach().unique().tolist()) <= {0.0, 1.0}
     z.sum().backward()
     assert torch.allclose(logits.grad, torch.sigmoid(logits) * (1 - torch.sigmoid(logits)))  # the logistic's gradient

@@ -23,3 +23,11 @@ class TrainingDiverged(AelabError):
 
 class UsageError(ConfigError):
     """The command line itself is incomplete or contradictory (exit status 2, like argparse's errors)."""
+
+
+class CodeIndexError(AelabError):
+    """A binary-code index is missing, corrupt, busy, or asked for something it cannot do."""
+
+
+class IndexSourceError(CodeIndexError):
+    """Codes from one model were given to an index built from another model's codes."""

@@ -12,7 +12,7 @@ from ..errors import AelabError, UsageError
 from .common import Parser
 
 # Subcommand -> module in this package with HELP, add_arguments(parser) and run(args) -> exit status.
-COMMANDS = ("train", "eval", "encode", "reconstruct", "report", "sample", "interpolate", "models", "data")
+COMMANDS = ("train", "eval", "encode", "reconstruct", "report", "sample", "interpolate", "index", "models", "data")
 
 
 def _module(command: str):

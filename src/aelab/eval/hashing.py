@@ -85,5 +85,9 @@ def itq(x: np.ndarray, bits: int, iterations: int = 50, seed: int = 0) -> Linear
 
 def rerank(short_list: np.ndarray, query_vectors: np.ndarray, database_vectors: np.ndarray) -> np.ndarray:
     """Order each query's short-list (Q, L) of database rows by cosine similarity of L2-normalised vectors."""
-    sims = np.einsum("qd,qld->ql", query_vectors, database_vectors[short_list])
-    return np.take_along_axis(short_list, np.argsort(-sims, axis=1, kind="stable"), axis=1)
+    out = np.empty_like(short_list)
+    for start in range(0, len(short_list), 64):  # (64, N) similarities at a time, never (Q, L, D)
+        part = short_list[start : start + 64]
+        sims = np.take_along_axis(query_vectors[start : start + 64] @ database_vectors.T, part, axis=1)
+        out[start : start + 64] = np.take_along_axis(part, np.argsort(-sims, axis=1, kind="stable"), axis=1)
+    return out

@@ -21,7 +21,7 @@ from ..models.base import Trainable, build_model, model_class
 from .checkpoint import atomic_write_json, load_weights, read_checkpoint, read_json, read_tensors
 from .stages import DATA, MAIN, STAGES_DIR, RunSpec, Stage, stage_dir
 from .distributed import SINGLE, Ranks
-from .lock import LOCK, run_lock
+from ..lock import LOCK, run_lock
 from .trainer import CHECKPOINT_FILES, PREVIOUS, Evaluate, Trainer
 
 EXTENSIBLE = ("epochs", "restart_epoch")

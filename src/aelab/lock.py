@@ -1,4 +1,5 @@
-"""One writer per run folder: an OS lock on RUN/.lock, released by the OS when the process ends (even by kill -9)."""
+"""One writer per folder (a run, an index): an OS lock on FOLDER/.lock, released by the OS when the process ends,
+even by kill -9, so a killed writer never leaves a stale lock."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import CheckpointError
+from typing import Callable
+
+from .errors import AelabError, CheckpointError
 
 LOCK = ".lock"
 
@@ -41,10 +44,11 @@ def _holder(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def run_lock(folder: Path) -> Iterator[None]:
+def folder_lock(folder: Path, busy: Callable[[str], AelabError], tidy: bool = False) -> Iterator[None]:
     """Hold `folder`'s lock while the block runs (creating the folder); re-entrant within one process.
 
-    A second process asking for it gets a one-line CheckpointError naming the holder's pid.
+    Another process asking for it gets `busy(holder)` ("process 1234"); with `tidy`, a folder this call
+    created is removed again when nothing but the lock was written in it.
     """
     folder = Path(folder)
     key = str(folder.resolve())
@@ -63,7 +67,7 @@ def run_lock(folder: Path) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     if not _try_lock(fd):
         os.close(fd)
-        raise CheckpointError(f"run folder {folder} is in use by {_holder(path)}; wait for it to finish or stop it")
+        raise busy(_holder(path))
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     _held[key] = (fd, 1)
@@ -71,7 +75,13 @@ def run_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         del _held[key]
-        if created and [p.name for p in folder.iterdir()] == [LOCK]:  # nothing was written: leave no trace
+        if tidy and created and [p.name for p in folder.iterdir()] == [LOCK]:  # nothing was written: no trace
             path.unlink()
             folder.rmdir()
         os.close(fd)  # closing the descriptor releases the lock; a lock file left behind is harmless
+
+
+def run_lock(folder: Path) -> contextlib.AbstractContextManager[None]:
+    """The lock of a run folder, held by the process that trains it."""
+    return folder_lock(folder, lambda holder: CheckpointError(
+        f"run folder {folder} is in use by {holder}; wait for it to finish or stop it"), tidy=True)

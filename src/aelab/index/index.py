@@ -1,0 +1,526 @@
+"""`Index`: binary codes by item id, with exact lookup, Hamming-radius search and top-k ranking.
+
+Semantic hashing (Salakhutdinov & Hinton, 2009) keeps short binary codes in a hash table; this is
+that table, with multi-index hashing (Norouzi, Punjani & Fleet, CVPR 2012) for longer codes and
+larger radii, and a popcount scan where neither pays. Design and on-disk format: `aelab.index`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import CodeIndexError, IndexSourceError
+from . import search as S
+from . import store
+from .bits import U64, check_bits, code_keys, from_bytes, pack_bits, tail_mask, to_bytes, words_for
+from .segment import Segment
+
+MERGE_RATIO = 2  # a new segment absorbs the last one while that is at most this many times its size
+
+
+class IndexRecoveryWarning(UserWarning):
+    """An index opened without its last, uncommitted append."""
+
+
+class Found(NamedTuple):
+    """Hits of one query (1-D arrays), or top-k of a batch (2-D arrays (Q, k)), sorted by (distance, id)."""
+
+    ids: np.ndarray
+    distances: np.ndarray
+
+
+class FoundRanges(NamedTuple):
+    """Hits of a batch of queries: query q's are ids[offsets[q]:offsets[q + 1]] (like FAISS's lims)."""
+
+    ids: np.ndarray
+    distances: np.ndarray
+    offsets: np.ndarray
+
+    def query(self, q: int) -> Found:
+        a, b = self.offsets[q], self.offsets[q + 1]
+        return Found(self.ids[a:b], self.distances[a:b])
+
+
+def _source_text(source: Mapping[str, Any] | None) -> str:
+    return json.dumps(source, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class Index:
+    """Binary codes of 1..1024 bits with int64 item ids; exact search by Hamming distance.
+
+    Results equal a brute-force scan's: every item within the radius, or the k nearest, ordered by
+    (distance, id); ties at the k-th distance are broken by the smaller id.
+
+    In memory: `Index(bits)` then `add`. On disk: `save(folder)` writes it and binds the index to the
+    folder; `Index.open(folder)` maps it read-only; on a bound index `add` (= `append`) commits each
+    batch to the folder atomically.
+    """
+
+    def __init__(self, bits: int, source: Mapping[str, Any] | None = None, substrings: int | None = None) -> None:
+        """`source`: which model made the codes (free-form JSON, compared on every query that gives one);
+        `substrings`: multi-index tables per segment (None: about bits / log2(items); 1: none)."""
+        self.bits = check_bits(bits)
+        self.words = words_for(self.bits)
+        if source is not None and not isinstance(source, Mapping):
+            raise CodeIndexError(f"an index source is a dict naming the model that made the codes, got {source!r}")
+        self.source: dict[str, Any] | None = json.loads(_source_text(source)) if source is not None else None
+        if substrings is not None and (isinstance(substrings, bool) or not isinstance(substrings, int)
+                                       or not 1 <= substrings <= self.bits or self.bits / substrings > 64):
+            raise CodeIndexError(f"substrings must be an integer from {words_for(self.bits)} to {self.bits} "
+                                 f"for {self.bits}-bit codes (each at most 64 bits), got {substrings!r}")
+        self.substrings = substrings
+        self.folder: Path | None = None
+        self.recovered: str | None = None  # set by open when the last append was not committed
+        self._segments: list[Segment] = []
+        self._files: dict[str, dict[str, dict]] = {}  # segment name -> its files' sizes and sums, when saved
+        self._mapped: dict[str, dict[str, np.ndarray]] = {}
+        self._generation = 0
+        self._next_id = 0
+        self._tail = np.uint64(tail_mask(self.bits))
+        self._spare = self.bits % 64  # bits used in the last word (0: all 64)
+
+    # -- basics --------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return sum(s.n for s in self._segments)
+
+    def __repr__(self) -> str:
+        where = f", folder={str(self.folder)!r}" if self.folder else ""
+        return f"Index(bits={self.bits}, items={len(self)}, segments={len(self._segments)}{where})"
+
+    @property
+    def segments(self) -> list[Segment]:
+        return list(self._segments)
+
+    def _check_source(self, source: Mapping[str, Any] | None) -> None:
+        if source is None or self.source is None:
+            return
+        if json.loads(_source_text(source)) != self.source:
+            raise IndexSourceError(f"these codes come from {_source_text(source)} but the index holds codes from "
+                                   f"{_source_text(self.source)}; encode with the index's model or build a new index")
+
+    def _codes(self, codes: Any, what: str) -> tuple[np.ndarray, bool]:
+        """Packed (Q, W) uint64 codes from bool/0-1 (..., bits) or packed uint64 (..., words); and whether one."""
+        a = codes if type(codes) is np.ndarray else np.asarray(codes)
+        if a.dtype == U64 and a.shape == (self.words,):  # one packed query: the fast path
+            if self._spare and int(a[-1]) >> self._spare:
+                raise CodeIndexError(f"packed {what} have bits set above bit {self.bits}; pack them with pack_bits")
+            return (a if a.flags.c_contiguous else a.copy()).reshape(1, self.words), True
+        if a.dtype == U64:
+            if a.ndim not in (1, 2) or a.shape[-1] != self.words:
+                raise CodeIndexError(f"packed {what} for this {self.bits}-bit index are uint64 arrays of shape "
+                                     f"({self.words},) or (n, {self.words}), got {a.shape}")
+            if self._tail != np.uint64(2**64 - 1) and (a[..., -1] & ~self._tail).any():
+                raise CodeIndexError(f"packed {what} have bits set above bit {self.bits}; pack them with pack_bits")
+            packed = a
+        else:
+            if a.ndim not in (1, 2) or a.shape[-1] != self.bits:
+                raise CodeIndexError(f"{what} for this {self.bits}-bit index are bool arrays of shape ({self.bits},) "
+                                     f"or (n, {self.bits}) (or packed uint64 words), got {a.dtype} {a.shape}")
+            packed = pack_bits(a)
+        single = packed.ndim == 1
+        return np.ascontiguousarray(packed.reshape(-1, self.words)), single
+
+    # -- adding -------------------------------------------------------------------------------
+
+    def _ids(self, ids: Any, n: int) -> np.ndarray:
+        if ids is None:
+            return np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        a = np.asarray(ids)
+        if a.shape != (n,) or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+            raise CodeIndexError(f"ids must be {n} integers, one per code, got {a.dtype} {a.shape}")
+        if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+            raise CodeIndexError("ids must fit in int64")
+        return a.astype(np.int64)
+
+    def _segment(self, codes: np.ndarray, ids: np.ndarray) -> Segment:
+        name = f"{self._generation + 1:06d}-{secrets.token_hex(4)}"
+        return Segment.build(name, self.bits, codes, ids, self.substrings)
+
+    def _plan(self, codes: np.ndarray, ids: np.ndarray) -> tuple[list[Segment], Segment, list[Segment]]:
+        """(segments kept, the new segment, segments it absorbed): the log-structured merge rule keeps
+        sizes geometrically decreasing, so there are O(log n) segments and each code is rewritten O(log n) times."""
+        kept = list(self._segments)
+        absorbed: list[Segment] = []
+        n = len(ids)
+        while kept and kept[-1].n <= MERGE_RATIO * n:
+            absorbed.insert(0, kept.pop())
+            n += absorbed[0].n
+        if absorbed:
+            codes = np.concatenate([s.codes for s in absorbed] + [codes])
+            ids = np.concatenate([s.ids for s in absorbed] + [ids])
+        return kept, self._segment(codes, ids), absorbed
+
+    def add(self, codes: Any, ids: Any = None, source: Mapping[str, Any] | None = None) -> None:
+        """Add codes ((n, bits) bool/0-1 or (n, words) uint64) with ids (default: the next unused ones).
+
+        On an index bound to a folder this is `append`: the batch is on disk when it returns."""
+        self._check_source(source)
+        packed, _ = self._codes(codes, "codes")
+        if not len(packed):
+            self._ids(ids, 0)
+            return
+        if self.folder is not None:
+            self._append(packed, ids)
+            return
+        ids = self._ids(ids, len(packed))
+        kept, seg, _ = self._plan(packed, ids)
+        self._segments = kept + [seg]
+        self._generation += 1
+        self._next_id = max(self._next_id, int(ids.max()) + 1)
+
+    def append(self, codes: Any, ids: Any = None, source: Mapping[str, Any] | None = None) -> None:
+        """Append a batch to the index's folder, committed by one atomic manifest rename."""
+        if self.folder is None:
+            raise CodeIndexError("append needs an index on disk: save(folder) it first, or Index.open(folder)")
+        self.add(codes, ids, source)
+
+    def _append(self, packed: np.ndarray, given_ids: Any) -> None:
+        folder = self.folder
+        assert folder is not None
+        with store.writer_lock(folder):
+            disk = store.read_manifest(folder)
+            if disk["generation"] != self._generation:  # another process appended since: start from its state
+                self._load(folder, disk, mmap=True)
+            ids = self._ids(given_ids, len(packed))  # default ids continue from the state on disk
+            store.clean(folder, disk)
+            kept, seg, absorbed = self._plan(packed, ids)
+            writes = store.Writes()
+            store.write_pending(folder, {"generation": self._generation + 1, "items": int(len(ids)),
+                                         "segments": [seg.name]}, writes)
+            files = store.write_segment(folder, seg.name, seg.arrays(), writes)
+            segments = kept + [seg]
+            all_files = {**{s.name: self._files[s.name] for s in kept}, seg.name: files}
+            manifest = self._manifest(segments, all_files, self._generation + 1,
+                                      max(self._next_id, int(ids.max()) + 1), len(ids))
+            store.commit(folder, manifest, [s.name for s in absorbed], writes)
+            self._segments, self._files = segments, all_files
+            for s in absorbed:
+                self._mapped.pop(s.name, None)
+            self._generation, self._next_id = manifest["generation"], manifest["next_id"]
+
+    def compact(self) -> None:
+        """Merge all segments into one (in memory, or committed to the folder of a bound index)."""
+        if len(self._segments) <= 1:
+            return
+        codes = np.concatenate([s.codes for s in self._segments])
+        ids = np.concatenate([s.ids for s in self._segments])
+        seg = self._segment(codes, ids)
+        if self.folder is None:
+            self._segments = [seg]
+            self._generation += 1
+            return
+        folder = self.folder
+        with store.writer_lock(folder):
+            disk = store.read_manifest(folder)
+            if disk["generation"] != self._generation:
+                raise CodeIndexError(f"index {folder} changed since it was opened; open it again, then compact")
+            store.clean(folder, disk)
+            writes = store.Writes()
+            store.write_pending(folder, {"generation": self._generation + 1, "items": 0, "segments": [seg.name]},
+                                writes)
+            files = store.write_segment(folder, seg.name, seg.arrays(), writes)
+            manifest = self._manifest([seg], {seg.name: files}, self._generation + 1, self._next_id, 0)
+            store.commit(folder, manifest, [s.name for s in self._segments], writes)
+            self._segments, self._files, self._mapped = [seg], {seg.name: files}, {}
+            self._generation = manifest["generation"]
+
+    # -- disk ---------------------------------------------------------------------------------
+
+    def _manifest(self, segments: list[Segment], files: dict[str, dict], generation: int, next_id: int,
+                  appended: int) -> dict[str, Any]:
+        return {"format": store.FORMAT, "version": store.VERSION, "bits": self.bits, "words": self.words,
+                "items": sum(s.n for s in segments), "generation": generation, "next_id": next_id,
+                "source": self.source, "substrings": self.substrings, "last_append_items": appended,
+                "segments": [{**s.meta(), "files": files[s.name]} for s in segments]}
+
+    def save(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write the index to `folder` (a new one, or replace an index there with overwrite=True) and bind to it."""
+        folder = Path(folder).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise CodeIndexError(f"cannot save an index to {folder}: it is a file")
+        with store.writer_lock(folder):
+            old = None
+            if (folder / store.MANIFEST).exists():
+                if not overwrite:
+                    raise CodeIndexError(f"{folder} already holds an index; pass overwrite=True to replace it")
+                try:
+                    old = store.read_manifest(folder)
+                except CodeIndexError:
+                    old = None  # a damaged index is being replaced: nothing of it is kept
+            elif folder.is_dir() and any(p.name not in (store.LOCK, store.PENDING, store.SEGMENTS)
+                                         for p in folder.iterdir()):
+                raise CodeIndexError(f"{folder} is a non-empty folder that holds no index; save to a new folder")
+            store.clean(folder, old)
+            generation = (old["generation"] if old else 0) + 1
+            writes = store.Writes()
+            segs = [Segment(f"{generation:06d}-{secrets.token_hex(4)}", s.bits, s.codes, s.ids, s.full, s.subs)
+                    for s in self._segments]  # fresh names: never clash with the old files
+            store.write_pending(folder, {"generation": generation, "items": len(self), "segments": [s.name for s in segs]},
+                                writes)
+            files = {s.name: store.write_segment(folder, s.name, s.arrays(), writes) for s in segs}
+            manifest = self._manifest(segs, files, generation, self._next_id, len(self))
+            store.commit(folder, manifest, [s["name"] for s in old["segments"]] if old else [], writes)
+        self._segments, self._files, self._mapped = segs, files, {}
+        self.folder, self._generation = folder, generation
+        return folder
+
+    @classmethod
+    def open(cls, folder: str | Path, mmap: bool = True, verify: bool = False) -> Index:
+        """Open a saved index: memory-mapped read-only (mmap=True: nothing is read until searched) or loaded.
+
+        Warns (IndexRecoveryWarning, and sets `recovered`) when the last append was not committed.
+        `verify`: check every file's sha256 (reads everything)."""
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise CodeIndexError(f"no index at {folder} (no such folder)")
+        for attempt in range(5):
+            manifest = store.read_manifest(folder)
+            index = cls(manifest["bits"], manifest.get("source"), manifest.get("substrings"))
+            try:
+                index._load(folder, manifest, mmap)
+                break
+            except FileNotFoundError as e:
+                # a writer replaced segments between our reading the manifest and the files: read it again
+                if store.read_manifest(folder)["generation"] == manifest["generation"] or attempt == 4:
+                    raise CodeIndexError(f"index segment file {e.filename} is missing") from None
+        if verify:
+            store.verify_files(folder, manifest)
+        lost = store.uncommitted(folder, manifest)
+        if lost is not None:
+            index.recovered = (f"index {folder}: the last append of {lost.get('items', '?')} items was not committed; "
+                               f"opened with {len(index)} items")
+            warnings.warn(index.recovered, IndexRecoveryWarning, stacklevel=2)
+        return index
+
+    def _load(self, folder: Path, manifest: dict[str, Any], mmap: bool) -> None:
+        segments, files, mapped = [], {}, {}
+        for meta in manifest["segments"]:
+            arrays = store.load_files(folder, meta, mmap)
+            where = str(folder / store.SEGMENTS / meta["name"])
+            segments.append(Segment.from_arrays(meta, self.bits, {k: np.asarray(v) for k, v in arrays.items()}, where))
+            files[meta["name"]] = meta["files"]
+            mapped[meta["name"]] = arrays
+        self._segments, self._files, self._mapped = segments, files, mapped
+        self.folder, self._generation, self._next_id = folder, manifest["generation"], manifest["next_id"]
+
+    def verify(self) -> None:
+        """Check the saved files against the manifest's sha256 sums (one-line error naming a damaged file)."""
+        if self.folder is None:
+            raise CodeIndexError("verify checks a saved index; this one is only in memory")
+        store.verify_files(self.folder, store.read_manifest(self.folder))
+
+    def mapped_arrays(self) -> list[np.ndarray]:
+        """The arrays as opened from disk (np.memmap when opened with mmap=True)."""
+        return [a for arrays in self._mapped.values() for a in arrays.values()]
+
+    # -- searching ----------------------------------------------------------------------------
+
+    def lookup(self, code: Any, source: Mapping[str, Any] | None = None) -> np.ndarray | FoundRanges:
+        """Ids of the items whose code equals `code` exactly, ascending; a batch gives FoundRanges."""
+        if source is not None:
+            self._check_source(source)
+        q, single = self._codes(code, "query codes")
+        if single:  # the common case, kept short: within a segment equal codes are stored by id
+            parts = [seg.ids[seg.find_one(q[0])] for seg in self._segments]
+            return parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        hits = S.radius_search(self._segments, q, 0, "enumerate")
+        res = self._ranges(hits, len(q))
+        return res.ids if single else res
+
+    def search_radius(self, code: Any, radius: int, method: S.Method = "auto",
+                      source: Mapping[str, Any] | None = None) -> Found | FoundRanges:
+        """Every item within Hamming distance `radius`, sorted by (distance, id).
+
+        method: "auto" (cheapest by the cost model), "enumerate", "multi-index" or "scan"; all give the same hits."""
+        if source is not None:
+            self._check_source(source)
+        self._check_method(method)
+        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
+            raise CodeIndexError(f"radius must be a whole number of bits >= 0, got {radius!r}")
+        q, single = self._codes(code, "query codes")
+        r = min(int(radius), self.bits)
+        if single:
+            ids, ds = [], []
+            for seg in self._segments:
+                how = S.plan_radius(seg, r, method, 1)
+                pos, d = S.radius_one(seg, q[0], r, how)
+                ids.append(seg.ids[pos])
+                ds.append(d)
+            if len(ids) == 1:
+                i, d = ids[0], ds[0]
+            else:
+                i = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+                d = np.concatenate(ds) if ds else np.zeros(0, np.int32)
+            if len(i) < 2:
+                return Found(i, d.astype(np.int32, copy=False))
+            order = np.lexsort((i, d))
+            return Found(i[order], d[order].astype(np.int32, copy=False))
+        return self._ranges(S.radius_search(self._segments, q, r, method), len(q))
+
+    def search_topk(self, code: Any, k: int, method: S.Method = "auto",
+                    source: Mapping[str, Any] | None = None) -> Found:
+        """The min(k, len) nearest items by (distance, id): 1-D arrays for one query, (Q, k) for a batch.
+
+        method: "auto" (multi-index radius growth or a scan, by cost), "enumerate", "multi-index" or
+        "scan" (brute-force popcount ranking with counting selection); all give the same result."""
+        if source is not None:
+            self._check_source(source)
+        self._check_method(method)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise CodeIndexError(f"k must be a whole number >= 0, got {k!r}")
+        q, single = self._codes(code, "query codes")
+        kk = min(int(k), len(self))
+        if single:
+            return self._topk_one(q, kk, method)
+        # a batch runs query by query: a query's scan or probes dwarf a Python loop's overhead, and
+        # each query keeps its working set in cache (measured faster than (Q, chunk) distance blocks)
+        out_ids, out_d = np.empty((len(q), kk), np.int64), np.empty((len(q), kk), np.int32)
+        for i in range(len(q)):
+            out_ids[i], out_d[i] = self._topk_one(q[i : i + 1], kk, method)
+        return Found(out_ids, out_d)
+
+    def _topk_one(self, q: np.ndarray, k: int, method: S.Method) -> Found:
+        _, si, pos, d = S.topk_search(self._segments, q, k, method)
+        ids = self._ids_of(si, pos)
+        order = np.lexsort((ids, d))[:k]
+        return Found(ids[order], d[order])
+
+    def search(self, query: Any, radius: int | None = None, top: int | None = None,
+               source: Mapping[str, Any] | None = None, method: S.Method = "auto") -> Found | FoundRanges:
+        """radius=r: everything within r; top=k: the k nearest; both: the k nearest within r."""
+        if radius is None and top is None:
+            raise CodeIndexError("search needs radius= (every item within that distance) or top= (the k nearest)")
+        if top is None:
+            return self.search_radius(query, radius, method, source)  # type: ignore[arg-type]
+        if radius is None:
+            return self.search_topk(query, top, method, source)
+        res = self.search_radius(query, radius, method, source)
+        if isinstance(res, Found):
+            return Found(res.ids[:top], res.distances[:top])
+        counts = np.minimum(np.diff(res.offsets), top)
+        take = np.concatenate([np.arange(a, a + c) for a, c in zip(res.offsets[:-1], counts)]).astype(np.int64) \
+            if len(counts) else np.zeros(0, np.int64)
+        return FoundRanges(res.ids[take], res.distances[take], np.concatenate([[0], np.cumsum(counts)]))
+
+    @staticmethod
+    def _check_method(method: str) -> None:
+        if method not in S.METHODS:
+            raise CodeIndexError(f"unknown search method {method!r}; choose one of {', '.join(S.METHODS)}")
+
+    def _ids_of(self, si: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        if len(self._segments) == 1:
+            return self._segments[0].ids[pos]
+        out = np.empty(len(pos), np.int64)
+        for i, seg in enumerate(self._segments):
+            m = si == i
+            out[m] = seg.ids[pos[m]]
+        return out
+
+    def _ranges(self, hits: S.Hits, q: int) -> FoundRanges:
+        qi, si, pos, d = hits
+        ids = self._ids_of(si, pos)
+        order = np.lexsort((ids, d, qi))
+        offsets = np.zeros(q + 1, np.int64)
+        np.cumsum(np.bincount(qi, minlength=q), out=offsets[1:])
+        return FoundRanges(ids[order], d[order], offsets)
+
+    # -- introspection, FAISS -----------------------------------------------------------------
+
+    def codes_and_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """All codes (n, words) and ids (n,), ordered by id (then code)."""
+        if not self._segments:
+            return np.zeros((0, self.words), U64), np.zeros(0, np.int64)
+        codes = np.concatenate([s.codes for s in self._segments])
+        ids = np.concatenate([s.ids for s in self._segments])
+        order = np.argsort(ids, kind="stable")
+        return codes[order], ids[order]
+
+    def stats(self) -> dict[str, Any]:
+        """Items, distinct codes, bucket sizes (items per distinct code), bytes on disk and in memory."""
+        if len(self._segments) == 1 and self.words == 1:  # one word: equal hash keys are equal codes
+            sizes = np.unique(code_keys(self._segments[0].codes), return_counts=True)[1]
+        else:  # count equal codes across segments: group the codes themselves
+            codes = np.concatenate([s.codes for s in self._segments]) if self._segments else np.zeros((0, self.words), U64)
+            sizes = np.unique(codes, axis=0, return_counts=True)[1] if len(codes) else np.zeros(0, np.int64)
+        mapped = sum(a.nbytes for a in self.mapped_arrays() if isinstance(a, np.memmap))
+        arrays = sum(s.codes.nbytes + s.ids.nbytes + s.full.nbytes() + sum(t.nbytes() for _, _, t in s.subs)
+                     for s in self._segments)
+        disk = None
+        if self.folder is not None:
+            disk = sum(f["bytes"] for files in self._files.values() for f in files.values())
+            disk += (self.folder / store.MANIFEST).stat().st_size
+        q = np.percentile(sizes, [50, 99]) if len(sizes) else [0, 0]
+        return {
+            "items": len(self), "bits": self.bits, "segments": len(self._segments),
+            "distinct_codes": int(len(sizes)),
+            "buckets": {"min": int(sizes.min()) if len(sizes) else 0, "median": float(q[0]), "p99": float(q[1]),
+                        "max": int(sizes.max()) if len(sizes) else 0,
+                        "mean": float(sizes.mean()) if len(sizes) else 0.0,
+                        "singletons": int((sizes == 1).sum())},
+            "substrings": [len(s.subs) for s in self._segments],
+            "bytes_on_disk": disk, "memory_bytes": arrays - mapped, "mapped_bytes": mapped,
+        }
+
+    def export_faiss(self, kind: str = "flat", hash_bits: int | None = None) -> Any:
+        """The same codes in a FAISS binary index: "flat" (IndexBinaryFlat, or IndexBinaryIDMap over one when
+        the ids are not 0..n-1) or "hash" (IndexBinaryHash on the first `hash_bits` bits, default min(bits, 64)).
+
+        Bit j of our code is bit j % 8 of byte j // 8 of FAISS's code (`to_bytes`); FAISS needs bits % 8 == 0."""
+        try:
+            import faiss
+        except ImportError:
+            raise CodeIndexError("export_faiss needs faiss: pip install 'aelab[faiss]'") from None
+        if self.bits % 8:
+            raise CodeIndexError(f"FAISS binary indexes need a multiple of 8 bits; this index has {self.bits}")
+        codes, ids = self.codes_and_ids()
+        raw = to_bytes(codes, self.bits)
+        if kind == "flat":
+            flat = faiss.IndexBinaryFlat(self.bits)
+            if np.array_equal(ids, np.arange(len(ids))):
+                flat.add(raw)
+                return flat
+            out = faiss.IndexBinaryIDMap(flat)
+            out.add_with_ids(raw, ids)
+            return out
+        if kind == "hash":
+            b = min(self.bits, 64) if hash_bits is None else hash_bits
+            if not 1 <= b <= min(self.bits, 64):
+                raise CodeIndexError(f"hash_bits must be 1..{min(self.bits, 64)}, got {b}")
+            h = faiss.IndexBinaryHash(self.bits, b)
+            h.add_with_ids(raw, ids)
+            return h
+        raise CodeIndexError(f"unknown FAISS index kind {kind!r}; choose flat or hash")
+
+    @classmethod
+    def from_faiss(cls, index: Any, source: Mapping[str, Any] | None = None,
+                   substrings: int | None = None) -> Index:
+        """An Index holding the codes of a FAISS IndexBinaryFlat (ids 0..n-1) or IndexBinaryIDMap over one."""
+        try:
+            import faiss
+        except ImportError:
+            raise CodeIndexError("from_faiss needs faiss: pip install 'aelab[faiss]'") from None
+        ids = None
+        inner = index
+        if isinstance(index, faiss.IndexBinaryIDMap):
+            ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+            inner = faiss.downcast_IndexBinary(index.index)
+        if not isinstance(inner, faiss.IndexBinaryFlat):
+            raise CodeIndexError(f"from_faiss reads IndexBinaryFlat or IndexBinaryIDMap over one, got "
+                                 f"{type(index).__name__}")
+        n, d = inner.ntotal, inner.d
+        raw = faiss.vector_to_array(inner.xb).reshape(n, d // 8)
+        out = cls(d, source, substrings)
+        if n:
+            out.add(from_bytes(raw, d), ids)
+        return out
+
+
+
