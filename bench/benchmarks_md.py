@@ -189,7 +189,59 @@ def vaegan_mnist(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = {"hinton2006.json": hinton2006, "vae_mnist.json": vae_mnist, "vaegan_mnist.json": vaegan_mnist}
+def semantic_hashing(d: dict) -> str:
+    lines = [
+        "## Semantic hashing (Salakhutdinov & Hinton 2009) against LSH, PCA-sign and ITQ",
+        "",
+        "Test items as queries against the training items, relevant = same label; mAP over the whole ranking by",
+        "Hamming distance (ties by database order), precision@100, precision within Hamming radius 2. Baselines hash",
+        "TF-IDF for documents, pixels for images. Command:",
+        "",
+        "```",
+        "python bench/semantic_hashing.py   # writes bench/results/semantic_hashing.json and semantic_hashing_pr.png",
+        "```",
+        "",
+        f"Machine: {_machines(d)}.",
+    ]
+    for dataset in sorted({r["dataset"] for r in d["rows"]}):
+        rows = [r for r in d["rows"] if r["dataset"] == dataset and not r.get("quick")]
+        lines += ["", f"### {dataset} ({rows[0]['queries']} queries, {rows[0]['database']} items)", "",
+                  "| bits | method | mAP | precision@100 | precision, r <= 2 |", "|---|---|---|---|---|"]
+        for r in sorted(rows, key=lambda r: (r["bits"] or 0, r["method"] != "semhash (ours)", r["method"])):
+            cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) else "–" for k in ("map", "precision@100", "precision_r2")]
+            lines.append(f"| {r['bits'] or '–'} | {r['method']} | {' | '.join(cells)} |")
+    lines += ["", "![precision-recall by Hamming radius](bench/results/semantic_hashing_pr.png)"]
+    return "\n".join(lines) + "\n"
+
+
+def index_speed(d: dict) -> str:
+    lines = [
+        "## Binary-code search speed: aelab.index against FAISS (same codes, same results, 1 thread each)",
+        "",
+        f"{d.get('codes', '')}. Median / p99 query latency in microseconds; every result checked equal to",
+        "the other engine's before timing. Command: `python bench/index_speed.py` (needs `pip install faiss-cpu`).",
+        "",
+        f"Machine: {_machines(d)}.",
+        "",
+        "| bits | items | operation | aelab | faiss-flat | faiss-hash | faiss-multihash | best FAISS / aelab |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    engines = ["aelab", "faiss-flat", "faiss-hash", "faiss-multihash"]
+    cases = sorted({(r["bits"], r["items"], r["operation"]) for r in d["rows"]})
+    for bits, items, op in cases:
+        got = {r["engine"]: r for r in d["rows"] if (r["bits"], r["items"], r["operation"]) == (bits, items, op)}
+        cells = [f"{got[e]['median_us']:.1f} / {got[e]['p99_us']:.1f}" if e in got else "–" for e in engines]
+        faiss = [got[e]["median_us"] for e in engines[1:] if e in got]
+        ratio = f"{min(faiss) / got['aelab']['median_us']:.2f}x" if faiss and "aelab" in got else "–"
+        lines.append(f"| {bits} | {items:,} | {op} | {' | '.join(cells)} | {ratio} |")
+    builds = {(r["bits"], r["items"], r["engine"]): r.get("build_s") for r in d["rows"] if r.get("build_s") is not None}
+    lines += ["", "Cells: median / p99 µs. Build seconds (10M items): " + ", ".join(
+        f"{e} {b}-bit {v:.1f}" for (b, n, e), v in sorted(builds.items()) if n == max(k[1] for k in builds))]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"hinton2006.json": hinton2006, "vae_mnist.json": vae_mnist, "vaegan_mnist.json": vaegan_mnist,
+            "semantic_hashing.json": semantic_hashing, "index_speed.json": index_speed}
 
 
 def main() -> None:

@@ -140,7 +140,12 @@ def main() -> None:
     p.add_argument("--set", default="", help='model config overrides as JSON, e.g. \'{"binarize": "straight-through"}\'')
     p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "semantic_hashing")
     p.add_argument("--quick", action="store_true", help="3000 training items, 2 epochs, 500 queries, 16 bits")
+    p.add_argument("--plot-only", action="store_true", help="redraw the precision-recall plot from the results file")
     args = parse(p)
+    if args.plot_only:
+        plot([r for r in json.loads((RESULTS / "semantic_hashing.json").read_text())["rows"] if not r.get("quick")],
+             RESULTS / "semantic_hashing_pr.png")
+        return
     args.bits = [int(b) for b in str(args.bits).split(",")]
     if args.quick:
         args.epochs, args.queries, args.bits = 2, 500, [16]
@@ -150,12 +155,12 @@ def main() -> None:
     for dataset in args.datasets.split(","):
         rows += run_dataset(dataset, args)
     tag = "semantic_hashing" + ("-quick" if args.quick else "")
-    plot(rows, RESULTS / f"{tag}_pr.png")
     for r in rows:
         r["quick"] = args.quick
+        r["seconds"] = round(time.time() - t0, 1)
     save_rows(RESULTS / f"{tag}.json", rows, key=lambda r: (r["dataset"], r["bits"], r["method"], r.get("quick")),
-              benchmark="semantic_hashing", seconds=round(time.time() - t0, 1),
-              recipes=RECIPES, set=args.set)
+              benchmark="semantic_hashing", recipes=RECIPES, set=args.set)
+    plot(json.loads((RESULTS / f"{tag}.json").read_text())["rows"], RESULTS / f"{tag}_pr.png")  # every data set
     print(f"machine: {machine()}; {time.time() - t0:.0f} s; results in {RESULTS / (tag + '.json')}")
 
 
