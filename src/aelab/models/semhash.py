@@ -101,7 +101,8 @@ def _rbm_pretraining(model: "SemanticHasher", train: "TrainConfig") -> list["Sta
         # Counts reach the hidden units N times over (N words a document): a rate N times smaller keeps the step.
         lr = train.lr * 0.01 if counts else train.lr
         stages.append(Stage(f"rbm{i + 1}", RBM.name, dataclasses.asdict(rbm),
-                            dataclasses.replace(train, lr=lr, seed=train.seed + i), input=DATA if i == 0 else f"rbm{i}"))
+                            dataclasses.replace(train, lr=lr, seed=train.seed + i),
+                            input=DATA if i == 0 else f"rbm{i}"))
     return stages
 
 

@@ -39,7 +39,7 @@ def _first_words(text: str, n: int = 14) -> str:
 
 def examples_html(query_codes: np.ndarray, queries: Any, db_codes: np.ndarray, database: Any,
                   img_tag, image_png) -> str:
-    """Each shown query, then its nearest training items by Hamming distance (ties by position), relevant marked."""
+    """Each shown query, then its nearest training items by Hamming distance (ties by position), relevant marked ✓."""
     from ..eval.retrieval import hamming_distances
 
     rows = []
@@ -58,7 +58,8 @@ def examples_html(query_codes: np.ndarray, queries: Any, db_codes: np.ndarray, d
         hits = [(int(i), int(dist[i]), None if database.y is None else int(database.y[i])) for i in order]
         if getattr(queries, "texts", None) is not None:
             items = "".join(
-                f"<li class='{'rel' if y == qy else 'irr'}'>d={d} · <b>{html.escape(label(y))}</b>: "
+                f"<li class='{'rel' if y == qy else 'irr'}'>{'✓' if y == qy else '✗'} d={d} · "
+                f"<b>{html.escape(label(y))}</b>: "
                 f"{html.escape(_first_words(database.texts[i]))}</li>" for i, d, y in hits)
             rows.append(f"<div class='query'><p><b>query</b> ({html.escape(label(qy))}): "
                         f"{html.escape(_first_words(queries.texts[q]))}</p><ol>{items}</ol></div>")
