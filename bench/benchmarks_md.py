@@ -205,7 +205,11 @@ def semantic_hashing(d: dict) -> str:
     ]
     for dataset in sorted({r["dataset"] for r in d["rows"]}):
         rows = [r for r in d["rows"] if r["dataset"] == dataset and not r.get("quick")]
+        bits = ",".join(str(b) for b in sorted({r["bits"] for r in rows if r["bits"]}))
+        queries = "" if rows[0]["queries"] == max(r["queries"] for r in rows) and dataset != "mnist" \
+            else f" --queries {rows[0]['queries']}"
         lines += ["", f"### {dataset} ({rows[0]['queries']} queries, {rows[0]['database']} items)", "",
+                  f"`python bench/semantic_hashing.py --datasets {dataset} --bits {bits}{queries} --threads 1`", "",
                   "| bits | method | mAP | precision@100 | precision, r <= 2 |", "|---|---|---|---|---|"]
         for r in sorted(rows, key=lambda r: (r["bits"] or 0, r["method"] != "semhash (ours)", r["method"])):
             cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) else "–" for k in ("map", "precision@100", "precision_r2")]

@@ -128,6 +128,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
+    fig.subplots_adjust(hspace=0.35, wspace=0.25)
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
