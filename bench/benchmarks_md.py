@@ -209,7 +209,8 @@ def semantic_hashing(d: dict) -> str:
         queries = "" if rows[0]["queries"] == max(r["queries"] for r in rows) and dataset != "mnist" \
             else f" --queries {rows[0]['queries']}"
         lines += ["", f"### {dataset} ({rows[0]['queries']} queries, {rows[0]['database']} items)", "",
-                  f"`python bench/semantic_hashing.py --datasets {dataset} --bits {bits}{queries} --threads 1`", "",
+                  f"`python bench/semantic_hashing.py --datasets {dataset} --bits {bits}{queries} "
+                  f"--threads {rows[0]['machine'].rsplit(' ', 1)[-1]}`", "",
                   "| bits | method | mAP | precision@100 | precision, r <= 2 |", "|---|---|---|---|---|"]
         for r in sorted(rows, key=lambda r: (r["bits"] or 0, r["method"] != "semhash (ours)", r["method"])):
             cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) else "–" for k in ("map", "precision@100", "precision_r2")]

@@ -40,8 +40,10 @@ PRESETS: dict[str, dict] = {
     # 60 epochs: 0.312).
     "20newsgroups": {"input_shape": (2000,), "input_kind": "counts", "hidden": (500, 500), "bits": 32,
                      "noise_ramp": 0.0, "train": {"epochs": 60, "lr": 3e-3}},
+    # On MNIST's 600 steps an epoch the logistic network leaves the plateau: with full noise it beat ELU at 32 bits
+    # (mAP 0.444 vs 0.379, 20 epochs).
     "mnist": {"input_shape": (1, 28, 28), "input_kind": "binary", "hidden": (1000, 500), "bits": 32,
-              "activation": "elu", "train": {"epochs": 20, "lr": 1e-3}},
+              "noise_ramp": 0.0, "train": {"epochs": 20, "lr": 3e-3}},
 }
 
 
