@@ -95,7 +95,7 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _query_code(args: argparse.Namespace, index, model, spec, data_options_: dict) -> tuple[Any, str]:
+def _query_code(args: argparse.Namespace, index, model, spec) -> tuple[Any, str]:
     """The query's bits (1, bits) and a description of it."""
     import numpy as np
     import torch
@@ -143,7 +143,7 @@ def _search(args: argparse.Namespace) -> int:
                           "queries need its model")
     model, spec = _binary_model(run)
     with torch.no_grad():
-        query, what = _query_code(args, index, model, spec, {})
+        query, what = _query_code(args, index, model, spec)
     asked = {**model_source(run, model, spec), "data": source.get("data")}
     found = index.search(query, radius=args.radius, top=args.top, source=asked, method=args.method)
     if hasattr(found, "offsets"):

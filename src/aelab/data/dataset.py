@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 from fractions import Fraction
 
 import numpy as np
@@ -268,3 +270,13 @@ def binarize(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """A fixed Bernoulli draw of intensities in [0,1] (the seeded test set of 'dynamically binarised MNIST')."""
     g = torch.Generator().manual_seed(seed)
     return torch.bernoulli(x.clamp(0, 1), generator=g)
+
+
+def list_folder(folder: Path, lister: Callable[[Path], list[Path]]) -> list[Path]:
+    """`lister(folder)`, or a one-line DataError when `folder` is not a folder or cannot be listed."""
+    if not Path(folder).is_dir():
+        raise DataError(f"{folder}: not a folder")
+    try:
+        return lister(Path(folder))
+    except OSError as e:
+        raise DataError(f"{folder}: cannot list folder ({type(e).__name__}: {e})") from None

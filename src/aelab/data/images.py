@@ -40,6 +40,7 @@ from .dataset import (
     check_split,
     check_val_fraction,
     finish,
+    list_folder,
     refuse_empty_test,
     split_indices,
 )
@@ -211,12 +212,7 @@ def load_image_folder(
     folder = Path(folder)
     label = name if name is not None else str(folder)
     refuse_empty_test(label, split, val_fraction)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder")
-    try:
-        paths = list_images(folder)
-    except OSError as e:
-        raise DataError(f"{folder}: cannot list folder ({type(e).__name__}: {e})") from None
+    paths = list_folder(folder, list_images)
     if not paths:
         raise DataError(f"{folder}: no images found ({', '.join(IMAGE_SUFFIXES)}, searched recursively)")
 

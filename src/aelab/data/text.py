@@ -44,6 +44,7 @@ from .dataset import (
     check_split,
     check_val_fraction,
     format_bytes,
+    list_folder,
     physical_memory,
     refuse_empty_test,
     split_indices,
@@ -485,12 +486,7 @@ def load_text_folder(
     label = name if name is not None else str(folder)
     _refuse_image_options(label, image_size, grayscale)
     refuse_empty_test(label, split, val_fraction)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder")
-    try:
-        paths = list_text_files(folder)
-    except OSError as e:
-        raise DataError(f"{folder}: cannot list folder ({type(e).__name__}: {e})") from None
+    paths = list_folder(folder, list_text_files)
     if not paths:
         raise DataError(f"{folder}: no .txt files found in its sub-folders")
     rel = [p.relative_to(folder).parts for p in paths]
