@@ -43,6 +43,17 @@ def brute_topk(bits, ids, query, k):
     return ids[order], d[order]
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def engine(request, monkeypatch):
+    """Each search test runs on the compiled inner loops and on the numpy routines they replace."""
+    from aelab.index import kernels
+
+    if request.param == "compiled" and kernels._k is None:
+        pytest.skip("the compiled kernels were not built (no C compiler at install)")
+    monkeypatch.setattr(kernels, "ENABLED", request.param == "compiled")
+    return request.param
+
+
 def one_line(e: BaseException) -> str:
     msg = str(e)
     assert msg and "\n" not in msg, repr(msg)
@@ -124,9 +135,10 @@ def _build(bits, codes, ids, subs, batches):
     return index, all_ids
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
 @given(index_cases(), st.integers(0, 6))
-def test_radius_search_equals_brute_force_for_every_method(case, r):
+def test_radius_search_equals_brute_force_for_every_method(engine, case, r):
     bits, codes, ids, subs, batches, queries = case
     index, all_ids = _build(bits, codes, ids, subs, batches)
     assert len(index) == len(codes)
@@ -159,9 +171,10 @@ def test_radius_search_equals_brute_force_for_every_method(case, r):
         assert np.array_equal(lk.query(i).ids, np.sort(all_ids[brute_distances(codes, q) == 0]))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
 @given(index_cases(), st.integers(0, 130))
-def test_topk_equals_brute_force_for_every_method(case, k):
+def test_topk_equals_brute_force_for_every_method(engine, case, k):
     bits, codes, ids, subs, batches, queries = case
     index, all_ids = _build(bits, codes, ids, subs, batches)
     methods = ["auto", "scan", "multi-index"] + (["enumerate"] if bits <= 12 else [])
@@ -182,7 +195,7 @@ def test_topk_equals_brute_force_for_every_method(case, k):
             assert np.array_equal(batch.distances[i], want_d), method
 
 
-def test_larger_index_all_methods_agree_with_brute_force():
+def test_larger_index_all_methods_agree_with_brute_force(engine):
     # enough items for several direct-address buckets per substring and real multi-index pruning
     rng = np.random.default_rng(1)
     for bits in (32, 64, 65, 128):
@@ -203,10 +216,16 @@ def test_larger_index_all_methods_agree_with_brute_force():
                 for method in ("auto", "multi-index", "scan"):
                     got = index.search_topk(q, k, method=method)
                     assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
+        queries = codes[[0, 7, 7, 2999]] ^ (rng.random((4, bits)) < 0.1)
+        for k in (1, 100):
+            batch = index.search_topk(queries, k)
+            for i, q in enumerate(queries):
+                want = brute_topk(codes, ids, q, k)
+                assert np.array_equal(batch.ids[i], want[0]) and np.array_equal(batch.distances[i], want[1])
 
 
 @pytest.mark.parametrize("bits", [12, 64, 100])
-def test_scan_topk_over_many_chunks_with_ties(bits, monkeypatch):
+def test_scan_topk_over_many_chunks_with_ties(bits, engine, monkeypatch):
     # small chunks: the threshold is lowered from chunk to chunk, and ties at it span chunks
     from aelab.index import search
 
@@ -227,7 +246,7 @@ def test_scan_topk_over_many_chunks_with_ties(bits, monkeypatch):
         assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
 
 
-def test_auto_topk_switches_to_a_scan_midway_and_stays_exact(monkeypatch):
+def test_auto_topk_switches_to_a_scan_midway_and_stays_exact(engine, monkeypatch):
     # codes far more clustered than the uniform cost model assumes: growing the radius stops paying
     # after a few steps, and the segment is scanned without reporting an item twice
     from aelab.index import search
@@ -241,7 +260,7 @@ def test_auto_topk_switches_to_a_scan_midway_and_stays_exact(monkeypatch):
     switched = []
     real_scan = search.scan_topk
     monkeypatch.setattr(search, "plan_topk", lambda *a: "multi-index")
-    monkeypatch.setattr(search, "cost_scan", lambda s: 2.5 * search.NS_STEP)  # a step or two, then a scan
+    monkeypatch.setattr(search, "cost_scan", lambda s: 2.5 * search.costs().step)  # a step or two, then a scan
     monkeypatch.setattr(search, "scan_topk", lambda *a: switched.append(1) or real_scan(*a))
     ids = np.arange(5000)
     for q in (codes[0], centre, ~centre):

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import CodeIndexError, IndexSourceError
+from . import kernels as K
 from . import search as S
 from . import store
 from .bits import U64, check_bits, code_keys, from_bytes, pack_bits, tail_mask, to_bytes, words_for
@@ -380,8 +381,15 @@ class Index:
         kk = min(int(k), len(self))
         if single:
             return self._topk_one(q, kk, method)
-        # a batch runs query by query: a query's scan or probes dwarf a Python loop's overhead, and
-        # each query keeps its working set in cache (measured faster than (Q, chunk) distance blocks)
+        if K.ENABLED:  # the compiled scan passes each block of codes to every query while it is in cache
+            qi, si, pos, d = S.topk_search(self._segments, q, kk, method)
+            ids = self._ids_of(si, pos)
+            order = np.lexsort((ids, d, qi))
+            first = np.searchsorted(qi[order], np.arange(len(q)))
+            take = order[(first[:, None] + np.arange(kk)[None, :]).reshape(-1)] if kk else np.zeros(0, np.int64)
+            return Found(ids[take].reshape(len(q), kk), d[take].reshape(len(q), kk))
+        # numpy: query by query; a query's scan or probes dwarf a Python loop's overhead, and each query
+        # keeps its working set in cache (measured faster than (Q, chunk) distance blocks)
         out_ids, out_d = np.empty((len(q), kk), np.int64), np.empty((len(q), kk), np.int32)
         for i in range(len(q)):
             out_ids[i], out_d[i] = self._topk_one(q[i : i + 1], kk, method)

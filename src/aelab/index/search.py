@@ -23,30 +23,51 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
 
 from ..errors import CodeIndexError
+from . import kernels as K
 from .bits import U64, ball_volume, extract, flip_masks, popcount
 from .segment import KeyTable, Segment
 
 Method = Literal["auto", "enumerate", "multi-index", "scan"]
 METHODS = ("auto", "enumerate", "multi-index", "scan")
 
-# Cost model, in nanoseconds on one core (numpy 2.x, x86-64), fitted to measured latencies; only the
-# ratios matter. A numpy call costs about a microsecond whatever its size, so fixed costs count.
-NS_SCAN = 1.9          # one code word XOR-ed, popcounted, compared
-NS_PROBE_DIRECT = 12   # one probe of a direct-address table
-NS_PROBE_LEVEL = 6     # one binary-search level of a sorted table
-NS_BUCKET_ITEM = 20    # one code compared in a probed bucket of the full-code table (contiguous)
-NS_CANDIDATE = (30, 50)  # one candidate gathered and verified: segment in cache, or not (cache misses)
-NS_ENUMERATE = 30_000  # the fixed cost of an enumeration (hashing, bucket checks)
-NS_TABLE = 2_000       # the fixed cost of probing one substring table
-NS_MIH = 12_000        # the fixed cost of gathering and verifying the tables' candidates
-NS_STEP = 20_000       # the fixed cost of one radius step of a top-k search
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The cost model, in nanoseconds on one core (x86-64), fitted to measured latencies; only the ratios
+    matter. For the numpy routines a call costs about a microsecond whatever its size, so fixed costs
+    count; the compiled loops (kernels.py) have almost none, and scan several codes per instruction."""
+
+    scan: float          # one code word XOR-ed, popcounted, compared
+    probe_direct: float  # one probe of a direct-address table
+    probe_level: float   # one binary-search level of a sorted table
+    bucket_item: float   # one code compared in a probed bucket of the full-code table (contiguous)
+    candidate: tuple[float, float]  # one candidate gathered and verified: segment in cache, or not
+    enumerate: float     # the fixed cost of an enumeration (hashing, bucket checks)
+    table: float         # the fixed cost of probing one substring table
+    mih: float           # the fixed cost of gathering and verifying the tables' candidates
+    step: float = 20_000  # the fixed cost of one radius step of a top-k search (numpy in both)
+
+
+NUMPY = Costs(scan=1.9, probe_direct=12, probe_level=6, bucket_item=20, candidate=(30, 50), enumerate=30_000,
+              table=2_000, mih=12_000)
+COMPILED = Costs(scan=0.35 if K.SCAN == "avx512-vpopcntdq" else 0.9, probe_direct=20, probe_level=8,
+                 bucket_item=3, candidate=(15, 30), enumerate=300, table=100, mih=1_500)
+
+
+def costs() -> Costs:
+    return COMPILED if K.ENABLED else NUMPY
+
+
 CACHE_BYTES = 8 << 20  # a segment's codes up to this size are taken to stay in cache
+FORCED_LIMIT = 64  # a forced top-k method scans instead of a radius step that would cost this many scans
 MAX_PROBES = 50_000_000  # a forced enumeration larger than this is refused, not attempted
 SCAN_BLOCK = 1 << 16     # items x queries per scan chunk: the working set stays in L2
 
@@ -58,16 +79,17 @@ def _empty_hits() -> Hits:
     return z, z, z, np.zeros(0, np.int32)
 
 
-def _probe_ns(table: KeyTable) -> float:
+def _probe_ns(table: KeyTable, c: Costs | None = None) -> float:
+    c = c or costs()
     if table.kind == "sorted":
-        return NS_PROBE_LEVEL * max(math.log2(max(table.n, 2)), 1.0) + 10
+        return c.probe_level * max(math.log2(max(table.n, 2)), 1.0) + 10
     if table.kind == "bucketed":  # the bucket's other codes are compared too
-        return NS_PROBE_DIRECT + NS_BUCKET_ITEM * table.n / 2.0**table.prefix
-    return NS_PROBE_DIRECT
+        return c.probe_direct + c.bucket_item * table.n / 2.0**table.prefix
+    return c.probe_direct
 
 
-def _candidate_ns(seg: Segment) -> float:
-    return NS_CANDIDATE[seg.n * seg.words * 8 > CACHE_BYTES]
+def _candidate_ns(seg: Segment, c: Costs | None = None) -> float:
+    return (c or costs()).candidate[seg.n * seg.words * 8 > CACHE_BYTES]
 
 
 def _table_radii(m: int, r: int) -> list[int]:
@@ -118,6 +140,8 @@ def probe_full(seg: Segment, queries: np.ndarray, masks: np.ndarray) -> tuple[np
 
 def enumerate_radius(seg: Segment, queries: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     masks, mask_d = _masks_upto(seg.bits, r)
+    if K.ENABLED:
+        return K.probe_full(seg, queries, masks, mask_d)
     out = []
     for sl in _query_chunks(len(queries), len(masks)):
         qi, pos, mi = probe_full(seg, queries[sl], masks)
@@ -138,6 +162,8 @@ def _mih_probe(seg: Segment, queries: np.ndarray, j: int, masks: np.ndarray) -> 
 def mih_radius(seg: Segment, queries: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m = len(seg.subs)
     radii = _table_radii(m, r)
+    if K.ENABLED:
+        return K.mih_radius(seg, queries, r, radii, _mih_masks(seg, radii))
     qis, poss, tabs = [], [], []
     for j, rj in enumerate(radii):
         if rj < 0:
@@ -167,9 +193,23 @@ def mih_radius(seg: Segment, queries: np.ndarray, r: int) -> tuple[np.ndarray, n
     return qi, pos, d
 
 
+def _mih_masks(seg: Segment, radii: list[int]) -> list[np.ndarray | None]:
+    return [_sub_masks(width, rj, False) if rj >= 0 else None for (_, width, _), rj in zip(seg.subs, radii)]
+
+
 def radius_one(seg: Segment, query: np.ndarray, r: int, how: str) -> tuple[np.ndarray, np.ndarray]:
     """Positions and distances of the items within r of one query (W,), by `how`; fewer numpy calls
     than the batched routines, which matters for one query on a small segment."""
+    if K.ENABLED:
+        q = query[None, :]
+        if how == "enumerate":
+            _, pos, d = K.probe_full(seg, q, *_masks_upto(seg.bits, r))
+        elif how == "multi-index":
+            radii = _table_radii(len(seg.subs), r)
+            _, pos, d = K.mih_radius(seg, q, r, radii, _mih_masks(seg, radii))
+        else:
+            _, pos, d = K.scan_radius(seg, q, r)
+        return pos, d
     if how == "enumerate":
         masks, mask_d = _masks_upto(seg.bits, r)
         pos, which = seg.find(masks ^ query)
@@ -248,6 +288,8 @@ def _nonzero2(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def scan_radius(seg: Segment, queries: np.ndarray, r: int) -> Hits:
+    if K.ENABLED:
+        return K.scan_radius(seg, queries, r)
     out = []
     for s, d in scan_blocks(seg, queries):
         qi, p = _nonzero2(d <= r)
@@ -263,6 +305,8 @@ def scan_topk(seg: Segment, queries: np.ndarray, k: int) -> Hits:
     query's current k-th distance T; the first chunk's histogram sets T at once, later chunks only
     contribute their items within T (almost none), and no sort over the segment ever happens.
     """
+    if K.ENABLED:
+        return K.scan_topk(seg, queries, k)
     q = len(queries)
     b = seg.bits
     if q == 1 and seg.words == 1:
@@ -351,38 +395,41 @@ def _collect(parts: list) -> Hits:
 # -- cost model -----------------------------------------------------------------------------------
 
 def cost_enumerate(seg: Segment, r: int) -> float:
-    return NS_ENUMERATE + ball_volume(seg.bits, r) * (_probe_ns(seg.full) + 6 * seg.words)
+    return costs().enumerate + ball_volume(seg.bits, r) * (_probe_ns(seg.full) + 6 * seg.words)
 
 
 def cost_mih(seg: Segment, r: int) -> float:
     if not seg.subs:
         return math.inf
-    total = float(NS_MIH)
+    total = float(costs().mih)
     for (_, width, table), rj in zip(seg.subs, _table_radii(len(seg.subs), r)):
         if rj < 0:
             continue
         v = ball_volume(width, rj)
-        total += NS_TABLE + v * (_probe_ns(table) + _candidate_ns(seg) * seg.n / 2.0**width)
+        total += costs().table + v * (_probe_ns(table) + _candidate_ns(seg) * seg.n / 2.0**width)
     return total
 
 
 def cost_scan(seg: Segment) -> float:
-    return NS_TABLE + seg.n * seg.words * NS_SCAN
+    c = costs()
+    return c.table + seg.n * seg.words * c.scan
 
 
 def plan_radius(seg: Segment, r: int, method: Method, queries: int) -> str:
     """How a radius-r search of this segment runs: `method`, or the cheapest by the cost model."""
-    how = method
-    if method == "auto":
-        key = ("radius", r)
-        if key not in seg.cache:
-            costs = {"enumerate": cost_enumerate(seg, r), "multi-index": cost_mih(seg, r), "scan": cost_scan(seg)}
-            seg.cache[key] = min(costs, key=costs.get)
-        how = seg.cache[key]
-    if how == "multi-index" and len(seg.subs) < 2:
-        how = "enumerate"  # with one substring, multi-index hashing is the enumeration
-    if how == "enumerate":
-        _check_enumeration(ball_volume(seg.bits, r) * queries, seg.bits, r)
+    key = ("radius", r, method, queries, K.ENABLED)  # one query is the common case: decided once
+    how = seg.cache.get(key)
+    if how is None:
+        how = method
+        if method == "auto":
+            c = {"enumerate": cost_enumerate(seg, r), "multi-index": cost_mih(seg, r), "scan": cost_scan(seg)}
+            how = min(c, key=c.get)
+        if how == "multi-index" and len(seg.subs) < 2:
+            how = "enumerate"  # with one substring, multi-index hashing is the enumeration
+        if how == "enumerate":
+            _check_enumeration(ball_volume(seg.bits, r) * queries, seg.bits, r)
+        if queries == 1:
+            seg.cache[key] = how
     return how
 
 
@@ -425,12 +472,15 @@ def _step_probe(seg: Segment, queries: np.ndarray, t: int, use_subs: bool) -> tu
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32), 0.0
         _check_enumeration(math.comb(seg.bits, t) * len(queries), seg.bits, t)
         masks = flip_masks(seg.bits, t)
+        work = len(queries) * len(masks) * _probe_ns(seg.full, NUMPY) + NUMPY.step
+        if K.ENABLED:
+            return (*K.probe_full(seg, queries, masks, np.full(len(masks), t, np.int32)), work)
         parts = []
         for sl in _query_chunks(len(queries), len(masks)):
             qi, pos, _ = probe_full(seg, queries[sl], masks)
             parts.append((qi + sl.start, pos, np.full(len(pos), t, np.int32)))
         qi, pos, d = _collect(parts)
-        return qi, pos, d, len(queries) * len(masks) * _probe_ns(seg.full) + NS_STEP
+        return qi, pos, d, work
     m = len(seg.subs)
     rho, j = divmod(t, m)
     width = seg.subs[j][1]
@@ -465,7 +515,7 @@ def _step_probe(seg: Segment, queries: np.ndarray, t: int, use_subs: bool) -> tu
             qi, pos, x = qi[fresh], pos[fresh], x[fresh]
         parts.append((qi + sl.start if sl.start else qi, pos, _popcount_rows(x)))
     qi, pos, d = _collect(parts)
-    work = len(queries) * len(masks) * _probe_ns(seg.subs[j][2]) + cands * _candidate_ns(seg) + NS_STEP
+    work = len(queries) * len(masks) * _probe_ns(seg.subs[j][2], NUMPY) + cands * _candidate_ns(seg, NUMPY) + NUMPY.step
     return qi, pos, d, work
 
 
@@ -499,14 +549,15 @@ def _uniform_radius(total: int, bits: int, k: int) -> int:
 
 
 def _step_cost(seg: Segment, t: int, mode: str) -> float:
-    """Estimated nanoseconds of radius step t for one query (uniform codes)."""
+    """Estimated nanoseconds of radius step t for one query (uniform codes); the steps run in numpy."""
     if mode == "enumerate":
-        return NS_STEP + math.comb(seg.bits, t) * (_probe_ns(seg.full) + 6 * seg.words)
+        return NUMPY.step + math.comb(seg.bits, t) * (_probe_ns(seg.full, NUMPY) + 6 * seg.words)
     rho, j = divmod(t, len(seg.subs))
     width, table = seg.subs[j][1], seg.subs[j][2]
     if rho > width:
         return 0.0
-    return NS_STEP + math.comb(width, rho) * (_probe_ns(table) + _candidate_ns(seg) * seg.n / 2.0**width)
+    per_probe = _probe_ns(table, NUMPY) + _candidate_ns(seg, NUMPY) * seg.n / 2.0**width
+    return NUMPY.step + math.comb(width, rho) * per_probe
 
 
 def topk_search(segments: list[Segment], queries: np.ndarray, k: int, method: Method) -> Hits:
@@ -568,8 +619,14 @@ def _topk_hits(segments: list[Segment], queries: np.ndarray, k: int, method: Met
         for si in list(growing):
             seg = segments[si]
             qs = queries[active]
-            if method == "auto" and spent[si] + _step_cost(seg, t, mode[si]) * len(active) > cost_scan(seg) * len(active):
-                # growing further would cost more than a scan: the codes are not spread as assumed
+            step = _step_cost(seg, t, mode[si])
+            if method == "auto":
+                stop = spent[si] + step * len(active) > cost_scan(seg) * len(active)
+            else:
+                stop = step - NUMPY.step > FORCED_LIMIT * cost_scan(seg)
+            if stop:
+                # growing further would cost more than a scan: the codes are not spread as assumed (auto),
+                # or one more step alone would cost many scans (a forced method: the hits are the same)
                 growing.remove(si)
                 qi, pos, d = scan_topk(seg, qs, k)
                 # items reached at an earlier step are already among the hits
