@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, save_rows  # noqa: E402
 
-from aelab.index import Index  # noqa: E402
+from aelab.index import Index, kernels  # noqa: E402
 from aelab.index.bits import to_bytes  # noqa: E402
 
 OUT = RESULTS / "index_speed.json"
@@ -278,7 +278,9 @@ def main() -> None:
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     bits = [int(b) for b in args.bits.split(",")]
     radii = [int(r) for r in args.radii.split(",")]
-    print(f"machine: {machine()}; numpy {np.__version__}; faiss {faiss.__version__}; one thread each", flush=True)
+    engine = kernels.engine()
+    print(f"machine: {machine()}; numpy {np.__version__}; faiss {faiss.__version__}; one thread each; "
+          f"aelab searches with {engine} code", flush=True)
     rows = []
     started = time.perf_counter()
     for n in sizes:
@@ -286,7 +288,7 @@ def main() -> None:
             rows += run_config(b, n, args.queries, args.k, radii, args.seed, args.scratch)
     print("\n" + table(rows))
     save_rows(args.out, rows, key=lambda r: (r["bits"], r["items"], r["engine"], r["operation"]),
-              benchmark="index_speed", numpy=np.__version__, faiss=faiss.__version__,
+              benchmark="index_speed", numpy=np.__version__, faiss=faiss.__version__, aelab_engine=engine,
               codes="uniformly random; queries are database codes with 0-2 bits flipped",
               seconds=round(time.perf_counter() - started, 1))
     print(f"\nwrote {args.out}")

@@ -202,7 +202,8 @@ def _stats(args: argparse.Namespace) -> int:
     b = stats["buckets"]
     print(f"{args.index}: {stats['items']} items, {stats['bits']}-bit codes, {stats['distinct_codes']} distinct codes")
     print(f"  items per code: median {b['median']:g}, p99 {b['p99']:g}, max {b['max']}, {b['singletons']} alone")
-    print(f"  {stats['segments']} segment(s); {stats['bytes_on_disk'] or 0:,} bytes on disk")
+    print(f"  {stats['segments']} segment(s); {stats['bytes_on_disk'] or 0:,} bytes on disk; "
+          f"searched by {stats['search_engine']} code")
     if index.source:
         print(f"  made by {index.source.get('model')} of {index.source.get('run')}")
     return 0

@@ -475,6 +475,7 @@ class Index:
                         "singletons": int((sizes == 1).sum())},
             "substrings": [len(s.subs) for s in self._segments],
             "bytes_on_disk": disk, "memory_bytes": arrays - mapped, "mapped_bytes": mapped,
+            "search_engine": K.engine(),
         }
 
     def export_faiss(self, kind: str = "flat", hash_bits: int | None = None) -> Any:

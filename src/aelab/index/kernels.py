@@ -20,6 +20,13 @@ except ImportError:  # built without a compiler: numpy does the work
 ENABLED = _k is not None and os.environ.get("AELAB_INDEX_KERNELS", "1") != "0"
 SCAN = getattr(_k, "scan", "numpy")  # how one-word codes are scanned: "avx512-vpopcntdq", "scalar" or "numpy"
 
+
+
+def engine() -> str:
+    """What runs the searches: "compiled (avx512-vpopcntdq)", "compiled (scalar)" or "numpy"."""
+    return f"compiled ({SCAN})" if ENABLED else "numpy"
+
+
 Triple = tuple[np.ndarray, np.ndarray, np.ndarray]  # query, position, distance
 
 
