@@ -48,16 +48,20 @@ class AEConfig:
         return [math.prod(self.input_shape), *self.hidden, self.code_dim]
 
 
-def reconstruction_loss(logits: Tensor, x: Tensor, kind: str) -> dict[str, Tensor]:
-    """Per-batch losses summed over pixels and averaged over the batch (the paper's convention)."""
+def reconstruction_loss(logits: Tensor, x: Tensor, kind: str, weight: Tensor | None = None) -> dict[str, Tensor]:
+    """Per-batch losses summed over pixels and averaged over the batch (the paper's convention); `weight` (B, D)
+    weighs each input's term in the loss (the logged bce / sq_err stay unweighted)."""
     flat = x.flatten(1)
     with torch.no_grad():
         sq_err = (torch.sigmoid(logits) - flat).pow(2).sum(1).mean()
     if kind == "bce":
-        bce = F.binary_cross_entropy_with_logits(logits, flat, reduction="none").sum(1).mean()
-        return {"loss": bce, "bce": bce.detach(), "sq_err": sq_err}
-    mse = (torch.sigmoid(logits) - flat).pow(2).sum(1).mean()
-    return {"loss": mse, "sq_err": sq_err}
+        per = F.binary_cross_entropy_with_logits(logits, flat, reduction="none")
+    else:
+        per = (torch.sigmoid(logits) - flat).pow(2)
+    loss = (per if weight is None else per * weight).sum(1).mean()
+    if kind == "bce":
+        return {"loss": loss, "bce": per.detach().sum(1).mean(), "sq_err": sq_err}
+    return {"loss": loss, "sq_err": sq_err}
 
 
 def _rbm_pretraining(model: "DeepAutoencoder", train):
@@ -74,6 +78,7 @@ class DeepAutoencoder(Autoencoder):
     Config = AEConfig
     presets = PRESETS
     stage_plans = {**Autoencoder.stage_plans, "pretrain": {"rbm": _rbm_pretraining}}
+    denoises = weighs_inputs = True
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__(config)
@@ -92,8 +97,9 @@ class DeepAutoencoder(Autoencoder):
         return torch.sigmoid(self.decode_logits(z)).view(-1, *self.input_shape)
 
     def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
-        """Reconstruction loss of one batch."""
-        return reconstruction_loss(self.decode_logits(self.encode(batch.x)), batch.x, self.config.loss)
+        """Reconstruction loss of one batch (of the clean input from the corrupted one, for a denoiser)."""
+        return reconstruction_loss(self.decode_logits(self.encode(batch.x)), batch.target, self.config.loss,
+                                   batch.input_weights())
 
     def updates(self) -> list[Update]:
         return [Update("model", list(self.parameters()), self.loss)]

@@ -71,6 +71,22 @@ class Batch:
     y: Tensor | None = None
     noise: Noise | None = None
     index: Tensor | None = None  # each row's position in the training data (set by the trainer)
+    # A denoiser's batch (TrainConfig.corrupt): x is the corrupted input, `clean` what the loss compares with,
+    # `missing` (bool, x's shape) the inputs the corruption destroyed, weighted `emphasis` in a per-input loss.
+    clean: Tensor | None = None
+    missing: Tensor | None = None
+    emphasis: float = 1.0
+
+    @property
+    def target(self) -> Tensor:
+        """What a reconstruction is compared with: the clean input (x itself unless the batch was corrupted)."""
+        return self.x if self.clean is None else self.clean
+
+    def input_weights(self) -> Tensor | None:
+        """Per-input loss weights (B, D): `emphasis` on destroyed inputs, 1 elsewhere; None when all are 1."""
+        if self.missing is None or self.emphasis == 1.0:
+            return None
+        return 1.0 + (self.emphasis - 1.0) * self.missing.flatten(1).to(self.x.dtype)
 
     def fixed_randn(self, *shape: int) -> Tensor:
         """N(0, 1) draws that belong to each example: the same row gets the same draw at every step.
@@ -162,6 +178,10 @@ class Trainable(nn.Module):
     # Stage plans this model accepts, by kind: {"pretrain": {"rbm": fn}, "prior": {"gmm": fn}}; fn(model, train) -> stages.
     stage_plans: ClassVar[dict[str, dict[str, Callable[..., list["Stage"]]]]] = {}
     default_prior: ClassVar[str | None] = None  # a prior stage every run of this model gets (VQ-VAE: pixelcnn)
+    # Whether the losses compare with `Batch.target` (so the model trains as a denoiser with TrainConfig.corrupt),
+    # and whether they honour `Batch.input_weights()` (emphasis); a model without a reconstruction has neither.
+    denoises: ClassVar[bool] = False
+    weighs_inputs: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -113,6 +113,7 @@ class SemanticHasher(Autoencoder):
     """x -> logistic layers -> logistic code (+ fixed noise in training) -> logistic layers -> x; bits = code > 0.5."""
 
     name = "semhash"
+    denoises = True
     Config = SemhashConfig
     presets = PRESETS
     stage_plans = {**Autoencoder.stage_plans, "pretrain": {"rbm": _rbm_pretraining}}
@@ -182,7 +183,7 @@ class SemanticHasher(Autoencoder):
     def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """The fine-tuning objective with the code made binary by fixed noise (or straight through)."""
         logits = self.code_logits(batch.x)
-        rec = self.reconstruction(self.decode_logits(self._binary_code(logits, batch, progress)), batch.x).mean()
+        rec = self.reconstruction(self.decode_logits(self._binary_code(logits, batch, progress)), batch.target).mean()
         with torch.no_grad():
             p = torch.sigmoid(logits)
             decided = ((p < 0.1) | (p > 0.9)).float().mean()  # how binary the code units have become

@@ -97,6 +97,7 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
     """VAE (Kingma & Welling 2014): maximises the ELBO E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)), Eq. 10."""
 
     name = "vae"
+    denoises = weighs_inputs = True
     Config = VAEConfig
     presets = PRESETS
 
@@ -118,27 +119,32 @@ class VAE(GaussianCodeMixin, LatentVariableModel):
             return self.log_sigma.clamp(min=math.log(1e-3))  # a floor: a vanishing sigma makes the density blow up
         return torch.tensor(math.log(self.sigma))
 
-    def log_px_given_z(self, x: Tensor, out: Tensor) -> Tensor:
-        """log p(x|z) per example, summed over all pixels, from the decoder output `out` (B, D)."""
+    def log_px_given_z(self, x: Tensor, out: Tensor, weight: Tensor | None = None) -> Tensor:
+        """log p(x|z) per example, summed over all pixels (each weighted by `weight` (B, D) when given), from the
+        decoder output `out` (B, D)."""
         flat = x.flatten(1)
         if self.config.likelihood == "bernoulli":
-            return -F.binary_cross_entropy_with_logits(out, flat, reduction="none").sum(1)
-        log_sigma = self.current_log_sigma()
-        z = (flat - torch.sigmoid(out)) / log_sigma.exp()
-        return -(0.5 * z.pow(2) + log_sigma + 0.5 * LOG_2PI).sum(1)
+            per = -F.binary_cross_entropy_with_logits(out, flat, reduction="none")
+        else:
+            log_sigma = self.current_log_sigma()
+            z = (flat - torch.sigmoid(out)) / log_sigma.exp()
+            per = -(0.5 * z.pow(2) + log_sigma + 0.5 * LOG_2PI)
+        return (per if weight is None else per * weight).sum(1)
 
     # --- the objective -------------------------------------------------------------------
-    def elbo_terms(self, x: Tensor, batch: Batch | None = None) -> dict[str, Tensor]:
-        """Per-example: rec = -log p(x|z) (one z), kl = KL(q||p), nelbo = rec + kl, in nats."""
+    def elbo_terms(self, x: Tensor, batch: Batch | None = None, target: Tensor | None = None,
+                   weight: Tensor | None = None) -> dict[str, Tensor]:
+        """Per-example: rec = -log p(x|z) (one z), kl = KL(q||p), nelbo = rec + kl, in nats. A denoiser encodes the
+        corrupted x and scores the clean `target` (Vincent et al.'s criterion inside the ELBO)."""
         mu, logvar = self.posterior(x)
         z = reparameterize(mu, logvar, None if batch is None else batch.randn_like(mu))
-        rec = -self.log_px_given_z(x, self.decoder(z))
+        rec = -self.log_px_given_z(x if target is None else target, self.decoder(z), weight)
         kl = gaussian_kl(mu, logvar).sum(1)
         return {"rec": rec, "kl": kl, "nelbo": rec + kl}
 
     def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """Negative beta-ELBO averaged over the batch, beta ramped in over `kl_warmup` epochs."""
-        t = {k: v.mean() for k, v in self.elbo_terms(batch.x, batch).items()}
+        t = {k: v.mean() for k, v in self.elbo_terms(batch.x, batch, batch.target, batch.input_weights()).items()}
         beta = self.config.beta * ramp(progress, self.config.kl_warmup)
         loss = t["rec"] + beta * t["kl"]
         return {"loss": loss, "nelbo": t["nelbo"].detach(), "rec": t["rec"].detach(), "kl": t["kl"].detach()}

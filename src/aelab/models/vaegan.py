@@ -56,6 +56,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
     """VAE-GAN (Larsen et al. 2016): Enc on KL + L_llike^Dis_l, Dec on gamma*L_llike - L_GAN, Dis on L_GAN (Alg. 1)."""
 
     name = "vaegan"
+    denoises = True  # its reconstruction is judged in the discriminator's features: no per-input weights
     Config = VAEGANConfig
     presets = {
         "tiny": {"input_shape": (1, 8, 8), "channels": (4, 8), "latent_dim": 2, "dis_channels": (4, 8), "dis_hidden": 8},
@@ -82,7 +83,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
         mu, logvar = self.posterior(batch.x)
         x_rec = self.decode(reparameterize(mu, logvar, batch.randn_like(mu)))
         kl = gaussian_kl(mu, logvar).sum(1).mean()
-        llike = self.feature_nll(batch.x, x_rec).mean()
+        llike = self.feature_nll(batch.target, x_rec).mean()
         return {"loss": self.config.beta * kl + llike, "kl": kl.detach(), "feat_rec": llike.detach()}
 
     def decoder_loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
@@ -93,7 +94,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
         x_rec = self.decode(z)
         x_p = self.decode(batch.randn(self.config.latent_dim))  # samples from the prior
         f_rec = self.discriminator.features(x_rec)
-        llike = 0.5 * (self.discriminator.features(batch.x) - f_rec).pow(2).sum(1).mean()
+        llike = 0.5 * (self.discriminator.features(batch.target) - f_rec).pow(2).sum(1).mean()
         gan = _real(self.discriminator.logit(f_rec)) + _real(self.discriminator(x_p))
         return {"loss": self.config.gamma * llike + gan, "feat_rec": llike.detach(), "gen_gan": gan.detach()}
 
@@ -103,7 +104,7 @@ class VAEGAN(GaussianCodeMixin, Generative):
             mu, logvar = self.posterior(batch.x)
             x_rec = self.decode(reparameterize(mu, logvar, batch.randn_like(mu)))
             x_p = self.decode(batch.randn(self.config.latent_dim))
-        real = self.discriminator(batch.x)
+        real = self.discriminator(batch.target)  # a denoiser's real images are the clean ones
         loss = _real(real) + _fake(self.discriminator(x_rec)) + _fake(self.discriminator(x_p))
         return {"loss": loss, "d_real": torch.sigmoid(real).mean().detach()}
 

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..corruption.spec import parse_corruption
 from ..errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -44,6 +45,10 @@ class TrainConfig:
     precision: str = _f("fp32", "autocast precision of the updates; fp16 adds a gradient scaler per update",
                         choices=PRECISIONS)
     binarize: bool = _f(False, "dynamic binarisation: a fresh Bernoulli draw of each batch; evaluation on a fixed draw")
+    corrupt: str = _f("", "train as a denoiser: corrupt each batch on the fly and restore the clean input; terms "
+                      "joined by '+': gaussian:SIGMA, masking:P, saltpepper:P, occlude:S (or HxW), mask:PATH")
+    emphasis: float = _f(1.0, "loss weight of the inputs a corruption destroyed, relative to the others "
+                         "(Vincent et al. 2010's emphasised denoising)", min=0.0, exclusive=True)
     restart_epoch: int = _f(0, "epoch where the learning-rate schedule starts again: set when a finished run is "
                             "extended with --epochs", min=0, cli=False)
     update_options: dict[str, dict] = field(default_factory=dict, metadata={
@@ -70,6 +75,13 @@ class TrainConfig:
             raise ConfigError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if not (self.emphasis > 0 and math.isfinite(self.emphasis)):
+            raise ConfigError(f"emphasis must be a positive number, got {self.emphasis}")
+        spec = parse_corruption(self.corrupt)
+        self.corrupt = spec.text() if spec else ""  # canonical, a mask's path made absolute
+        if self.emphasis != 1.0 and not (spec and spec.destroys):
+            raise ConfigError("emphasis weighs the inputs a corruption destroys: give --corrupt with masking, "
+                              "saltpepper, occlude or mask")
         for name, opts in self.update_options.items():
             if not isinstance(opts, dict):
                 raise ConfigError(f"update_options[{name!r}] must be an object of settings")

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ..config import to_dict
+from ..corruption.apply import Corruption
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import Batch, Noise, Progress, Trainable, Update, model_spec
 from .config import TrainConfig, resolve_device
@@ -32,6 +33,8 @@ from .checkpoint import (
     sha256_bytes,
     tensors_to_bytes,
 )
+
+CORRUPTION_STREAM = 1_000  # the Noise stream of a denoiser's corruption: apart from every update's own draws
 
 PREVIOUS = "previous"
 CHECKPOINT_FILES = ("model.safetensors", "trainer.safetensors", "trainer.json")  # the last is the commit point
@@ -184,6 +187,7 @@ class Trainer:
         model.check_input(x)
         if len(x) == 0:
             raise ConfigError("no training data: the data set is empty")
+        self.corruption = self._corruption(model, x, config)
         self.updates = model.updates()
         names = [u.name for u in self.updates]
         if len(set(names)) != len(names):
@@ -364,6 +368,32 @@ class Trainer:
                 if self.last_checkpoint is not None else "no checkpoint had been written yet")
         return TrainingDiverged(f"{what} became NaN/inf at step {self.step + 1} in update '{update}' ({shown}); {kept}")
 
+    @staticmethod
+    def _corruption(model: Trainable, x: Tensor, config: TrainConfig) -> Corruption | None:
+        """The denoiser's corruption (TrainConfig.corrupt), checked against the model and the data now."""
+        if not config.corrupt:
+            return None
+        if not model.denoises:
+            raise ConfigError(f"model {model.name!r} cannot train as a denoiser (--corrupt): its loss does not "
+                              f"reconstruct the input")
+        if config.emphasis != 1.0 and not model.weighs_inputs:
+            raise ConfigError(f"model {model.name!r} has no per-input loss to weigh (--emphasis); leave it at 1")
+        corruption = Corruption(config.corrupt, config.emphasis)
+        corruption.check(tuple(x.shape[1:]))
+        return corruption
+
+    def corrupt(self, batch: Batch) -> Batch:
+        """The batch a denoiser trains on: its input corrupted with draws seeded by (seed, step) for the whole
+        global batch, so a resume, and any number of processes, corrupt exactly as one uninterrupted run."""
+        if self.corruption is None:
+            return batch
+        n = batch.x.shape[0]
+        draws = Noise(self.cfg.seed, self.step, CORRUPTION_STREAM, (self._shard_start, self._shard_start + n),
+                      self._global_rows or n, self.device)
+        c = self.corruption(batch.x, draws)
+        return Batch(c.x, batch.y, index=batch.index, clean=batch.x, missing=c.missing,
+                     emphasis=self.corruption.emphasis)
+
     def train_batch(self, batch: Batch) -> dict[str, Tensor]:
         """Run every due update once on `batch`; returns the detached terms, prefixed by update name."""
         progress = self.progress_now
@@ -475,7 +505,7 @@ class Trainer:
                 mine = self.ranks.shard(torch.arange(len(idx)))  # every rank draws the global batch, keeps its part
                 self._shard_start, self._global_rows = (int(mine[0]) if len(mine) else 0), len(idx)
                 yb = None if self.y is None else self.y[idx][mine].to(self.device, non_blocking=True)
-                batch = Batch(xb[mine].to(self.device, non_blocking=True), yb, index=idx[mine])
+                batch = self.corrupt(Batch(xb[mine].to(self.device, non_blocking=True), yb, index=idx[mine]))
                 terms = self.train_batch(batch)
                 self.step += 1
                 bar.update(1)
