@@ -1,0 +1,265 @@
+"""Denoising and inpainting: our denoising autoencoder against a median filter, PCA and biharmonic inpainting.
+
+MNIST (test images corrupted once with a fixed seed, the model trained on the training images corrupted afresh
+each batch, Vincent et al. 2008): masking 0.25 / 0.5, Gaussian sigma 0.3 / 0.5 (clipped to [0, 1]),
+salt-and-pepper 0.2 and a 10x10 occlusion. For each: PSNR and SSIM (11x11 Gaussian window) against the clean
+images of the corrupted input, a 3x3 median filter, PCA projection (the top components of the clean training
+images; their number picked on held-out training images for each corruption), and our DAE (the occlusion also
+as inpainting: known pixels kept, 1 and 3 passes, against scikit-image's biharmonic inpainting when installed).
+Natural images: 32x32 RGB patches of scikit-image's bundled photographs (train on patches of some, test on
+patches of the others). Features (Vincent et al.'s point): logistic-regression accuracy on the codes of a DAE
+and of a plain AE of the same size. Writes bench/results/denoise.json and bench/results/denoise_examples.png.
+
+    python bench/denoise.py                       # MNIST, photos and the linear probe (about an hour on 2 cores)
+    python bench/denoise.py --parts mnist --corruptions masking:0.5
+    python bench/denoise.py --quick               # a smoke run
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import RESULTS, ROOT, bench_parser, parse, save_rows
+from aelab.corruption import Corruption, SeededDraws, inpaint
+from aelab.data import load_dataset
+from aelab.eval.image_quality import psnr, ssim
+from aelab.train.run import load, train_run
+from aelab.train.stages import plan_run
+from aelab.train.trainer import TrainConfig
+
+CORRUPTIONS = ["masking:0.25", "masking:0.5", "gaussian:0.3", "gaussian:0.5", "saltpepper:0.2", "occlude:10"]
+# The denoiser measured here: a deep autoencoder with a wide code (a denoiser needs room for detail, unlike
+# the 30-unit code of the dimensionality-reduction paper), ELU units, cross-entropy to the clean image.
+RECIPE = {"model": {"hidden": (1000, 500), "code_dim": 128, "activation": "elu"}, "epochs": 30, "lr": 1e-3}
+PHOTO_RECIPE = {"model": {"hidden": (2000, 1000), "code_dim": 256, "activation": "elu", "loss": "mse"},
+                "epochs": 30, "lr": 1e-3}
+PCA_COMPONENTS = (16, 32, 64, 128, 256)
+TEST_SEED = 1234
+
+
+def median3(x: torch.Tensor) -> torch.Tensor:
+    """3x3 median filter per channel (reflecting edges), the classical salt-and-pepper remedy."""
+    from scipy.ndimage import median_filter
+
+    return torch.from_numpy(median_filter(x.numpy(), size=(1, 1, 3, 3), mode="reflect"))
+
+
+class PCAProjection:
+    """Projection onto the top principal components of clean training images (a linear denoiser)."""
+
+    def __init__(self, clean: torch.Tensor, max_components: int) -> None:
+        flat = clean.flatten(1).double()
+        self.mean = flat.mean(0)
+        _, _, v = torch.linalg.svd(flat - self.mean, full_matrices=False)
+        self.v = v[:max_components]
+
+    def __call__(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        flat = x.flatten(1).double() - self.mean
+        out = (flat @ self.v[:k].T) @ self.v[:k] + self.mean
+        return out.clamp(0, 1).float().view(x.shape)
+
+
+def scores(restored: torch.Tensor, clean: torch.Tensor) -> dict:
+    return {"psnr": float(psnr(restored, clean).mean()), "ssim": float(ssim(restored, clean).mean())}
+
+
+def biharmonic(x: torch.Tensor, holes: torch.Tensor) -> torch.Tensor | None:
+    try:
+        from skimage.restoration import inpaint_biharmonic
+    except ImportError:
+        return None
+    out = np.empty(x.shape, np.float32)
+    xs, hs = x.numpy(), holes.numpy()
+    for i in range(len(x)):
+        out[i] = inpaint_biharmonic(xs[i], hs[i, 0], channel_axis=0)
+    return torch.from_numpy(out).clamp(0, 1)
+
+
+def train_model(name: str, corrupt: str, train_x, recipe: dict, args, shape, data: str = "mnist") -> object:
+    out = args.runs / name
+    cfg = {**recipe["model"], "input_shape": shape}
+    tc = TrainConfig(epochs=args.epochs or recipe["epochs"], lr=args.lr or recipe["lr"], batch_size=args.batch_size,
+                     seed=args.seed, corrupt=corrupt)
+    done = (out / "trainer.json").exists() and json.loads((out / "trainer.json").read_text()).get("finished")
+    t0 = time.time()
+    if not done:
+        spec = plan_run("ae", cfg, data, args.data_dir if data == "mnist" else None, train=tc)
+        train_run(spec, out, train_x, None, None, overwrite=True, progress=not args.no_progress)
+    model = load(out)
+    model.eval()
+    return model, (time.time() - t0 if not done else float("nan"))
+
+
+def reconstruct(model, x: torch.Tensor) -> torch.Tensor:
+    from aelab.batching import map_batches
+
+    with torch.no_grad():
+        return map_batches(model, x, lambda b: model(b).reshape(b.shape), 1000, None)
+
+
+def run_images(part: str, train_x, test_x, corruptions: list[str], recipe: dict, args) -> tuple[list[dict], dict]:
+    """Rows for every corruption and method on one data set, and example images for the figure."""
+    rows, examples = [], {}
+    held = train_x[-2000:]  # for choosing PCA's components; the models train on everything else too
+    pca = PCAProjection(train_x[:-2000], max(PCA_COMPONENTS))
+    shape = tuple(train_x.shape[1:])
+    for spec in corruptions:
+        corruption = Corruption(spec)
+        c = corruption(test_x, SeededDraws(TEST_SEED, len(test_x)))
+        ch = corruption(held, SeededDraws(TEST_SEED + 1, len(held))).x
+        k = max(PCA_COMPONENTS, key=lambda k: float(psnr(pca(ch, k), held).mean()))
+        base = {"data": part, "corruption": spec, "test_images": len(test_x)}
+        rows.append({**base, "method": "corrupted input", **scores(c.x, test_x)})
+        rows.append({**base, "method": "median 3x3", **scores(median3(c.x), test_x)})
+        rows.append({**base, "method": f"PCA ({k} components)", **scores(pca(c.x, k), test_x)})
+        model, secs = train_model(f"{part}-{spec.replace(':', '-')}", spec, train_x, recipe, args, shape, part)
+        out = reconstruct(model, c.x)
+        rows.append({**base, "method": "DAE (ours)", "train_s": secs, **scores(out, test_x)})
+        shown = [test_x[:8], c.x[:8], out[:8]]
+        if c.holes is not None:
+            for passes in (1, 3):
+                filled = inpaint(lambda b: reconstruct(model, b), c.x, c.holes, passes)
+                rows.append({**base, "method": f"DAE inpainting, {passes} pass{'es' if passes > 1 else ''} (ours)",
+                             **scores(filled, test_x)})
+            shown[-1] = filled[:8]
+            n_bh = min(len(test_x), args.biharmonic_images)
+            bh = biharmonic(c.x[:n_bh], c.holes[:n_bh])
+            if bh is not None:
+                rows.append({**base, "method": "biharmonic inpainting (scikit-image)", "test_images": n_bh,
+                             **scores(bh, test_x[:n_bh])})
+                ours = inpaint(lambda b: reconstruct(model, b), c.x[:n_bh], c.holes[:n_bh], 3)
+                rows.append({**base, "method": "DAE inpainting, 3 passes (ours), same images", "test_images": n_bh,
+                             **scores(ours, test_x[:n_bh])})
+        examples[spec] = shown
+        for r in rows[-6:]:
+            if r["corruption"] == spec:
+                print(f"{part:8s} {spec:16s} {r['method']:44s} PSNR {r['psnr']:6.2f}  SSIM {r['ssim']:.3f}", flush=True)
+    return rows, examples
+
+
+def photo_patches(patch: int, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
+    """Random 32x32 RGB patches from scikit-image's bundled photographs: train and test from different photos."""
+    import skimage.data as sd
+
+    names = ["astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry", "hubble_deep_field",
+             "colorwheel", "retina", "motorcycle_left", "coins"]
+    photos = []
+    for n in names:
+        try:
+            a = np.asarray(getattr(sd, n)(), np.float32)
+        except Exception:  # a photo this scikit-image version lacks, or one it would download
+            continue
+        if a.ndim == 2:
+            a = np.repeat(a[:, :, None], 3, axis=2)
+        a = a[:, :, :3] / (255.0 if a.max() > 1 else 1.0)
+        photos.append((n, a.transpose(2, 0, 1)))
+    rng = np.random.default_rng(seed)
+    test_names = [n for n, _ in photos[::4]]  # every fourth photo is only seen at test time
+
+    def crops(selected, total):
+        areas = np.array([a.shape[1] * a.shape[2] for _, a in selected], float)
+        pick = rng.choice(len(selected), size=total, p=areas / areas.sum())
+        out = np.empty((total, 3, patch, patch), np.float32)
+        for i, j in enumerate(pick):
+            a = selected[j][1]
+            y, x = rng.integers(0, a.shape[1] - patch + 1), rng.integers(0, a.shape[2] - patch + 1)
+            out[i] = a[:, y : y + patch, x : x + patch]
+        return torch.from_numpy(out)
+
+    train = [p for p in photos if p[0] not in test_names]
+    test = [p for p in photos if p[0] in test_names]
+    return crops(train, count), crops(test, max(1000, count // 10)), [n for n, _ in train], test_names
+
+
+def linear_probe(train, test, args) -> list[dict]:
+    """Logistic regression on the codes of a DAE and a plain AE of the same size (Vincent et al. 2008, Sec. 5)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows = []
+    n = min(len(train.x), args.probe_train)
+    for name, corrupt in (("plain AE", ""), ("DAE masking 0.25", "masking:0.25"), ("DAE masking 0.5", "masking:0.5")):
+        run = "mnist-" + (corrupt.replace(":", "-") if corrupt else "plain")
+        model, secs = train_model(run, corrupt, train.x, RECIPE, args, tuple(train.x.shape[1:]))
+        with torch.no_grad():
+            ztr = model.encode(train.x[:n]).numpy()
+            zte = model.encode(test.x).numpy()
+        mu, sd = ztr.mean(0), ztr.std(0) + 1e-6
+        clf = LogisticRegression(max_iter=2000).fit((ztr - mu) / sd, train.y[:n].numpy())
+        acc = float(clf.score((zte - mu) / sd, test.y.numpy()))
+        rows.append({"data": "mnist", "corruption": corrupt or "none", "method": f"linear probe on {name} codes",
+                     "code_dim": RECIPE["model"]["code_dim"], "probe_train": n, "accuracy": acc})
+        print(f"linear probe {name:18s} accuracy {acc:.4f}", flush=True)
+    return rows
+
+
+def figure(examples: dict, path: Path) -> None:
+    """Rows of clean / corrupted / restored digits for each corruption."""
+    from aelab.viz.images import png_bytes
+
+    tiles = []
+    for spec, (clean, bad, good) in examples.items():
+        for t in (clean, bad, good):
+            tiles.append(t)
+    if not tiles:
+        return
+    grid = torch.cat(tiles)
+    path.write_bytes(png_bytes(grid, nrow=8))
+
+
+def main() -> None:
+    p = bench_parser(__doc__, epochs=0, batch_size=100, lr=0.0)
+    p.add_argument("--parts", default="mnist,photos,probe")
+    p.add_argument("--corruptions", default=",".join(CORRUPTIONS))
+    p.add_argument("--test-images", type=int, default=10000)
+    p.add_argument("--biharmonic-images", type=int, default=1000, help="biharmonic inpainting is slow: test on these")
+    p.add_argument("--probe-train", type=int, default=10000, help="training codes for the logistic regression")
+    p.add_argument("--patches", type=int, default=50000)
+    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "denoise")
+    p.add_argument("--quick", action="store_true", help="3000 images, 2 epochs, 500 test images")
+    args = parse(p)
+    if args.quick:
+        args.epochs, args.test_images, args.patches, args.probe_train = args.epochs or 2, 500, 3000, 2000
+        args.biharmonic_images = min(args.biharmonic_images, 50)
+        args.runs = args.runs.parent / (args.runs.name + "-quick")
+    started = time.time()
+    parts = args.parts.split(",")
+    corruptions = [c for c in args.corruptions.split(",") if c]
+    rows, examples = [], {}
+    if "mnist" in parts or "probe" in parts:
+        train = load_dataset("mnist", "train", args.data_dir)
+        test = load_dataset("mnist", "test", args.data_dir)
+        if args.quick:
+            train.x, train.y = train.x[:3000], train.y[:3000]
+        test.x, test.y = test.x[: args.test_images], test.y[: args.test_images]
+    if "mnist" in parts:
+        r, examples = run_images("mnist", train.x, test.x, corruptions, RECIPE, args)
+        rows += r
+    if "photos" in parts:
+        try:
+            ptrain, ptest, seen, unseen = photo_patches(32, args.patches, args.seed)
+        except ImportError:
+            print("photos: skipped (pip install scikit-image for its bundled photographs)")
+        else:
+            print(f"photos: {len(ptrain)} training patches from {', '.join(seen)}; {len(ptest)} test patches from "
+                  f"{', '.join(unseen)}", flush=True)
+            r, _ = run_images("photos", ptrain, ptest, ["gaussian:0.1", "masking:0.25", "occlude:8"], PHOTO_RECIPE,
+                              args)
+            rows += r
+    if "probe" in parts:
+        rows += linear_probe(train, test, args)
+    if examples:
+        figure(examples, RESULTS / ("denoise_examples_quick.png" if args.quick else "denoise_examples.png"))
+    out = RESULTS / ("denoise_quick.json" if args.quick else "denoise.json")
+    save_rows(out, rows, key=lambda r: (r["data"], r["corruption"], r["method"]), benchmark="denoise",
+              recipe=RECIPE, photo_recipe=PHOTO_RECIPE, seconds=round(time.time() - started, 1),
+              quick=bool(args.quick))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
