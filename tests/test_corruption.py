@@ -187,3 +187,25 @@ def test_a_denoiser_resumes_exactly_and_learns_from_the_corrupted_input(tmp_path
     Trainer(plain, x, TrainConfig(epochs=3, batch_size=20, schedule="constant"), tmp_path / "plain",
             progress=False, device="cpu").fit()
     assert any(not torch.equal(plain.state_dict()[k], a[k]) for k in a)  # the corruption reached the loss
+
+
+def test_the_suite_scores_a_denoiser_on_its_corruption():
+    from aelab.eval.suite import EvalOptions, evaluate_suite
+    from aelab.models.base import build_model, model_class
+
+    cfg = {**{k: v for k, v in model_class("ae").presets["tiny"].items() if k != "train"}, "input_shape": (1, 8, 8)}
+    model = build_model("ae", cfg).eval()
+    x = _x(n=30, h=8, w=8)
+    plain, _ = evaluate_suite(model, x)
+    assert not any(k.endswith("_restored") for k in plain)
+    m, _ = evaluate_suite(model, x, EvalOptions(corruption="gaussian:0.2+occlude:3"))
+    assert {"psnr_corrupted", "psnr_restored", "ssim_corrupted", "ssim_restored", "psnr_inpainted"} <= set(m)
+    again, _ = evaluate_suite(model, x, EvalOptions(corruption="gaussian:0.2+occlude:3"))
+    assert again == m  # the evaluation's corruption is seeded: the same numbers every time
+    from aelab.eval.image_quality import psnr
+
+    c = Corruption("gaussian:0.2+occlude:3")(x, SeededDraws(1, len(x)))
+    assert m["psnr_corrupted"] == pytest.approx(float(psnr(c.x, x).mean()))
+    with torch.no_grad():
+        filled = torch.where(c.holes, model(c.x).reshape(x.shape), c.x)
+    assert m["psnr_inpainted"] == pytest.approx(float(psnr(filled, x).mean()), rel=1e-6)

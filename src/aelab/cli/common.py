@@ -136,6 +136,10 @@ def add_data_args(p: argparse.ArgumentParser, default: str | None = "digits", de
     p.add_argument("--image-size", type=image_size_arg, default=None, metavar="H,W",
                    help="resize every image to H,W (or N for NxN); default: the data's own size; a folder of "
                         "mixed sizes takes its first file's size, with a warning")
+    p.add_argument("--patch", type=positive_int, default=None, metavar="N",
+                   help="with --data patches:FOLDER: the side of the square crops cut from the photos (default 32)")
+    p.add_argument("--patch-count", type=positive_int, default=None, metavar="N",
+                   help="with --data patches:FOLDER: how many crops, over all photos (default 50000)")
     p.add_argument("--val-fraction", type=fraction_arg, default=None, metavar="F",
                    help="share of a folder or .npy file held out as the test split, 0 <= F < 1 (default 0.1; 0 "
                         "holds out nothing); digits keep 297 of 1797 unless given; mnist and fashion-mnist have "
@@ -150,10 +154,14 @@ def data_options(args: argparse.Namespace) -> dict[str, Any]:
     """
     size = getattr(args, "image_size", None)
     fraction = getattr(args, "val_fraction", None)
-    return {
+    options: dict[str, Any] = {
         "image_size": None if size is None else [int(size[0]), int(size[1])],
         "val_fraction": None if fraction is None else float(fraction),
     }
+    for key in ("patch", "patch_count"):  # recorded only when given: they apply to patches:FOLDER alone
+        if getattr(args, key, None) is not None:
+            options[key] = int(getattr(args, key))
+    return options
 
 
 def print_metrics(metrics: dict[str, float], title: str) -> None:

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"aelab: warning: --iw-samples ignored: model {model.name!r} defines no likelihood p(x|z), so it "
                   "has no NLL to estimate", file=sys.stderr)
         k = 0
-    options = EvalOptions(iw_samples=k, sample_quality=True, progress=not args.no_progress, on_iw_plan=_say_plan)
+    options = EvalOptions(iw_samples=k, sample_quality=True, progress=not args.no_progress, on_iw_plan=_say_plan,
+                          corruption=spec.train.corrupt)
     if BINARY_CODES in model.capabilities() and data.y is not None and args.split != "train":
         # the split's items as queries against the training items: the retrieval protocol of semantic hashing
         base = load_run_data(spec, "train", args.data, args.data_dir, data_options(args))

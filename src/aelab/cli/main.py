@@ -12,7 +12,8 @@ from ..errors import AelabError, UsageError
 from .common import Parser
 
 # Subcommand -> module in this package with HELP, add_arguments(parser) and run(args) -> exit status.
-COMMANDS = ("train", "eval", "encode", "reconstruct", "report", "sample", "interpolate", "index", "models", "data")
+COMMANDS = ("train", "eval", "encode", "reconstruct", "denoise", "inpaint", "report", "sample", "interpolate", "index",
+            "models", "data")
 
 
 def _module(command: str):

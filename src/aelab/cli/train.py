@@ -119,11 +119,12 @@ def _prior_train(args: argparse.Namespace):
                        schedule="cosine", seed=_seed(args))
 
 
-def _periodic_eval(test_x):
-    """The trainer's evaluation after each epoch: the suite's cheap metrics on the test split."""
-    from ..eval.suite import evaluate_suite
+def _periodic_eval(test_x, corruption: str = ""):
+    """The trainer's evaluation after each epoch: the suite's cheap metrics on the test split (a denoiser's
+    restoration of it corrupted once, too)."""
+    from ..eval.suite import EvalOptions, evaluate_suite
 
-    return lambda model, progress: evaluate_suite(model, test_x)[0]
+    return lambda model, progress: evaluate_suite(model, test_x, EvalOptions(corruption=corruption))[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,7 +178,7 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
         args.data = args.data or DEFAULT_DATA
         train = load_dataset(args.data, "train", args.data_dir, **options)
         _validate_data(train.x, args.data)
-        data_name = args.data if train.name in dataset_names() else _absolute(args.data)  # usable from any folder
+        data_name = args.data if train.name in dataset_names() else _absolute_data(args.data)  # usable from any folder
         data_dir = _absolute(args.data_dir) if args.data_dir else None
         model_config, recipe = _model_config(args, train.name if train.name in dataset_names() else "",
                                              tuple(train.x.shape[1:]))
@@ -195,7 +196,8 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
         spec = dataclasses.replace(spec, data_options=options, fingerprint=fingerprint(train.x))
         test = _test_split(spec, args)
     test_x = eval_data(test.x, spec.train) if test is not None else None
-    model, result = train_run(spec, out, train.x, train.y, _periodic_eval(test_x) if test_x is not None else None,
+    evaluate = _periodic_eval(test_x, spec.train.corrupt) if test_x is not None else None
+    model, result = train_run(spec, out, train.x, train.y, evaluate,
                               resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
                               device=device, ranks=ranks)
     return _after_training(args, out, model, test or train, test_x, result, f"{spec.model} on {spec.data} (test split)",
@@ -217,6 +219,14 @@ def _empty(folder: Path) -> bool:
 def _absolute(path: str) -> str:
     """A user's path as the run records it: ~ expanded, absolute, so that it works from any folder later."""
     return str(Path(path).expanduser().resolve())
+
+
+def _absolute_data(name: str) -> str:
+    """A data path as the run records it; `patches:FOLDER` keeps its prefix."""
+    from ..data.patches import PATCHES_PREFIX, patch_folder_of
+
+    folder = patch_folder_of(name)
+    return PATCHES_PREFIX + _absolute(str(folder)) if folder is not None else _absolute(name)
 
 
 def _refuse_changes(args: argparse.Namespace, spec) -> None:
@@ -308,12 +318,13 @@ def _test_split(spec, args: argparse.Namespace):
 
 def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, result: dict, title: str,
                     database=None) -> int:
-    from ..eval.suite import evaluate_suite
+    from ..eval.suite import EvalOptions, evaluate_suite
     from ..train.run import read_spec
 
     if test_x is not None:
-        if not result or read_spec(out).after_main():  # stages after the main one: score the composed model
-            result = evaluate_suite(model, test_x)[0]
+        spec = read_spec(out)
+        if not result or spec.after_main():  # stages after the main one: score the composed model
+            result = evaluate_suite(model, test_x, EvalOptions(corruption=spec.train.corrupt))[0]
         print_metrics(result, title)
     if not args.no_report:
         path = write_run_report(out, model, test, database)

@@ -57,7 +57,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
                                metavar="UPDATE.KEY=VALUE", help=f"{help_text} (repeatable)")
             continue
         default = getattr(defaults, f.name)
-        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": f"{help_text} (default {default})"}
+        shown = default if default != "" else "none"
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": f"{help_text} (default {shown})"}
         if hint is bool:
             kwargs["action"] = "store_true"
         elif typing.get_origin(hint) is tuple:

@@ -10,6 +10,7 @@ from ..errors import DataError
 from .arrays import load_npy
 from .dataset import Dataset, check_image_size, check_split, check_val_fraction
 from .images import list_images, load_image_folder
+from .patches import DEFAULT_PATCH, DEFAULT_PATCH_COUNT, load_patch_folder, patch_folder_of
 from .registry import dataset_names, describe_datasets, find_dataset
 from .text import is_tsv, list_text_files, load_text_folder, load_tsv
 
@@ -26,6 +27,8 @@ def load_dataset(
     val_fraction: float | None = None,
     vocabulary: Sequence[str] | None = None,
     vocab_size: int | None = None,
+    patch: int | None = None,
+    patch_count: int | None = None,
 ) -> Dataset:
     """Load a dataset by registered name (digits, mnist, fashion-mnist, 20newsgroups, ...) or path.
 
@@ -40,6 +43,9 @@ def load_dataset(
     over `vocabulary` when given, else over the training split's `vocab_size` (2000) most frequent
     words; image_size and grayscale are refused.
 
+    `patches:FOLDER` is random patch x patch crops (default 32) of the photos in FOLDER, patch_count of them
+    (default 50,000) over all photos, split by photo (data/patches.py); patch and patch_count apply to it alone.
+
     val_fraction (0 <= f < 1) is the share held out as the test split; None keeps each data set's
     own split: 10% of a folder, .npy or .tsv file, 297 of digits' 1797, the official test files of
     mnist, fashion-mnist and 20newsgroups (which refuse any other value). With 0 the test split is
@@ -52,6 +58,16 @@ def load_dataset(
     val_fraction = check_val_fraction(val_fraction)
     name = os.fspath(name)
     text_options = {"vocabulary": vocabulary, "vocab_size": vocab_size}
+    folder = patch_folder_of(name)
+    if folder is not None:
+        if size is not None:
+            raise DataError(f"--image-size does not apply to {name}: patches keep the photos' scale; use --patch N")
+        _refuse_text_options(name, text_options)
+        return load_patch_folder(folder, split, patch or DEFAULT_PATCH, patch_count or DEFAULT_PATCH_COUNT,
+                                 grayscale, val_fraction, name=name)
+    if patch is not None or patch_count is not None:
+        raise DataError(f"--patch and --patch-count apply to photos read as patches (--data patches:FOLDER), "
+                        f"not to {name}")
     source = find_dataset(name)
     if source is not None:
         return source.load(split, data_dir, size, grayscale, val_fraction=val_fraction, **text_options)

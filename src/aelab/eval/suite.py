@@ -39,6 +39,8 @@ class EvalOptions:
     # retrieval (BINARY_CODES): the evaluated items' labels and a labelled database to search (e.g. the train split)
     labels: Tensor | None = None
     database: tuple[Tensor, Tensor] | None = None
+    # a denoiser's corruption (TrainConfig.corrupt): the data is corrupted once (seeded) and restored
+    corruption: str = ""
 
 
 Result = tuple[dict[str, float], dict[str, Any]]  # scalar metrics, and details (lists) for reports and --json
@@ -58,6 +60,56 @@ def _per_example_terms(model: Trainable, x: Tensor, options: EvalOptions) -> Res
     from .reconstruction import evaluate
 
     return evaluate(model, x, progress="evaluate" if options.progress else None), {}
+
+
+SSIM_MIN_SIDE = 7  # smallest image side given SSIM (scikit-image's smallest window), with a window shrunk to fit
+
+
+def _ssim_applies(model: Trainable, x: Tensor) -> bool:
+    """Images (N, C, H, W) at least SSIM_MIN_SIDE on each side, reconstructed by the model."""
+    return (RECONSTRUCT in model.capabilities() and x.dim() == 4 and min(x.shape[2:]) >= SSIM_MIN_SIDE
+            and len(x) > 0)
+
+
+def _reconstruction_terms(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    """The per-example terms, and for images the mean SSIM of reconstructions against the inputs.
+
+    SSIM uses the paper's 11x11 Gaussian window (sigma 1.5), or on images under 11 pixels a side the
+    largest odd window that fits (7 on the 8x8 digits): those values are not comparable with 11x11 SSIM.
+    """
+    from .image_quality import largest_window, ssim
+
+    metrics, details = _per_example_terms(model, x, options)
+    if _ssim_applies(model, x):
+        window = largest_window(x.shape[2], x.shape[3])
+        batch = max(1, min(1000, 2**22 // x[0].numel()))  # 2^22 pixels: five float64 maps, a few 100 MB
+        s = map_batches(model, x, lambda b: ssim(model(b).reshape(b.shape), b, window=window), batch,
+                        "ssim" if options.progress else None)
+        metrics["ssim"] = float(s.mean())
+    return metrics, details
+
+
+def _denoising(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    """PSNR (and SSIM on images) of the corrupted input and of the model's restoration against the clean data;
+    for holes whose place is known (occlusion, user masks), also of the inpainting that keeps every known input."""
+    from ..corruption import Corruption, SeededDraws
+    from .image_quality import largest_window, psnr, ssim
+
+    c = Corruption(options.corruption)(x, SeededDraws(options.seed + 1, len(x), x.device))
+    batch = max(1, min(1000, 2**22 // max(x[0].numel(), 1)))
+    restored = map_batches(model, c.x, lambda b: model(b).reshape(b.shape), batch,
+                           "denoising" if options.progress else None)
+    versions = {"corrupted": c.x, "restored": restored}
+    if c.holes is not None:
+        versions["inpainted"] = torch.where(c.holes, restored, c.x)  # every input outside the holes as given
+    images = x.dim() == 4 and min(x.shape[2:]) >= SSIM_MIN_SIDE
+    window = largest_window(x.shape[2], x.shape[3]) if images else 0
+    metrics: dict[str, float] = {}
+    for name, y in versions.items():
+        metrics[f"psnr_{name}"] = float(psnr(y, x).mean())
+        if images:
+            metrics[f"ssim_{name}"] = float(ssim(y, x, window=window).mean())
+    return metrics, {}
 
 
 def _likelihood(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
@@ -115,8 +167,10 @@ def _retrieval(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
 
 
 METRICS: list[Metric] = [
-    Metric("per-example terms", RECONSTRUCT, _per_example_terms),  # sq_err, bce, psnr (+ a model's own, e.g. ELBO)
+    # sq_err, bce, psnr (+ a model's own, e.g. the ELBO), and ssim on images
+    Metric("per-example terms", RECONSTRUCT, _reconstruction_terms),
     Metric("density", DENSITY, _per_example_terms),  # a prior evaluated on its own inputs: nll
+    Metric("denoising", RECONSTRUCT, _denoising, lambda m, x, o: bool(o.corruption) and len(x) > 0),
     Metric("likelihood", LIKELIHOOD, _likelihood),
     Metric("prior fit", SAMPLE, _prior_fit, lambda m, x, o: getattr(m, "prior", None) is not None),
     Metric("retrieval", BINARY_CODES, _retrieval,

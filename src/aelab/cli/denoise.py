@@ -1,0 +1,20 @@
+"""`aelab denoise`: restore photos of any size with a trained denoiser, patch by patch."""
+
+from __future__ import annotations
+
+import argparse
+
+from .photos import add_photo_args, restore_photos
+
+HELP = "restore noisy photos (a file or a folder) with a model trained with --corrupt"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `aelab denoise`."""
+    add_photo_args(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..restore import denoise_image
+
+    return restore_photos(args, lambda model, image, name: denoise_image(model, image, args.stride, name), "denoised")

@@ -1,0 +1,104 @@
+"""Restoring a user's photos with a trained denoiser: any size and 1 or 3 channels, by overlapping patches of the
+model's input size, restored independently and blended without seams (data/patches.py); inpainting keeps every
+known pixel and fills the holes (corruption.inpaint)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .corruption import inpaint
+from .data.patches import match_channels, tile, untile
+from .errors import ConfigError, DataError
+
+BATCH = 256  # patches per forward pass
+
+
+def patch_size(model) -> tuple[int, int]:
+    """(channels, side) of the square images the model takes; a one-line error for any other input."""
+    shape = tuple(model.input_shape)
+    if len(shape) != 3:
+        raise ConfigError(f"model {model.name!r} takes {shape} vectors, not images: it cannot restore photos")
+    c, h, w = shape
+    if h != w:
+        raise ConfigError(f"model {model.name!r} takes {h}x{w} images; restoring photos by patches needs a square input")
+    return int(c), int(h)
+
+
+def _forward(model, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        return model(t).reshape(t.shape).clamp(0, 1).numpy()
+
+
+def _by_batches(fn, *arrays: np.ndarray) -> np.ndarray:
+    return np.concatenate([fn(*(a[i : i + BATCH] for a in arrays)) for i in range(0, len(arrays[0]), BATCH)])
+
+
+def _prepare(model, image: np.ndarray, name: str | None, stride: int | None) -> tuple[np.ndarray, int, int, int]:
+    c, p = patch_size(model)
+    img = match_channels(np.asarray(image, np.float32), c, name)
+    stride = stride or max(1, p // 4)  # a quarter patch: every pixel averaged over up to 16 patches
+    if not 1 <= stride <= p:
+        raise ConfigError(f"--stride must be from 1 to the patch size {p}, got {stride}")
+    return img, c, p, stride
+
+
+def denoise_image(model, image: np.ndarray, stride: int | None = None, name: str | None = None) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> the model's restoration, same shape and channels as given."""
+    img, _, p, stride = _prepare(model, image, name, stride)
+    patches, layout = tile(img, p, stride)
+    out = untile(_by_batches(lambda b: _forward(model, b), patches), layout)
+    return match_channels(out, image.shape[0]).clip(0, 1)
+
+
+def inpaint_image(model, image: np.ndarray, holes: np.ndarray, iterations: int = 1, stride: int | None = None,
+                  name: str | None = None) -> np.ndarray:
+    """Fill `holes` ((H, W) bool, True = missing) of a (C, H, W) image; every other pixel stays exactly as given."""
+    holes = np.asarray(holes, bool)
+    if holes.shape != image.shape[1:]:
+        raise DataError(f"the mask is {holes.shape[0]}x{holes.shape[1]} but {name or 'the image'} is "
+                        f"{image.shape[1]}x{image.shape[2]}")
+    img, c, p, stride = _prepare(model, image, name, stride)
+    patches, layout = tile(img, p, stride)
+    hole_patches, _ = tile(np.repeat(holes[None].astype(np.float32), c, axis=0), p, stride)
+
+    def fill(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        t, m = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(h > 0.5)
+        return inpaint(lambda b: torch.from_numpy(_forward(model, b.numpy())), t, m, iterations).numpy()
+
+    filled = untile(_by_batches(fill, patches, hole_patches), layout)
+    out = np.where(holes[None], match_channels(filled, image.shape[0]), image)  # known pixels exactly as given
+    return out.clip(0, 1).astype(np.float32)
+
+
+_BOX = re.compile(r"^box:(\d+),(\d+),(\d+),(\d+)$")
+
+
+def read_mask(spec: str, size: tuple[int, int]) -> np.ndarray:
+    """Holes (H, W) bool from `box:x,y,w,h` (joined by '+' for several) or a mask image (white = missing)."""
+    h, w = size
+    if spec.startswith("box:"):
+        holes = np.zeros((h, w), bool)
+        for part in spec.split("+"):
+            m = _BOX.match(part.strip())
+            if not m:
+                raise ConfigError(f"mask {part!r}: write box:x,y,w,h (left, top, width, height in pixels), "
+                                  f"several joined by '+'")
+            x, y, bw, bh = (int(g) for g in m.groups())
+            if bw < 1 or bh < 1 or x >= w or y >= h:
+                raise ConfigError(f"mask {part!r} lies outside the {w}x{h} image (x, y from 0; width, height >= 1)")
+            holes[y : y + bh, x : x + bw] = True
+        return holes
+    from .data.images import read_image
+
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DataError(f"mask {spec}: no such file (give an image, white = missing, or box:x,y,w,h)")
+    mask = read_image(path, grayscale=True)[0].numpy() > 0.5
+    if mask.shape != (h, w):
+        raise DataError(f"the mask {path} is {mask.shape[1]}x{mask.shape[0]} but the image is {w}x{h}")
+    return mask
