@@ -44,6 +44,9 @@ def test_a_patch_data_set_is_recorded_split_by_photo_and_refuses_changes(denoise
     data = json.loads((denoiser / "config.json").read_text())["data"]
     assert data["name"] == f"patches:{photos}" and data["options"]["patch"] == 12
     assert data["fingerprint"]["shape"] == [3, 12, 12]
+    report = (denoiser / "report.html").read_text()
+    assert 'id="denoising"' in report and "clean, corrupted, restored, inpainted" in report
+    assert "psnr_restored" in report and "ssim_inpainted" in report
     code, _, err = run(capsys, "train", "ae", "--data", f"patches:{photos}", "--patch", "16", "--out", denoiser,
                        "--resume", "--more-epochs", "1", "--no-progress")
     assert code == 2

@@ -183,7 +183,8 @@ def write_run_report(run: Path, model, test, database=None) -> Path:
               **{f"stage {s.name}": {k: v for k, v in s.to_json().items() if k != "name"} for s in spec.stages}}
     return write_report(run, model, test, MetricsLog(run / "metrics.jsonl").records(),
                         title=f"{spec.model} on {spec.data}", config=config,
-                        unfinished=unfinished_note(run, spec), stages=other_stages(run, spec), database=database)
+                        unfinished=unfinished_note(run, spec), stages=other_stages(run, spec), database=database,
+                        corruption=spec.train.corrupt)
 
 
 def eval_data(x, train_cfg):

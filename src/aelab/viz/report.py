@@ -268,6 +268,31 @@ def _reconstructions(model: "Autoencoder", x: Tensor) -> str:
     return _figure(png, "reconstructions", caption, pixels=True)
 
 
+def _denoising(model: "Autoencoder", x: Tensor, corruption: str) -> str:
+    """Clean / corrupted / restored rows (and the inpainting, known inputs kept, when the holes' place is known)."""
+    from ..corruption import Corruption, SeededDraws
+
+    if x.dim() != 4:
+        return f"<p>Trained to restore inputs corrupted by <code>{_esc(corruption)}</code>.</p>"
+    device, dtype = _place(model)
+    clean = x.detach().to("cpu", torch.float32)
+    c = Corruption(corruption)(clean, SeededDraws(1, len(clean)))  # the evaluation's own draw (EvalOptions.seed + 1)
+    with torch.no_grad():
+        restored = _as_images(model(c.x.to(device=device, dtype=dtype)), tuple(x.shape[1:]))
+    shown = [clean, c.x, restored]
+    names = ["clean", "corrupted", "restored"]
+    if c.holes is not None:
+        shown.append(torch.where(c.holes, restored, c.x))
+        names.append("inpainted (known inputs kept)")
+    cols = min(_RECON_PER_ROW, len(clean))
+    rows = [t[i : i + cols] for i in range(0, len(clean), cols) for t in shown]
+    rows = [r if len(r) == cols else torch.cat([r, torch.ones((cols - len(r), *r.shape[1:]))]) for r in rows]
+    png = png_bytes(torch.cat(rows), nrow=cols, scale=_pixel_scale(*clean.shape[2:]))
+    caption = (f"{len(clean)} test images corrupted by {corruption} (seeded, as in the evaluation); rows in turn: "
+               f"{', '.join(names)}.")
+    return _figure(png, "denoising", caption, pixels=True)
+
+
 def _interpolations(model: "Autoencoder", x: Tensor, pairs: int = 4, steps: int = 10) -> str:
     from ..eval.interpolation import interpolate
 
@@ -360,6 +385,7 @@ def write_report(
     unfinished: str | None = None,
     stages: Sequence[StageRecords] = (),
     database: Any = None,
+    corruption: str = "",
 ) -> Path:
     """Write `run_dir/report.html` (self-contained, images embedded) atomically and return its path.
 
@@ -369,6 +395,7 @@ def write_report(
     follow the model's. `extra_sections` are (title, raw HTML) pairs appended verbatim (the title is
     escaped), before the configuration. Data that is not images (word counts) gets its words instead of
     pictures; a model with binary codes and a labelled `database` (the training items) gets a retrieval section.
+    A denoiser (`corruption`, its TrainConfig.corrupt) gets clean / corrupted / restored triples.
     """
     from ..models.base import BINARY_CODES, RECONSTRUCT, SAMPLE
 
@@ -406,6 +433,8 @@ def write_report(
         autoencoder = RECONSTRUCT in model.capabilities()  # a density model (a prior) has no codes to draw
         images = x.dim() == 4  # (N, C, H, W); documents are word counts (N, V)
         vocabulary = getattr(data, "vocabulary", None)
+        if n > 0 and autoencoder and corruption:
+            parts.append(_section("denoising", "Denoising", _denoising(model, x[:n], corruption)))
         if n > 0 and autoencoder and images:
             parts.append(_section("reconstructions", "Reconstructions", _reconstructions(model, x[:n])))
         elif n > 0 and autoencoder and vocabulary is not None:
