@@ -5,6 +5,9 @@ from .conv import ConvDecoder, ConvEncoder, check_conv_shape
 from .critic import ConvDiscriminator
 from .gaussian import LOG_2PI, gaussian_kl, gaussian_log_density, reparameterize
 from .mlp import activation, mlp
+from .pixelcnn import GatedPixelCNN
+from .quantizer import VectorQuantizer, codebook_usage
 
-__all__ = ["ARCHS", "ConvDecoder", "ConvDiscriminator", "ConvEncoder", "LOG_2PI", "activation", "check_conv_shape",
-           "encoder_decoder", "gaussian_kl", "gaussian_log_density", "mlp", "reparameterize"]
+__all__ = ["ARCHS", "ConvDecoder", "ConvDiscriminator", "ConvEncoder", "GatedPixelCNN", "LOG_2PI", "VectorQuantizer",
+           "activation", "check_conv_shape", "codebook_usage", "encoder_decoder", "gaussian_kl", "gaussian_log_density",
+           "mlp", "reparameterize"]
