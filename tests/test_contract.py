@@ -9,7 +9,8 @@ import torch
 import aelab
 from aelab.cli import main
 from aelab.config import from_dict, to_dict
-from aelab.models.base import DENSITY, LIKELIHOOD, RECONSTRUCT, SAMPLE, Batch, Progress, build_model, model_class, model_names
+from aelab.models.base import (DENSITY, DISCRETE_CODES, LIKELIHOOD, RECONSTRUCT, SAMPLE, Batch, Progress, build_model,
+                               model_class, model_names)
 from aelab.train.run import train_run
 from aelab.train.stages import plan_run
 from aelab.train.trainer import TrainConfig, Trainer
@@ -23,7 +24,7 @@ def tiny(name):
 
 
 def data_for(model, n=40):
-    return torch.rand(n, *model.input_shape, generator=torch.Generator().manual_seed(1))
+    return model.example_input(n, generator=torch.Generator().manual_seed(1))
 
 
 def outputs(model, x):
@@ -72,6 +73,11 @@ def test_shapes_and_ranges(name):
             assert z.shape[0] == 6 and model.decode(z).shape == x.shape
             s = model.stage_output(x)
             assert s.shape[0] == 6 and model.from_stage_output(s).shape == x.shape
+        if DISCRETE_CODES in caps:
+            idx = model.encode_indices(x)
+            k = model.quantizer.num_codes
+            assert idx.dtype == torch.long and idx.shape[0] == 6 and 0 <= int(idx.min()) and int(idx.max()) < k
+            assert torch.equal(model.decode_indices(idx), model(x))  # the indices carry everything decoded
         if DENSITY in caps:
             lp = model.log_prob(x)
             assert lp.shape == (6,) and torch.isfinite(lp).all()
@@ -131,6 +137,11 @@ def test_save_and_load_give_identical_outputs(name, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_cli_trains_a_run_folder(name, tmp_path, capsys):
     x = data_for(tiny(name))
+    if not model_class(name).standalone:  # a prior over another model's codes trains only as a stage of its run
+        assert main(["train", name, "--out", str(tmp_path / "run")]) == 2
+        err = capsys.readouterr().err
+        assert "trains as a stage" in err and len(err.strip().splitlines()) == 1
+        return
     np.save(tmp_path / "data.npy", x.numpy())
     run = tmp_path / "run"
     code = main(["train", name, "--preset", "tiny", "--data", str(tmp_path / "data.npy"), "--epochs", "1",

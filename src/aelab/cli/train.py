@@ -156,6 +156,11 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
         raise UsageError("--stage names a stage of an existing run: give the run with --from RUN")
     if args.model is None:
         raise UsageError("name the model to train (see `aelab models`), or give an existing run with --from RUN")
+    from ..models import model_class
+
+    cls = model_class(args.model)
+    if not cls.standalone:
+        raise UsageError(f"{args.model} is {cls.stage_of}; it trains as a stage of that model's run, not on data")
     out = args.out or Path("runs") / f"{args.model}-{Path(str(args.data or DEFAULT_DATA)).stem}"
     if args.resume and _empty(out):
         print(f"nothing to resume in {out} (killed before the run was recorded); starting it")

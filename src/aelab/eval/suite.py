@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..batching import map_batches
 from ..errors import ConfigError
-from ..models.base import BINARY_CODES, DENSITY, LIKELIHOOD, RECONSTRUCT, SAMPLE, Trainable
+from ..models.base import BINARY_CODES, DENSITY, DISCRETE_CODES, LIKELIHOOD, RECONSTRUCT, SAMPLE, Trainable
 
 if TYPE_CHECKING:
     from .likelihood import IWPlan
@@ -112,6 +112,16 @@ def _denoising(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
     return metrics, {}
 
 
+def _codebook(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    """How the codebook is used on this data: the share of codes used and the perplexity of their histogram."""
+    from ..nn import codebook_usage
+
+    k = model.quantizer.num_codes
+    indices = map_batches(model, x, model.encode_indices, 500, "codebook" if options.progress else None)
+    stats = codebook_usage(torch.bincount(indices.flatten().cpu(), minlength=k))
+    return {"codebook_usage": float(stats["usage"]), "codebook_perplexity": float(stats["perplexity"])}, {}
+
+
 def _likelihood(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
     from .likelihood import iwae_nll, latent_diagnostics, plan_iwae
 
@@ -171,6 +181,7 @@ METRICS: list[Metric] = [
     Metric("per-example terms", RECONSTRUCT, _reconstruction_terms),
     Metric("density", DENSITY, _per_example_terms),  # a prior evaluated on its own inputs: nll
     Metric("denoising", RECONSTRUCT, _denoising, lambda m, x, o: bool(o.corruption) and len(x) > 0),
+    Metric("codebook", DISCRETE_CODES, _codebook),
     Metric("likelihood", LIKELIHOOD, _likelihood),
     Metric("prior fit", SAMPLE, _prior_fit, lambda m, x, o: getattr(m, "prior", None) is not None),
     Metric("retrieval", BINARY_CODES, _retrieval,

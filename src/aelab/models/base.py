@@ -182,10 +182,18 @@ class Trainable(nn.Module):
     # and whether they honour `Batch.input_weights()` (emphasis); a model without a reconstruction has neither.
     denoises: ClassVar[bool] = False
     weighs_inputs: ClassVar[bool] = False
+    # A model that only trains as a stage over another model's output (a prior over a VQ-VAE's code indices) says
+    # so: `aelab train` refuses it with `stage_of` ("the prior over a VQ-VAE's codes (aelab train vqvae)").
+    standalone: ClassVar[bool] = True
+    stage_of: ClassVar[str] = ""
 
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
+
+    def example_input(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n inputs of the kind this model takes, for tests and smoke runs: uniform in [0, 1] by default."""
+        return torch.rand(n, *self.input_shape, generator=generator)
 
     def updates(self) -> list[Update]:
         raise NotImplementedError
@@ -274,7 +282,8 @@ class Autoencoder(Trainable):
         if self.prior is None:
             raise ConfigError(f"model {self.name!r} has no prior to sample from; train one on its codes with "
                               f"`aelab train --from RUN --prior gmm`")
-        return self.from_stage_output(self.prior.sample(n, generator=generator))
+        with torch.no_grad():  # a draw, not a path for gradients
+            return self.from_stage_output(self.prior.sample(n, generator=generator))
 
     def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Squared error and cross-entropy summed over pixels, and PSNR (dB, peak 1), per example."""

@@ -1,0 +1,265 @@
+"""VQ-VAE (van den Oord, Vinyals & Kavukcuoglu, NeurIPS 2017) and its gated PixelCNN prior over the code grid.
+
+The encoder maps an image to a grid of vectors, each replaced by its nearest codebook row (nn/quantizer.py);
+the decoder maps the grid back. The prior is a second stage: a gated PixelCNN (van den Oord et al. 2016,
+nn/pixelcnn.py) trained on the index grids of the training images, from which `sample` draws.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..nn import GatedPixelCNN, VectorQuantizer, check_conv_shape
+from .base import DISCRETE_CODES, Autoencoder, Batch, DensityModel, Progress, Update, register
+
+if TYPE_CHECKING:
+    from ..train.stages import Stage
+    from ..train.trainer import TrainConfig
+
+LN2 = math.log(2.0)
+
+PRESETS: dict[str, dict] = {
+    "tiny": {"input_shape": (1, 8, 8), "hidden": 16, "res_hidden": 8, "num_codes": 8, "code_dim": 4,
+             "prior_channels": 8, "prior_layers": 2, "prior_kernel": 3},
+    # EMA codebook and dead-code restarts: with the codebook loss alone, 30 epochs on digits used 2 of 64 codes
+    "digits": {"input_shape": (1, 8, 8), "hidden": 64, "res_hidden": 32, "num_codes": 64, "code_dim": 16,
+               "ema": True, "restart_after": 20, "prior_channels": 32, "prior_layers": 4, "prior_kernel": 3,
+               "train": {"epochs": 30, "lr": 2e-3}},
+    # The paper's network (Sec. 4.1) at the size of the reference example for 32x32 images: two stride-2 4x4
+    # convolutions, two residual 3x3 blocks; 28x28 gives a 7x7 grid of codes, 32x32 an 8x8 one.
+    "mnist": {"input_shape": (1, 28, 28), "hidden": 128, "res_hidden": 32, "num_codes": 512, "code_dim": 64,
+              "ema": True, "restart_after": 100, "train": {"epochs": 30, "lr": 2e-4}},
+    "cifar": {"input_shape": (3, 32, 32), "hidden": 128, "res_hidden": 32, "num_codes": 512, "code_dim": 64,
+              "ema": True, "restart_after": 100, "likelihood": "gaussian", "train": {"epochs": 30, "lr": 2e-4}},
+}
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@dataclass
+class VQVAEConfig:
+    """The encoder/decoder widths, the codebook and the prior's size."""
+
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    hidden: int = 128
+    res_hidden: int = 32
+    res_blocks: int = 2
+    num_codes: int = 512  # K
+    code_dim: int = 64  # D
+    beta: float = 0.25  # commitment weight (eq. 3)
+    ema: bool = False  # codebook by exponential moving averages (Appendix A.1) instead of its loss term
+    decay: float = 0.99
+    restart_after: int = 0  # training steps a code may go unused before it is moved to an encoder output (0: never)
+    likelihood: str = "bernoulli"  # p(x|z): Bernoulli (cross-entropy) or Gaussian with fixed sigma
+    sigma: float = 0.1  # the Gaussian decoder's standard deviation (data in [0, 1])
+    prior_channels: int = 64
+    prior_layers: int = 12
+    prior_kernel: int = 7
+
+    def __post_init__(self) -> None:
+        if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
+            raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        check_conv_shape(self.input_shape, 2)
+        if min(self.hidden, self.res_hidden, self.num_codes, self.code_dim) < 1 or self.res_blocks < 0:
+            raise ConfigError("hidden, res_hidden, num_codes and code_dim must be >= 1, res_blocks >= 0")
+        if self.hidden < 2:
+            raise ConfigError(f"hidden must be >= 2 (the first layer has hidden // 2 channels), got {self.hidden}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"unknown likelihood {self.likelihood!r}; use {' or '.join(LIKELIHOODS)}")
+        if not (self.sigma > 0 and math.isfinite(self.sigma)):
+            raise ConfigError(f"sigma must be a positive number, got {self.sigma}")
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(h, w) of the code grid: the image halved twice."""
+        return check_conv_shape(self.input_shape, 2)
+
+
+class Residual(nn.Module):
+    """x + conv1x1(relu(conv3x3(relu(x)))): the paper's residual block (Sec. 4.1)."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(hidden, channels, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def _residual_stack(channels: int, hidden: int, blocks: int) -> list[nn.Module]:
+    return [Residual(channels, hidden) for _ in range(blocks)] + [nn.ReLU()]
+
+
+@register
+class VQVAE(Autoencoder):
+    """x -> conv encoder -> z_e (D x h x w) -> nearest codebook rows z_q -> conv decoder -> p(x | z_q) (eq. 3)."""
+
+    name = "vqvae"
+    Config = VQVAEConfig
+    presets = PRESETS
+    denoises = weighs_inputs = True
+    stage_plans = {"prior": {"pixelcnn": lambda model, train: _pixelcnn_prior(model, train)}}
+    default_prior = "pixelcnn"  # every run trains its prior as a second stage
+
+    def __init__(self, config: VQVAEConfig) -> None:
+        super().__init__(config)
+        c, h = config.input_shape[0], config.hidden
+        self.encoder = nn.Sequential(
+            nn.Conv2d(c, h // 2, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(h // 2, h, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(h, h, 3, padding=1),
+            *_residual_stack(h, config.res_hidden, config.res_blocks),
+            nn.Conv2d(h, config.code_dim, 1),
+        )
+        self.quantizer = VectorQuantizer(config.num_codes, config.code_dim, beta=config.beta, ema=config.ema,
+                                         decay=config.decay, restart_after=config.restart_after)
+        self.decoder = nn.Sequential(
+            nn.Conv2d(config.code_dim, h, 3, padding=1),
+            *_residual_stack(h, config.res_hidden, config.res_blocks),
+            nn.ConvTranspose2d(h, h // 2, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(h // 2, c, 4, stride=2, padding=1),
+        )
+
+    # --- the model interface ----------------------------------------------------------------
+    def capabilities(self) -> set[str]:
+        return super().capabilities() | {DISCRETE_CODES}
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The quantised vectors z_q, (B, D, h, w)."""
+        return self.quantizer.lookup(self.encode_indices(x))
+
+    def encode_indices(self, x: Tensor) -> Tensor:
+        """The grid of code indices (B, h, w)."""
+        return self.quantizer.nearest(self.encoder(x))
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+    def decode_indices(self, indices: Tensor) -> Tensor:
+        """Images from a grid of code indices (B, h, w)."""
+        return self.decode(self.quantizer.lookup(indices.long()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def stage_output(self, x: Tensor) -> Tensor:
+        """What the prior trains on: each image's grid of code indices."""
+        return self.encode_indices(x)
+
+    def from_stage_output(self, s: Tensor) -> Tensor:
+        return self.decode_indices(s)
+
+    # --- the objective ----------------------------------------------------------------------
+    def nll_given_codes(self, logits: Tensor, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        """-log p(x | z_q) per example in nats, summed over pixels (each weighted by `weight` when given)."""
+        flat, out = x.flatten(1), logits.flatten(1)
+        if self.config.likelihood == "bernoulli":
+            per = F.binary_cross_entropy_with_logits(out, flat, reduction="none")
+        else:
+            s = self.config.sigma
+            per = 0.5 * ((flat - torch.sigmoid(out)) / s).pow(2) + math.log(s) + 0.5 * math.log(2 * math.pi)
+        return (per if weight is None else per * weight).sum(1)
+
+    def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
+        """Eq. 3 per example, averaged over the batch: -log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2
+        (the codebook terms summed over the grid, as the reconstruction is over the pixels)."""
+        z_e = self.encoder(batch.x)
+        z_q, indices, vq_loss = self.quantizer(z_e)
+        rec = self.nll_given_codes(self.decoder(z_q), batch.target, batch.input_weights()).mean()
+        vq = vq_loss * z_e[0].numel()  # the quantiser's losses are means over elements
+        stats = self.quantizer.usage(indices)
+        return {"loss": rec + vq, "rec": rec.detach(), "vq": vq.detach(), "usage": stats["usage"],
+                "perplexity": stats["perplexity"]}
+
+    def updates(self) -> list[Update]:
+        return [Update("model", [p for p in self.parameters() if p.requires_grad], self.loss)]
+
+    def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """The reconstruction terms, -log p(x|z_q), and with a prior the bound on -log p(x) in nats and bits/dim."""
+        indices = self.encode_indices(x)
+        logits = self.decoder(self.quantizer.lookup(indices))
+        recon = torch.sigmoid(logits).flatten(1)
+        flat = x.flatten(1)
+        sq = (recon - flat).pow(2)
+        clamped = recon.clamp(1e-7, 1 - 1e-7)
+        terms = {"sq_err": sq.sum(1), "bce": -(flat * clamped.log() + (1 - flat) * (1 - clamped).log()).sum(1),
+                 "psnr": -10 * torch.log10(sq.mean(1).clamp_min(1e-10)), "rec_nll": self.nll_given_codes(logits, x)}
+        if self.prior is not None:
+            # log p(x) >= log p(x|z_q) + log p(z_q): q(z|x) is one-hot, so the ELBO's KL is -log p(z_q) (Sec. 3.2)
+            bound = terms["rec_nll"] - self.prior.log_prob(indices)
+            terms["nll_bound"] = bound
+            terms["bits_per_dim"] = bound / (flat.shape[1] * LN2)
+        return terms
+
+
+def _pixelcnn_prior(model: VQVAE, train: "TrainConfig") -> list["Stage"]:
+    from ..train.stages import MAIN, Stage
+
+    c = model.config
+    cfg = dataclasses.asdict(PixelCNNConfig(input_shape=c.grid, num_classes=c.num_codes, channels=c.prior_channels,
+                                            layers=c.prior_layers, kernel=c.prior_kernel))
+    return [Stage("prior", PixelCNNPrior.name, cfg, train, input=MAIN)]
+
+
+
+@dataclass
+class PixelCNNConfig:
+    """A gated PixelCNN over (h, w) grids of `num_classes` codes."""
+
+    input_shape: tuple[int, ...] = (7, 7)
+    num_classes: int = 512
+    channels: int = 64
+    layers: int = 12
+    kernel: int = 7
+
+    def __post_init__(self) -> None:
+        if len(self.input_shape) != 2 or min(self.input_shape) < 1:
+            raise ConfigError(f"input_shape must be a grid (h, w), got {self.input_shape}")
+
+
+@register
+class PixelCNNPrior(DensityModel):
+    """p(z) = prod_i p(z_i | z_<i) over a grid of codes in raster order (van den Oord et al. 2016, eq. 1)."""
+
+    name = "pixelcnn"
+    Config = PixelCNNConfig
+    presets = {"tiny": {"input_shape": (2, 2), "num_classes": 8, "channels": 8, "layers": 2, "kernel": 3}}
+    standalone = False
+    stage_of = "the prior over a VQ-VAE's code indices (aelab train vqvae)"
+
+    def __init__(self, config: PixelCNNConfig) -> None:
+        super().__init__(config)
+        self.net = GatedPixelCNN(config.num_classes, config.channels, config.layers, config.kernel)
+
+    def example_input(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return torch.randint(0, self.config.num_classes, (n, *self.config.input_shape), generator=generator)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return self.net.log_prob(x.long())
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.net.sample(n, tuple(self.config.input_shape), generator=generator)
+
+    def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
+        """Negative log-likelihood per grid, and per code in bits."""
+        nll = -self.log_prob(batch.x).mean()
+        return {"loss": nll, "nll": nll.detach(), "bits_per_code": nll.detach() / (batch.x[0].numel() * LN2)}
+
+    def updates(self) -> list[Update]:
+        return [Update("model", list(self.parameters()), self.loss)]
+
+    def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
+        nll = -self.log_prob(x)
+        return {"nll": nll, "bits_per_code": nll / (x[0].numel() * LN2)}
