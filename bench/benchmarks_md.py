@@ -246,8 +246,45 @@ def index_speed(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def denoise(d: dict) -> str:
+    r = d.get("recipe", {})
+    lines = [
+        "## Denoising and inpainting (Vincent et al. 2008): our DAE against a median filter, PCA and biharmonic inpainting",
+        "",
+        "PSNR (dB) and SSIM (11x11 Gaussian window) against the clean test images; test images corrupted once with a",
+        "fixed seed, the DAE trained on training images corrupted afresh each batch. PCA: projection onto the top",
+        "components of the clean training images, their number picked on held-out training images. Inpainting keeps",
+        f"every known pixel. DAE: `ae` with hidden {tuple(r.get('model', {}).get('hidden', ()))}, code "
+        f"{r.get('model', {}).get('code_dim')}, {r.get('model', {}).get('activation')} units, {r.get('epochs')} epochs "
+        "(photos: see `PHOTO_RECIPE` in the script). Command:",
+        "",
+        "```",
+        "python bench/denoise.py --threads 1   # writes bench/results/denoise.json and denoise_examples.png",
+        "```",
+        "",
+        f"Machine: {_machines(d)}.",
+    ]
+    images = [x for x in d["rows"] if "psnr" in x]
+    for data in sorted({x["data"] for x in images}, key=lambda k: k != "mnist"):
+        rows = [x for x in images if x["data"] == data]
+        lines += ["", f"### {data} ({rows[0]['test_images']} test images)", "",
+                  "| corruption | method | PSNR | SSIM |", "|---|---|---|---|"]
+        for x in rows:
+            shown = x["method"] + (f" ({x['test_images']} images)" if x["test_images"] != rows[0]["test_images"] else "")
+            lines.append(f"| {x['corruption']} | {shown} | {x['psnr']:.2f} | {x['ssim']:.3f} |")
+    probe = [x for x in d["rows"] if "accuracy" in x]
+    if probe:
+        lines += ["", f"### Features: logistic regression on the codes ({probe[0]['code_dim']} units, "
+                      f"{probe[0]['probe_train']} training images, MNIST test set)", "",
+                  "| codes of | test accuracy |", "|---|---|"]
+        lines += [f"| {x['method'].replace('linear probe on ', '')} | {x['accuracy']:.4f} |" for x in probe]
+    lines += ["", "![clean / corrupted / restored, each corruption in turn](bench/results/denoise_examples.png)"]
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS = {"hinton2006.json": hinton2006, "vae_mnist.json": vae_mnist, "vaegan_mnist.json": vaegan_mnist,
-            "semantic_hashing.json": semantic_hashing, "index_speed.json": index_speed}
+            "semantic_hashing.json": semantic_hashing, "index_speed.json": index_speed,
+            "denoise.json": denoise}
 
 
 def main() -> None:
