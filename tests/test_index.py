@@ -631,3 +631,21 @@ def test_faiss_round_trip_gives_the_same_neighbours():
     with pytest.raises(CodeIndexError) as e:
         Index(12).export_faiss()
     one_line(e.value)
+
+
+def test_the_longest_codes_plan_and_search_without_overflow(engine):
+    # 1024 bits: the cost model's 2**bits must not pass through a float (it overflows past 1023 bits)
+    rng = np.random.default_rng(3)
+    codes = rng.random((300, 1024)) < 0.5
+    index = Index(1024)
+    index.add(codes)
+    q = codes[4] ^ (rng.random(1024) < 0.01)
+    for method in ("auto", "scan", "multi-index"):
+        got = index.search_topk(q, 10, method=method)
+        want = brute_topk(codes, np.arange(300), q, 10)
+        assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
+        got = index.search_radius(q, 20, method=method)
+        want = brute_radius(codes, np.arange(300), q, 20)
+        assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
+    with pytest.raises(CodeIndexError, match="method='scan'"):
+        index.search_radius(q, 300, method="multi-index")  # refused in one line, not attempted (nor out of memory)

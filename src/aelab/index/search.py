@@ -428,6 +428,13 @@ def plan_radius(seg: Segment, r: int, method: Method, queries: int) -> str:
             how = "enumerate"  # with one substring, multi-index hashing is the enumeration
         if how == "enumerate":
             _check_enumeration(ball_volume(seg.bits, r) * queries, seg.bits, r)
+        if how == "multi-index":
+            radii = _table_radii(len(seg.subs), r)
+            probes = sum(ball_volume(w, rj) for (_, w, _), rj in zip(seg.subs, radii) if rj >= 0)
+            if probes * queries > MAX_PROBES:
+                raise CodeIndexError(f"multi-index hashing within distance {r} of {seg.bits}-bit codes in "
+                                     f"{len(seg.subs)} substrings means {probes * queries:,} probes; use "
+                                     f"method='scan' (or 'auto')")
         if queries == 1:
             seg.cache[key] = how
     return how
@@ -539,11 +546,11 @@ def _count(hist: np.ndarray, qi: np.ndarray, d: np.ndarray) -> None:
 
 def _uniform_radius(total: int, bits: int, k: int) -> int:
     """The radius holding k of `total` uniformly random codes on average."""
-    need = k * 2.0**bits / max(total, 1)
+    need = k * (1 << bits)  # ball volume * total >= k * 2**bits, in integers: 2.0**bits overflows past 1023 bits
     v = 0
     for t in range(bits + 1):
         v += math.comb(bits, t)
-        if v >= need:
+        if v * max(total, 1) >= need:
             return t
     return bits
 
