@@ -223,7 +223,7 @@ def index_speed(d: dict) -> str:
     lines = [
         "## Binary-code search speed: aelab.index against FAISS (same codes, same results, 1 thread each)",
         "",
-        f"{d.get('codes', '')}. Median / p99 query latency in microseconds; every result checked equal to",
+        f"Codes: {d.get('codes', '')}. Median / p99 query latency in microseconds; every result checked equal to",
         "the other engine's before timing. Command: `python bench/index_speed.py` (needs `pip install faiss-cpu`).",
         "",
         f"Machine: {_machines(d)}. aelab searched with its {d.get('aelab_engine', 'numpy')} code (the C inner loops",
