@@ -16,6 +16,7 @@ Writes bench/results/vqvae.json and vqvae_samples.png.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -70,11 +71,13 @@ def run_mnist(args) -> tuple[list[dict], list[torch.Tensor]]:
         train.x, test.x, x_bin = train.x[:3000], test.x[:500], x_bin[:500]
     rows, grids = [], []
     epochs = args.epochs or 30
-    vq_cfg = {k: v for k, v in VQ_PRESETS["mnist"].items() if k != "train"}
+    vq_cfg = {**{k: v for k, v in VQ_PRESETS["mnist"].items() if k != "train"}, **json.loads(args.set or "{}")}
     vae_cfg = {**VAE_PRESETS["iwae-mnist"], "input_shape": [1, 28, 28]}
     for name, model, cfg, lr, prior in (("vqvae", "vqvae", vq_cfg, 2e-4 * args.lr_scale, PRIOR),
                                         ("vae", "vae", vae_cfg, 1e-3 * args.lr_scale, None)):
-        m, secs = _train(f"mnist-{name}-e{epochs}", model, cfg, epochs, lr, train.x, args, True, prior)
+        custom = args.set and name == "vqvae"  # a run folder per configuration, stable across processes
+        tag = f"mnist-{name}-e{epochs}" + (f"-{hashlib.sha256(args.set.encode()).hexdigest()[:8]}" if custom else "")
+        m, secs = _train(tag, model, cfg, epochs, lr, train.x, args, True, prior)
         t0 = time.time()
         metrics, _ = evaluate_suite(m, x_bin)
         if name == "vae":
@@ -87,7 +90,8 @@ def run_mnist(args) -> tuple[list[dict], list[torch.Tensor]]:
         samples = _samples(m, args.samples, seed=2)
         quality = sample_quality(samples, test.x)
         grids.append(samples[:32])
-        rows.append({"data": "mnist", "model": name, "epochs": epochs, "sq_err": sq, "bits_per_dim": bpd,
+        rows.append({"data": "mnist", "model": name, "config": cfg if name == "vqvae" else "iwae-mnist",
+                     "epochs": epochs, "sq_err": sq, "bits_per_dim": bpd,
                      "bits_per_dim_how": how, "codebook_usage": metrics.get("codebook_usage"),
                      "codebook_perplexity": metrics.get("codebook_perplexity"),
                      "sample_frechet": quality["frechet"], "sample_confidence": quality["confidence"],
@@ -126,12 +130,16 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=5000, help="samples for the Fréchet score")
     p.add_argument("--patches", type=int, default=20000)
     p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "vqvae")
+    p.add_argument("--set", default="", help='VQ-VAE config overrides as JSON, e.g. \'{"hidden": 64}\'')
+    p.add_argument("--prior-epochs", type=int, default=None, help=f"default {PRIOR['epochs']}")
     p.add_argument("--quick", action="store_true")
     args = parse(p)
     if args.quick:
         args.epochs, args.k, args.nll_images, args.samples, args.patches = args.epochs or 1, 20, 100, 200, 2000
         PRIOR["epochs"] = 1
         args.runs = args.runs.parent / (args.runs.name + "-quick")
+    if args.prior_epochs:
+        PRIOR["epochs"] = args.prior_epochs
     started = time.time()
     rows = []
     if "mnist" in args.parts:
