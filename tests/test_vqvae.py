@@ -39,6 +39,8 @@ def test_one_run_trains_the_vqvae_then_its_prior_and_samples(digits, tmp_path, c
     model = aelab.load(run)
     s = model.sample(5, generator=torch.Generator().manual_seed(0))
     assert s.shape == (5, 1, 8, 8) and 0 <= float(s.min()) and float(s.max()) <= 1
+    report = (run / "report.html").read_text()
+    assert "test, whole run" in report and "bits_per_dim" in report and 'id="samples"' in report
     assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -386,6 +386,7 @@ def write_report(
     stages: Sequence[StageRecords] = (),
     database: Any = None,
     corruption: str = "",
+    composed: dict[str, float] | None = None,
 ) -> Path:
     """Write `run_dir/report.html` (self-contained, images embedded) atomically and return its path.
 
@@ -395,7 +396,8 @@ def write_report(
     follow the model's. `extra_sections` are (title, raw HTML) pairs appended verbatim (the title is
     escaped), before the configuration. Data that is not images (word counts) gets its words instead of
     pictures; a model with binary codes and a labelled `database` (the training items) gets a retrieval section.
-    A denoiser (`corruption`, its TrainConfig.corrupt) gets clean / corrupted / restored triples.
+    A denoiser (`corruption`, its TrainConfig.corrupt) gets clean / corrupted / restored triples. `composed`: the
+    test metrics of the whole run's model (with its later stages, e.g. a prior: bits/dim), a column of its own.
     """
     from ..models.base import BINARY_CODES, RECONSTRUCT, SAMPLE
 
@@ -421,9 +423,21 @@ def write_report(
         ]
 
         table, columns = final_metrics_rows(records)
-        if records:
+        if composed:
+            column = "test, whole run"
+            columns = [*columns, column]
+            shown = {row["metric"]: row for row in table}
+            for key, value in composed.items():
+                if key not in shown:
+                    shown[key] = {"metric": key}
+                    table.append(shown[key])
+                shown[key][column] = value
+        if records or composed:
             note = ('<p class="meta">The last record of each split; a training term ("model/sq_err") is in the row '
                     "of the evaluation metric of the same name; &ndash;: not recorded for that split.</p>")
+            if composed:
+                note = note.replace("</p>", " &ldquo;test, whole run&rdquo;: the run's model with its later stages "
+                                    "(a prior) on the test split, evaluated when this report was written.</p>")
             body = metrics_table_html(table, columns, missing="\u2013")
             parts.append(_section("metrics", "Final metrics", body + note))
 
