@@ -108,3 +108,20 @@ def test_codebook_vectors_are_rows_and_indices_round_trip():
         assert torch.equal(model.quantizer.nearest(model.quantizer.lookup(idx)), idx)
     assert to_dict(model.config)["num_codes"] == 8
     np.testing.assert_array_equal(idx.shape, (7, 2, 2))
+
+
+def test_a_binarised_run_trains_its_prior_on_the_codes_of_binary_images(digits, tmp_path, monkeypatch):
+    import aelab.train.run as run_module
+    from aelab.data import binarize
+
+    train, _ = digits
+    x = train.x[:200]
+    seen = []
+    real = run_module.map_batches
+    monkeypatch.setattr(run_module, "map_batches", lambda m, data, fn, *a, **k: seen.append(data) or real(m, data, fn,
+                                                                                                       *a, **k))
+    cfg = model_class("vqvae").presets["tiny"]
+    spec = plan_run("vqvae", cfg, "digits", train=TrainConfig(epochs=1, batch_size=50, binarize=True),
+                    prior_train=TrainConfig(epochs=1, batch_size=50))
+    train_run(spec, tmp_path / "run", x, None, None, progress=False)
+    assert len(seen) == 1 and torch.equal(seen[0], binarize(x, seed=0))  # not the grey images the model never saw

@@ -288,7 +288,12 @@ def _train_stages(spec: RunSpec, out: Path, models: dict[str, Trainable], train_
     def input_of(stage: Stage) -> Tensor:  # computed once, and only when a stage still has to train
         if stage.input not in outputs:
             source = spec.stage(stage.input)
-            outputs[stage.input] = map_batches(models[source.name], input_of(source), models[source.name].stage_output)
+            x = input_of(source)
+            if source.train.binarize:  # the source trained on binary draws: its output of one fixed draw, as in eval
+                from ..data import binarize
+
+                x = binarize(x, seed=0)
+            outputs[stage.input] = map_batches(models[source.name], x, models[source.name].stage_output)
         return outputs[stage.input]
 
     stop_stage, stop_step = stop_after if isinstance(stop_after, tuple) else (MAIN, stop_after)
