@@ -101,7 +101,6 @@ def test_bad_inputs_are_one_line_errors(denoiser, tmp_path, capsys):
     src = tmp_path / "in.png"
     Image.fromarray(_photo(30, 40, 1)).save(src)
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small_mask.png")
-    two = np.zeros((20, 20, 2), np.uint8)
     cases = [
         (["inpaint", denoiser, src, "--mask", tmp_path / "small_mask.png", "-o", tmp_path / "o.png"], "10x10"),
         (["inpaint", denoiser, src, "--mask", "box:50,0,3,3", "-o", tmp_path / "o.png"], "outside"),
@@ -110,7 +109,6 @@ def test_bad_inputs_are_one_line_errors(denoiser, tmp_path, capsys):
         (["denoise", denoiser, src, "-o", tmp_path / "o.jpg"], ".png"),
         (["denoise", denoiser, src, "-o", tmp_path / "o.png", "--stride", "13"], "stride"),
     ]
-    np.save(tmp_path / "two.npy", two)
     for argv, words in cases:
         code, _, err = run(capsys, *argv)
         assert code != 0, argv

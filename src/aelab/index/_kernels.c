@@ -418,11 +418,11 @@ HOT static int mih_one(const uint64_t *codes, int w, SubTable *t, int m, const u
                 int d = dist(c, q, w);
                 if (d > r) continue;
                 int dup = 0;
-                for (int i = 0; i < j && !dup; i++) {
-                    if (t[i].radius < 0) continue;
+                if (j > 0) { /* reached by an earlier table? (its substring within that table's radius) */
                     uint64_t x[16];
                     for (int b = 0; b < w; b++) x[b] = c[b] ^ q[b];
-                    dup = pc64(extract(x, t[i].start, t[i].width)) <= t[i].radius;
+                    for (int i = 0; i < j && !dup; i++)
+                        dup = t[i].radius >= 0 && pc64(extract(x, t[i].start, t[i].width)) <= t[i].radius;
                 }
                 if (!dup && hits_push(out, qi, p, d)) return -1;
             }
