@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..nn import mlp
+from ..nn import ARCHS, encoder_decoder, mlp
 from .base import Autoencoder, Batch, Progress, Trainable, Update, register
 
 # The paper's architectures (Science 2006, Fig. 2 and Fig. 3).
@@ -21,6 +21,9 @@ PRESETS: dict[str, dict] = {
     "digits": {"input_shape": (1, 8, 8), "hidden": (256, 128), "code_dim": 8, "train": {"epochs": 100, "lr": 3e-3}},
     "hinton2006": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 30},
     "hinton2006-2d": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 2},
+    # The ACAI paper's baseline autoencoder on its lines data: its conv family, mean squared error, no critic
+    "lines": {"input_shape": (1, 32, 32), "arch": "pool", "channels": (16, 32, 64, 128), "code_dim": 64,
+              "activation": "lrelu", "loss": "mse", "train": {"lr": 1e-4, "batch_size": 64}},
 }
 
 
@@ -33,10 +36,16 @@ class AEConfig:
     code_dim: int = 30
     activation: str = "sigmoid"
     loss: str = "bce"  # cross-entropy (the paper's fine-tuning loss) or "mse"
+    arch: str = "mlp"  # the paper's fully connected layers; "conv" or "pool" use `channels` (no RBM pre-training)
+    channels: tuple[int, ...] = (32, 64)
 
     def __post_init__(self) -> None:
         if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
             raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown arch {self.arch!r}; use {' or '.join(ARCHS)}")
+        if self.arch != "mlp" and not self.channels:
+            raise ConfigError(f"a {self.arch} autoencoder needs at least one entry in channels")
         if self.code_dim < 1 or any(h < 1 for h in self.hidden):
             raise ConfigError(f"layer sizes must be positive, got hidden={self.hidden} code_dim={self.code_dim}")
         if self.loss not in ("bce", "mse"):
@@ -82,12 +91,15 @@ class DeepAutoencoder(Autoencoder):
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__(config)
-        sizes = config.sizes
-        self.encoder = mlp(sizes, config.activation)
-        self.decoder = mlp(sizes[::-1], config.activation)
+        c = config
+        if c.arch == "mlp":  # plain Sequentials of Linear layers: the RBMs unroll into them, checkpoints keep their keys
+            self.encoder, self.decoder = mlp(c.sizes, c.activation), mlp(c.sizes[::-1], c.activation)
+        else:
+            self.encoder, self.decoder = encoder_decoder(c.arch, c.input_shape, c.hidden, c.channels, c.activation,
+                                                         c.code_dim, c.code_dim)
 
     def encode(self, x: Tensor) -> Tensor:
-        return self.encoder(x.flatten(1))
+        return self.encoder(x.flatten(1) if self.config.arch == "mlp" else x.view(-1, *self.input_shape))
 
     def decode_logits(self, z: Tensor) -> Tensor:
         """Decoder output before the final logistic unit, flat (B, D)."""

@@ -114,6 +114,12 @@ class Batch:
             return torch.randn(self.x.shape[0], *shape, device=self.x.device)
         return self.noise.randn(*shape)
 
+    def rand(self, *shape: int) -> Tensor:
+        """Uniform [0, 1) draws of shape (B, *shape), on the batch's device."""
+        if self.noise is None:
+            return torch.rand(self.x.shape[0], *shape, device=self.x.device)
+        return self.noise.rand(*shape)
+
     def bernoulli(self, p: Tensor) -> Tensor:
         """A Bernoulli draw with probabilities `p` (first dimension the batch)."""
         if self.noise is None:

@@ -129,6 +129,8 @@ class RBM(Autoencoder):
 
 def rbm_configs_for(ae: AEConfig) -> list[RBMConfig]:
     """The stack of RBMs that pre-trains `ae`: one per encoder layer, Gaussian at the code."""
+    if ae.arch != "mlp":
+        raise ConfigError(f"RBM pre-training needs the fully connected architecture; this autoencoder is {ae.arch!r}")
     if ae.activation != "sigmoid":
         raise ConfigError("RBM pre-training needs logistic (sigmoid) hidden units; use --activation sigmoid")
     sizes = ae.sizes

@@ -25,6 +25,9 @@ PRESETS: dict[str, dict] = {
     # Burda et al. 2016's one-stochastic-layer VAE on binarised MNIST: 200-200 tanh, 50 latents.
     "iwae-mnist": {"input_shape": (1, 28, 28), "arch": "mlp", "hidden": (200, 200), "latent_dim": 50,
                    "activation": "tanh", "likelihood": "bernoulli"},
+    # The ACAI paper's lines comparison (Berthelot et al. 2019, Sec. 4): its conv family, 16 latent channels at 2x2
+    "lines": {"input_shape": (1, 32, 32), "arch": "pool", "channels": (16, 32, 64, 128), "latent_dim": 64,
+              "activation": "lrelu", "likelihood": "bernoulli", "train": {"lr": 1e-4, "batch_size": 64}},
     "conv-mnist": {"input_shape": (1, 28, 28), "arch": "conv", "channels": (32, 64), "latent_dim": 16,
                    "activation": "relu", "likelihood": "bernoulli"},
 }

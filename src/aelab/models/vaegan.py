@@ -65,6 +65,10 @@ class VAEGAN(GaussianCodeMixin, Generative):
         "digits": {"input_shape": (1, 8, 8), "arch": "mlp", "hidden": (128, 128), "activation": "tanh",
                    "latent_dim": 8, "dis_channels": (32,), "dis_hidden": 64, "gamma": 10.0, "beta": 0.1,
                    "train": {"epochs": 100}},
+        # the ACAI paper's lines comparison: its conv family for encoder and decoder
+        "lines": {"input_shape": (1, 32, 32), "arch": "pool", "channels": (16, 32, 64, 128), "latent_dim": 64,
+                  "activation": "lrelu", "dis_channels": (16, 32, 64), "dis_hidden": 128,
+                  "train": {"lr": 1e-4, "batch_size": 64}},
     }
 
     def __init__(self, config: VAEGANConfig) -> None:

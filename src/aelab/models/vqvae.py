@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..nn import GatedPixelCNN, VectorQuantizer, check_conv_shape
+from ..nn import GatedPixelCNN, PoolDecoder, PoolEncoder, VectorQuantizer, check_conv_shape, pool_grid
 from .base import DISCRETE_CODES, Autoencoder, Batch, DensityModel, Progress, Update, register
 
 if TYPE_CHECKING:
@@ -37,11 +37,16 @@ PRESETS: dict[str, dict] = {
     # convolutions, two residual 3x3 blocks; 28x28 gives a 7x7 grid of codes, 32x32 an 8x8 one.
     "mnist": {"input_shape": (1, 28, 28), "hidden": 128, "res_hidden": 32, "num_codes": 512, "code_dim": 64,
               "ema": True, "restart_after": 100, "train": {"epochs": 30, "lr": 2e-4}},
+    # The ACAI paper's lines comparison (Berthelot et al. 2019, Sec. 4): its conv family, codes at 2x2
+    "lines": {"input_shape": (1, 32, 32), "arch": "pool", "channels": (16, 32, 64, 128), "code_dim": 16,
+              "num_codes": 512, "ema": True, "restart_after": 100, "likelihood": "gaussian",
+              "prior_channels": 32, "prior_layers": 4, "prior_kernel": 3, "train": {"lr": 1e-4, "batch_size": 64}},
     "cifar": {"input_shape": (3, 32, 32), "hidden": 128, "res_hidden": 32, "num_codes": 512, "code_dim": 64,
               "ema": True, "restart_after": 100, "likelihood": "gaussian", "train": {"epochs": 30, "lr": 2e-4}},
 }
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+VQ_ARCHS = ("resnet", "pool")
 
 
 @dataclass
@@ -63,11 +68,17 @@ class VQVAEConfig:
     prior_channels: int = 64
     prior_layers: int = 12
     prior_kernel: int = 7
+    arch: str = "resnet"  # the paper's strided convs and residual blocks, or "pool" (the ACAI family, `channels`)
+    channels: tuple[int, ...] = (16, 32, 64, 128)  # the pool arch's widths, one per halving
 
     def __post_init__(self) -> None:
         if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
             raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
-        check_conv_shape(self.input_shape, 2)
+        if self.arch not in VQ_ARCHS:
+            raise ConfigError(f"unknown arch {self.arch!r}; use {' or '.join(VQ_ARCHS)}")
+        if self.arch == "pool" and (not self.channels or min(self.channels) < 1):
+            raise ConfigError("the pool arch needs positive channels, one per halving")
+        self.grid  # a one-line error for an image the encoder cannot halve
         if min(self.hidden, self.res_hidden, self.num_codes, self.code_dim) < 1 or self.res_blocks < 0:
             raise ConfigError("hidden, res_hidden, num_codes and code_dim must be >= 1, res_blocks >= 0")
         if self.hidden < 2:
@@ -79,7 +90,9 @@ class VQVAEConfig:
 
     @property
     def grid(self) -> tuple[int, int]:
-        """(h, w) of the code grid: the image halved twice."""
+        """(h, w) of the code grid: the image halved twice (resnet) or once per channels entry (pool)."""
+        if self.arch == "pool":
+            return pool_grid(self.input_shape, len(self.channels))
         return check_conv_shape(self.input_shape, 2)
 
 
@@ -113,6 +126,12 @@ class VQVAE(Autoencoder):
     def __init__(self, config: VQVAEConfig) -> None:
         super().__init__(config)
         c, h = config.input_shape[0], config.hidden
+        self.quantizer = VectorQuantizer(config.num_codes, config.code_dim, beta=config.beta, ema=config.ema,
+                                         decay=config.decay, restart_after=config.restart_after)
+        if config.arch == "pool":
+            self.encoder = PoolEncoder(config.input_shape, config.channels, config.code_dim)
+            self.decoder = PoolDecoder(config.code_dim, config.channels, config.input_shape)
+            return
         self.encoder = nn.Sequential(
             nn.Conv2d(c, h // 2, 4, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(h // 2, h, 4, stride=2, padding=1), nn.ReLU(),
@@ -120,8 +139,6 @@ class VQVAE(Autoencoder):
             *_residual_stack(h, config.res_hidden, config.res_blocks),
             nn.Conv2d(h, config.code_dim, 1),
         )
-        self.quantizer = VectorQuantizer(config.num_codes, config.code_dim, beta=config.beta, ema=config.ema,
-                                         decay=config.decay, restart_after=config.restart_after)
         self.decoder = nn.Sequential(
             nn.Conv2d(config.code_dim, h, 3, padding=1),
             *_residual_stack(h, config.res_hidden, config.res_blocks),
@@ -145,11 +162,13 @@ class VQVAE(Autoencoder):
         return self.decoder(z)
 
     def decode(self, z: Tensor) -> Tensor:
-        return torch.sigmoid(self.decoder(z))
+        """Images from a grid of vectors (B, D, h, w), each snapped to its nearest codebook row first: the decoder
+        knows only the codebook (an interpolation between codes moves in jumps, as Berthelot et al. 2019 found)."""
+        return self.decode_indices(self.quantizer.nearest(z))
 
     def decode_indices(self, indices: Tensor) -> Tensor:
         """Images from a grid of code indices (B, h, w)."""
-        return self.decode(self.quantizer.lookup(indices.long()))
+        return torch.sigmoid(self.decoder(self.quantizer.lookup(indices.long())))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))

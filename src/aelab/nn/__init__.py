@@ -6,8 +6,9 @@ from .critic import ConvDiscriminator
 from .gaussian import LOG_2PI, gaussian_kl, gaussian_log_density, reparameterize
 from .mlp import activation, mlp
 from .pixelcnn import GatedPixelCNN
+from .pool import PoolDecoder, PoolEncoder, pool_grid
 from .quantizer import VectorQuantizer, codebook_usage
 
-__all__ = ["ARCHS", "ConvDecoder", "ConvDiscriminator", "ConvEncoder", "GatedPixelCNN", "LOG_2PI", "VectorQuantizer",
+__all__ = ["ARCHS", "ConvDecoder", "ConvDiscriminator", "ConvEncoder", "GatedPixelCNN", "LOG_2PI", "PoolDecoder", "PoolEncoder", "VectorQuantizer",
            "activation", "check_conv_shape", "codebook_usage", "encoder_decoder", "gaussian_kl", "gaussian_log_density",
-           "mlp", "reparameterize"]
+           "mlp", "pool_grid", "reparameterize"]

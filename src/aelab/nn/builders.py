@@ -9,8 +9,10 @@ from torch import nn
 from ..errors import ConfigError
 from .conv import ConvDecoder, ConvEncoder
 from .mlp import mlp
+from .pool import FlatPoolDecoder, FlatPoolEncoder
 
-ARCHS = ("mlp", "conv")
+# "pool": the ACAI paper's family (nn/pool.py); its code is a grid, so code sizes are multiples of h * w
+ARCHS = ("mlp", "conv", "pool")
 
 
 def encoder_decoder(arch: str, input_shape: tuple[int, ...], hidden: tuple[int, ...], channels: tuple[int, ...],
@@ -20,6 +22,9 @@ def encoder_decoder(arch: str, input_shape: tuple[int, ...], hidden: tuple[int, 
     if arch == "conv":
         return (ConvEncoder(input_shape, channels, enc_out, activation),
                 ConvDecoder(dec_in, channels, input_shape, activation))
+    if arch == "pool":
+        return (FlatPoolEncoder(input_shape, channels, enc_out, activation),
+                FlatPoolDecoder(dec_in, channels, input_shape, activation))
     if arch == "mlp":
         return (nn.Sequential(nn.Flatten(), mlp([d, *hidden, enc_out], activation)),
                 mlp([dec_in, *hidden[::-1], d], activation))
