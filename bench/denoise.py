@@ -179,7 +179,7 @@ def photo_patches(patch: int, count: int, seed: int) -> tuple[torch.Tensor, torc
 
 def linear_probe(train, test, args) -> list[dict]:
     """Logistic regression on the codes of a DAE and a plain AE of the same size (Vincent et al. 2008, Sec. 5)."""
-    from sklearn.linear_model import LogisticRegression
+    from aelab.eval.representation import linear_probe as probe
 
     rows = []
     n = min(len(train.x), args.probe_train)
@@ -189,9 +189,7 @@ def linear_probe(train, test, args) -> list[dict]:
         with torch.no_grad():
             ztr = model.encode(train.x[:n]).numpy()
             zte = model.encode(test.x).numpy()
-        mu, sd = ztr.mean(0), ztr.std(0) + 1e-6
-        clf = LogisticRegression(max_iter=2000).fit((ztr - mu) / sd, train.y[:n].numpy())
-        acc = float(clf.score((zte - mu) / sd, test.y.numpy()))
+        acc = probe(ztr, train.y[:n].numpy(), zte, test.y.numpy())["accuracy"]
         rows.append({"data": "mnist", "corruption": corrupt or "none", "method": f"linear probe on {name} codes",
                      "code_dim": RECIPE["model"]["code_dim"], "probe_train": n, "accuracy": acc})
         print(f"linear probe {name:18s} accuracy {acc:.4f}", flush=True)

@@ -224,7 +224,7 @@ def test_idx_property_parse_or_dataerror(tmp_path, data, gz):
 
 
 def test_dataset_names_and_search_dirs(tmp_path, monkeypatch):
-    assert dataset_names() == ["20newsgroups", "digits", "fashion-mnist", "mnist"]
+    assert dataset_names() == ["20newsgroups", "digits", "fashion-mnist", "lines", "mnist"]
     home = Path.home()
     assert data_search_dirs() == [home / ".cache" / "aelab"]
     monkeypatch.setenv("AELAB_DATA", str(tmp_path / "env"))
@@ -265,7 +265,7 @@ def test_bad_split_and_unknown_name(tmp_path):
     with pytest.raises(DataError) as e:
         load_dataset("nosuchset")
     assert one_line(e) == (
-        "unknown dataset 'nosuchset'; known: 20newsgroups, digits, fashion-mnist, mnist, "
+        "unknown dataset 'nosuchset'; known: 20newsgroups, digits, fashion-mnist, lines, mnist, "
         "or a folder of images or text files / a .npy or .tsv file"
     )
     f = tmp_path / "x.csv"
@@ -278,7 +278,7 @@ def test_bad_split_and_unknown_name(tmp_path):
 
 def test_describe_datasets(tmp_path):
     rows = {r["name"]: r for r in describe_datasets(tmp_path)}
-    assert list(rows) == ["20newsgroups", "digits", "fashion-mnist", "mnist"]
+    assert list(rows) == ["20newsgroups", "digits", "fashion-mnist", "lines", "mnist"]
     assert rows["digits"]["available"] and rows["digits"]["shape"] == (1, 8, 8)
     assert (rows["digits"]["train"], rows["digits"]["test"]) == (1500, 297)
     assert rows["mnist"]["available"] is False and rows["mnist"]["location"] is None

@@ -24,7 +24,7 @@ from aelab.data import (
 from aelab.data.dataset import finish
 from aelab.errors import DataError
 
-BUILTIN = ["20newsgroups", "digits", "fashion-mnist", "mnist"]
+BUILTIN = ["20newsgroups", "digits", "fashion-mnist", "lines", "mnist"]
 ROW_KEYS = {"name", "description", "available", "location", "shape", "train", "test"}
 
 
@@ -76,6 +76,7 @@ def test_builtin_sources_and_aliases():
         "20newsgroups": "aelab.data.text",
         "digits": "aelab.data.digits",
         "fashion-mnist": "aelab.data.mnist",  # the shared IDX loader, registered from fashion_mnist.py
+        "lines": "aelab.data.lines",
         "mnist": "aelab.data.mnist",
     }
     assert dataset_source("fashion").aliases == ("fashion", "fashionmnist")
@@ -106,12 +107,12 @@ def test_unknown_names_give_one_line_listing_known(tiny):
     with pytest.raises(DataError) as e:
         load_dataset("nosuchset")
     assert str(e.value) == (
-        "unknown dataset 'nosuchset'; known: 20newsgroups, digits, fashion-mnist, mnist, tiny-set, "
+        "unknown dataset 'nosuchset'; known: 20newsgroups, digits, fashion-mnist, lines, mnist, tiny-set, "
         "or a folder of images or text files / a .npy or .tsv file"
     )
     with pytest.raises(DataError) as e:
         dataset_source("nosuchset")
-    assert str(e.value) == "unknown dataset 'nosuchset'; known: 20newsgroups, digits, fashion-mnist, mnist, tiny-set"
+    assert str(e.value) == "unknown dataset 'nosuchset'; known: 20newsgroups, digits, fashion-mnist, lines, mnist, tiny-set"
     with pytest.raises(DataError, match="unknown dataset 'nope'"):
         unregister_dataset("nope")
 
@@ -121,7 +122,7 @@ def test_unregister_removes_name_and_aliases(tiny):
     assert isinstance(source, DatasetSource) and source.name == "tiny-set"
     assert dataset_names() == BUILTIN
     for name in ("tiny-set", "tiny", "wee_set"):
-        known = "known: 20newsgroups, digits, fashion-mnist, mnist,"
+        known = "known: 20newsgroups, digits, fashion-mnist, lines, mnist,"
         with pytest.raises(DataError, match=f"unknown dataset '{name}'; {known}"):
             load_dataset(name)
     assert [r["name"] for r in describe_datasets()] == BUILTIN

@@ -181,9 +181,9 @@ def write_run_report(run: Path, model, test, database=None) -> Path:
     spec = read_spec(run)
     composed = None
     if spec.after_main() and test is not None and len(test.x):  # a prior: the whole run's numbers (bits/dim)
-        from ..eval.suite import EvalOptions, evaluate_suite
+        from ..eval.suite import evaluate_suite, options_for
 
-        composed = evaluate_suite(model, eval_data(test.x, spec.train), EvalOptions(corruption=spec.train.corrupt))[0]
+        composed = evaluate_suite(model, eval_data(test.x, spec.train), options_for(spec.data, spec.train))[0]
     config = {"data": {"name": spec.data, "data_dir": spec.data_dir},  # one table row per setting of each stage
               **{f"stage {s.name}": {k: v for k, v in s.to_json().items() if k != "name"} for s in spec.stages}}
     return write_report(run, model, test, MetricsLog(run / "metrics.jsonl").records(),

@@ -119,12 +119,12 @@ def _prior_train(args: argparse.Namespace):
                        schedule="cosine", seed=_seed(args))
 
 
-def _periodic_eval(test_x, corruption: str = ""):
+def _periodic_eval(test_x, spec):
     """The trainer's evaluation after each epoch: the suite's cheap metrics on the test split (a denoiser's
-    restoration of it corrupted once, too)."""
-    from ..eval.suite import EvalOptions, evaluate_suite
+    restoration of it corrupted once, too; on the lines data, the interpolation metrics)."""
+    from ..eval.suite import evaluate_suite, options_for
 
-    return lambda model, progress: evaluate_suite(model, test_x, EvalOptions(corruption=corruption))[0]
+    return lambda model, progress: evaluate_suite(model, test_x, options_for(spec.data, spec.train))[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -201,7 +201,7 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
         spec = dataclasses.replace(spec, data_options=options, fingerprint=fingerprint(train.x))
         test = _test_split(spec, args)
     test_x = eval_data(test.x, spec.train) if test is not None else None
-    evaluate = _periodic_eval(test_x, spec.train.corrupt) if test_x is not None else None
+    evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
     model, result = train_run(spec, out, train.x, train.y, evaluate,
                               resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
                               device=device, ranks=ranks)
@@ -323,13 +323,13 @@ def _test_split(spec, args: argparse.Namespace):
 
 def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, result: dict, title: str,
                     database=None) -> int:
-    from ..eval.suite import EvalOptions, evaluate_suite
+    from ..eval.suite import evaluate_suite, options_for
     from ..train.run import read_spec
 
     if test_x is not None:
         spec = read_spec(out)
         if not result or spec.after_main():  # stages after the main one: score the composed model
-            result = evaluate_suite(model, test_x, EvalOptions(corruption=spec.train.corrupt))[0]
+            result = evaluate_suite(model, test_x, options_for(spec.data, spec.train))[0]
         print_metrics(result, title)
     if not args.no_report:
         path = write_run_report(out, model, test, database)
@@ -367,7 +367,7 @@ def _train_from(args: argparse.Namespace, ranks, device: str) -> int:
     _check_same_data(spec, train, args)
     test = _test_split(spec, args)
     test_x = eval_data(test.x, spec.train) if test is not None else None
-    model, result = train_run(spec, run, train.x, train.y, _periodic_eval(test_x) if test_x is not None else None,
+    model, result = train_run(spec, run, train.x, train.y, _periodic_eval(test_x, spec) if test_x is not None else None,
                               resume=True, progress=not args.no_progress, device=device, ranks=ranks)
     database = train if test is not None else None
     test = test or train

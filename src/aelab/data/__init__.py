@@ -7,7 +7,7 @@ A new named dataset is one module calling `register_dataset`, imported below.
 """
 
 # Each of these registers its dataset at import; the order does not matter.
-from . import digits, fashion_mnist, mnist, text  # noqa: F401
+from . import digits, fashion_mnist, lines, mnist, text  # noqa: F401
 from .catalog import load_dataset
 from .dataset import Dataset, binarize
 from .fetch import fetch

@@ -36,11 +36,25 @@ class EvalOptions:
     sample_count: int = 10000
     seed: int = 0
     progress: bool = False
-    # retrieval (BINARY_CODES): the evaluated items' labels and a labelled database to search (e.g. the train split)
+    # retrieval (BINARY_CODES) and representation (any encode): the evaluated items' labels and a labelled
+    # database (e.g. the train split) to search, or to train the linear probe on (its first REPRESENTATION_TRAIN)
     labels: Tensor | None = None
     database: tuple[Tensor, Tensor] | None = None
     # a denoiser's corruption (TrainConfig.corrupt): the data is corrupted once (seeded) and restored
     corruption: str = ""
+    # an interpolation benchmark scored on the data: "lines" (ACAI's metrics; the data must be the lines images)
+    interpolation: str = ""
+
+
+INTERPOLATION_BENCHMARKS = ("lines",)
+LINES_SHAPE = (1, 32, 32)
+LINES_PAIRS = 256  # test pairs interpolated in 16 steps (the paper's figure of 16 x 16 images per evaluation, x 16)
+
+
+def options_for(data_name: str, train: Any = None, **given: Any) -> "EvalOptions":
+    """The evaluation options a run's data and training imply: a denoiser's corruption, the lines metrics on lines."""
+    return EvalOptions(corruption=getattr(train, "corrupt", "") or "",
+                       interpolation="lines" if data_name == "lines" else "", **given)
 
 
 Result = tuple[dict[str, float], dict[str, Any]]  # scalar metrics, and details (lists) for reports and --json
@@ -176,6 +190,46 @@ def _retrieval(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
              f"precision_r{r}": curve["precision"][r]}, {"pr_by_radius": curve})
 
 
+REPRESENTATION_TRAIN = 10000  # database items the linear probe trains on (the first ones), for cost
+
+
+def _representation(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    """ACAI's measures of codes (Berthelot et al. 2019, Tables 2 and 3): a linear probe trained on the codes of the
+    database's first REPRESENTATION_TRAIN items and tested on the items' codes; k-means accuracy of the items' codes."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .representation import cluster_accuracy, codes_of, linear_probe
+
+    db_x, db_y = options.database  # type: ignore[misc]
+    n = min(len(db_x), REPRESENTATION_TRAIN)
+    codes, labels = codes_of(model, x), options.labels
+    with warnings.catch_warnings():  # codes of an untrained model may all be one point: k-means says so, at length
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe = linear_probe(codes_of(model, db_x[:n]), db_y[:n], codes, labels, seed=options.seed)
+        metrics = {"probe_accuracy": probe["accuracy"]}
+        if len(codes) >= len(torch.unique(labels)):  # type: ignore[arg-type]
+            clusters = cluster_accuracy(codes, labels, seed=options.seed)
+            metrics.update(cluster_accuracy=clusters["accuracy"], cluster_nmi=clusters["nmi"])
+    return metrics, {"probe_train": n}
+
+
+def _interpolation(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    """Berthelot et al. 2019's lines benchmark: Mean Distance to the nearest true line and Smoothness of 16-step
+    interpolations between seeded test pairs (eval/lines.py)."""
+    from .lines import lines_interpolation
+
+    scores, _ = lines_interpolation(model, x, pairs=min(LINES_PAIRS, len(x) // 2), steps=16, seed=options.seed)
+    return ({"lines_mean_distance": scores["mean_distance"], "lines_smoothness": scores["smoothness"]},
+            {"lines_undefined_smoothness": scores["undefined_smoothness"]})
+
+
+def _interpolation_applies(model: Trainable, x: Tensor, options: EvalOptions) -> bool:
+    """Lines images only (a stage trained on another stage's codes is not scored); `aelab eval` checks the data."""
+    return options.interpolation == "lines" and tuple(x.shape[1:]) == LINES_SHAPE and len(x) >= 2
+
+
 METRICS: list[Metric] = [
     # sq_err, bce, psnr (+ a model's own, e.g. the ELBO), and ssim on images
     Metric("per-example terms", RECONSTRUCT, _reconstruction_terms),
@@ -186,6 +240,9 @@ METRICS: list[Metric] = [
     Metric("prior fit", SAMPLE, _prior_fit, lambda m, x, o: getattr(m, "prior", None) is not None),
     Metric("retrieval", BINARY_CODES, _retrieval,
            lambda m, x, o: o.database is not None and o.labels is not None),
+    Metric("representation", RECONSTRUCT, _representation,  # any model with an encode; not a prior (DENSITY)
+           lambda m, x, o: o.database is not None and o.labels is not None and len(x) > 0 and len(o.database[0]) > 0),
+    Metric("interpolation", RECONSTRUCT, _interpolation, _interpolation_applies),
     Metric("sample quality", SAMPLE, _sample_quality,
            lambda m, x, o: o.sample_quality and tuple(x.shape[1:]) == MNIST_SHAPE and RECONSTRUCT in m.capabilities()),
 ]
@@ -197,6 +254,9 @@ def evaluate_suite(model: Trainable, x: Tensor, options: EvalOptions | None = No
     if options.iw_samples != "auto" and (isinstance(options.iw_samples, bool) or not isinstance(options.iw_samples, int)
                                          or options.iw_samples < 0):
         raise ConfigError(f"iw_samples must be 'auto' or an integer >= 0, got {options.iw_samples!r}")
+    if options.interpolation and options.interpolation not in INTERPOLATION_BENCHMARKS:
+        raise ConfigError(f"unknown interpolation benchmark {options.interpolation!r}; "
+                          f"known: {', '.join(INTERPOLATION_BENCHMARKS)}")
     caps = model.capabilities()
     metrics: dict[str, float] = {}
     details: dict[str, Any] = {}
