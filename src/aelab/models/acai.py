@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError
@@ -35,6 +36,7 @@ class ACAIConfig:
     latent_dim: int = 64
     activation: str = "lrelu"
     critic_channels: tuple[int, ...] = ()  # empty: the encoder's (the official advdepth = depth)
+    loss: str = "mse"  # the paper's squared error with a linear output, or "bce": a logistic output, cross-entropy
     lam: float = 0.5  # lambda: weight of the critic's output on interpolants in the autoencoder's loss
     gamma: float = 0.2  # how far the critic's real examples are blended from reconstructions towards the data
 
@@ -47,6 +49,8 @@ class ACAIConfig:
             raise ConfigError("latent_dim, hidden and channels must be positive")
         if not (self.lam >= 0 and math.isfinite(self.lam)):
             raise ConfigError(f"lam must be >= 0, got {self.lam}")
+        if self.loss not in ("mse", "bce"):
+            raise ConfigError(f"unknown loss {self.loss!r}; use mse or bce")
         if not (0 <= self.gamma <= 1):
             raise ConfigError(f"gamma must be in [0, 1], got {self.gamma}")
 
@@ -70,13 +74,25 @@ class ACAI(Autoencoder):
         self.critic = encoder_decoder(c.arch, c.input_shape, c.hidden, c.critic_channels or c.channels, c.activation,
                                       c.latent_dim, c.latent_dim)[0]
 
-    # The decoder is linear at the top and its output is read on the data's own [0, 1] scale; the paper works on
-    # [-1, 1] (2x - 1), so its mean squared errors are 4x ours: the factor keeps lam's balance the paper's.
+    # With loss "mse" the decoder is linear at the top and its output is read on the data's own [0, 1] scale; the
+    # paper works on [-1, 1] (2x - 1), so its mean squared errors are 4x ours: the factor keeps lam's balance the
+    # paper's. With "bce" the output is logistic and the error the mean cross-entropy per input.
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)
 
+    def _images(self, z: Tensor) -> Tensor:
+        """Decodings of z, flat (B, D), as the critic sees them (unclamped for mse)."""
+        out = self.decoder(z)
+        return out if self.config.loss == "mse" else torch.sigmoid(out)
+
     def decode(self, z: Tensor) -> Tensor:
-        return self.decoder(z).clamp(0, 1).view(-1, *self.input_shape)
+        return self._images(z).clamp(0, 1).view(-1, *self.input_shape)
+
+    def _reconstruction(self, z: Tensor, target: Tensor) -> Tensor:
+        flat = target.flatten(1)
+        if self.config.loss == "mse":
+            return 4 * (self.decoder(z) - flat).pow(2).mean()
+        return F.binary_cross_entropy_with_logits(self.decoder(z), flat)
 
     def score(self, images: Tensor) -> Tensor:
         """The critic's estimate of the mixing coefficient, (B,)."""
@@ -85,11 +101,11 @@ class ACAI(Autoencoder):
     def _mix(self, z: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """alpha in [0, 0.5] per example, and decodings of alpha z + (1 - alpha) z' with z' the batch reversed."""
         alpha = 0.5 - (batch.rand(1) - 0.5).abs()
-        return alpha.squeeze(1), self.decoder(alpha * z + (1 - alpha) * z.flip(0))
+        return alpha.squeeze(1), self._images(alpha * z + (1 - alpha) * z.flip(0))
 
     def autoencoder_loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         z = self.encoder(batch.x)
-        rec = 4 * (self.decoder(z) - batch.target.flatten(1)).pow(2).mean()
+        rec = self._reconstruction(z, batch.target)
         _, mixed = self._mix(z, batch)
         fool = self.score(mixed).pow(2).mean()
         return {"loss": rec + self.config.lam * fool, "rec": rec.detach(), "critic_on_mix": fool.detach()}
@@ -97,7 +113,7 @@ class ACAI(Autoencoder):
     def critic_loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         with torch.no_grad():  # the critic's update reads the autoencoder, never changes it
             z = self.encoder(batch.x)
-            recon = self.decoder(z)
+            recon = self._images(z)
             alpha, mixed = self._mix(z, batch)
             g = self.config.gamma
             blended = g * batch.target.flatten(1) + (1 - g) * recon

@@ -21,9 +21,10 @@ PRESETS: dict[str, dict] = {
     "digits": {"input_shape": (1, 8, 8), "hidden": (256, 128), "code_dim": 8, "train": {"epochs": 100, "lr": 3e-3}},
     "hinton2006": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 30},
     "hinton2006-2d": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 2},
-    # The ACAI paper's baseline autoencoder on its lines data: its conv family, mean squared error, no critic
+    # The ACAI paper's baseline autoencoder on its lines data: its conv family, no critic (cross-entropy: a squared
+    # error through the logistic output stalls at blank images, where the paper's linear output does not)
     "lines": {"input_shape": (1, 32, 32), "arch": "pool", "channels": (16, 32, 64, 128), "code_dim": 64,
-              "activation": "lrelu", "loss": "mse", "train": {"lr": 1e-4, "batch_size": 64}},
+              "activation": "lrelu", "loss": "bce", "train": {"lr": 1e-4, "batch_size": 64}},
 }
 
 

@@ -39,7 +39,7 @@ PRESETS: dict[str, dict] = {
               "ema": True, "restart_after": 100, "train": {"epochs": 30, "lr": 2e-4}},
     # The ACAI paper's lines comparison (Berthelot et al. 2019, Sec. 4): its conv family, codes at 2x2
     "lines": {"input_shape": (1, 32, 32), "arch": "pool", "channels": (16, 32, 64, 128), "code_dim": 16,
-              "num_codes": 512, "ema": True, "restart_after": 100, "likelihood": "gaussian",
+              "num_codes": 512, "ema": True, "restart_after": 100,
               "prior_channels": 32, "prior_layers": 4, "prior_kernel": 3, "train": {"lr": 1e-4, "batch_size": 64}},
     "cifar": {"input_shape": (3, 32, 32), "hidden": 128, "res_hidden": 32, "num_codes": 512, "code_dim": 64,
               "ema": True, "restart_after": 100, "likelihood": "gaussian", "train": {"epochs": 30, "lr": 2e-4}},

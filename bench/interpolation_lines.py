@@ -1,0 +1,146 @@
+"""The ACAI paper's lines benchmark (Berthelot et al. 2019, Table 1): interpolation quality of every model family
+on 32x32 images of a line from the centre, all with the paper's conv family (depth 16, codes of 16 channels at 2x2)
+and the same budget of training images.
+
+Each model trains on the fixed seeded lines training set, batch 64, Adam with a constant rate; at half the
+budget and at the full budget it interpolates 16 steps between 256 seeded pairs of test lines (decode((1 - a)
+z1 + a z2)), and the metrics of the paper's lib/eval.py score the decodings: Mean Distance (cosine distance to
+the nearest of 10,000 true lines, x 10^-3) and Smoothness (largest normalised angle step minus 1/15). Lower is
+better for both. The ranking at half the budget beside the full one shows whether the budget ranks stably.
+Writes bench/results/interpolation_lines.json and interpolation_lines.png (4 strips per model).
+
+    python bench/interpolation_lines.py --threads 2            # every model, the default budget
+    python bench/interpolation_lines.py --only ae,acai --images 16384 --quick
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from common import RESULTS, ROOT, bench_parser, parse, save_rows
+from aelab.data import load_dataset
+from aelab.eval.lines import interpolate_pairs, lines_interpolation
+from aelab.eval.suite import evaluate_suite
+from aelab.models import model_class
+from aelab.train.run import extend, load, read_spec, train_run
+from aelab.train.stages import plan_run
+from aelab.train.trainer import TrainConfig
+from aelab.viz.images import png_bytes
+
+# name: (registered model, preset, config overrides, train options). A new family joins with one line.
+MODELS: dict[str, tuple[str, str, dict, dict]] = {
+    "ae": ("ae", "lines", {}, {}),
+    # the paper's denoising baseline adds N(0, 1) noise to [-1, 1] images: sigma 0.5 on our [0, 1] scale
+    "dae": ("ae", "lines", {}, {"corrupt": "gaussian:0.5"}),
+    "vae": ("vae", "lines", {}, {}),
+    "vaegan": ("vaegan", "lines", {}, {}),
+    "vqvae": ("vqvae", "lines", {}, {}),
+    "acai": ("acai", "lines", {"loss": "bce"}, {}),
+}
+PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 64}  # the VQ-VAE's PixelCNN (not scored here: sampling is not)
+
+
+def _config(model: str, preset: str, overrides: dict) -> dict:
+    base = {k: v for k, v in model_class(model).presets[preset].items() if k != "train"}
+    return {**base, **overrides}
+
+
+def _train(name: str, args, train_x: torch.Tensor, epochs: int) -> tuple[object, float]:
+    """Train (or extend to) `epochs` epochs; returns the model and the seconds this call trained."""
+    model, preset, overrides, options = MODELS[name]
+    out = args.runs / f"{name}-lr{args.lr:g}-n{args.train_size}-s{args.seed}"
+    cfg = _config(model, preset, overrides)
+    train = TrainConfig(epochs=epochs, lr=args.lr, batch_size=args.batch_size, schedule="constant", seed=args.seed,
+                        **options)
+    prior = TrainConfig(**PRIOR, seed=args.seed) if model_class(model).default_prior else None
+    t0 = time.time()
+    progress = not args.no_progress
+    if not (out / "config.json").exists():
+        train_run(plan_run(model, cfg, "lines", None, train=train, prior_train=prior), out, train_x, None, None,
+                  overwrite=True, progress=progress)
+    if not _finished(out):  # killed in the middle: continue
+        train_run(read_spec(out), out, train_x, None, None, resume=True, progress=progress)
+    if read_spec(out).main.train.epochs < epochs:  # trained to half the budget: the rest (a constant rate)
+        train_run(extend(out, epochs, overwrite=True, rows=len(train_x)), out, train_x, None, None, resume=True,
+                  progress=progress)
+    m = load(out)
+    m.eval()
+    return m, time.time() - t0
+
+
+def _finished(out: Path) -> bool:
+    """Whether the run in `out` and every stage it has started have finished."""
+    states = [json.loads(p.read_text()) for p in out.rglob("trainer.json")]
+    return (out / "trainer.json").exists() and all(s.get("finished") for s in states)
+
+
+def _rank(rows: list[dict], key: str) -> list[str]:
+    return [r["model"] for r in sorted(rows, key=lambda r: (math.isnan(r[key]), r[key]))]
+
+
+def main() -> None:
+    p = bench_parser(__doc__, epochs=0, batch_size=64, lr=1e-3)
+    p.add_argument("--images", type=int, default=65536, help="training images seen by each model in all")
+    p.add_argument("--train-size", type=int, default=16384, help="distinct training lines (a prefix of the set)")
+    p.add_argument("--pairs", type=int, default=256, help="test pairs interpolated at each evaluation")
+    p.add_argument("--only", default=",".join(MODELS))
+    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "interpolation_lines")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 1,024 images, 2 models")
+    args = parse(p)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(MODELS))
+    if unknown:
+        p.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+    if args.quick:
+        args.images, args.train_size, args.pairs = 1024, 512, 32
+        args.runs = args.runs.with_name(args.runs.name + "-quick")
+    steps_per_epoch = args.train_size // args.batch_size
+    epochs = max(2, round(args.images / (steps_per_epoch * args.batch_size)))
+    if epochs % 2:
+        epochs += 1
+    train_x = load_dataset("lines", "train").x[: args.train_size]
+    test_x = load_dataset("lines", "test").x
+    print(f"budget: {epochs} epochs of {args.train_size} lines = {epochs * steps_per_epoch * args.batch_size} images "
+          f"(half at {epochs // 2} epochs); lr {args.lr}, batch {args.batch_size}", flush=True)
+
+    rows, strips = [], []
+    for name in names:
+        secs = 0.0
+        for stage_epochs in (epochs // 2, epochs):
+            m, s = _train(name, args, train_x, stage_epochs)
+            secs += s
+            t0 = time.time()
+            scores, details = lines_interpolation(m, test_x, pairs=args.pairs, steps=16, seed=args.seed)
+            rec = evaluate_suite(m, test_x[:1000])[0]
+            images = stage_epochs * steps_per_epoch * args.batch_size
+            row = {"model": name, "family": MODELS[name][0], "images": images, "epochs": stage_epochs,
+                   "mean_distance_e3": 1e3 * scores["mean_distance"], "smoothness": scores["smoothness"],
+                   "sq_err": rec.get("sq_err"), "train_s": secs, "eval_s": time.time() - t0, "lr": args.lr,
+                   "batch_size": args.batch_size, "pairs": args.pairs, "train_size": args.train_size}
+            rows.append(row)
+            print(f"{name:7s} {images:7d} images  mean distance {row['mean_distance_e3']:7.2f} e-3  "
+                  f"smoothness {row['smoothness']:.3f}  sq_err {row['sq_err']:.2f}  ({secs:.0f} s)", flush=True)
+        gen = torch.Generator().manual_seed(args.seed + 7)
+        idx = torch.randperm(len(test_x), generator=gen)[:8]
+        strips.append(interpolate_pairs(m, test_x[idx[:4]], test_x[idx[4:]], steps=16).flatten(0, 1))
+
+    budgets = sorted({r["images"] for r in rows})
+    ranking = {f"{key}@{b}": _rank([r for r in rows if r["images"] == b], key)
+               for key in ("mean_distance_e3", "smoothness") for b in budgets}
+    for k, v in ranking.items():
+        print(f"ranking by {k}: {' < '.join(v)}")
+    tag = "interpolation_lines_quick" if args.quick else "interpolation_lines"
+    (RESULTS / f"{tag}.png").write_bytes(png_bytes(torch.cat(strips), nrow=16, scale=2))
+    save_rows(RESULTS / f"{tag}.json", rows, key=lambda r: (r["model"], r["images"], r["lr"]),
+              benchmark="interpolation_lines", models=names, strip_order=names, ranking=ranking,
+              reference="Berthelot et al. 2019, Table 1 (trained on 2^24 images; values not retrieved)")
+    print(f"wrote {RESULTS / tag}.json")
+
+
+if __name__ == "__main__":
+    main()
