@@ -64,6 +64,15 @@ def bench_parser(doc: str, epochs: int, batch_size: int, lr: float) -> argparse.
     return p
 
 
+def chosen_models(p: argparse.ArgumentParser, only: str, known: dict) -> list[str]:
+    """The names in --only (comma-separated), each one of `known`, or the parser's one-line error."""
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        p.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return names
+
+
 def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
     """Parse, then apply --threads."""
     args = p.parse_args()

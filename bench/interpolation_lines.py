@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, chosen_models, parse, save_rows
 from aelab.data import load_dataset
 from aelab.eval.lines import interpolate_pairs, lines_interpolation
 from aelab.eval.suite import evaluate_suite
@@ -92,10 +92,7 @@ def main() -> None:
     p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "interpolation_lines")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1,024 images, 2 models")
     args = parse(p)
-    names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        p.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+    names = chosen_models(p, args.only, MODELS)
     if args.quick:
         args.images, args.train_size, args.pairs = 1024, 512, 32
         args.runs = args.runs.with_name(args.runs.name + "-quick")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, chosen_models, parse, save_rows
 from aelab.data import load_dataset
 from aelab.eval.representation import cluster_accuracy, linear_probe
 from aelab.eval.suite import EvalOptions, evaluate_suite
@@ -80,10 +80,7 @@ def main() -> None:
     p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "representation")
     p.add_argument("--quick", action="store_true", help="a smoke run: 3,000 training images, 1 epoch")
     args = parse(p)
-    names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        p.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+    names = chosen_models(p, args.only, MODELS)
     train = load_dataset("mnist", "train", args.data_dir)
     test = load_dataset("mnist", "test", args.data_dir)
     if args.quick:
