@@ -64,6 +64,13 @@ def bench_parser(doc: str, epochs: int, batch_size: int, lr: float) -> argparse.
     return p
 
 
+def finished_run(out: Path) -> bool:
+    """Whether the run in `out` and every stage it has started have finished (previous/ checkpoints aside)."""
+    states = [json.loads(p.read_text()) for p in [out / "trainer.json", *out.glob("stages/*/trainer.json")]
+              if p.exists()]
+    return (out / "trainer.json").exists() and all(s.get("finished") for s in states)
+
+
 def chosen_models(p: argparse.ArgumentParser, only: str, known: dict) -> list[str]:
     """The names in --only (comma-separated), each one of `known`, or the parser's one-line error."""
     names = [n.strip() for n in only.split(",") if n.strip()]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, chosen_models, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, parse, save_rows
 from aelab.data import load_dataset
 from aelab.eval.lines import interpolate_pairs, lines_interpolation
 from aelab.eval.suite import evaluate_suite
@@ -35,12 +35,12 @@ from aelab.viz.images import png_bytes
 # name: (registered model, preset, config overrides, train options). A new family joins with one line.
 MODELS: dict[str, tuple[str, str, dict, dict]] = {
     "ae": ("ae", "lines", {}, {}),
+    "acai": ("acai", "lines", {"loss": "bce"}, {}),
     # the paper's denoising baseline adds N(0, 1) noise to [-1, 1] images: sigma 0.5 on our [0, 1] scale
     "dae": ("ae", "lines", {}, {"corrupt": "gaussian:0.5"}),
     "vae": ("vae", "lines", {}, {}),
     "vaegan": ("vaegan", "lines", {}, {}),
     "vqvae": ("vqvae", "lines", {}, {}),
-    "acai": ("acai", "lines", {"loss": "bce"}, {}),
 }
 PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 64}  # the VQ-VAE's PixelCNN (not scored here: sampling is not)
 
@@ -63,7 +63,7 @@ def _train(name: str, args, train_x: torch.Tensor, epochs: int) -> tuple[object,
     if not (out / "config.json").exists():
         train_run(plan_run(model, cfg, "lines", None, train=train, prior_train=prior), out, train_x, None, None,
                   overwrite=True, progress=progress)
-    if not _finished(out):  # killed in the middle: continue
+    if not finished_run(out):  # killed in the middle: continue
         train_run(read_spec(out), out, train_x, None, None, resume=True, progress=progress)
     if read_spec(out).main.train.epochs < epochs:  # trained to half the budget: the rest (a constant rate)
         train_run(extend(out, epochs, overwrite=True, rows=len(train_x)), out, train_x, None, None, resume=True,
@@ -71,12 +71,6 @@ def _train(name: str, args, train_x: torch.Tensor, epochs: int) -> tuple[object,
     m = load(out)
     m.eval()
     return m, time.time() - t0
-
-
-def _finished(out: Path) -> bool:
-    """Whether the run in `out` and every stage it has started have finished."""
-    states = [json.loads(p.read_text()) for p in out.rglob("trainer.json")]
-    return (out / "trainer.json").exists() and all(s.get("finished") for s in states)
 
 
 def _rank(rows: list[dict], key: str) -> list[str]:
@@ -126,15 +120,20 @@ def main() -> None:
         idx = torch.randperm(len(test_x), generator=gen)[:8]
         strips.append(interpolate_pairs(m, test_x[idx[:4]], test_x[idx[4:]], steps=16).flatten(0, 1))
 
+        _save(args, rows, strips, names)  # after each model: a long run keeps what it measured
+
+
+def _save(args, rows: list[dict], strips: list[torch.Tensor], names: list[str]) -> None:
     budgets = sorted({r["images"] for r in rows})
     ranking = {f"{key}@{b}": _rank([r for r in rows if r["images"] == b], key)
                for key in ("mean_distance_e3", "smoothness") for b in budgets}
     for k, v in ranking.items():
         print(f"ranking by {k}: {' < '.join(v)}")
     tag = "interpolation_lines_quick" if args.quick else "interpolation_lines"
+    done = list(dict.fromkeys(r["model"] for r in rows))
     (RESULTS / f"{tag}.png").write_bytes(png_bytes(torch.cat(strips), nrow=16, scale=2))
     save_rows(RESULTS / f"{tag}.json", rows, key=lambda r: (r["model"], r["images"], r["lr"]),
-              benchmark="interpolation_lines", models=names, strip_order=names, ranking=ranking,
+              benchmark="interpolation_lines", models=names, strip_order=done, ranking=ranking,
               reference="Berthelot et al. 2019, Table 1 (trained on 2^24 images; values not retrieved)")
     print(f"wrote {RESULTS / tag}.json")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, chosen_models, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, parse, save_rows
 from aelab.data import load_dataset
 from aelab.eval.representation import cluster_accuracy, linear_probe
 from aelab.eval.suite import EvalOptions, evaluate_suite
@@ -49,8 +49,7 @@ def _train(name: str, args, train) -> tuple[object, float]:
     cfg = {**base, **overrides}
     opts = {"batch_size": 100, **options}
     t0 = time.time()
-    done = (out / "trainer.json").exists() and all(json.loads(p.read_text()).get("finished")
-                                                   for p in out.rglob("trainer.json"))
+    done = finished_run(out)
     if not done:
         resume = (out / "config.json").exists()
         spec = read_spec(out) if resume else plan_run(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, finished_run, parse, save_rows
 from aelab.data import binarize, load_dataset
 from aelab.eval.likelihood import iwae_nll
 from aelab.eval.sample_quality import sample_quality
@@ -49,8 +49,7 @@ RECIPES = {"cpu": {"set": {"hidden": 64, "prior_channels": 32, "prior_layers": 8
 def _train(name: str, model: str, cfg: dict, epochs: int, lr: float, train_x, args, binarized: bool,
            prior: dict | None = None, data: str = "mnist") -> tuple[object, float]:
     out = args.runs / name
-    done = (out / "trainer.json").exists() and all(
-        json.loads(p.read_text()).get("finished") for p in out.rglob("trainer.json"))
+    done = finished_run(out)
     spec = plan_run(model, cfg, data, args.data_dir if data == "mnist" else None,
                     train=TrainConfig(epochs=epochs, lr=lr, batch_size=args.batch_size, binarize=binarized,
                                       seed=args.seed),
