@@ -57,8 +57,11 @@ class ACAIConfig:
 
 @register
 class ACAI(Autoencoder):
-    """Autoencoder loss ||x - g(f(x))||^2 + lam ||d(x_alpha)||^2; critic loss ||d(x_alpha) - alpha||^2 +
-    ||d(gamma x + (1 - gamma) g(f(x)))||^2 (Berthelot et al. 2019, Sec. 2), squared errors as means on [-1, 1]."""
+    """ACAI (Berthelot et al. 2019, Sec. 2): a critic regresses the mixing coefficient of decoded code mixtures.
+
+    Autoencoder loss ||x - g(f(x))||^2 + lam ||d(x_alpha)||^2; critic loss ||d(x_alpha) - alpha||^2 +
+    ||d(gamma x + (1 - gamma) g(f(x)))||^2, squared errors as means on [-1, 1] images.
+    """
 
     name = "acai"
     Config = ACAIConfig
