@@ -32,7 +32,7 @@ from aelab.eval.sample_quality import sample_quality
 from aelab.eval.suite import evaluate_suite
 from aelab.models.vae import PRESETS as VAE_PRESETS
 from aelab.models.vqvae import PRESETS as VQ_PRESETS
-from aelab.train.run import load, train_run
+from aelab.train.run import load, read_spec, train_run
 from aelab.train.stages import plan_run
 from aelab.train.trainer import TrainConfig
 from aelab.viz.images import png_bytes
@@ -56,11 +56,22 @@ def _train(name: str, model: str, cfg: dict, epochs: int, lr: float, train_x, ar
                     prior_train=TrainConfig(epochs=prior["epochs"], lr=prior["lr"], batch_size=prior["batch_size"],
                                             seed=args.seed) if prior else None)
     t0 = time.time()
-    if not done:
-        train_run(spec, out, train_x, None, None, overwrite=True, progress=not args.no_progress)
+    if not done:  # a run killed in any stage resumes there; a finished stage is never trained again
+        resume = (out / "config.json").exists()
+        train_run(read_spec(out) if resume else spec, out, train_x, None, None, resume=resume, overwrite=not resume,
+                  progress=not args.no_progress)
     m = load(out)
     m.eval()
-    return m, (time.time() - t0) if not done else float("nan")
+    return m, _logged_seconds(out)
+
+
+def _logged_seconds(out: Path) -> float:
+    """Training seconds of every stage, by the trainer's clock in metrics.jsonl (kept across resumes)."""
+    total = 0.0
+    for log in [out / "metrics.jsonl", *out.glob("stages/*/metrics.jsonl")]:
+        times = [json.loads(line).get("time", 0.0) for line in log.read_text().splitlines() if line.strip()]
+        total += max(times, default=0.0)
+    return total
 
 
 def _samples(model, n: int, seed: int) -> torch.Tensor:
