@@ -71,6 +71,15 @@ def finished_run(out: Path) -> bool:
     return (out / "trainer.json").exists() and all(s.get("finished") for s in states)
 
 
+def logged_seconds(out: Path) -> float:
+    """Training seconds of every stage, by the trainer's clock in metrics.jsonl (kept across resumes)."""
+    total = 0.0
+    for log in [out / "metrics.jsonl", *out.glob("stages/*/metrics.jsonl")]:
+        times = [json.loads(line).get("time", 0.0) for line in log.read_text().splitlines() if line.strip()]
+        total += max(times, default=0.0)
+    return total
+
+
 def chosen_models(p: argparse.ArgumentParser, only: str, known: dict) -> list[str]:
     """The names in --only (comma-separated), each one of `known`, or the parser's one-line error."""
     names = [n.strip() for n in only.split(",") if n.strip()]

@@ -13,14 +13,12 @@ bench/results/representation.json.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, parse, save_rows
 from aelab.data import load_dataset
 from aelab.eval.representation import cluster_accuracy, linear_probe
 from aelab.eval.suite import EvalOptions, evaluate_suite
@@ -59,7 +57,7 @@ def _train(name: str, args, train) -> tuple[object, float]:
                   progress=not args.no_progress)
     m = load(out)
     m.eval()
-    return m, (time.time() - t0) if not done else float("nan")
+    return m, logged_seconds(out)
 
 
 def _pca_row(train, test, dims: int, n_probe: int, seed: int) -> dict:

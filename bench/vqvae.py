@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, finished_run, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, finished_run, logged_seconds, parse, save_rows
 from aelab.data import binarize, load_dataset
 from aelab.eval.likelihood import iwae_nll
 from aelab.eval.sample_quality import sample_quality
@@ -55,23 +55,13 @@ def _train(name: str, model: str, cfg: dict, epochs: int, lr: float, train_x, ar
                                       seed=args.seed),
                     prior_train=TrainConfig(epochs=prior["epochs"], lr=prior["lr"], batch_size=prior["batch_size"],
                                             seed=args.seed) if prior else None)
-    t0 = time.time()
     if not done:  # a run killed in any stage resumes there; a finished stage is never trained again
         resume = (out / "config.json").exists()
         train_run(read_spec(out) if resume else spec, out, train_x, None, None, resume=resume, overwrite=not resume,
                   progress=not args.no_progress)
     m = load(out)
     m.eval()
-    return m, _logged_seconds(out)
-
-
-def _logged_seconds(out: Path) -> float:
-    """Training seconds of every stage, by the trainer's clock in metrics.jsonl (kept across resumes)."""
-    total = 0.0
-    for log in [out / "metrics.jsonl", *out.glob("stages/*/metrics.jsonl")]:
-        times = [json.loads(line).get("time", 0.0) for line in log.read_text().splitlines() if line.strip()]
-        total += max(times, default=0.0)
-    return total
+    return m, logged_seconds(out)
 
 
 def _samples(model, n: int, seed: int) -> torch.Tensor:
