@@ -46,7 +46,6 @@ def _train(name: str, args, train) -> tuple[object, float]:
     base = {k: v for k, v in model_class(model).presets[preset].items() if k != "train"} if preset else {}
     cfg = {**base, **overrides}
     opts = {"batch_size": 100, **options}
-    t0 = time.time()
     done = finished_run(out)
     if not done:
         resume = (out / "config.json").exists()
