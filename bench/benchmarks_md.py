@@ -345,25 +345,30 @@ def interpolation_lines(d: dict) -> str:
         "images) of each decoded step to the nearest of 10,000 true lines, x 10^-3; Smoothness: the largest angle step",
         "over the whole angle change, minus 1/15 (an undefined pair, same start and end angle, counts as 0 in the mean,",
         "as the official code). Lower is better for both. The paper trains on 2^24 images; here each model sees the",
-        "budget in the table (the two budgets show whether the ranking is stable). Command:",
+        "budget in the table (the two budgets show whether the ranking is stable); ± one standard error over the pairs",
+        "(full budget). Training times are the trainer's clock on a machine shared with two other benchmarks. Command:",
         "",
         "```",
-        "python bench/interpolation_lines.py --threads 2   # writes bench/results/interpolation_lines.json and .png",
+        "python bench/interpolation_lines.py --threads 1   # writes bench/results/interpolation_lines.json and .png",
         "```",
         "",
         f"Machine: {_machines(d)}.",
         "",
         "| model | " + " | ".join(f"Mean Distance @ {b:,}" for b in budgets) + " | "
-        + " | ".join(f"Smoothness @ {b:,}" for b in budgets) + " | test sq_err | train |",
-        "|---|" + "---:|" * (2 * len(budgets) + 2),
+        + " | ".join(f"Smoothness @ {b:,}" for b in budgets) + " | test sq_err | train | note |",
+        "|---|" + "---:|" * (2 * len(budgets) + 2) + "---|",
     ]
     models = list(dict.fromkeys(r["model"] for r in rows))
     for m in models:
         by = {r["images"]: r for r in rows if r["model"] == m}
         last = by[max(by)]
-        lines.append(f"| {m} | " + " | ".join(_num(by[b]["mean_distance_e3"], ".2f") if b in by else "–" for b in budgets)
-                     + " | " + " | ".join(_num(by[b]["smoothness"], ".3f") if b in by else "–" for b in budgets)
-                     + f" | {_num(last['sq_err'], '.2f')} | {_minutes(last['train_s'])} |")
+        def cell(r, k, fmt):
+            se = r.get(k.replace("_e3", "") + ("_se_e3" if k.endswith("_e3") else "_se"))
+            return _num(r[k], fmt) + (f" ± {se:{fmt}}" if se is not None else "")
+        lines.append(f"| {m} | " + " | ".join(cell(by[b], "mean_distance_e3", ".2f") if b in by else "–" for b in budgets)
+                     + " | " + " | ".join(cell(by[b], "smoothness", ".3f") if b in by else "–" for b in budgets)
+                     + f" | {_num(last['sq_err'], '.2f')} | {_minutes(last['train_s'])} |"
+                     + " " + "; ".join(dict.fromkeys(r["note"] for _, r in sorted(by.items()) if r.get("note"))) + " |")
     for key, order in d.get("ranking", {}).items():
         lines.append("") if key == next(iter(d["ranking"])) else None
         lines.append(f"- ranking by {key.replace('_e3', '')}: {' < '.join(order)}")

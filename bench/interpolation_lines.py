@@ -77,7 +77,10 @@ def _standard_errors(details: dict) -> dict:
     dist = torch.tensor(details["distances"], dtype=torch.float64).mean(1)
     smooth = torch.tensor(details["smoothness_scores"], dtype=torch.float64).nan_to_num(0.0)
     n = len(dist)
-    return {"mean_distance_se_e3": 1e3 * float(dist.std() / n**0.5), "smoothness_se": float(smooth.std() / n**0.5)}
+    out = {"mean_distance_se_e3": 1e3 * float(dist.std() / n**0.5), "smoothness_se": float(smooth.std() / n**0.5)}
+    if float(torch.tensor(details["distances"], dtype=torch.float64).std()) < 1e-5:  # trained models: ~1e-3
+        out["note"] = "collapsed: every code decodes to the same (near-blank) image"
+    return out
 
 
 def _rank(rows: list[dict], key: str) -> list[str]:

@@ -13,6 +13,7 @@ bench/results/representation.json.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -29,8 +30,10 @@ from aelab.train.trainer import TrainConfig
 
 # name: (registered model, preset, config overrides, train options). A new family joins with one line.
 MODELS: dict[str, tuple[str, str | None, dict, dict]] = {
-    "ae": ("ae", "hinton2006", {"code_dim": 32}, {"lr": 1e-3}),
-    "dae": ("ae", "hinton2006", {"code_dim": 32}, {"lr": 1e-3, "corrupt": "masking:0.25"}),
+    # ELU units (as bench/denoise.py): the paper's logistic units learn little in a few epochs without RBM pre-training
+    "ae": ("ae", "hinton2006", {"hidden": (1000, 500), "code_dim": 32, "activation": "elu"}, {"lr": 1e-3}),
+    "dae": ("ae", "hinton2006", {"hidden": (1000, 500), "code_dim": 32, "activation": "elu"},
+            {"lr": 1e-3, "corrupt": "masking:0.25"}),
     "vae": ("vae", "iwae-mnist", {"latent_dim": 32}, {"lr": 1e-3}),
     "vaegan": ("vaegan", None, {"dis_hidden": 128}, {"lr": 3e-4, "batch_size": 64}),  # its defaults: conv 32-64, 32 latents
     "vqvae": ("vqvae", "mnist", {"hidden": 64, "prior_channels": 32, "prior_layers": 8, "prior_kernel": 5},
@@ -42,7 +45,7 @@ PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 128}  # the VQ-VAE's prior: not 
 
 def _train(name: str, args, train) -> tuple[object, float]:
     model, preset, overrides, options = MODELS[name]
-    out = args.runs / f"{name}-e{args.epochs}"
+    out = args.runs / f"{name}-e{args.epochs}-{hashlib.sha256(repr(MODELS[name]).encode()).hexdigest()[:8]}"
     base = {k: v for k, v in model_class(model).presets[preset].items() if k != "train"} if preset else {}
     cfg = {**base, **overrides}
     opts = {"batch_size": 100, **options}

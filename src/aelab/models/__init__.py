@@ -1,6 +1,6 @@
 """Every model family; importing this module registers them all."""
 
-from . import acai, ae, gmm, rbm, semhash, vae, vaegan, vqvae  # noqa: F401  (registration happens at import)
+from . import acai, ae, alae, gmm, rbm, semhash, vae, vaegan, vqvae  # noqa: F401  (registration happens at import)
 from .base import (
     Autoencoder,
     Batch,

@@ -192,6 +192,9 @@ class Trainable(nn.Module):
     # so: `aelab train` refuses it with `stage_of` ("the prior over a VQ-VAE's codes (aelab train vqvae)").
     standalone: ClassVar[bool] = True
     stage_of: ClassVar[str] = ""
+    # Whether a network may be stepped by more than one update (ALAE's Algorithm 1 steps E in its discriminator and
+    # latent updates); each update still has an optimiser of its own over its own list.
+    shares_update_params: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         super().__init__()
