@@ -390,7 +390,8 @@ def representation(d: dict) -> str:
         "for the epochs shown (`MODELS` in the script). Command:",
         "",
         "```",
-        "python bench/representation.py --threads 2   # writes bench/results/representation.json",
+        f"python bench/representation.py --epochs {max((r.get('epochs') or 0) for r in d['rows'])} --threads 1"
+        "   # writes bench/results/representation.json",
         "```",
         "",
         f"Machine: {_machines(d)}.",
