@@ -80,6 +80,14 @@ def logged_seconds(out: Path) -> float:
     return total
 
 
+def preset_config(model: str, preset: str | None, **overrides: object) -> dict:
+    """A registered model's preset without its training recipe ("train"), with `overrides` on top."""
+    from aelab.models import model_class
+
+    base = model_class(model).presets[preset] if preset else {}
+    return {**{k: v for k, v in base.items() if k != "train"}, **overrides}
+
+
 def chosen_models(p: argparse.ArgumentParser, only: str, known: dict) -> list[str]:
     """The names in --only (comma-separated), each one of `known`, or the parser's one-line error."""
     names = [n.strip() for n in only.split(",") if n.strip()]

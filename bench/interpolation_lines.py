@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, preset_config, parse, save_rows
 from aelab.data import load_dataset
 from aelab.eval.lines import interpolate_pairs, lines_interpolation
 from aelab.eval.suite import evaluate_suite
@@ -45,16 +45,11 @@ MODELS: dict[str, tuple[str, str, dict, dict]] = {
 PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 64}  # the VQ-VAE's PixelCNN (not scored here: sampling is not)
 
 
-def _config(model: str, preset: str, overrides: dict) -> dict:
-    base = {k: v for k, v in model_class(model).presets[preset].items() if k != "train"}
-    return {**base, **overrides}
-
-
 def _train(name: str, args, train_x: torch.Tensor, epochs: int) -> tuple[object, float]:
     """Train (or extend to) `epochs` epochs; returns the model and the seconds this call trained."""
     model, preset, overrides, options = MODELS[name]
     out = args.runs / f"{name}-lr{args.lr:g}-n{args.train_size}-s{args.seed}"
-    cfg = _config(model, preset, overrides)
+    cfg = preset_config(model, preset, **overrides)
     train = TrainConfig(epochs=epochs, lr=args.lr, batch_size=args.batch_size, schedule="constant", seed=args.seed,
                         **options)
     prior = TrainConfig(**PRIOR, seed=args.seed) if model_class(model).default_prior else None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, preset_config, parse, save_rows
 from aelab.data import load_dataset
 from aelab.eval.representation import cluster_accuracy, linear_probe
 from aelab.eval.suite import EvalOptions, evaluate_suite
@@ -46,8 +46,7 @@ PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 128}  # the VQ-VAE's prior: not 
 def _train(name: str, args, train) -> tuple[object, float]:
     model, preset, overrides, options = MODELS[name]
     out = args.runs / f"{name}-e{args.epochs}-{hashlib.sha256(repr(MODELS[name]).encode()).hexdigest()[:8]}"
-    base = {k: v for k, v in model_class(model).presets[preset].items() if k != "train"} if preset else {}
-    cfg = {**base, **overrides}
+    cfg = preset_config(model, preset, **overrides)
     opts = {"batch_size": 100, **options}
     done = finished_run(out)
     if not done:

@@ -25,13 +25,12 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, finished_run, logged_seconds, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, finished_run, logged_seconds, parse, preset_config, save_rows
 from aelab.data import binarize, load_dataset
 from aelab.eval.likelihood import iwae_nll
 from aelab.eval.sample_quality import sample_quality
 from aelab.eval.suite import evaluate_suite
 from aelab.models.vae import PRESETS as VAE_PRESETS
-from aelab.models.vqvae import PRESETS as VQ_PRESETS
 from aelab.train.run import load, read_spec, train_run
 from aelab.train.stages import plan_run
 from aelab.train.trainer import TrainConfig
@@ -78,7 +77,7 @@ def run_mnist(args) -> tuple[list[dict], list[torch.Tensor]]:
         train.x, test.x, x_bin = train.x[:3000], test.x[:500], x_bin[:500]
     rows, grids = [], []
     epochs = args.epochs
-    vq_cfg = {**{k: v for k, v in VQ_PRESETS["mnist"].items() if k != "train"}, **args.overrides}
+    vq_cfg = preset_config("vqvae", "mnist", **args.overrides)
     vae_cfg = {**VAE_PRESETS["iwae-mnist"], "input_shape": [1, 28, 28]}
     for name, model, cfg, lr, prior in (("vqvae", "vqvae", vq_cfg, 2e-4 * args.lr_scale, PRIOR),
                                         ("vae", "vae", vae_cfg, 1e-3 * args.lr_scale, None)):
@@ -116,7 +115,7 @@ def run_photos(args) -> list[dict]:
 
     train_x, test_x, seen, unseen = photo_patches(32, args.patches, args.seed)
     epochs = args.epochs
-    cfg = {**{k: v for k, v in VQ_PRESETS["cifar"].items() if k != "train"}, **args.overrides}
+    cfg = preset_config("vqvae", "cifar", **args.overrides)
     m, secs = _train(f"photos-vqvae-e{epochs}-{args.tag}", "vqvae", cfg, epochs, 2e-4 * args.lr_scale, train_x, args, False,
                      PRIOR, data="photos")
     metrics, _ = evaluate_suite(m, test_x)
