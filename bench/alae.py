@@ -1,0 +1,137 @@
+"""ALAE (Pidhorskyi et al. 2020) on MNIST beside the plain AE, the VAE and the VAE-GAN, all through one harness.
+
+Every model trains on the 60,000 MNIST training images with its own MNIST recipe (below) and is scored by the
+evaluation suite on the 10,000 test images: squared error of reconstructions, the sample-quality score (Fréchet
+distance in aelab's MNIST-classifier features between 10,000 samples and the test images, NOT the Inception FID),
+a linear probe on the codes (w for ALAE; trained on the first 10,000 training images' codes) and k-means cluster
+accuracy. Training time is the trainer's own clock (kept across resumes). Writes bench/results/alae.json and, per
+model, bench/results/alae_<name>.png: two rows of samples, 16 test images over their reconstructions, and four
+interpolations of 16 steps between test images (decode((1 - a) enc(x1) + a enc(x2))).
+
+    python bench/alae.py --threads 1                        # every model at its budget (about 2 hours of one core)
+    python bench/alae.py --only alae --epochs 2 --quick     # a smoke run on 3,000 images
+
+The MLP ALAE is the official configs/mnist_fc.yaml (latent 50, 6 mapping layers, E and G 1024-1024, lr 0.002,
+Adam betas (0, 0.99), batch 128) at --epochs (the official run is 600 epochs). The StyleALAE is the scaled-down
+one of the `mnist-style` preset with progressive growing compressed to one epoch per level (4, 8, 16, 32 pixels;
+each new level faded in over half an epoch), STYLE_EPOCHS in all: a GPU's budget of the paper is out of reach.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import torch
+
+from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, machine, parse, \
+    preset_config, save_rows
+from aelab.data import load_dataset
+from aelab.eval.interpolation import interpolate_pairs
+from aelab.eval.reconstruction import reconstruct_all
+from aelab.eval.sample_quality import load_classifier
+from aelab.eval.suite import EvalOptions, evaluate_suite
+from aelab.train.run import load, read_spec, train_run
+from aelab.train.stages import plan_run
+from aelab.train.trainer import TrainConfig
+from aelab.viz.images import png_bytes
+from aelab.cli.train import PRIOR_TRAIN
+
+STYLE_EPOCHS = 6
+# name: (registered model, preset, config overrides, train options; without "epochs": --epochs). One line a family.
+MODELS: dict[str, tuple[str, str | None, dict, dict]] = {
+    "alae": ("alae", "mnist", {}, {"lr": 0.002, "batch_size": 128, "betas": (0.0, 0.99)}),
+    "alae-style": ("alae", "mnist-style", {"grow_epochs": 1.0},
+                   {"lr": 0.0015, "batch_size": 64, "betas": (0.0, 0.99), "epochs": STYLE_EPOCHS}),
+    # the same recipes as bench/representation.py (ELU AE, Burda's VAE at 32 latents) and bench/vaegan_mnist.py
+    # the AE samples through a 10-component Gaussian mixture fitted to its codes (`aelab train ae --prior gmm`)
+    "ae": ("ae", "hinton2006", {"hidden": (1000, 500), "code_dim": 32, "activation": "elu"},
+           {"lr": 1e-3, "batch_size": 100, "prior": "gmm"}),
+    "vae": ("vae", "iwae-mnist", {"latent_dim": 32}, {"lr": 1e-3, "batch_size": 100}),
+    "vaegan": ("vaegan", None, {"channels": (16, 32), "dis_channels": (16, 32), "dis_hidden": 128, "latent_dim": 32,
+                                "activation": "relu"},
+               {"lr": 3e-4, "batch_size": 64, "betas": (0.5, 0.999), "epochs": 8}),  # ~4 min an epoch: 8 as there
+}
+
+
+def _train(name: str, args, train) -> tuple[object, float, int]:
+    """Train `name` (or finish a killed run); returns the model, the trainer's seconds and the epochs."""
+    model, preset, overrides, options = MODELS[name]
+    opts = {"epochs": args.epochs, "schedule": "constant", "seed": args.seed, **options}
+    prior = opts.pop("prior", None)
+    if args.quick:
+        opts["epochs"] = min(opts["epochs"], args.epochs)
+    recipe = repr((model, preset, overrides, opts, prior, len(train.x)))
+    out = args.runs / f"{name}-e{opts['epochs']}-{hashlib.sha256(recipe.encode()).hexdigest()[:8]}"
+    if not finished_run(out):
+        resume = (out / "config.json").exists()
+        spec = read_spec(out) if resume else plan_run(model, preset_config(model, preset, **overrides), "mnist",
+                                                      args.data_dir, train=TrainConfig(**opts), prior=prior,
+                                                      prior_train=TrainConfig(**PRIOR_TRAIN, seed=args.seed))
+        train_run(spec, out, train.x, train.y, None, resume=resume, overwrite=not resume,
+                  progress=not args.no_progress)
+    m = load(out)
+    m.eval()
+    return m, logged_seconds(out), opts["epochs"]
+
+
+def _picture(m, test_x: torch.Tensor, seed: int) -> bytes:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        samples = m.sample(32, generator=gen)
+        recon = reconstruct_all(m, test_x[:16])
+    idx = torch.randperm(len(test_x), generator=torch.Generator().manual_seed(seed + 7))[:8]
+    strips = interpolate_pairs(m, test_x[idx[:4]], test_x[idx[4:]], steps=16).flatten(0, 1)
+    grid = torch.cat([samples.reshape(-1, *test_x.shape[1:]), test_x[:16], recon.reshape(-1, *test_x.shape[1:]),
+                      strips])
+    return png_bytes(grid, nrow=16, scale=2)
+
+
+def main() -> None:
+    p = bench_parser(__doc__, epochs=20, batch_size=0, lr=0.0)
+    p.add_argument("--only", default=",".join(MODELS))
+    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "alae")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 3,000 training and 1,000 test images")
+    args = parse(p)
+    names = chosen_models(p, args.only, MODELS)
+    train = load_dataset("mnist", "train", args.data_dir)
+    test = load_dataset("mnist", "test", args.data_dir)
+    tag = "alae"
+    if args.quick:
+        train.x, train.y, test.x, test.y = train.x[:3000], train.y[:3000], test.x[:1000], test.y[:1000]
+        args.runs, tag = args.runs.with_name(args.runs.name + "-quick"), "alae_quick"
+    clf = load_classifier()  # fails in one line before any training if the shipped classifier is missing
+    rows = []
+    for name in names:
+        m, secs, epochs = _train(name, args, train)
+        t0 = time.time()
+        options = EvalOptions(sample_quality=True, sample_count=len(test.x), seed=args.seed, labels=test.y,
+                              database=(train.x, train.y))
+        metrics, _ = evaluate_suite(m, test.x, options)
+        picture = RESULTS / (f"alae_{name}_quick.png" if args.quick else f"alae_{name}.png")
+        picture.write_bytes(_picture(m, test.x, args.seed))
+        model, preset, overrides, options_ = MODELS[name]
+        row = {"model": name, "family": model, "preset": preset, "overrides": overrides, "epochs": epochs,
+               "train_options": options_, "sq_err": metrics.get("sq_err"),
+               "sample_frechet": metrics.get("sample_frechet"), "sample_confidence": metrics.get("sample_confidence"),
+               "probe_accuracy": metrics.get("probe_accuracy"), "cluster_accuracy": metrics.get("cluster_accuracy"),
+               "code_dim": int(m.encode(test.x[:2]).flatten(1).shape[1]),
+               "params": sum(t.numel() for t in m.parameters()), "train_s": secs, "eval_s": time.time() - t0,
+               "picture": str(picture.relative_to(ROOT)), "seed": args.seed,
+               "command": f"python bench/alae.py --only {name} --epochs {args.epochs}"}
+        rows.append(row)
+        print(f"{name:10s} sq_err {row['sq_err']:6.2f}  Fréchet {row['sample_frechet']:7.2f}  probe "
+              f"{row['probe_accuracy']:.4f}  clusters {row['cluster_accuracy']:.4f}  train {secs / 60:5.1f} min",
+              flush=True)
+        save_rows(RESULTS / f"{tag}.json", rows, key=lambda r: (r["model"], r["epochs"]), benchmark="alae",
+                  reference="Pidhorskyi et al. 2020 (MNIST: Table 5, MLP ALAE; Fréchet here is not their FID)")
+    print(f"\nALAE beside the AE, VAE and VAE-GAN on MNIST ({machine()})")
+    print(f"{'model':<10} {'epochs':>6} {'sq_err':>7} {'Fréchet':>8} {'probe':>6} {'k-means':>7} {'min':>6}")
+    for r in rows:
+        print(f"{r['model']:<10} {r['epochs']:>6} {r['sq_err']:>7.2f} {r['sample_frechet']:>8.2f} "
+              f"{r['probe_accuracy']:>6.4f} {r['cluster_accuracy']:>7.4f} {r['train_s'] / 60:>6.1f}")
+
+
+if __name__ == "__main__":
+    main()
