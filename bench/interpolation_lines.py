@@ -41,6 +41,8 @@ MODELS: dict[str, tuple[str, str, dict, dict]] = {
     "vae": ("vae", "lines", {}, {}),
     "vaegan": ("vaegan", "lines", {}, {}),
     "vqvae": ("vqvae", "lines", {}, {}),
+    # its own networks (a StyleALAE: AdaIN generator, statistics encoder), not the conv family; Adam betas (0, 0.99)
+    "alae": ("alae", "lines", {}, {"betas": (0.0, 0.99)}),
 }
 PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 64}  # the VQ-VAE's PixelCNN (not scored here: sampling is not)
 
