@@ -335,6 +335,15 @@ def vqvae(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _kendall(first: list[str], second: list[str]) -> tuple[float, list[str]]:
+    """Kendall's tau between two rankings over the names in both, and the pairs ("a/b") whose order differs."""
+    common = [m for m in first if m in second]
+    pos = {m: second.index(m) for m in common}
+    pairs = [(a, b) for i, a in enumerate(common) for b in common[i + 1:]]
+    swaps = [f"{a}/{b}" for a, b in pairs if pos[a] > pos[b]]
+    return (1 - 2 * len(swaps) / len(pairs) if pairs else 1.0), swaps
+
+
 def interpolation_lines(d: dict) -> str:
     rows = d["rows"]
     budgets = sorted({r["images"] for r in rows})
@@ -375,6 +384,15 @@ def interpolation_lines(d: dict) -> str:
     for key, order in d.get("ranking", {}).items():
         lines.append("") if key == next(iter(d["ranking"])) else None
         lines.append(f"- ranking by {key.replace('_e3', '')}: {' < '.join(order)}")
+    lines += ["", "Does the budget rank stably? Pairs of models whose order changes from one budget to the next (Kendall's "
+              "tau over the models measured at both):", ""]
+    for metric in ("mean_distance_e3", "smoothness"):
+        for a, b in zip(budgets, budgets[1:]):
+            ra, rb = d["ranking"].get(f"{metric}@{a}"), d["ranking"].get(f"{metric}@{b}")
+            if ra and rb:
+                tau, swaps = _kendall(ra, rb)
+                lines.append(f"- {metric.replace('_e3', '')}, {a:,} -> {b:,} images: tau {tau:.2f}; "
+                             + ("no pair changes order" if not swaps else "changed: " + ", ".join(swaps)))
     lines += ["", f"Four interpolations per model, rows in the order {', '.join(d.get('strip_order', models))}:", "",
               "![interpolation strips](bench/results/interpolation_lines.png)"]
     return "\n".join(x for x in lines if x is not None) + "\n"

@@ -39,6 +39,7 @@ MODELS: dict[str, tuple[str, str | None, dict, dict]] = {
     "vqvae": ("vqvae", "mnist", {"hidden": 64, "prior_channels": 32, "prior_layers": 8, "prior_kernel": 5},
               {"lr": 2e-4, "batch_size": 128}),
     "acai": ("acai", "mnist", {"loss": "bce"}, {"lr": 1e-3, "batch_size": 64}),
+    "alae": ("alae", "mnist", {}, {"lr": 0.002, "batch_size": 128, "betas": (0.0, 0.99)}),  # codes: w
 }
 PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 128}  # the VQ-VAE's prior: not scored here
 
