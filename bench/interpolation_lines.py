@@ -7,7 +7,8 @@ budget and at the full budget it interpolates 16 steps between 256 seeded pairs 
 z1 + a z2)), and the metrics of the paper's lib/eval.py score the decodings: Mean Distance (cosine distance to
 the nearest of 10,000 true lines, x 10^-3) and Smoothness (largest normalised angle step minus 1/15). Lower is
 better for both. The ranking at half the budget beside the full one shows whether the budget ranks stably.
-Writes bench/results/interpolation_lines.json and interpolation_lines.png (4 strips per model).
+Writes bench/results/interpolation_lines.json, interpolation_lines_<model>.png (4 strips of the model's last
+budget) and interpolation_lines.png (every model's strips, one above the other).
 
     python bench/interpolation_lines.py --threads 2            # every model, the default budget
     python bench/interpolation_lines.py --only ae,acai --images 16384 --quick
@@ -15,12 +16,14 @@ Writes bench/results/interpolation_lines.json and interpolation_lines.png (4 str
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, preset_config, parse, save_rows
 from aelab.data import load_dataset
@@ -106,10 +109,11 @@ def main() -> None:
     print(f"budget: {epochs} epochs of {args.train_size} lines = {epochs * steps_per_epoch * args.batch_size} images "
           f"(half at {epochs // 2} epochs); lr {args.lr}, batch {args.batch_size}", flush=True)
 
-    rows, strips = [], []
+    rows = []
     for name in names:
+        out = args.runs / f"{name}-lr{args.lr:g}-n{args.train_size}-s{args.seed}"
+        m = None
         for stage_epochs in (epochs // 2, epochs):
-            out = args.runs / f"{name}-lr{args.lr:g}-n{args.train_size}-s{args.seed}"
             if (out / "config.json").exists() and read_spec(out).main.train.epochs > stage_epochs:
                 print(f"{name}: trained past {stage_epochs} epochs already; its row stays as measured", flush=True)
                 continue
@@ -126,15 +130,39 @@ def main() -> None:
             rows.append(row)
             print(f"{name:7s} {images:7d} images  mean distance {row['mean_distance_e3']:7.2f} e-3  "
                   f"smoothness {row['smoothness']:.3f}  sq_err {row['sq_err']:.2f}  ({secs:.0f} s)", flush=True)
+        if m is None:  # every budget measured before: the strips of the model as it stands
+            m = load(out)
+            m.eval()
         gen = torch.Generator().manual_seed(args.seed + 7)
         idx = torch.randperm(len(test_x), generator=gen)[:8]
-        strips.append(interpolate_pairs(m, test_x[idx[:4]], test_x[idx[4:]], steps=16).flatten(0, 1))
+        strips = interpolate_pairs(m, test_x[idx[:4]], test_x[idx[4:]], steps=16).flatten(0, 1)
+        _strip_path(args, name).write_bytes(png_bytes(strips, nrow=16, scale=2))
+        _save(args, rows)  # after each model: a long run keeps what it measured
 
-        _save(args, rows, strips, names)  # after each model: a long run keeps what it measured
+
+def _tag(args) -> str:
+    return "interpolation_lines_quick" if args.quick else "interpolation_lines"
 
 
-def _save(args, rows: list[dict], strips: list[torch.Tensor], names: list[str]) -> None:
-    tag = "interpolation_lines_quick" if args.quick else "interpolation_lines"
+def _strip_path(args, name: str) -> Path:
+    return RESULTS / f"interpolation_lines_{name}{'_quick' if args.quick else ''}.png"
+
+
+def _stack_pngs(paths: list[Path]) -> bytes:
+    """The images at `paths` one above the other (same widths), as PNG bytes."""
+    images = [Image.open(p).convert("L") for p in paths]
+    out = Image.new("L", (max(i.width for i in images), sum(i.height for i in images)), 255)
+    y = 0
+    for i in images:
+        out.paste(i, (0, y))
+        y += i.height
+    buf = io.BytesIO()
+    out.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _save(args, rows: list[dict]) -> None:
+    tag = _tag(args)
     path = RESULTS / f"{tag}.json"
     key = lambda r: (r["model"], r["images"], r["lr"])  # noqa: E731
     fresh = {key(r) for r in rows}
@@ -145,10 +173,10 @@ def _save(args, rows: list[dict], strips: list[torch.Tensor], names: list[str]) 
                for k in ("mean_distance_e3", "smoothness") for b in budgets}
     for k, v in ranking.items():
         print(f"ranking by {k}: {' < '.join(v)}")
-    done = list(dict.fromkeys(r["model"] for r in rows))
-    (RESULTS / f"{tag}.png").write_bytes(png_bytes(torch.cat(strips), nrow=16, scale=2))
+    done = [m for m in dict.fromkeys(r["model"] for r in every) if _strip_path(args, m).exists()]
+    (RESULTS / f"{tag}.png").write_bytes(_stack_pngs([_strip_path(args, m) for m in done]))
     save_rows(path, rows, key=key,
-              benchmark="interpolation_lines", models=names, strip_order=done, ranking=ranking,
+              benchmark="interpolation_lines", models=list(dict.fromkeys(r["model"] for r in every)), strip_order=done, ranking=ranking,
               reference="Berthelot et al. 2019, Table 1 (trained on 2^24 images; values not retrieved)")
     print(f"wrote {RESULTS / tag}.json")
 
