@@ -32,7 +32,7 @@ from aelab.eval.interpolation import interpolate_pairs
 from aelab.eval.reconstruction import reconstruct_all
 from aelab.eval.sample_quality import load_classifier
 from aelab.eval.suite import EvalOptions, evaluate_suite
-from aelab.train.run import load, read_spec, train_run
+from aelab.train.run import extend, load, read_spec, train_run
 from aelab.train.stages import plan_run
 from aelab.train.trainer import TrainConfig
 from aelab.viz.images import png_bytes
@@ -62,15 +62,21 @@ def _train(name: str, args, train) -> tuple[object, float, int]:
     prior = opts.pop("prior", None)
     if args.quick:
         opts["epochs"] = min(opts["epochs"], args.epochs)
-    recipe = repr((model, preset, overrides, opts, prior, len(train.x)))
-    out = args.runs / f"{name}-e{opts['epochs']}-{hashlib.sha256(recipe.encode()).hexdigest()[:8]}"
+    recipe = repr((model, preset, overrides, {k: v for k, v in opts.items() if k != "epochs"}, prior, len(train.x)))
+    out = args.runs / f"{name}-{hashlib.sha256(recipe.encode()).hexdigest()[:8]}"  # one run a recipe, any epochs
+    progress = not args.no_progress
     if not finished_run(out):
         resume = (out / "config.json").exists()
         spec = read_spec(out) if resume else plan_run(model, preset_config(model, preset, **overrides), "mnist",
                                                       args.data_dir, train=TrainConfig(**opts), prior=prior,
                                                       prior_train=TrainConfig(**PRIOR_TRAIN, seed=args.seed))
-        train_run(spec, out, train.x, train.y, None, resume=resume, overwrite=not resume,
-                  progress=not args.no_progress)
+        train_run(spec, out, train.x, train.y, None, resume=resume, overwrite=not resume, progress=progress)
+    trained = read_spec(out).main.train.epochs
+    if trained > opts["epochs"]:
+        raise SystemExit(f"{out} is trained to {trained} epochs, past the {opts['epochs']} asked for")
+    if trained < opts["epochs"]:  # a longer budget extends the run in place (a constant rate: no schedule restarts)
+        train_run(extend(out, opts["epochs"], overwrite=True, rows=len(train.x)), out, train.x, train.y, None,
+                  resume=True, progress=progress)
     m = load(out)
     m.eval()
     return m, logged_seconds(out), opts["epochs"]
