@@ -393,6 +393,15 @@ def interpolation_lines(d: dict) -> str:
                 tau, swaps = _kendall(ra, rb)
                 lines.append(f"- {metric.replace('_e3', '')}, {a:,} -> {b:,} images: tau {tau:.2f}; "
                              + ("no pair changes order" if not swaps else "changed: " + ", ".join(swaps)))
+    paired = d.get("paired_vs_acai") or {}
+    if paired:
+        lines += ["", "Paired against ACAI: each model's score minus ACAI's on the same test pairs, mean ± standard error "
+                  "over the pairs (positive: ACAI is better; a gap of two standard errors or more is unlikely to be "
+                  "the draw of pairs):", "", "| model | images | Mean Distance x 10^-3 | Smoothness |", "|---|---:|---:|---:|"]
+        for key in sorted(paired, key=lambda k: (int(k.rsplit("@", 1)[1]), k)):
+            model, images = key.rsplit("@", 1)
+            dist, smooth = paired[key]["distance"], paired[key]["smoothness"]
+            lines.append(f"| {model} | {int(images):,} | {dist[0]:+.2f} ± {dist[1]:.2f} | {smooth[0]:+.3f} ± {smooth[1]:.3f} |")
     lines += ["", f"Four interpolations per model, rows in the order {', '.join(d.get('strip_order', models))}:", "",
               "![interpolation strips](bench/results/interpolation_lines.png)"]
     return "\n".join(x for x in lines if x is not None) + "\n"
