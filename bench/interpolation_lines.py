@@ -1,12 +1,13 @@
 """The ACAI paper's lines benchmark (Berthelot et al. 2019, Table 1): interpolation quality of every model family
-on 32x32 images of a line from the centre, all with the paper's conv family (depth 16, codes of 16 channels at 2x2)
-and the same budget of training images.
+on 32x32 images of a line from the centre, all with the paper's conv family (depth 16, codes of 16 channels at 2x2;
+ALAE with its own StyleALAE networks and a w of 64) and the same budget of training images (2^17 by default).
 
 Each model trains on the fixed seeded lines training set, batch 64, Adam with a constant rate; at half the
 budget and at the full budget it interpolates 16 steps between 256 seeded pairs of test lines (decode((1 - a)
 z1 + a z2)), and the metrics of the paper's lib/eval.py score the decodings: Mean Distance (cosine distance to
 the nearest of 10,000 true lines, x 10^-3) and Smoothness (largest normalised angle step minus 1/15). Lower is
-better for both. The ranking at half the budget beside the full one shows whether the budget ranks stably.
+better for both. The ranking at half the budget beside the full one shows whether the budget ranks stably, and
+each model's per-pair difference from ACAI (same pairs) says whether a gap is more than the draw of pairs.
 Writes bench/results/interpolation_lines.json, interpolation_lines_<model>.png (4 strips of the model's last
 budget) and interpolation_lines.png (every model's strips, one above the other).
 
@@ -89,7 +90,7 @@ def _rank(rows: list[dict], key: str) -> list[str]:
 
 def main() -> None:
     p = bench_parser(__doc__, epochs=0, batch_size=64, lr=1e-3)
-    p.add_argument("--images", type=int, default=65536, help="training images seen by each model in all")
+    p.add_argument("--images", type=int, default=131072, help="training images seen by each model in all")
     p.add_argument("--train-size", type=int, default=16384, help="distinct training lines (a prefix of the set)")
     p.add_argument("--pairs", type=int, default=256, help="test pairs interpolated at each evaluation")
     p.add_argument("--only", default=",".join(MODELS))
