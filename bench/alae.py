@@ -42,6 +42,8 @@ STYLE_EPOCHS = 6
 # name: (registered model, preset, config overrides, train options; without "epochs": --epochs). One line a family.
 MODELS: dict[str, tuple[str, str | None, dict, dict]] = {
     "alae": ("alae", "mnist", {}, {"lr": 0.002, "batch_size": 128, "betas": (0.0, 0.99)}),
+    # the same with a tanh output on G (not the official network): a clean background early
+    "alae-tanh": ("alae", "mnist", {"output": "tanh"}, {"lr": 0.002, "batch_size": 128, "betas": (0.0, 0.99)}),
     "alae-style": ("alae", "mnist-style", {"grow_epochs": 1.0},
                    {"lr": 0.0015, "batch_size": 64, "betas": (0.0, 0.99), "epochs": STYLE_EPOCHS}),
     # the same recipes as bench/representation.py (ELU AE, Burda's VAE at 32 latents) and bench/vaegan_mnist.py

@@ -149,6 +149,19 @@ def test_decode_is_a_linear_output_on_minus_one_one_mapped_into_the_unit_interva
     assert torch.allclose(a, model.decode(model.mapping(z)))  # sample = G(F(z)), z from the given generator
 
 
+@pytest.mark.parametrize("preset", ["tiny", "tiny-style"])
+def test_a_tanh_output_bounds_g_in_training_and_decoding_alike(preset):
+    linear, bounded = alae(preset), alae(preset, output="tanh")
+    bounded.load_state_dict(linear.state_dict())  # the same networks: only the last activation differs
+    w = 30 * torch.randn(5, 4)  # large codes push a linear output far outside [-1, 1]
+    level, alpha = linear.stage()
+    y = linear.generate(w, level, alpha, None)
+    assert y.abs().max() > 1
+    assert torch.allclose(bounded.generate(w, level, alpha, None), torch.tanh(y))  # what the updates see
+    assert torch.allclose(bounded.decode(w), (torch.tanh(linear.generate(w, level, alpha, linear._fixed_noise(
+        5, torch.Generator().manual_seed(0)))) + 1) / 2)  # no clamp needed: (tanh + 1) / 2 is inside [0, 1]
+
+
 # --- the style architecture ---------------------------------------------------------------------------------------
 def test_the_growth_schedule_adds_a_level_every_grow_epochs_and_fades_it_in_over_the_first_half():
     assert growth(0.0, 2.0, 3) == (0, 1.0) and growth(1.99, 2.0, 3) == (0, 1.0)
@@ -252,7 +265,8 @@ def test_style_noise_is_drawn_from_the_batch_or_the_given_generator_and_decoding
 def test_bad_configs_are_one_line_errors():
     for bad, match in [({"arch": "conv"}, "unknown arch"), ({"gamma": -1.0}, "gamma"),
                        ({"arch": "style", "channels": (8, 8)}, "smaller than the 28x28"),
-                       ({"latent_dim": 0}, "latent_dim"), ({"grow_epochs": -1.0}, "grow_epochs")]:
+                       ({"latent_dim": 0}, "latent_dim"), ({"grow_epochs": -1.0}, "grow_epochs"),
+                       ({"output": "sigmoid"}, "unknown output")]:
         with pytest.raises(ConfigError, match=match) as e:
             build_model("alae", bad)
         assert "\n" not in str(e.value)
