@@ -70,8 +70,8 @@ class ALAEConfig:
     grow_epochs: float = 0.0  # style: epochs per level of progressive growing (EPOCHS_PER_LOD); 0: top level only
     dis_layers: int = 3  # layers of D (model.py builds MappingD with mapping_layers=3)
     gamma: float = 10.0  # R1 weight (losses.py r1_gamma)
-    # G's last activation: "linear" as the official GeneratorFC and ToRGB; "tanh" bounds it to [-1, 1] (measured on
-    # MNIST, 5 epochs of the mlp model: sample Fréchet 211 against 645, 3% of border pixels lit against 36%)
+    # G's last activation: "linear" as the official GeneratorFC and ToRGB; "tanh" bounds it to [-1, 1] (bench/alae.py,
+    # the mnist model after 20 epochs: sample Fréchet 38.6 against 271.9 linear, no salt noise on the background)
     output: str = "linear"
 
     def __post_init__(self) -> None:
