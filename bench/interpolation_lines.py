@@ -11,8 +11,8 @@ each model's per-pair difference from ACAI (same pairs) says whether a gap is mo
 Writes bench/results/interpolation_lines.json, interpolation_lines_<model>.png (4 strips of the model's last
 budget) and interpolation_lines.png (every model's strips, one above the other).
 
-    python bench/interpolation_lines.py --threads 2            # every model, the default budget
-    python bench/interpolation_lines.py --only ae,acai --images 16384 --quick
+    python bench/interpolation_lines.py --threads 1            # every model, the default budget
+    python bench/interpolation_lines.py --only ae,acai --quick  # a smoke run: 1,024 images
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 64}  # the VQ-VAE's PixelCNN (no
 
 
 def _train(name: str, args, train_x: torch.Tensor, epochs: int) -> tuple[object, float]:
-    """Train (or extend to) `epochs` epochs; returns the model and the seconds this call trained."""
+    """Train (or extend to) `epochs` epochs; returns the model and its training seconds by the trainer's clock."""
     model, preset, overrides, options = MODELS[name]
     out = args.runs / f"{name}-lr{args.lr:g}-n{args.train_size}-s{args.seed}"
     cfg = preset_config(model, preset, **overrides)
@@ -73,10 +73,15 @@ def _train(name: str, args, train_x: torch.Tensor, epochs: int) -> tuple[object,
     return m, logged_seconds(out)
 
 
-def _standard_errors(details: dict) -> dict:
-    """Standard errors over the pairs of both means (a pair's undefined smoothness counts 0, as in the mean)."""
+def _per_pair(details: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pair's mean distance and its smoothness (undefined counts 0, as in the official mean)."""
     dist = torch.tensor(details["distances"], dtype=torch.float64).mean(1)
-    smooth = torch.tensor(details["smoothness_scores"], dtype=torch.float64).nan_to_num(0.0)
+    return dist, torch.tensor(details["smoothness_scores"], dtype=torch.float64).nan_to_num(0.0)
+
+
+def _standard_errors(details: dict) -> dict:
+    """Standard errors over the pairs of both means."""
+    dist, smooth = _per_pair(details)
     n = len(dist)
     out = {"mean_distance_se_e3": 1e3 * float(dist.std() / n**0.5), "smoothness_se": float(smooth.std() / n**0.5)}
     if float(torch.tensor(details["distances"], dtype=torch.float64).std()) < 1e-5:  # trained models: ~1e-3
@@ -168,11 +173,10 @@ def _pairs_path(args) -> Path:
 
 
 def _save_pairs(args, key: str, details: dict) -> None:
-    """Each pair's mean distance and smoothness (undefined: 0, as in the mean) under `key`, for paired comparisons."""
+    """Each pair's scores (`_per_pair`) under `key`, for paired comparisons."""
     path = _pairs_path(args)
     old = json.loads(path.read_text()) if path.exists() else {}
-    dist = torch.tensor(details["distances"], dtype=torch.float64).mean(1)
-    smooth = torch.tensor(details["smoothness_scores"], dtype=torch.float64).nan_to_num(0.0)
+    dist, smooth = _per_pair(details)
     old[key] = {"distance": [round(float(v), 9) for v in dist], "smoothness": [round(float(v), 9) for v in smooth]}
     path.write_text(json.dumps(old) + "\n")
 
