@@ -8,15 +8,15 @@ from typing import Any
 from .errors import AelabError
 
 __version__ = "0.1.0"
-__all__ = ["AelabError", "load", "__version__"]
+__all__ = ["AelabError", "Run", "fit", "load", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     # torch loads on first use, not with the package: `aelab --help` and `aelab.cli` stay fast.
-    if name == "load":
-        from .train.run import load
+    if name in ("fit", "load", "Run"):
+        from . import api
 
-        return load
-    if name in ("models", "data", "eval", "nn", "train", "viz", "batching", "config"):
+        return getattr(api, name)
+    if name in ("api", "models", "data", "eval", "nn", "recipes", "runs", "train", "viz", "batching", "config"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

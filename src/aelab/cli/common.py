@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..api.data import eval_data, fingerprint, load_run_data  # noqa: F401  (what the commands read a run's data with)
 from ..errors import ConfigError
 
 
@@ -172,76 +173,22 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
 
 
 def write_run_report(run: Path, model, test, database=None) -> Path:
-    """RUN/report.html: the model's pictures and metrics, every stage's curves, and a banner if the run is unfinished."""
-    from ..train.trainer import MetricsLog
-    from ..train.run import read_spec
-    from ..viz.report import write_report
-    from .report import other_stages, unfinished_note
+    """RUN/report.html (see `viz.run_report`)."""
+    from ..viz.run_report import write_run_report as write
 
-    spec = read_spec(run)
-    composed = None
-    if spec.after_main() and test is not None and len(test.x):  # a prior: the whole run's numbers (bits/dim)
-        from ..eval.suite import evaluate_suite, options_for
-
-        composed = evaluate_suite(model, eval_data(test.x, spec.train), options_for(spec.data, spec.train))[0]
-    config = {"data": {"name": spec.data, "data_dir": spec.data_dir},  # one table row per setting of each stage
-              **{f"stage {s.name}": {k: v for k, v in s.to_json().items() if k != "name"} for s in spec.stages}}
-    return write_report(run, model, test, MetricsLog(run / "metrics.jsonl").records(),
-                        title=f"{spec.model} on {spec.data}", config=config,
-                        unfinished=unfinished_note(run, spec), stages=other_stages(run, spec), database=database,
-                        corruption=spec.train.corrupt, composed=composed)
-
-
-def eval_data(x, train_cfg):
-    """The data a run is scored on: a fixed seeded Bernoulli draw if it trained on binarised batches."""
-    from ..data import binarize
-
-    return binarize(x, seed=0) if train_cfg.binarize else x
+    return write(run, model, test, database)
 
 
 def run_data(args: argparse.Namespace, split: str):
     """The data a command on a run uses: --data if given, else the run's own, checked against the model."""
-    from ..train.run import load, read_spec
+    from ..api import load
+    from ..runs import RunFolder
 
-    spec = read_spec(args.run)
+    spec = RunFolder(args.run).read_spec()
     model = load(args.run)
     data = load_run_data(spec, split, args.data, args.data_dir, data_options(args))
     model.check_input(data.x)
     return model, data, spec
-
-
-def load_run_data(spec, split: str, data: str | None = None, data_dir: str | None = None,
-                  given: dict[str, Any] | None = None, relocated: bool = False):
-    """A split of the run's data read as recorded, or of other data (`data`, `data_dir`) read to fit the model.
-
-    Options given on the command line win. The rest come from the run: all of them on its own data (so its
-    test split is the one it was scored on), only the image size on other data (the model takes no other
-    size; the held-out share of other data is that data's own). `relocated`: `data`/`data_dir` name the run's
-    own data in a new place, read with all the recorded options. When the recorded data cannot be found any
-    more, the one-line error says so and how to point to it.
-    """
-    from ..data import load_dataset
-    from ..errors import DataError
-
-    recorded = dict(spec.data_options)
-    if data and not relocated:
-        recorded = {k: v for k, v in recorded.items() if k == "image_size"}
-    options = {**recorded, **{k: v for k, v in (given or {}).items() if v is not None}}
-    recorded_path = Path(spec.data)
-    if not (data or data_dir) and recorded_path.is_absolute() and not recorded_path.exists():
-        raise DataError(f"the data this run was trained on, {spec.data}, is not there any more; "
-                        "point to it with --data PATH")
-    return load_dataset(data or spec.data, split, data_dir or (None if data else spec.data_dir), **options)
-
-
-def fingerprint(x) -> dict[str, Any]:
-    """What a data split was: rows, shape and a checksum, so that a resume can tell the same data from other data."""
-    import hashlib
-
-    import numpy as np
-
-    return {"rows": int(x.shape[0]), "shape": [int(d) for d in x.shape[1:]],
-            "sha256": hashlib.sha256(np.ascontiguousarray(x.numpy()).tobytes()).hexdigest()}
 
 
 def refuse_existing(path: Path, overwrite: bool) -> None:

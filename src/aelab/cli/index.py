@@ -46,13 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
 def model_source(run: Path, model: Any, spec: Any) -> dict[str, Any]:
     """What made a set of codes: the run, its model and a checksum of its weights (and vocabulary)."""
-    state_file = Path(run) / "trainer.json"
-    weights = None
-    if state_file.is_file():
-        weights = json.loads(state_file.read_text()).get("model_sha256")
-    if weights is None:
-        weights = hashlib.sha256((Path(run) / "model.safetensors").read_bytes()).hexdigest()
-    source = {"run": str(Path(run).resolve()), "model": model.name, "weights_sha256": weights}
+    from ..runs import RunFolder
+
+    source = {"run": str(Path(run).resolve()), "model": model.name, "weights_sha256": RunFolder(run).weights_sha256()}
     vocabulary = spec.data_options.get("vocabulary")
     if vocabulary:
         source["vocabulary_sha256"] = hashlib.sha256("\n".join(vocabulary).encode()).hexdigest()
@@ -61,9 +57,10 @@ def model_source(run: Path, model: Any, spec: Any) -> dict[str, Any]:
 
 def _binary_model(run: Path):
     from ..models.base import BINARY_CODES
-    from ..train.run import load, read_spec
+    from ..api import load
+    from ..runs import RunFolder
 
-    spec = read_spec(run)
+    spec = RunFolder(run).read_spec()
     model = load(run)
     if BINARY_CODES not in model.capabilities():
         raise ConfigError(f"model {model.name!r} of {run} gives no binary codes to index; train one that does "
@@ -138,7 +135,9 @@ def _search(args: argparse.Namespace) -> int:
         print(f"aelab: note: {index.recovered}", file=sys.stderr)
     source = index.source or {}
     run = Path(source.get("run", ""))
-    if not source.get("run") or not (run / "config.json").is_file():
+    from ..runs import RunFolder
+
+    if not source.get("run") or not RunFolder(run).is_run():
         raise ConfigError(f"the run that made {args.index} ({source.get('run')}) is not there any more; "
                           "queries need its model")
     model, spec = _binary_model(run)

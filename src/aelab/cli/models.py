@@ -1,4 +1,4 @@
-"""`aelab models`: list the models and their presets."""
+"""`aelab models`: list the models, their presets and the stages their runs may have."""
 
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import recipes
     from ..models import model_class, model_names
 
     for name in model_names():
-        cls = model_class(name)
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        doc = (model_class(name).__doc__ or "").strip().splitlines()[0]
+        family = recipes.family(name)
         print(f"{name:<8} {doc}")
-        if cls.presets:
-            print(f"{'':<8} presets: {', '.join(sorted(cls.presets))}")
-        for kind, plans in sorted(cls.stage_plans.items()):
+        if family.presets:
+            print(f"{'':<8} presets: {', '.join(sorted(family.presets))}")
+        for kind, plans in sorted(family.plans.items()):
             if plans:
                 print(f"{'':<8} --{kind}: {', '.join(sorted(plans))}")
     return 0

@@ -56,7 +56,7 @@ def restore_photos(args: argparse.Namespace, restore: Callable, verb: str) -> in
     from ..data.images import read_image
     from ..fsio import atomic_write_bytes
     from ..restore import patch_size
-    from ..train.run import load
+    from ..api import load
     from ..viz.images import png_bytes
 
     pairs = _outputs(args)

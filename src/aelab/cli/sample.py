@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..models.base import SAMPLE
-    from ..train.run import load
+    from ..api import load
 
     check_output(args.output, args.overwrite)
     model = load(args.run)

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UsageError
-from .common import (
-    add_data_args,
-    data_options,
-    eval_data,
-    fingerprint,
-    load_run_data,
-    parse_sets,
-    path_arg,
-    positive_float,
-    positive_int,
-    print_metrics,
-    write_run_report,
-)
+from ..recipes.ae import PRETRAIN_TRAIN
+from ..recipes.priors import PRIOR_TRAIN
+from .common import add_data_args, data_options, parse_sets, path_arg, positive_float, positive_int, print_metrics
 from .train_flags import add_train_flags, flag_name, given_train_flags
-
-
-
-PRIOR_TRAIN: dict[str, Any] = {"epochs": 50, "lr": 1e-2, "batch_size": 256}  # a prior over codes: small, fast
 
 HELP = "train a model into a run folder (or add / re-run stages of a run)"
 
@@ -46,9 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_train_flags(p)
     p.add_argument("--pretrain", default=None, metavar="PLAN",
                    help="pre-training stages declared by the model, e.g. rbm (greedy RBMs, Science 2006) for ae")
-    p.add_argument("--pretrain-epochs", type=positive_int, default=None, help="default 10")
-    p.add_argument("--pretrain-lr", type=positive_float, default=None, help="default 0.1")
-    p.add_argument("--pretrain-batch-size", type=positive_int, default=None, help="default 100")
+    p.add_argument("--pretrain-epochs", type=positive_int, default=None, help=f"default {PRETRAIN_TRAIN['epochs']}")
+    p.add_argument("--pretrain-lr", type=positive_float, default=None, help=f"default {PRETRAIN_TRAIN['lr']:g}")
+    p.add_argument("--pretrain-batch-size", type=positive_int, default=None,
+                   help=f"default {PRETRAIN_TRAIN['batch_size']}")
     p.add_argument("--prior", default=None, metavar="PLAN",
                    help="a prior stage trained on the model's codes after it, e.g. gmm (makes an autoencoder generative)")
     p.add_argument("--prior-epochs", type=positive_int, default=None, help=f"default {PRIOR_TRAIN['epochs']}")
@@ -69,62 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", action="store_true")
 
 
-def _model_config(args: argparse.Namespace, data_name: str,
-                  input_shape: tuple[int, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The model config (preset, then --set) and the training settings (defaults, the preset's recipe, flags)."""
-    from ..config import from_dict, to_dict
-    from ..models import model_class
-
-    cls = model_class(args.model)
-    cfg: dict[str, Any] = {}
-    train: dict[str, Any] = {}
-    preset = args.preset
-    if preset is None and data_name in cls.presets:  # sized for this registered data set (e.g. "digits")
-        preset = data_name
-        print(f"using preset {preset!r} of {args.model}, sized for the {data_name} data (--preset none for the plain defaults)")
-    if preset and preset != "none":
-        if preset not in cls.presets:
-            known = ", ".join(sorted(cls.presets)) or "none"
-            raise ConfigError(f"unknown preset {preset!r} for model {args.model!r}; known: {known}")
-        cfg.update(cls.presets[preset])
-        train.update(cfg.pop("train", {}))  # a preset may carry its training recipe
-        if "input_shape" in cfg and tuple(cfg["input_shape"]) != tuple(input_shape):
-            raise ConfigError(f"preset {preset!r} is for data of shape {tuple(cfg['input_shape'])}, "
-                              f"but {args.data} has shape {tuple(input_shape)}")
-    cfg["input_shape"] = list(input_shape)
-    cfg.update(parse_sets(args.set))
-    train.update(given_train_flags(args))
-    return to_dict(from_dict(cls.Config, cfg, f"{args.model} config")), train
-
-
-def _seed(args: argparse.Namespace) -> int:
-    """The run's seed, which its pre-training and prior stages derive theirs from."""
-    return args.seed if args.seed is not None else 0
-
-
-def _validate_data(x, name: str) -> None:
-    import torch
-
-    if not torch.isfinite(x).all():
-        raise ConfigError(f"dataset {name!r} contains NaN or inf")
-    if float(x.std()) == 0.0:
-        raise ConfigError(f"dataset {name!r} is constant: there is nothing to learn")
-
-
-def _prior_train(args: argparse.Namespace):
-    from ..train.trainer import TrainConfig
-
-    given = {k: getattr(args, f"prior_{k}") for k in PRIOR_TRAIN if getattr(args, f"prior_{k}") is not None}
-    return TrainConfig(**{**PRIOR_TRAIN, **given},
-                       schedule="cosine", seed=_seed(args))
-
-
-def _periodic_eval(test_x, spec):
-    """The trainer's evaluation after each epoch: the suite's cheap metrics on the test split (a denoiser's
-    restoration of it corrupted once, too; on the lines data, the interpolation metrics)."""
-    from ..eval.suite import evaluate_suite, options_for
-
-    return lambda model, progress: evaluate_suite(model, test_x, options_for(spec.data, spec.train))[0]
+def _stage_train(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """--pretrain-* or --prior-* given on the command line, by TrainConfig field."""
+    return {k: getattr(args, f"{prefix}_{k}") for k in ("epochs", "lr", "batch_size")
+            if getattr(args, f"{prefix}_{k}") is not None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,91 +81,35 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, ranks, device: str) -> int:
-    from ..data import dataset_names, load_dataset
-    from ..train.run import extend, read_spec, train_run
-    from ..train.stages import plan_run
-    from ..train.trainer import TrainConfig
+    from ..api import fit
+    from ..runs import RunFolder
 
     if args.stage:
         raise UsageError("--stage names a stage of an existing run: give the run with --from RUN")
     if args.model is None:
         raise UsageError("name the model to train (see `aelab models`), or give an existing run with --from RUN")
-    from ..models import model_class
-
-    cls = model_class(args.model)
-    if not cls.standalone:
-        raise UsageError(f"{args.model} is {cls.stage_of}; it trains as a stage of that model's run, not on data")
     out = args.out or Path("runs") / f"{args.model}-{Path(str(args.data or DEFAULT_DATA)).stem}"
-    if args.resume and _empty(out):
+    if args.resume and RunFolder(out).is_empty():
         print(f"nothing to resume in {out} (killed before the run was recorded); starting it")
         args.resume = False
     if args.resume:
-        stored = read_spec(out)
+        stored = RunFolder(out).read_spec()
         if stored.model != args.model:
             raise ConfigError(f"{out} holds a {stored.model!r} run, not {args.model!r}")
         _refuse_changes(args, stored)
-        train = load_run_data(stored, "train", args.data, args.data_dir, relocated=True)
-        _check_same_data(stored, train, args)
-        test = _test_split(stored, args)
-        epochs = _extension(args, stored)
-        if epochs and ranks.main:  # rank 0 alone writes the run folder
-            extend(out, epochs, args.overwrite, len(train))
-        ranks.barrier()
-        spec = read_spec(out) if epochs else stored
+        run = fit(args.model, args.data, out=out, data_dir=args.data_dir, resume=True, epochs=_extension(args, stored),
+                  overwrite=args.overwrite, device=device, progress=not args.no_progress,
+                  report=not args.no_report, ranks=ranks)
     else:
-        options = data_options(args)
-        args.data = args.data or DEFAULT_DATA
-        train = load_dataset(args.data, "train", args.data_dir, **options)
-        _validate_data(train.x, args.data)
-        data_name = args.data if train.name in dataset_names() else _absolute_data(args.data)  # usable from any folder
-        data_dir = _absolute(args.data_dir) if args.data_dir else None
-        model_config, recipe = _model_config(args, train.name if train.name in dataset_names() else "",
-                                             tuple(train.x.shape[1:]))
-        spec = plan_run(
-            args.model, model_config, data_name, data_dir,
-            train=TrainConfig(**recipe),
-            pretrain=args.pretrain,
-            pretrain_train=TrainConfig(epochs=_or(args.pretrain_epochs, PRETRAIN_TRAIN["epochs"]),
-                                       batch_size=_or(args.pretrain_batch_size, PRETRAIN_TRAIN["batch_size"]),
-                                       lr=_or(args.pretrain_lr, PRETRAIN_TRAIN["lr"]), optimizer="sgd", momentum=0.9,
-                                       schedule="constant", seed=_seed(args)),
-            prior=args.prior, prior_train=_prior_train(args))
-        if train.vocabulary is not None:  # documents: the words counted, so that every later read counts the same
-            options = {**options, "vocabulary": list(train.vocabulary)}
-        spec = dataclasses.replace(spec, data_options=options, fingerprint=fingerprint(train.x))
-        test = _test_split(spec, args)
-    test_x = eval_data(test.x, spec.train) if test is not None else None
-    evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
-    model, result = train_run(spec, out, train.x, train.y, evaluate,
-                              resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
-                              device=device, ranks=ranks)
-    return _after_training(args, out, model, test or train, test_x, result, f"{spec.model} on {spec.data} (test split)",
-                           database=train if test is not None else None)
+        run = fit(args.model, args.data, out=out, preset=args.preset, config=parse_sets(args.set),
+                  train=given_train_flags(args), pretrain=args.pretrain, pretrain_train=_stage_train(args, "pretrain"),
+                  prior=args.prior, prior_train=_stage_train(args, "prior"), data_dir=args.data_dir,
+                  data_options=data_options(args), overwrite=args.overwrite, device=device,
+                  progress=not args.no_progress, report=not args.no_report, ranks=ranks)
+    return _after_training(run, args)
 
 
-DEFAULT_DATA = "digits"  # embedded: trains on a fresh machine with no download
-PRETRAIN_TRAIN: dict[str, Any] = {"epochs": 10, "lr": 0.1, "batch_size": 100}  # Science 2006's RBMs, shortened
-
-
-def _or(value: Any, default: Any) -> Any:
-    return default if value is None else value
-
-
-def _empty(folder: Path) -> bool:
-    return folder.is_dir() and all(p.name == ".lock" for p in folder.iterdir())
-
-
-def _absolute(path: str) -> str:
-    """A user's path as the run records it: ~ expanded, absolute, so that it works from any folder later."""
-    return str(Path(path).expanduser().resolve())
-
-
-def _absolute_data(name: str) -> str:
-    """A data path as the run records it; `patches:FOLDER` keeps its prefix."""
-    from ..data.patches import PATCHES_PREFIX, patch_folder_of
-
-    folder = patch_folder_of(name)
-    return PATCHES_PREFIX + _absolute(str(folder)) if folder is not None else _absolute(name)
+DEFAULT_DATA = "digits"  # the data of `aelab train MODEL` without --data (aelab.api.fit's default too)
 
 
 def _refuse_changes(args: argparse.Namespace, spec) -> None:
@@ -304,47 +182,25 @@ def _extension(args: argparse.Namespace, spec) -> int | None:
     return wanted
 
 
-def _check_same_data(spec, train, args: argparse.Namespace) -> None:
-    """--data/--data-dir on resume may point to the run's data in a new place, never to other data."""
-    if spec.fingerprint and fingerprint(train.x) != spec.fingerprint:
-        where = args.data or args.data_dir or spec.data
-        raise ConfigError(f"{where} is not the data this run trained on ({spec.fingerprint['rows']} rows of shape "
-                          f"{spec.fingerprint['shape']}, sha256 {spec.fingerprint['sha256'][:12]}...); a resumed run "
-                          "keeps its data: train other data in a new run")
-
-
-def _test_split(spec, args: argparse.Namespace):
-    """The held-out split, or None when the run holds nothing out (--val-fraction 0)."""
-    if spec.data_options.get("val_fraction") == 0:
-        print("no held-out data (--val-fraction 0): no test metrics during or after training")
-        return None
-    return load_run_data(spec, "test", args.data, args.data_dir, relocated=True)
-
-
-def _after_training(args: argparse.Namespace, out: Path, model, test, test_x, result: dict, title: str,
-                    database=None) -> int:
-    from ..eval.suite import evaluate_suite, options_for
-    from ..train.run import read_spec
-
-    if test_x is not None:
-        spec = read_spec(out)
-        if not result or spec.after_main():  # stages after the main one: score the composed model
-            result = evaluate_suite(model, test_x, options_for(spec.data, spec.train))[0]
-        print_metrics(result, title)
+def _after_training(run, args: argparse.Namespace) -> int:
+    if run.test is not None:
+        print_metrics(run.metrics, f"{run.spec.model} on {run.spec.data} (test split)")
     if not args.no_report:
-        path = write_run_report(out, model, test, database)
-        print(f"report: {path}")
-    print(f"run folder: {out}")
+        print(f"report: {run.folder.report_path}")
+    print(f"run folder: {run.path}")
     return 0
 
 
 def _train_from(args: argparse.Namespace, ranks, device: str) -> int:
     """`aelab train --from RUN --prior gmm` (add a stage) or `--stage NAME --overwrite` (train it again)."""
-    from ..train.run import read_spec, retrain, train_run
-    from ..train.stages import prior_stages
+    from ..api import fit
+    from ..recipes.priors import prior_train
+    from ..runs import RunFolder
+    from ..train.plan import prior_stages
+    from ..train.run import retrain
 
     run = args.from_run
-    stored = read_spec(run)
+    stored = RunFolder(run).read_spec()
     if args.model is not None and args.model != stored.model:
         raise ConfigError(f"{run} holds a {stored.model!r} run, not {args.model!r}")
     ignored = [flag_name(k) for k in given_train_flags(args)] + (["--preset"] if args.preset else [])
@@ -353,28 +209,16 @@ def _train_from(args: argparse.Namespace, ranks, device: str) -> int:
     if ignored:
         raise UsageError(f"with --from RUN, {', '.join(ignored)} do(es) not apply: the run keeps its settings; add a "
                          "prior with --prior PLAN (and --prior-epochs ...) or train a stage again with --stage NAME")
-    new = prior_stages(stored.main, args.prior, _prior_train(args)) if args.prior else []
+    new = prior_stages(stored.main, args.prior, prior_train(stored.train.seed, **_stage_train(args, "prior"))) \
+        if args.prior else []
     if not new and not args.stage:
         raise ConfigError(f"nothing to do on {run}: add a stage with --prior PLAN or name one to re-run with --stage "
                           f"(its stages: {', '.join(s.name for s in stored.stages)})")
-    if args.stage and any(_given(args, f) for f in ("prior_epochs", "prior_lr", "prior_batch_size")) and not args.prior:
+    if args.stage and _stage_train(args, "prior") and not args.prior:
         raise ConfigError("--prior-epochs/--prior-lr/--prior-batch-size need --prior PLAN to say which prior to train")
     if ranks.main:
         retrain(run, new, args.stage, args.overwrite)
     ranks.barrier()
-    spec = read_spec(run)
-    train = load_run_data(spec, "train", args.data, args.data_dir, relocated=True)
-    _check_same_data(spec, train, args)
-    test = _test_split(spec, args)
-    test_x = eval_data(test.x, spec.train) if test is not None else None
-    model, result = train_run(spec, run, train.x, train.y, _periodic_eval(test_x, spec) if test_x is not None else None,
-                              resume=True, progress=not args.no_progress, device=device, ranks=ranks)
-    database = train if test is not None else None
-    test = test or train
-    return _after_training(args, run, model, test, test_x, result, f"{spec.model} on {spec.data} (test split)",
-                           database=database)
-
-
-def _given(args: argparse.Namespace, name: str) -> bool:
-    return getattr(args, name) is not None
-
+    result = fit(stored.model, args.data, out=run, data_dir=args.data_dir, resume=True, device=device,
+                 progress=not args.no_progress, report=not args.no_report, ranks=ranks)
+    return _after_training(result, args)

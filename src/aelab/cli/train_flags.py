@@ -8,7 +8,7 @@ import typing
 from typing import Any
 
 from ..errors import ConfigError
-from ..train.config import TrainConfig
+from ..recipes.train import TrainConfig
 from .common import bounded, parse_value
 
 _FIELDS = [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)]

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, ConfigError
-from ..train.checkpoint import load_weights, read_tensors, sha256_bytes
+from ..runs.folder import read_tensors, sha256_bytes
+from ..train.checkpoint import load_weights
 
 ASSET_WEIGHTS = "mnist_classifier.safetensors"
 ASSET_INFO = "mnist_classifier.json"

@@ -44,6 +44,7 @@ class EvalOptions:
     corruption: str = ""
     # an interpolation benchmark scored on the data: "lines" (ACAI's metrics; the data must be the lines images)
     interpolation: str = ""
+    only: tuple[str, ...] = ()  # the names of the metric families to compute (METRICS); empty: every one that applies
 
 
 INTERPOLATION_BENCHMARKS = ("lines",)
@@ -257,12 +258,17 @@ def evaluate_suite(model: Trainable, x: Tensor, options: EvalOptions | None = No
     if options.interpolation and options.interpolation not in INTERPOLATION_BENCHMARKS:
         raise ConfigError(f"unknown interpolation benchmark {options.interpolation!r}; "
                           f"known: {', '.join(INTERPOLATION_BENCHMARKS)}")
+    unknown = set(options.only) - {m.name for m in METRICS}
+    if unknown:
+        raise ConfigError(f"unknown metric families {sorted(unknown)}; known: {', '.join(m.name for m in METRICS)}")
     caps = model.capabilities()
     metrics: dict[str, float] = {}
     details: dict[str, Any] = {}
     with torch.random.fork_rng(devices=[]):  # the ELBO's and samples' draws: the same numbers on every call
         torch.manual_seed(options.seed)
         for m in METRICS:
+            if options.only and m.name not in options.only:
+                continue
             if m.needs in caps and m.applies(model, x, options):
                 values, more = m.compute(model, x, options)
                 metrics.update(values)

@@ -14,15 +14,6 @@ from ..errors import ConfigError
 from ..nn import ARCHS, encoder_decoder
 from .base import Autoencoder, Batch, Progress, Update, register
 
-PRESETS: dict[str, dict] = {
-    "tiny": {"input_shape": (1, 8, 8), "channels": (4, 8), "latent_dim": 8},
-    # The paper's lines model (Sec. 4, official runs/acai.sh): depth 16, 4 scales, 16 latent channels at 2x2
-    "lines": {"input_shape": (1, 32, 32), "channels": (16, 32, 64, 128), "latent_dim": 64,
-              "train": {"lr": 1e-4, "batch_size": 64}},
-    # MNIST as the paper's Table 2/3 (padded to 32x32 inside the network): 3 scales, a 4x4 grid, 32 latents
-    "mnist": {"input_shape": (1, 28, 28), "channels": (16, 32, 64), "latent_dim": 32,
-              "train": {"lr": 1e-4, "batch_size": 64}},
-}
 
 
 @dataclass
@@ -65,7 +56,6 @@ class ACAI(Autoencoder):
 
     name = "acai"
     Config = ACAIConfig
-    presets = PRESETS
     denoises = True
 
     def __init__(self, config: ACAIConfig) -> None:

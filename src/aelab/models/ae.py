@@ -12,20 +12,8 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..nn import ARCHS, encoder_decoder, mlp
 from .base import Autoencoder, Batch, Progress, Trainable, Update, register
+from .rbm import RBM
 
-# The paper's architectures (Science 2006, Fig. 2 and Fig. 3).
-PRESETS: dict[str, dict] = {
-    "tiny": {"input_shape": (1, 8, 8), "hidden": (16,), "code_dim": 3},
-    # The embedded 8x8 digits: the paper's logistic units at a size the data supports; RBM pre-training
-    # (--pretrain rbm) then beats training from random weights, as in the paper (0.78 vs 1.39 sq_err).
-    "digits": {"input_shape": (1, 8, 8), "hidden": (256, 128), "code_dim": 8, "train": {"epochs": 100, "lr": 3e-3}},
-    "hinton2006": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 30},
-    "hinton2006-2d": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 2},
-    # The ACAI paper's baseline autoencoder on its lines data: its conv family, no critic (cross-entropy: a squared
-    # error through the logistic output stalls at blank images, where the paper's linear output does not)
-    "lines": {"input_shape": (1, 32, 32), "arch": "pool", "channels": (16, 32, 64, 128), "code_dim": 64,
-              "activation": "lrelu", "loss": "bce", "train": {"lr": 1e-4, "batch_size": 64}},
-}
 
 
 @dataclass
@@ -74,20 +62,12 @@ def reconstruction_loss(logits: Tensor, x: Tensor, kind: str, weight: Tensor | N
     return {"loss": loss, "sq_err": sq_err}
 
 
-def _rbm_pretraining(model: "DeepAutoencoder", train):
-    from .rbm import rbm_stages
-
-    return rbm_stages(model, train)
-
-
 @register
 class DeepAutoencoder(Autoencoder):
     """Science 2006 deep autoencoder: x -> logistic layers -> linear code -> logistic layers -> x."""
 
     name = "ae"
     Config = AEConfig
-    presets = PRESETS
-    stage_plans = {**Autoencoder.stage_plans, "pretrain": {"rbm": _rbm_pretraining}}
     denoises = weighs_inputs = True
 
     def __init__(self, config: AEConfig) -> None:
@@ -119,8 +99,6 @@ class DeepAutoencoder(Autoencoder):
 
     def initialise_from(self, stages: dict[str, Trainable]) -> None:
         """Unroll the pre-trained RBM stack, if the run has one (Science 2006, Fig. 1)."""
-        from .rbm import RBM, unroll_into
-
         rbms = [m for m in stages.values() if isinstance(m, RBM)]
         if rbms:
             unroll_into(self, rbms)
@@ -130,3 +108,17 @@ class DeepAutoencoder(Autoencoder):
         enc = [m for m in self.encoder if isinstance(m, nn.Linear)]
         dec = [m for m in self.decoder if isinstance(m, nn.Linear)]
         return enc, dec
+
+
+@torch.no_grad()
+def unroll_into(ae: DeepAutoencoder, rbms: list[RBM]) -> None:
+    """Copy the stack into the autoencoder: encoder uses W, decoder the transposes (Science 2006, Fig. 1)."""
+    enc, dec = ae.linear_layers()
+    if len(rbms) != len(enc):
+        raise ConfigError(f"{len(rbms)} RBMs cannot initialise an autoencoder with {len(enc)} encoder layers")
+    for layer, rbm in zip(enc, rbms):
+        layer.weight.copy_(rbm.weight)
+        layer.bias.copy_(rbm.hidden_bias)
+    for layer, rbm in zip(dec, reversed(rbms)):
+        layer.weight.copy_(rbm.weight.t())
+        layer.bias.copy_(rbm.visible_bias)

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..config import from_dict, to_dict
 from ..errors import ConfigError
-
-if TYPE_CHECKING:
-    from ..train.stages import Stage
-    from ..train.trainer import TrainConfig
 
 # What a model can do; the evaluation suite, the CLI and the contract test choose by these.
 RECONSTRUCT = "reconstruct"  # encode / decode / forward
@@ -180,10 +176,6 @@ class Trainable(nn.Module):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # named configurations; "tiny" for tests, a data set's name for its default
-    # Stage plans this model accepts, by kind: {"pretrain": {"rbm": fn}, "prior": {"gmm": fn}}; fn(model, train) -> stages.
-    stage_plans: ClassVar[dict[str, dict[str, Callable[..., list["Stage"]]]]] = {}
-    default_prior: ClassVar[str | None] = None  # a prior stage every run of this model gets (VQ-VAE: pixelcnn)
     # Whether the losses compare with `Batch.target` (so the model trains as a denoiser with TrainConfig.corrupt),
     # and whether they honour `Batch.input_weights()` (emphasis); a model without a reconstruction has neither.
     denoises: ClassVar[bool] = False
@@ -236,6 +228,13 @@ class Trainable(nn.Module):
         """What a later stage that names this one as its input trains on (a batch of `x` in, a batch out)."""
         raise ConfigError(f"model {self.name!r} produces nothing for a later stage to train on")
 
+    def stage_output_config(self) -> dict[str, Any]:
+        """What a stage trained on `stage_output` must be configured with to fit it: its input shape (a VQ-VAE
+        adds its codebook size). The planner puts this into such a stage's config; recipes never restate it."""
+        with torch.no_grad():
+            out = self.stage_output(self.example_input(1))
+        return {"input_shape": list(out.shape[1:])}
+
     def initialise_from(self, stages: dict[str, "Trainable"]) -> None:
         """Take initial weights from the trained stages before this one (e.g. unroll RBMs); default: none."""
 
@@ -243,19 +242,11 @@ class Trainable(nn.Module):
         """Take the trained stages after this one into the composed model (e.g. a prior); default: none."""
 
 
-def _gmm_prior(model: "Autoencoder", train: "TrainConfig") -> list["Stage"]:
-    from .gmm import prior_stage
-
-    return prior_stage(model, train)
-
-
 class Autoencoder(Trainable):
     """Base of every autoencoder: `encode` data to a code, `decode` it back to data in [0, 1].
 
     A prior stage trained on its codes (`--prior gmm`) is attached as `prior`, and then `sample` works.
     """
-
-    stage_plans = {"prior": {"gmm": _gmm_prior}}
 
     def encode(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -308,8 +299,6 @@ class Autoencoder(Trainable):
 
 class Generative(Autoencoder):
     """An autoencoder with a prior of its own to sample from."""
-
-    stage_plans: ClassVar[dict] = {}
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError

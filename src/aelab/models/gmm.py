@@ -6,21 +6,16 @@ it makes any deterministic autoencoder generative: sample z from the mixture, de
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..nn import gaussian_log_density
-from .base import Autoencoder, Batch, DensityModel, Progress, Update, register
+from .base import Batch, DensityModel, Progress, Update, register
 
-if TYPE_CHECKING:
-    from ..train.stages import Stage
-    from ..train.trainer import TrainConfig
 
 
 @dataclass
@@ -46,7 +41,6 @@ class GaussianMixture(DensityModel):
 
     name = "gmm"
     Config = GMMConfig
-    presets = {"tiny": {"input_shape": (1, 1, 4), "components": 3}}
 
     def __init__(self, config: GMMConfig) -> None:
         super().__init__(config)
@@ -85,13 +79,3 @@ class GaussianMixture(DensityModel):
 
     def updates(self) -> list[Update]:
         return [Update("model", list(self.parameters()), self.loss)]
-
-
-def prior_stage(model: Autoencoder, train: "TrainConfig") -> list["Stage"]:
-    """The `prior` stage that fits a mixture to the codes of `model` (the run's main stage)."""
-    from ..train.stages import MAIN, Stage
-
-    with torch.no_grad():
-        shape = tuple(model.stage_output(torch.zeros(1, *model.input_shape)).shape[1:])
-    cfg = dataclasses.asdict(GMMConfig(input_shape=shape))
-    return [Stage("prior", GaussianMixture.name, cfg, train, input=MAIN)]

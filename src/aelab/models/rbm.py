@@ -6,22 +6,15 @@ except the code layer, whose hidden units are linear with unit-variance Gaussian
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .ae import AEConfig, DeepAutoencoder
 from .base import Autoencoder, Batch, Progress, Update, register
-
-if TYPE_CHECKING:
-    from ..train.stages import Stage
-    from ..train.trainer import TrainConfig
 
 
 @dataclass
@@ -52,7 +45,6 @@ class RBM(Autoencoder):
 
     name = "rbm"
     Config = RBMConfig
-    presets = {"tiny": {"input_shape": (1, 8, 8), "n_hidden": 12}}
 
     def __init__(self, config: RBMConfig) -> None:
         super().__init__(config)
@@ -125,45 +117,3 @@ class RBM(Autoencoder):
     def stage_output(self, x: Tensor) -> Tensor:
         """E[h | v] as examples of shape (1, 1, n_hidden): the data of the next RBM in a stack."""
         return self.hidden_mean(x.flatten(1)).view(len(x), 1, 1, -1)
-
-
-def rbm_configs_for(ae: AEConfig) -> list[RBMConfig]:
-    """The stack of RBMs that pre-trains `ae`: one per encoder layer, Gaussian at the code."""
-    if ae.arch != "mlp":
-        raise ConfigError(f"RBM pre-training needs the fully connected architecture; this autoencoder is {ae.arch!r}")
-    if ae.activation != "sigmoid":
-        raise ConfigError("RBM pre-training needs logistic (sigmoid) hidden units; use --activation sigmoid")
-    sizes = ae.sizes
-    configs = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shape = tuple(ae.input_shape) if i == 0 else (1, 1, n_in)
-        unit = "gaussian" if i == len(sizes) - 2 else "bernoulli"
-        configs.append(RBMConfig(input_shape=shape, n_hidden=n_out, hidden_unit=unit))
-    return configs
-
-
-def rbm_stages(ae: DeepAutoencoder, train: "TrainConfig") -> list["Stage"]:
-    """Greedy pre-training as stages rbm1..rbmN, each trained on the hidden means of the one below."""
-    from ..train.stages import DATA, Stage
-
-    stages = []
-    for i, rcfg in enumerate(rbm_configs_for(ae.config)):
-        # The code layer's linear units learn with a much smaller rate (0.001 vs 0.1 in the paper's code).
-        lr = train.lr * 0.01 if rcfg.hidden_unit == "gaussian" else train.lr
-        cfg = dataclasses.replace(train, lr=lr, seed=train.seed + i)
-        stages.append(Stage(f"rbm{i + 1}", RBM.name, dataclasses.asdict(rcfg), cfg, input=DATA if i == 0 else f"rbm{i}"))
-    return stages
-
-
-@torch.no_grad()
-def unroll_into(ae: DeepAutoencoder, rbms: list[RBM]) -> None:
-    """Copy the stack into the autoencoder: encoder uses W, decoder the transposes (Fig. 1)."""
-    enc, dec = ae.linear_layers()
-    if len(rbms) != len(enc):
-        raise ConfigError(f"{len(rbms)} RBMs cannot initialise an autoencoder with {len(enc)} encoder layers")
-    for layer, rbm in zip(enc, rbms):
-        layer.weight.copy_(rbm.weight)
-        layer.bias.copy_(rbm.hidden_bias)
-    for layer, rbm in zip(dec, reversed(rbms)):
-        layer.weight.copy_(rbm.weight.t())
-        layer.bias.copy_(rbm.visible_bias)

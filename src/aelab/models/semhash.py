@@ -7,10 +7,8 @@ output, the word distribution N^-1 v as its target); images as intensities in [0
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +18,6 @@ from ..errors import ConfigError
 from ..nn import mlp
 from .base import BINARY_CODES, Autoencoder, Batch, Progress, Trainable, Update, register
 
-if TYPE_CHECKING:
-    from ..train.stages import Stage
-    from ..train.trainer import TrainConfig
 
 INPUTS = ("counts", "binary")
 BINARIZERS = ("noise", "straight-through")
@@ -31,20 +26,6 @@ BINARIZERS = ("noise", "straight-through")
 # few buckets (measured on digits: 1-23 distinct 16-bit codes after 20 epochs); ELU hidden layers train from
 # scratch (319 distinct, mAP 0.60). The paper's logistic units remain the default of the config, for
 # RBM pre-training (--pretrain rbm), which is what made them train in the paper.
-PRESETS: dict[str, dict] = {
-    "tiny": {"input_shape": (1, 8, 8), "input_kind": "binary", "hidden": (16,), "bits": 8, "activation": "elu"},
-    "digits": {"input_shape": (1, 8, 8), "input_kind": "binary", "hidden": (256, 128), "bits": 16, "activation": "elu",
-               "train": {"epochs": 30, "lr": 3e-3}},
-    # The paper's 20 Newsgroups architecture, 2000-500-500-(code), logistic, full noise from the start: on documents
-    # this trained best of the variants tried (32 bits, 30 epochs: mAP 0.294 vs 0.15-0.18 with ELU or log counts;
-    # 60 epochs: 0.312).
-    "20newsgroups": {"input_shape": (2000,), "input_kind": "counts", "hidden": (500, 500), "bits": 32,
-                     "noise_ramp": 0.0, "train": {"epochs": 60, "lr": 3e-3}},
-    # Straight-through on MNIST, chosen on validation (train[:50k], 2000 queries from train[50k:]): mAP
-    # .433/.468/.511/.507 vs ITQ .421/.442/.464/.481 at 16/32/64/128 bits (10 epochs; the test set in BENCHMARKS.md).
-    "mnist": {"input_shape": (1, 28, 28), "input_kind": "binary", "hidden": (1000, 500), "bits": 32,
-              "binarize": "straight-through", "noise_ramp": 0.0, "train": {"epochs": 10, "lr": 3e-3}},
-}
 
 
 @dataclass
@@ -85,29 +66,6 @@ class SemhashConfig:
         return [math.prod(self.input_shape), *self.hidden, self.bits]
 
 
-def _rbm_pretraining(model: "SemanticHasher", train: "TrainConfig") -> list["Stage"]:
-    """Greedy RBMs rbm1..rbmN: constrained-Poisson visible units at the bottom for counts, logistic code units."""
-    from ..train.stages import DATA, Stage
-    from .rbm import RBM, RBMConfig
-
-    cfg = model.config
-    if cfg.activation != "sigmoid" or cfg.log_counts:
-        raise ConfigError("RBM pre-training needs logistic hidden units on the counts themselves; use "
-                          "--set activation=sigmoid --set log_counts=false")
-    sizes = cfg.sizes
-    stages = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        counts = i == 0 and cfg.input_kind == "counts"
-        rbm = RBMConfig(input_shape=tuple(cfg.input_shape) if i == 0 else (1, 1, n_in), n_hidden=n_out,
-                        visible_unit="poisson" if counts else "bernoulli", init_std=0.01 if counts else 0.1)
-        # Counts reach the hidden units N times over (N words a document): a rate N times smaller keeps the step.
-        lr = train.lr * 0.01 if counts else train.lr
-        stages.append(Stage(f"rbm{i + 1}", RBM.name, dataclasses.asdict(rbm),
-                            dataclasses.replace(train, lr=lr, seed=train.seed + i),
-                            input=DATA if i == 0 else f"rbm{i}"))
-    return stages
-
-
 @register
 class SemanticHasher(Autoencoder):
     """x -> logistic layers -> logistic code (+ fixed noise in training) -> logistic layers -> x; bits = code > 0.5."""
@@ -115,8 +73,6 @@ class SemanticHasher(Autoencoder):
     name = "semhash"
     denoises = True
     Config = SemhashConfig
-    presets = PRESETS
-    stage_plans = {**Autoencoder.stage_plans, "pretrain": {"rbm": _rbm_pretraining}}
 
     def __init__(self, config: SemhashConfig) -> None:
         super().__init__(config)

@@ -58,18 +58,6 @@ class VAEGAN(GaussianCodeMixin, Generative):
     name = "vaegan"
     denoises = True  # its reconstruction is judged in the discriminator's features: no per-input weights
     Config = VAEGANConfig
-    presets = {
-        "tiny": {"input_shape": (1, 8, 8), "channels": (4, 8), "latent_dim": 2, "dis_channels": (4, 8), "dis_hidden": 8},
-        # The embedded 8x8 digits: with the conv default the discriminator wins at once and the KL collapses;
-        # a small MLP pair, a one-layer critic and a strong feature term train stably and sample digits.
-        "digits": {"input_shape": (1, 8, 8), "arch": "mlp", "hidden": (128, 128), "activation": "tanh",
-                   "latent_dim": 8, "dis_channels": (32,), "dis_hidden": 64, "gamma": 10.0, "beta": 0.1,
-                   "train": {"epochs": 100}},
-        # the ACAI paper's lines comparison: its conv family for encoder and decoder
-        "lines": {"input_shape": (1, 32, 32), "arch": "pool", "channels": (16, 32, 64, 128), "latent_dim": 64,
-                  "activation": "lrelu", "dis_channels": (16, 32, 64), "dis_hidden": 128,
-                  "train": {"lr": 1e-4, "batch_size": 64}},
-    }
 
     def __init__(self, config: VAEGANConfig) -> None:
         super().__init__(config)

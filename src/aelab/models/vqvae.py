@@ -7,10 +7,9 @@ nn/pixelcnn.py) trained on the index grids of the training images, from which `s
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,30 +19,9 @@ from ..errors import ConfigError
 from ..nn import GatedPixelCNN, PoolDecoder, PoolEncoder, VectorQuantizer, check_conv_shape, pool_grid
 from .base import DISCRETE_CODES, Autoencoder, Batch, DensityModel, Progress, Update, register
 
-if TYPE_CHECKING:
-    from ..train.stages import Stage
-    from ..train.trainer import TrainConfig
 
 LN2 = math.log(2.0)
 
-PRESETS: dict[str, dict] = {
-    "tiny": {"input_shape": (1, 8, 8), "hidden": 16, "res_hidden": 8, "num_codes": 8, "code_dim": 4,
-             "prior_channels": 8, "prior_layers": 2, "prior_kernel": 3},
-    # EMA codebook and dead-code restarts: with the codebook loss alone, 30 epochs on digits used 2 of 64 codes
-    "digits": {"input_shape": (1, 8, 8), "hidden": 64, "res_hidden": 32, "num_codes": 64, "code_dim": 16,
-               "ema": True, "restart_after": 20, "prior_channels": 32, "prior_layers": 4, "prior_kernel": 3,
-               "train": {"epochs": 30, "lr": 2e-3}},
-    # The paper's network (Sec. 4.1) at the size of the reference example for 32x32 images: two stride-2 4x4
-    # convolutions, two residual 3x3 blocks; 28x28 gives a 7x7 grid of codes, 32x32 an 8x8 one.
-    "mnist": {"input_shape": (1, 28, 28), "hidden": 128, "res_hidden": 32, "num_codes": 512, "code_dim": 64,
-              "ema": True, "restart_after": 100, "train": {"epochs": 30, "lr": 2e-4}},
-    # The ACAI paper's lines comparison (Berthelot et al. 2019, Sec. 4): its conv family, codes at 2x2
-    "lines": {"input_shape": (1, 32, 32), "arch": "pool", "channels": (16, 32, 64, 128), "code_dim": 16,
-              "num_codes": 512, "ema": True, "restart_after": 100,
-              "prior_channels": 32, "prior_layers": 4, "prior_kernel": 3, "train": {"lr": 1e-4, "batch_size": 64}},
-    "cifar": {"input_shape": (3, 32, 32), "hidden": 128, "res_hidden": 32, "num_codes": 512, "code_dim": 64,
-              "ema": True, "restart_after": 100, "likelihood": "gaussian", "train": {"epochs": 30, "lr": 2e-4}},
-}
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 VQ_ARCHS = ("resnet", "pool")
@@ -118,10 +96,7 @@ class VQVAE(Autoencoder):
 
     name = "vqvae"
     Config = VQVAEConfig
-    presets = PRESETS
     denoises = weighs_inputs = True
-    stage_plans = {"prior": {"pixelcnn": lambda model, train: _pixelcnn_prior(model, train)}}
-    default_prior = "pixelcnn"  # every run trains its prior as a second stage
 
     def __init__(self, config: VQVAEConfig) -> None:
         super().__init__(config)
@@ -180,6 +155,9 @@ class VQVAE(Autoencoder):
     def from_stage_output(self, s: Tensor) -> Tensor:
         return self.decode_indices(s)
 
+    def stage_output_config(self) -> dict[str, Any]:
+        return {"input_shape": list(self.config.grid), "num_classes": self.config.num_codes}
+
     # --- the objective ----------------------------------------------------------------------
     def nll_given_codes(self, logits: Tensor, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """-log p(x | z_q) per example in nats, summed over pixels (each weighted by `weight` when given)."""
@@ -223,16 +201,6 @@ class VQVAE(Autoencoder):
         return terms
 
 
-def _pixelcnn_prior(model: VQVAE, train: "TrainConfig") -> list["Stage"]:
-    from ..train.stages import MAIN, Stage
-
-    c = model.config
-    cfg = dataclasses.asdict(PixelCNNConfig(input_shape=c.grid, num_classes=c.num_codes, channels=c.prior_channels,
-                                            layers=c.prior_layers, kernel=c.prior_kernel))
-    return [Stage("prior", PixelCNNPrior.name, cfg, train, input=MAIN)]
-
-
-
 @dataclass
 class PixelCNNConfig:
     """A gated PixelCNN over (h, w) grids of `num_classes` codes."""
@@ -254,7 +222,6 @@ class PixelCNNPrior(DensityModel):
 
     name = "pixelcnn"
     Config = PixelCNNConfig
-    presets = {"tiny": {"input_shape": (2, 2), "num_classes": 8, "channels": 8, "layers": 2, "kernel": 3}}
     standalone = False
     stage_of = "the prior over a VQ-VAE's code indices (aelab train vqvae)"
 

@@ -1,6 +1,6 @@
-"""Training: the one trainer, checkpoints, and multi-stage runs."""
+"""Training: the one trainer, its callbacks, checkpoints' tensors, and multi-stage runs."""
 
-from .config import TrainConfig
+from ..recipes.train import TrainConfig
 
 __all__ = ["TrainConfig", "Trainer"]
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
-import shutil
-import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 from torch import Tensor
@@ -20,24 +16,15 @@ from ..config import to_dict
 from ..corruption.apply import Corruption
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import Batch, Noise, Progress, Trainable, Update, model_spec
-from .config import TrainConfig, resolve_device
+from ..recipes.train import TrainConfig
+from ..runs.folder import RunFolder, no_interrupt
+from .callbacks import Callback
+from .checkpoint import load_optimizer_state, load_weights, optimizer_state, tensors_to_bytes
+from .devices import resolve_device
 from .distributed import SINGLE, Ranks, average_gradients, broadcast_parameters, check_ranks_agree
-from .checkpoint import (
-    atomic_write_bytes,
-    atomic_write_json,
-    load_optimizer_state,
-    load_weights,
-    optimizer_state,
-    read_checkpoint,
-    read_tensors,
-    sha256_bytes,
-    tensors_to_bytes,
-)
 
 CORRUPTION_STREAM = 1_000  # the Noise stream of a denoiser's corruption: apart from every update's own draws
-
-PREVIOUS = "previous"
-CHECKPOINT_FILES = ("model.safetensors", "trainer.safetensors", "trainer.json")  # the last is the commit point
+C = TypeVar("C", bound=Callback)
 
 
 def make_optimizer(update: Update, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -71,119 +58,39 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(n, generator=g)
 
 
-def _kill_point(run_dir: Path, name: str, step: int) -> None:
-    """Tests only: AELAB_KILL_AT=FOLDER/FILE@STEP kills this process (SIGKILL) right after that write.
-
-    FOLDER is the stage folder's name (the run folder's for the main stage), FILE one of the checkpoint's files
-    (or previous/FILE), STEP the step of the checkpoint being written; so a kill lands deterministically.
-    """
-    wanted = os.environ.get("AELAB_KILL_AT")
-    if wanted and wanted == f"{run_dir.name}/{name}@{step}":
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def _uninterrupted():
-    """Hold Ctrl-C back while a checkpoint is written; it takes effect as soon as the write is done."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[Any] = []
-    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
-
-
-def keep_previous(run_dir: Path, step: int = -1) -> None:
-    """Move the committed checkpoint of `run_dir` into run_dir/previous (hard links: no copying)."""
-    if not (run_dir / "trainer.json").exists():
-        return
-    prev = run_dir / PREVIOUS
-    prev.mkdir(exist_ok=True)
-    for name in CHECKPOINT_FILES:  # trainer.json last: previous/ is consistent once it lands
-        src, tmp = run_dir / name, prev / f".{name}.tmp"
-        if not src.exists():
-            return
-        if (prev / name).exists() and os.path.samefile(src, prev / name):
-            continue  # already linked (a rotation cut short): renaming a link over itself would leave tmp behind
-        if tmp.exists():
-            tmp.unlink()
-        try:
-            os.link(src, tmp)
-        except OSError:  # a file system without hard links
-            shutil.copy2(src, tmp)
-        os.replace(tmp, prev / name)
-        _kill_point(run_dir, f"{PREVIOUS}/{name}", step)
-
-
-class MetricsLog:
-    """metrics.jsonl: one JSON object per line (train averages and evaluations)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def append(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def records(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        out = []
-        for line in self.path.read_bytes().decode("utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash
-            step = record.get("step") if isinstance(record, dict) else None
-            if isinstance(step, (int, float)) and not isinstance(step, bool):  # anything else is not ours
-                out.append(record)
-        return out
-
-    def truncate_after(self, step: int) -> None:
-        """Drop records newer than `step` (written after the checkpoint a resume starts from)."""
-        kept = [r for r in self.records() if r["step"] <= step]
-        atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
-
-
 Evaluate = Callable[[Trainable, Progress], dict[str, float]]
 
 
+
 class Trainer:
-    """Trains any model through its `updates()`; checkpoints to `run_dir` and resumes exactly."""
+    """Trains any model through its `updates()`; checkpoints to its RunFolder and resumes exactly.
+
+    What happens around the loop (metrics.jsonl, a progress bar, stopping early) is the `callbacks`' business.
+    """
 
     def __init__(
         self,
         model: Trainable,
         x: Tensor,
         config: TrainConfig,
-        run_dir: Path,
+        folder: RunFolder | Path | str,
         y: Tensor | None = None,
         evaluate: Evaluate | None = None,
-        progress: bool = True,
-        desc: str = "train",
-        stop_after: int | None = None,
+        callbacks: Sequence[Callback] = (),
         device: str = "auto",
         ranks: Ranks = SINGLE,
-        on_commit: Callable[[], None] | None = None,
+        desc: str = "train",
     ) -> None:
         self.model, self.x, self.y, self.cfg = model, x, y, config
-        self.on_commit = on_commit  # called after every checkpoint this trainer commits
+        self.folder = folder if isinstance(folder, RunFolder) else RunFolder(folder)
+        self.callbacks = list(callbacks)
         self.ranks = ranks
+        self.desc = desc
         self.device = torch.device(resolve_device(device))
         model.to(self.device)  # the data stays where it is; each batch moves on its own
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=amp)) if amp else contextlib.nullcontext
-        self.run_dir = Path(run_dir)
         self.evaluate_fn = evaluate
-        self.progress, self.desc = progress, desc
-        self.stop_after = stop_after  # testing hook: stop (as if killed) after this many steps
         model.check_input(x)
         if len(x) == 0:
             raise ConfigError("no training data: the data set is empty")
@@ -203,60 +110,70 @@ class Trainer:
         self.scalers = {u.name: torch.amp.GradScaler(self.device.type) for u in self.updates} \
             if config.precision == "fp16" else {}
         self.base_lrs = [config.option(u.name, "lr") for u in self.updates]
-        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self.steps_per_epoch = math.ceil(len(x) / config.batch_size)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.step = 0
         self._shard_start, self._global_rows = 0, 0  # this process's rows of the current global batch
         self.last_checkpoint: int | None = None
+        self.last_eval: dict[str, float] = {}
         self._rotate = True
-        # What a resume needs to carry on as if never stopped: the clock and the unlogged part of the averages.
-        self.elapsed = 0.0
-        self._sums: dict[str, Tensor] = {}
-        self._counts: dict[str, int] = {}
-        self._epoch_sums: dict[str, Tensor] = {}
-        self._epoch_counts: dict[str, int] = {}
+        self._stopping = False
+        self.elapsed = 0.0  # the clock of earlier sessions of this run (metrics.jsonl's time continues across resumes)
         self._t0 = time.time()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.folder.path
 
     @property
     def progress_now(self) -> Progress:
         """Where training is: `step` steps done."""
         return Progress(self.step, self.total_steps, self.steps_per_epoch)
 
-    # --- state on disk -------------------------------------------------------------------
-    @property
-    def state_path(self) -> Path:
-        return self.run_dir / "trainer.json"
+    def clock(self) -> float:
+        """Seconds of training of this run, across resumes."""
+        return time.time() - self._t0
 
+    def callback(self, kind: type[C]) -> C | None:
+        """The installed callback of type `kind`, if any."""
+        return next((c for c in self.callbacks if isinstance(c, kind)), None)
+
+    def stop(self) -> None:
+        """Leave the loop before the next step, as if killed: what was committed stays, nothing more is written."""
+        self._stopping = True
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for c in self.callbacks:
+            getattr(c, event)(self, *args)
+
+    # --- state on disk -------------------------------------------------------------------
     def has_checkpoint(self) -> bool:
-        """Whether `run_dir` holds a committed checkpoint (the latest or the previous one)."""
-        return self.state_path.exists() or (self.run_dir / PREVIOUS / "trainer.json").exists()
+        return self.folder.has_checkpoint()
 
     def save_checkpoint(self, finished: bool = False) -> None:
-        """Weights, optimiser state and RNG, written atomically; trainer.json is the commit point.
-
-        The checkpoint it replaces is kept in previous/ first, so a crash halfway through this write
-        (or a file damaged later) still leaves one complete checkpoint to resume from.
-        """
+        """Weights, optimiser state, RNG and the callbacks' state, committed by the RunFolder's protocol."""
         if self.ranks.distributed:
             check_ranks_agree(self.model, self.step)
             if not self.ranks.main:  # rank 0 alone writes the run folder
                 self.last_checkpoint = self.step
                 return
-        with _uninterrupted():
+        with no_interrupt():
             self._write_checkpoint(finished)
+        self._rotate = True
         self.last_checkpoint = self.step
-        if self.on_commit is not None:
-            self.on_commit()
+        self._emit("on_checkpoint")
 
     def _write_checkpoint(self, finished: bool) -> None:
-        model_bytes = tensors_to_bytes(self.model.state_dict())
         tensors: dict[str, Tensor] = {"rng/torch": torch.get_rng_state()}
         if self.device.type == "cuda":  # every GPU's generator too, so a resume on a GPU is exact
             for i, state in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng/cuda/{i}"] = state
-        for prefix, sums in (("log/sum/", self._sums), ("log/epoch/", self._epoch_sums)):
-            tensors.update({prefix + k: v.reshape(1) for k, v in sums.items()})
+        callback_meta: dict[str, Any] = {}
+        for c in self.callbacks:
+            t, meta = c.state()
+            if c.key and (t or meta):
+                tensors.update({f"{c.key}/{k}": v for k, v in t.items()})
+                callback_meta[c.key] = meta
         opt_meta = {}
         for u, opt in zip(self.updates, self.optimizers):
             t, meta = optimizer_state(opt, u.name)
@@ -264,43 +181,27 @@ class Trainer:
             opt_meta[u.name] = meta
             if u.name in self.scalers:
                 meta["grad_scaler"] = self.scalers[u.name].state_dict()
-        trainer_bytes = tensors_to_bytes(tensors)
-        if self._rotate:
-            keep_previous(self.run_dir, self.step)
-        self._rotate = True
-        for name, payload in (("model.safetensors", model_bytes), ("trainer.safetensors", trainer_bytes)):
-            atomic_write_bytes(self.run_dir / name, payload)
-            _kill_point(self.run_dir, name, self.step)
-        atomic_write_json(
-            self.state_path,
-            {
-                "step": self.step,
-                "total_steps": self.total_steps,
-                "finished": finished,
-                "elapsed": time.time() - self._t0,
-                "log_counts": {"sum": self._counts, "epoch": self._epoch_counts},
-                "model": model_spec(self.model),
-                "train": to_dict(self.cfg),
-                "model_sha256": sha256_bytes(model_bytes),
-                "trainer_sha256": sha256_bytes(trainer_bytes),
-                "optimizers": opt_meta,
-            },
-        )
-        _kill_point(self.run_dir, "trainer.json", self.step)
+        state = {"step": self.step, "total_steps": self.total_steps, "finished": finished, "elapsed": self.clock(),
+                 "model": model_spec(self.model), "train": to_dict(self.cfg), "optimizers": opt_meta,
+                 "callbacks": callback_meta}
+        if "log" in callback_meta:  # where runs written before callbacks keep the metric counts
+            state["log_counts"] = callback_meta.pop("log")
+        self.folder.write_checkpoint(tensors_to_bytes(self.model.state_dict()), tensors_to_bytes(tensors), state,
+                                     rotate=self._rotate)
 
     def load_checkpoint(self) -> dict[str, Any]:
         """Restore weights, optimiser state, RNG and step; falls back to previous/ if the latest is damaged."""
+        latest, prev = self.folder.checkpoint_sources()
         try:
-            return self._load_from(self.run_dir)
+            return self._load_from(latest)
         except CheckpointError as latest_error:
-            prev = self.run_dir / PREVIOUS
-            if not (prev / "trainer.json").exists():
+            if not prev.has_checkpoint():
                 raise
             try:
                 state = self._load_from(prev)
             except CheckpointError:
                 raise latest_error from None
-            if self._write_cut_short(prev):
+            if self.folder.latest_is_rotation_cut_short():
                 print(f"aelab: the checkpoint being written when {self.desc} stopped is incomplete; "
                       f"using the one before it (step {self.step})", file=sys.stderr)
             else:
@@ -309,24 +210,16 @@ class Trainer:
             self._rotate = False  # do not move the damaged files over the good ones on the next save
             return state
 
-    def _write_cut_short(self, prev: Path) -> bool:
-        """Whether the latest checkpoint is the one `keep_previous` just copied, half replaced by a new write."""
-        try:
-            return json.loads((self.run_dir / "trainer.json").read_text()).get("step") == \
-                json.loads((prev / "trainer.json").read_text()).get("step")
-        except (OSError, ValueError, AttributeError):
-            return False
-
-    def _load_from(self, folder: Path) -> dict[str, Any]:
-        state, weights = read_checkpoint(folder, self.model.name)
-        tensors = read_tensors(folder / "trainer.safetensors", state.get("trainer_sha256"))
+    def _load_from(self, source: RunFolder) -> dict[str, Any]:
+        state, weights = source.read_checkpoint(self.model.name)
+        tensors = source.read_trainer_tensors(state)
         if "rng/torch" not in tensors:
-            raise CheckpointError(f"trainer state in {folder} lacks the RNG state")
+            raise CheckpointError(f"trainer state in {source.path} lacks the RNG state")
         optimizers = state.get("optimizers", state.get("steps", {}))
         for u in self.updates:
             if u.name not in optimizers:
-                raise CheckpointError(f"trainer state in {folder} has no optimiser for update {u.name!r}")
-        load_weights(self.model, weights, folder / "model.safetensors")
+                raise CheckpointError(f"trainer state in {source.path} has no optimiser for update {u.name!r}")
+        load_weights(self.model, weights, source.path / "model.safetensors")
         for u, opt in zip(self.updates, self.optimizers):
             load_optimizer_state(opt, u.name, tensors, optimizers[u.name])
             if u.name in self.scalers and "grad_scaler" in optimizers[u.name]:
@@ -339,28 +232,26 @@ class Trainer:
         self.step = int(state["step"])
         self.last_checkpoint = self.step
         self.elapsed = float(state.get("elapsed", 0.0))
-        counts = state.get("log_counts", {})
-        self._sums = {k[len("log/sum/"):]: v[0] for k, v in tensors.items() if k.startswith("log/sum/")}
-        self._epoch_sums = {k[len("log/epoch/"):]: v[0] for k, v in tensors.items() if k.startswith("log/epoch/")}
-        self._counts = {k: int(counts.get("sum", {}).get(k, 0)) for k in self._sums}
-        self._epoch_counts = {k: int(counts.get("epoch", {}).get(k, 0)) for k in self._epoch_sums}
+        metas = {**state.get("callbacks", {}), "log": state.get("log_counts", {})}
+        for c in self.callbacks:
+            if c.key:
+                head = f"{c.key}/"
+                c.load_state({k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}, metas.get(c.key, {}))
         return state
 
     # --- the loop ------------------------------------------------------------------------
-    def _checkpoint_due(self, every: int, step: int) -> bool:
-        return (step % every == 0) if every else (step % self.steps_per_epoch == 0)
+    def _due(self, every: int) -> bool:
+        return (self.step % every == 0) if every else (self.step % self.steps_per_epoch == 0)
 
-    def _run_eval(self, t0: float) -> dict[str, float]:
+    def _run_eval(self) -> None:
         if self.evaluate_fn is None or not self.ranks.main:
-            return {}
+            return
         self.model.eval()
         with torch.random.fork_rng(), torch.no_grad():  # evaluation must not shift the training RNG
             torch.manual_seed(self.cfg.seed + 7919)
-            result = self.evaluate_fn(self.model, self.progress_now)
+            self.last_eval = self.evaluate_fn(self.model, self.progress_now)
         self.model.train()
-        self.metrics.append({"step": self.step, "epoch": self.step / self.steps_per_epoch, "split": "test",
-                             "time": time.time() - t0, **result})
-        return result
+        self._emit("on_eval", self.last_eval)
 
     def _diverged(self, update: str, terms: dict[str, Tensor], what: str) -> TrainingDiverged:
         shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
@@ -435,68 +326,38 @@ class Trainer:
                 logged[f"{u.name}/{k}"] = v.detach()
         return logged
 
-    def _print_epoch(self, last_eval: dict[str, float], epoch_started: tuple[float, int]) -> None:
-        """One plain line per epoch, for output that is not a terminal: where, losses, test metrics, speed, ETA."""
-        epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        shown = [f"{k}={float(v) / self._epoch_counts[k]:.4g}" for k, v in self._epoch_sums.items()]
-        shown += [f"test {k}={v:.4g}" for k, v in list(last_eval.items())[:3] if isinstance(v, (int, float))]
-        when, step = epoch_started
-        seconds = max(time.time() - when, 1e-9)
-        rate = (self.step - step) * self.cfg.batch_size / seconds
-        eta = (self.total_steps - self.step) * seconds / max(1, self.step - step)
-        print(f"{self.desc}: epoch {math.ceil(self.step / self.steps_per_epoch)}/{epochs}, step {self.step}/"
-              f"{self.total_steps}: {', '.join(shown)}; {rate:,.0f} samples/s, {_duration(time.time() - self._t0)} "
-              f"elapsed, ETA {_duration(eta)}", flush=True)
-
-    def _summary(self, last_eval: dict[str, float], started: tuple[float, int]) -> str:
-        """The line a terminal keeps once the bar is gone."""
-        seconds = max(time.time() - started[0], 1e-9)
-        rate = (self.step - started[1]) * self.cfg.batch_size / seconds
-        shown = [f"test {k}={v:.4g}" for k, v in list(last_eval.items())[:3] if isinstance(v, (int, float))]
-        return (f"{self.desc}: {self.step} steps ({self.step / self.steps_per_epoch:g} epochs) in "
-                f"{_duration(time.time() - self._t0)}, {rate:,.0f} samples/s" + (f"; {', '.join(shown)}" if shown else ""))
-
-    def _start(self, resume: bool) -> None:
+    def _start(self, resume: bool) -> bool:
         """Load the last committed checkpoint, or initialise; says in one line where training starts."""
         if resume and self.has_checkpoint():
             state = self.load_checkpoint()
             if state.get("finished") and self.step >= self.total_steps:
                 raise CheckpointError(f"the run in {self.run_dir} already finished ({self.step} steps); nothing to resume")
             if self.ranks.main:
-                self.metrics.truncate_after(self.step)
                 print(f"{self.desc}: resuming at step {self.step} of {self.total_steps} "
                       f"(epoch {self.step / self.steps_per_epoch:g})", flush=True)
-            return
+            return True
         if resume and self.ranks.main:  # killed before its first checkpoint committed: nothing to load, nothing lost
-            leftovers = [n for n in CHECKPOINT_FILES if (self.run_dir / n).exists()]
+            leftovers = self.folder.uncommitted_files()
             why = f" ({', '.join(leftovers)} not committed)" if leftovers else ""
             print(f"{self.desc}: no committed checkpoint in {self.run_dir}{why}; starting from step 0", flush=True)
-            self.metrics.truncate_after(0)
         torch.manual_seed(self.cfg.seed)
         with torch.no_grad():
             self.model.prepare(self.x)
+        return False
 
     def fit(self, resume: bool = False) -> dict[str, float]:
         """Train to the end (or resume from the last committed checkpoint); returns the last evaluation."""
-        from tqdm.auto import tqdm
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._start(resume)
+        resumed = self._start(resume)
         if self.ranks.distributed:
             broadcast_parameters(self.model)
         self.model.train()
-        self._t0 = time.time() - self.elapsed  # the clock of metrics.jsonl continues across resumes
-        started = epoch_started = (time.time(), self.step)
-        last_eval: dict[str, float] = {}
+        self._t0 = time.time() - self.elapsed
+        self._stopping = False
         perm: Tensor | None = None
-        terminal = sys.stderr.isatty() and self.ranks.main
-        bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc,
-                   disable=not (self.progress and terminal), dynamic_ncols=True, leave=False)
-        plain = self.progress and not terminal and self.ranks.main  # a log file gets one line per epoch, not a bar
+        self._emit("on_start", resumed)
         try:
-            while self.step < self.total_steps:
-                if self.stop_after is not None and self.step >= self.stop_after:
-                    return last_eval
+            while self.step < self.total_steps and not self._stopping:
                 epoch, b = divmod(self.step, self.steps_per_epoch)
                 if perm is None or b == 0:
                     perm = epoch_permutation(len(self.x), self.cfg.seed, epoch)
@@ -508,42 +369,14 @@ class Trainer:
                 batch = self.corrupt(Batch(xb[mine].to(self.device, non_blocking=True), yb, index=idx[mine]))
                 terms = self.train_batch(batch)
                 self.step += 1
-                bar.update(1)
-                for k, v in terms.items():  # an update that skips a step (`every`) is averaged over its own steps
-                    self._sums[k] = self._sums.get(k, 0.0) + v
-                    self._counts[k] = self._counts.get(k, 0) + 1
-                    if k.endswith("/loss"):
-                        self._epoch_sums[k] = self._epoch_sums.get(k, 0.0) + v
-                        self._epoch_counts[k] = self._epoch_counts.get(k, 0) + 1
-                if self.ranks.main and (self.step % self.cfg.log_every == 0 or self.step == self.total_steps):
-                    record = {k: float(v) / self._counts[k] for k, v in self._sums.items()}
-                    self.metrics.append({"step": self.step, "epoch": self.step / self.steps_per_epoch,
-                                         "split": "train", "time": time.time() - self._t0, **record})
-                    bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(record.items())[:3]})
-                    self._sums, self._counts = {}, {}
-                if self._checkpoint_due(self.cfg.eval_every, self.step) or self.step == self.total_steps:
-                    last_eval = self._run_eval(self._t0)
-                epoch_end = self.step % self.steps_per_epoch == 0 or self.step == self.total_steps
-                if plain and epoch_end:
-                    self._print_epoch(last_eval, epoch_started)
-                    epoch_started = (time.time(), self.step)
-                if epoch_end:  # before the checkpoint, so that a resume starts the next epoch's average afresh
-                    self._epoch_sums, self._epoch_counts = {}, {}
-                if self._checkpoint_due(self.cfg.checkpoint_every, self.step) or self.step == self.total_steps:
-                    self.save_checkpoint(finished=self.step == self.total_steps)
+                self._emit("on_step", terms)
+                last = self.step == self.total_steps
+                if self._due(self.cfg.eval_every) or last:
+                    self._run_eval()
+                if self.step % self.steps_per_epoch == 0 or last:
+                    self._emit("on_epoch_end")
+                if self._due(self.cfg.checkpoint_every) or last:
+                    self.save_checkpoint(finished=last)
         finally:
-            bar.close()
-        if self.progress and terminal and self.step > started[1]:
-            print(self._summary(last_eval, started), file=sys.stderr, flush=True)
-        return last_eval
-
-
-def _duration(seconds: float) -> str:
-    """3.2 s, 4m05s, 2h03m."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
+            self._emit("on_stage_end")
+        return self.last_eval

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..errors import AelabError
-from ..fsio import atomic_write_bytes
+from ..runs import RunFolder
 from .images import png_bytes
 from .plots import code_map_png, drawable_text, loss_curves_png, metric_items, metric_rows
 
@@ -224,18 +224,17 @@ def _word_reconstructions(model: "Autoencoder", data: Any, vocabulary: list[str]
     return metrics_table_html(rows, ["document", "its most frequent words", "the reconstruction's top words"])
 
 
-def _retrieval(model: "Autoencoder", queries: Any, database: Any, max_queries: int = 1000) -> str:
-    """Precision-recall by Hamming radius (test items as queries against the training items), and examples."""
+def _retrieval(model: "Autoencoder", queries: Any, database: Any, curve: dict[str, Any], shown_queries: int = 1000) -> str:
+    """The suite's precision-recall by Hamming radius (test items as queries against the training items), and
+    examples of what a few queries retrieve."""
     from ..batching import map_batches
-    from ..eval.retrieval import radius_curve
     from .retrieval import examples_html, pr_curve_png
 
-    keep = np.linspace(0, len(queries.x) - 1, num=min(max_queries, len(queries.x))).round().astype(int)
+    keep = np.linspace(0, len(queries.x) - 1, num=min(shown_queries, len(queries.x))).round().astype(int)
     q_codes = map_batches(model, queries.x[keep], model.binary_codes).numpy()  # type: ignore[attr-defined]
     db_codes = map_batches(model, database.x, model.binary_codes).numpy()  # type: ignore[attr-defined]
-    curve = radius_curve(q_codes, queries.y[keep].numpy(), db_codes, database.y.numpy())
     bits = q_codes.shape[1]
-    title = f"{bits}-bit codes, {len(keep)} test queries against {len(db_codes)} training items"
+    title = f"{bits}-bit codes, {len(queries.x)} test queries against {len(db_codes)} training items"
     r = min(2, bits)
     note = (f'<p class="meta">One point per Hamming radius r: everything within r of the query is returned; '
             f"relevant = same label. Within r={r}: precision {curve['precision'][r]:.3f}, recall "
@@ -387,6 +386,7 @@ def write_report(
     database: Any = None,
     corruption: str = "",
     composed: dict[str, float] | None = None,
+    retrieval_curve: dict[str, Any] | None = None,
 ) -> Path:
     """Write `run_dir/report.html` (self-contained, images embedded) atomically and return its path.
 
@@ -398,6 +398,8 @@ def write_report(
     pictures; a model with binary codes and a labelled `database` (the training items) gets a retrieval section.
     A denoiser (`corruption`, its TrainConfig.corrupt) gets clean / corrupted / restored triples. `composed`: the
     test metrics of the whole run's model (with its later stages, e.g. a prior: bits/dim), a column of its own.
+    `retrieval_curve`: the evaluation suite's precision-recall by Hamming radius (details["pr_by_radius"]) of the
+    test items against `database`, drawn in the retrieval section.
     """
     from ..models.base import BINARY_CODES, RECONSTRUCT, SAMPLE
 
@@ -454,9 +456,9 @@ def write_report(
         elif n > 0 and autoencoder and vocabulary is not None:
             parts.append(_section("reconstructions", "Reconstructions", _word_reconstructions(model, data, vocabulary)))
 
-        if (BINARY_CODES in model.capabilities() and database is not None and getattr(data, "y", None) is not None
-                and getattr(database, "y", None) is not None and x.shape[0] > 0):
-            parts.append(_section("retrieval", "Retrieval", _retrieval(model, data, database)))
+        if retrieval_curve is not None and BINARY_CODES in model.capabilities() and database is not None \
+                and x.shape[0] > 0:
+            parts.append(_section("retrieval", "Retrieval", _retrieval(model, data, database, retrieval_curve)))
 
         if autoencoder and images:
             parts.append(_section("interpolations", "Interpolations", _interpolations(model, x)))
@@ -485,4 +487,4 @@ def write_report(
         + "\n".join(parts)
         + "\n</body>\n</html>\n"
     )
-    return atomic_write_bytes(run_dir / "report.html", doc.encode("utf-8"))
+    return RunFolder(run_dir).write_report(doc)

@@ -1,7 +1,4 @@
-"""How to train (TrainConfig): the one definition that the trainer, run folders and the CLI's flags all read.
-
-No torch here, so that `aelab --help` can build the train flags from these fields without loading it.
-"""
+"""How to train (TrainConfig): the one definition that the trainer, run folders, recipes and the CLI's flags read."""
 
 from __future__ import annotations
 
@@ -15,7 +12,6 @@ from ..errors import ConfigError
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 SEED_MAX = 2**32 - 1  # every generator derives from (seed, epoch, step): this keeps them inside 64 bits
 UPDATE_OPTION_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "betas")
 
@@ -93,21 +89,3 @@ class TrainConfig:
     def option(self, update: str, key: str) -> Any:
         """A setting for one update, its override first."""
         return self.update_options.get(update, {}).get(key, getattr(self, key))
-
-
-def resolve_device(name: str = "auto") -> str:
-    """"auto" -> cuda, else mps, else cpu; an explicit device that is not there is a one-line error."""
-    import torch
-
-    if name not in DEVICES and not name.startswith("cuda:"):
-        raise ConfigError(f"unknown device {name!r}; known: {', '.join(DEVICES)} (or cuda:N)")
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but this torch sees no CUDA GPU (torch {torch.__version__})")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device 'mps' asked for, but this machine has no Apple GPU available to torch")
-    return name

@@ -2,7 +2,7 @@
 
 The stage named `model` is the run's model; stages before it (RBM pre-training) initialise it through
 `initialise_from`, stages after it (a prior over its codes) are attached to it through `attach`. Which
-stages a model accepts is declared by the model class (`stage_plans`), never by the runner.
+stages a model accepts is declared by its family's recipes (`recipes.Family.plans`), never by the runner.
 """
 
 from __future__ import annotations
@@ -11,17 +11,14 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..config import from_dict, to_dict
 from ..errors import CheckpointError, ConfigError
-from ..models.base import Trainable, build_model, model_class
-from .trainer import TrainConfig
+from .train import TrainConfig
 
 DATA = "data"  # a stage input: the run's data set
 MAIN = "model"  # the name of the run's own model stage
-STAGES_DIR = "stages"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -162,47 +159,6 @@ class RunSpec:
             return cls(stages, data["name"], data.get("data_dir"), dict(data.get("options", {})), data.get("fingerprint"))
         except ConfigError as e:
             raise CheckpointError(f"run config: {e}") from None
-
-
-def stage_dir(run_dir: Path, name: str) -> Path:
-    """Where a stage's checkpoint lives: the run folder itself for the main stage, else stages/<name>/."""
-    return Path(run_dir) if name == MAIN else Path(run_dir) / STAGES_DIR / name
-
-
-def _plans(cls: type[Trainable], kind: str, choice: str) -> Any:
-    plans = cls.stage_plans.get(kind, {})
-    if choice in plans:
-        return plans[choice]
-    from ..models.base import model_names
-
-    others = [n for n in model_names() if choice in model_class(n).stage_plans.get(kind, {})]
-    have = f"; {cls.name!r} has: {', '.join(sorted(plans))}" if plans else f"; {cls.name!r} has none"
-    if not others:
-        raise ConfigError(f"unknown {kind} plan {choice!r}{have}")
-    raise ConfigError(f"{kind} {choice!r} does not apply to model {cls.name!r} (it applies to {', '.join(others)}){have}")
-
-
-def plan_run(model: str, model_config: dict[str, Any], data: str = "digits", data_dir: str | None = None,
-             train: TrainConfig | None = None, pretrain: str | None = None, pretrain_train: TrainConfig | None = None,
-             prior: str | None = None, prior_train: TrainConfig | None = None) -> RunSpec:
-    """A run's stages: the model's pre-training plan, the model, and its prior plan (or its default prior)."""
-    train = train or TrainConfig()
-    built = build_model(model, model_config)  # a bad config fails here, before any folder is touched
-    cls = type(built)
-    stages: list[Stage] = []
-    if pretrain:
-        stages += _plans(cls, "pretrain", pretrain)(built, pretrain_train or TrainConfig())
-    stages.append(Stage(MAIN, model, model_config, train))
-    prior = prior or cls.default_prior
-    if prior:
-        stages += _plans(cls, "prior", prior)(built, prior_train or train)
-    return RunSpec(stages, data, data_dir)
-
-
-def prior_stages(main: Stage, prior: str, train: TrainConfig) -> list[Stage]:
-    """The stages of prior plan `prior` for an existing main stage (to add a prior to a finished run)."""
-    built = build_model(main.model, main.model_config)
-    return _plans(type(built), "prior", prior)(built, train)
 
 
 def with_stages(spec: RunSpec, new: list[Stage]) -> RunSpec:

@@ -1,0 +1,262 @@
+"""`aelab.fit`: the one way to train, from a recipe, data and overrides to a run folder; `aelab.load` beside it.
+
+`aelab train` is this function behind flags; the bench scripts and the tests call it directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .. import recipes
+from ..errors import ConfigError, UsageError
+from ..recipes.stages import RunSpec
+from ..recipes.train import TrainConfig
+from ..runs import RunFolder
+from .data import check_same_data, check_trainable, eval_data, fingerprint, load_run_data, recorded_name, test_split
+
+DEFAULT_DATA = "digits"  # embedded: trains on a fresh machine with no download
+
+
+@dataclass
+class Run:
+    """A trained (or stopped) run: its model, its test metrics and its folder."""
+
+    model: Any
+    metrics: dict[str, float]
+    folder: RunFolder
+    spec: RunSpec
+    train: Any = field(default=None, repr=False)  # the training split (a Dataset, or a bare tensor's)
+    test: Any = field(default=None, repr=False)  # the held-out split it was scored on, or None
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Run":
+        """A finished run from its folder: the model and the last test metrics it logged."""
+        folder = RunFolder(path)
+        tested = [r for r in folder.metrics.records() if r.get("split") == "test"]
+        metrics = {k: v for k, v in (tested[-1] if tested else {}).items()
+                   if k not in ("step", "epoch", "split", "time")}
+        return cls(load(path), metrics, folder, folder.read_spec())
+
+
+def load(run_dir: str | Path) -> Any:
+    """The trained model of a run folder, with its later stages attached (a prior): safetensors and JSON only."""
+    from ..train.run import load as load_model
+
+    return load_model(run_dir)
+
+
+def model_config(model: str, data_name: str, input_shape: tuple[int, ...], preset: str | None = None,
+                 config: Mapping[str, Any] | None = None, say: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model config (the preset, then `config` on top) and the preset's training recipe.
+
+    With no `preset`, the preset named after a registered data set is taken when the family has one ("none": the
+    plain defaults). A preset sized for other data is refused.
+    """
+    from ..config import from_dict, to_dict
+    from ..models import model_class
+
+    cls = model_class(model)
+    cfg: dict[str, Any] = {}
+    train: dict[str, Any] = {}
+    if preset is None and data_name in recipes.presets(model):  # sized for this registered data set ("digits")
+        preset = data_name
+        if say:
+            print(f"using preset {preset!r} of {model}, sized for the {data_name} data (--preset none for the plain "
+                  "defaults)")
+    if preset and preset != "none":
+        cfg, train = recipes.preset(model, preset)
+        if "input_shape" in cfg and tuple(cfg["input_shape"]) != tuple(input_shape):
+            raise ConfigError(f"preset {preset!r} is for data of shape {tuple(cfg['input_shape'])}, "
+                              f"but the data has shape {tuple(input_shape)}")
+    cfg["input_shape"] = list(input_shape)
+    cfg.update(config or {})
+    return to_dict(from_dict(cls.Config, cfg, f"{model} config")), train
+
+
+def plan(model: str, data: str, input_shape: tuple[int, ...], *, preset: str | None = None,
+         config: Mapping[str, Any] | None = None, train: Mapping[str, Any] | TrainConfig | None = None,
+         pretrain: str | None = None, pretrain_train: Mapping[str, Any] | None = None, prior: str | None = None,
+         prior_train: Mapping[str, Any] | None = None, data_dir: str | None = None,
+         preset_for: str | None = None) -> RunSpec:
+    """The RunSpec of a new run: the recipe (preset, overrides) and the family's stages, every config checked.
+
+    `train` overrides the preset's training recipe (a TrainConfig is taken whole); the pre-training and prior
+    stages take their family's recipes (`recipes.ae.PRETRAIN_TRAIN`, `recipes.priors.PRIOR_TRAIN`) with
+    `pretrain_train` / `prior_train` on top, and the run's seed. The default preset is the one named after
+    `preset_for` (the registered data set's name; default `data`).
+    """
+    from ..models import model_class
+    from ..train.plan import plan_run
+
+    cls = model_class(model)
+    if not cls.standalone:
+        raise UsageError(f"{model} is {cls.stage_of}; it trains as a stage of that model's run, not on data")
+    cfg, recipe = model_config(model, data if preset_for is None else preset_for, input_shape, preset, config)
+    main = train if isinstance(train, TrainConfig) else TrainConfig(**{**recipe, **(train or {})})
+    return plan_run(model, cfg, data, data_dir, train=main,
+                    pretrain=pretrain, pretrain_train=recipes.ae.pretrain_train(main.seed, **(pretrain_train or {})),
+                    prior=prior, prior_train=recipes.priors.prior_train(main.seed, **(prior_train or {})))
+
+
+def _periodic_eval(test_x: Any, spec: RunSpec):
+    """The trainer's evaluation after each epoch: the suite's cheap metrics on the test split (a denoiser's
+    restoration of it corrupted once, too; on the lines data, the interpolation metrics)."""
+    from ..eval.suite import evaluate_suite, options_for
+
+    return lambda model, progress: evaluate_suite(model, test_x, options_for(spec.data, spec.train))[0]
+
+
+def _as_dataset(data: Any, name: str = "tensor"):
+    from ..data import Dataset
+
+    return data if isinstance(data, Dataset) else Dataset(x=data, y=None, name=name)
+
+
+def fit(
+    model: str | RunSpec | None = None,
+    data: Any = None,
+    *,
+    out: str | Path | None = None,
+    preset: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | TrainConfig | None = None,
+    pretrain: str | None = None,
+    pretrain_train: Mapping[str, Any] | None = None,
+    prior: str | None = None,
+    prior_train: Mapping[str, Any] | None = None,
+    data_dir: str | None = None,
+    data_options: Mapping[str, Any] | None = None,
+    test: Any = "split",
+    resume: bool = False,
+    epochs: int | None = None,
+    overwrite: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+    report: bool = False,
+    callbacks: Mapping[str, Sequence[Any]] | None = None,
+    ranks: Any = None,
+) -> Run:
+    """Train a model into a run folder and return the run (model, test metrics, folder).
+
+    `model`: a registered name (its recipe: `preset`, then `config` and `train` overrides, `pretrain` / `prior`
+    stages), or a RunSpec planned already. `data`: a registered name or a path (read with `data_dir` and
+    `data_options`: image_size, val_fraction, patch, patch_count), a `Dataset`, or a bare tensor. `test`: "split"
+    scores on the data's held-out split, None on nothing, or a Dataset / tensor. `resume` continues the run in
+    `out` with its recorded settings (`data` may then point to its data in a new place; `epochs` extends a
+    finished run). `callbacks` adds trainer callbacks by stage name ("model" for the run's own).
+    """
+    from ..train.distributed import SINGLE
+    from ..train.run import train_run
+
+    ranks = ranks or SINGLE
+    if resume:
+        return _resume(model, data, out, preset, config, train, pretrain, prior, data_dir, epochs, overwrite, device,
+                       progress, report, callbacks, ranks)
+    if epochs is not None:
+        raise UsageError("epochs extends a run that is resumed; for a new run give train={'epochs': N}")
+    if model is None:
+        raise UsageError("name the model to train (see `aelab models`), or give a RunSpec")
+    options = dict(data_options or {})
+    train_set, data_name, named = _training_data(model, data, data_dir, options)
+    if isinstance(model, RunSpec):
+        spec = model
+    else:
+        spec = plan(model, data_name, tuple(train_set.x.shape[1:]), preset=preset, config=config, train=train,
+                    pretrain=pretrain, pretrain_train=pretrain_train, prior=prior, prior_train=prior_train,
+                    data_dir=str(Path(data_dir).expanduser().resolve()) if data_dir else None,
+                    preset_for=train_set.name if _registered(train_set) else "")
+        if train_set.vocabulary is not None:  # documents: the words counted, so that every later read counts the same
+            options = {**options, "vocabulary": list(train_set.vocabulary)}
+        spec = dataclasses.replace(spec, data_options=options, fingerprint=fingerprint(train_set.x))
+    test_set = (test_split(spec, None, data_dir) if named else None) if isinstance(test, str) and test == "split" \
+        else (None if test is None else _as_dataset(test, "test"))
+    out = Path(out) if out is not None else Path("runs") / f"{spec.model}-{Path(str(spec.data)).stem}"
+    test_x = eval_data(test_set.x, spec.train) if test_set is not None else None
+    evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
+    trained, result = train_run(spec, out, train_set.x, train_set.y, evaluate, overwrite=overwrite, progress=progress,
+                                callbacks=callbacks, device=device, ranks=ranks)
+    return _finish(trained, result, RunFolder(out), train_set, test_set, test_x, report and ranks.main)
+
+
+def _registered(dataset: Any) -> bool:
+    from ..data import dataset_names
+
+    return dataset.name in dataset_names()
+
+
+def _training_data(model: Any, data: Any, data_dir: str | None, options: dict[str, Any]):
+    """The training split, the data's name as the run records it, and whether it was named (not handed over)."""
+    import torch
+
+    from ..data import Dataset, load_dataset
+
+    if isinstance(model, RunSpec) and data is None:
+        data = model.data
+        data_dir = data_dir or model.data_dir
+        options = {**model.data_options, **options}
+    if isinstance(data, (Dataset, torch.Tensor)):
+        dataset = _as_dataset(data)
+        return dataset, dataset.name, False
+    data = str(data) if data is not None else DEFAULT_DATA
+    dataset = load_dataset(data, "train", data_dir, **{k: v for k, v in options.items() if k != "vocabulary"})
+    check_trainable(dataset.x, data)
+    return dataset, data if _registered(dataset) else recorded_name(data), True
+
+
+def _finish(model: Any, result: dict[str, float], run: RunFolder, train_set: Any, test_set: Any, test_x: Any,
+            report: bool) -> Run:
+    """The run's test metrics (of the whole run's model when stages follow the main one) and its report."""
+    from ..eval.suite import evaluate_suite, options_for
+
+    spec = run.read_spec()
+    if test_x is not None and (not result or spec.after_main()):
+        result = evaluate_suite(model, test_x, options_for(spec.data, spec.train))[0]
+    if report:
+        from ..viz.run_report import write_run_report
+
+        write_run_report(run, model, test_set if test_set is not None else train_set,
+                         train_set if test_set is not None else None)
+    return Run(model, result, run, spec, train_set, test_set)
+
+
+def _resume(model: Any, data: Any, out: Any, preset: Any, config: Any, train: Any, pretrain: Any, prior: Any,
+            data_dir: str | None, epochs: int | None, overwrite: bool, device: str, progress: bool, report: bool,
+            callbacks: Any, ranks: Any) -> Run:
+    """Continue the run in `out` as recorded; `epochs` extends a finished one (its schedule restarts)."""
+    from ..train.run import extend, train_run
+
+    if out is None:
+        raise UsageError("resume needs the run folder: out=RUN")
+    given = [name for name, value in (("preset", preset), ("config", config), ("train", train),
+                                      ("pretrain", pretrain), ("prior", prior)) if value]
+    if given:
+        raise UsageError(f"resume continues the run with its recorded settings; {', '.join(given)} cannot change now "
+                         "(epochs=N extends it; a new run takes a new out)")
+    folder = RunFolder(out)
+    stored = folder.read_spec()
+    name = model.model if isinstance(model, RunSpec) else model
+    if name is not None and stored.model != name:
+        raise ConfigError(f"{folder.path} holds a {stored.model!r} run, not {name!r}")
+    where = str(data) if data is not None else None
+    train_set = load_run_data(stored, "train", where, data_dir, relocated=True)
+    check_same_data(stored, train_set.x, where or data_dir)
+    test_set = test_split(stored, where, data_dir)
+    if epochs is not None and epochs != stored.train.epochs:
+        if epochs < stored.train.epochs:
+            raise ConfigError(f"the run has {stored.train.epochs} epochs; --epochs can extend it, not shorten it")
+        if ranks.main:  # rank 0 alone writes the run folder
+            extend(folder, epochs, overwrite, len(train_set.x))
+        ranks.barrier()
+    spec = folder.read_spec()
+    test_x = eval_data(test_set.x, spec.train) if test_set is not None else None
+    evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
+    trained, result = train_run(spec, folder, train_set.x, train_set.y, evaluate, resume=True, progress=progress,
+                                callbacks=callbacks, device=device, ranks=ranks)
+    return _finish(trained, result, folder, train_set, test_set, test_x, report and ranks.main)
