@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import AelabError
 
-__version__ = "0.1.0"
+from .version import __version__
 __all__ = ["AelabError", "Run", "fit", "load", "__version__"]
 
 

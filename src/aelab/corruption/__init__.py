@@ -1,6 +1,6 @@
 """Corrupting inputs on the fly: the denoising autoencoder's training input, and the holes an inpainter fills."""
 
-from .spec import KINDS, CorruptionSpec, Term, parse_corruption
+from ..recipes.corruption import KINDS, CorruptionSpec, Term, parse_corruption
 
 __all__ = ["KINDS", "CorruptionSpec", "Term", "parse_corruption", "Corruption", "Corrupted", "SeededDraws", "inpaint"]
 

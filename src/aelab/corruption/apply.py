@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, DataError
-from .spec import CorruptionSpec, Term, parse_corruption
+from ..recipes.corruption import CorruptionSpec, Term, parse_corruption
 
 
 class Draws(Protocol):

@@ -193,15 +193,14 @@ class Index:
             ids = self._ids(given_ids, len(packed))  # default ids continue from the state on disk
             store.clean(folder, disk)
             kept, seg, absorbed = self._plan(packed, ids)
-            writes = store.Writes()
             store.write_pending(folder, {"generation": self._generation + 1, "items": int(len(ids)),
-                                         "segments": [seg.name]}, writes)
-            files = store.write_segment(folder, seg.name, seg.arrays(), writes)
+                                         "segments": [seg.name]})
+            files = store.write_segment(folder, seg.name, seg.arrays())
             segments = kept + [seg]
             all_files = {**{s.name: self._files[s.name] for s in kept}, seg.name: files}
             manifest = self._manifest(segments, all_files, self._generation + 1,
                                       max(self._next_id, int(ids.max()) + 1), len(ids))
-            store.commit(folder, manifest, [s.name for s in absorbed], writes)
+            store.commit(folder, manifest, [s.name for s in absorbed])
             self._segments, self._files = segments, all_files
             for s in absorbed:
                 self._mapped.pop(s.name, None)
@@ -224,12 +223,10 @@ class Index:
             if disk["generation"] != self._generation:
                 raise CodeIndexError(f"index {folder} changed since it was opened; open it again, then compact")
             store.clean(folder, disk)
-            writes = store.Writes()
-            store.write_pending(folder, {"generation": self._generation + 1, "items": 0, "segments": [seg.name]},
-                                writes)
-            files = store.write_segment(folder, seg.name, seg.arrays(), writes)
+            store.write_pending(folder, {"generation": self._generation + 1, "items": 0, "segments": [seg.name]})
+            files = store.write_segment(folder, seg.name, seg.arrays())
             manifest = self._manifest([seg], {seg.name: files}, self._generation + 1, self._next_id, 0)
-            store.commit(folder, manifest, [s.name for s in self._segments], writes)
+            store.commit(folder, manifest, [s.name for s in self._segments])
             self._segments, self._files, self._mapped = [seg], {seg.name: files}, {}
             self._generation = manifest["generation"]
 
@@ -261,14 +258,12 @@ class Index:
                 raise CodeIndexError(f"{folder} is a non-empty folder that holds no index; save to a new folder")
             store.clean(folder, old)
             generation = (old["generation"] if old else 0) + 1
-            writes = store.Writes()
             segs = [Segment(f"{generation:06d}-{secrets.token_hex(4)}", s.bits, s.codes, s.ids, s.full, s.subs)
                     for s in self._segments]  # fresh names: never clash with the old files
-            store.write_pending(folder, {"generation": generation, "items": len(self), "segments": [s.name for s in segs]},
-                                writes)
-            files = {s.name: store.write_segment(folder, s.name, s.arrays(), writes) for s in segs}
+            store.write_pending(folder, {"generation": generation, "items": len(self), "segments": [s.name for s in segs]})
+            files = {s.name: store.write_segment(folder, s.name, s.arrays()) for s in segs}
             manifest = self._manifest(segs, files, generation, self._next_id, len(self))
-            store.commit(folder, manifest, [s["name"] for s in old["segments"]] if old else [], writes)
+            store.commit(folder, manifest, [s["name"] for s in old["segments"]] if old else [])
         self._segments, self._files, self._mapped = segs, files, {}
         self.folder, self._generation = folder, generation
         return folder

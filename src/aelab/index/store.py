@@ -24,7 +24,8 @@ by a reader (a reader may still have them mapped, which POSIX allows after unlin
 Open checks each file's size and .npy header against the manifest (truncation, wrong shape) without
 reading the data, so it costs the same for 1k or 10M items; `verify` compares the sha256 sums.
 Plain .npy files and JSON only, never pickle: `np.load(..., allow_pickle=False)`.
-Tests land kills between any two steps of a write with AELAB_KILL_AT=index@N (see `Writes`).
+Every step of a write goes through `atomic_write_bytes`, `atomic_write_json`, `remove_segment` or
+`remove_pending` here; tests/killpoints_index.py wraps them in a subprocess to SIGKILL it after any one.
 """
 
 from __future__ import annotations
@@ -33,9 +34,7 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import shutil
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -51,24 +50,6 @@ MANIFEST = "manifest.json"
 PENDING = "pending.json"
 SEGMENTS = "segments"
 LOCK = ".lock"
-KILL_ENV = "AELAB_KILL_AT"
-
-
-class Writes:
-    """Counts one writer's file operations; AELAB_KILL_AT=index@N SIGKILLs the process right after the N-th.
-
-    Tests only: it lands a kill deterministically between any two steps of a save or append.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        wanted = os.environ.get(KILL_ENV, "")
-        self.kill_at = int(wanted.split("@", 1)[1]) if wanted.startswith("index@") else 0
-
-    def done(self) -> None:
-        self.count += 1
-        if self.count == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -77,14 +58,13 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_segment(folder: Path, name: str, arrays: dict[str, np.ndarray], writes: Writes) -> dict[str, dict]:
+def write_segment(folder: Path, name: str, arrays: dict[str, np.ndarray]) -> dict[str, dict]:
     """Write a segment's files; returns {file: {"bytes", "sha256"}} for the manifest."""
     out = {}
     for fname, array in arrays.items():
         payload = npy_bytes(array)
         atomic_write_bytes(folder / SEGMENTS / name / fname, payload)
         out[fname] = {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
-        writes.done()
     return out
 
 
@@ -197,20 +177,27 @@ def clean(folder: Path, manifest: dict[str, Any] | None) -> None:
         p.unlink(missing_ok=True)
 
 
-def commit(folder: Path, manifest: dict[str, Any], replaced: list[str], writes: Writes) -> None:
+def commit(folder: Path, manifest: dict[str, Any], replaced: list[str]) -> None:
     """Rename the new manifest in (the commit), then remove what it replaced and the pending record."""
     atomic_write_json(folder / MANIFEST, manifest)
-    writes.done()
     for name in replaced:
-        shutil.rmtree(folder / SEGMENTS / name, ignore_errors=True)
-        writes.done()
+        remove_segment(folder, name)
+    remove_pending(folder)
+
+
+def remove_segment(folder: Path, name: str) -> None:
+    """Remove one segment folder that a committed manifest replaced."""
+    shutil.rmtree(folder / SEGMENTS / name, ignore_errors=True)
+
+
+def remove_pending(folder: Path) -> None:
+    """Remove the pending record of a write that has committed."""
     (folder / PENDING).unlink(missing_ok=True)
-    writes.done()
 
 
-def write_pending(folder: Path, record: dict[str, Any], writes: Writes) -> None:
+def write_pending(folder: Path, record: dict[str, Any]) -> None:
+    """Record the write about to start (before any of its segment files)."""
     atomic_write_json(folder / PENDING, record)
-    writes.done()
 
 
 def writer_lock(folder: Path) -> contextlib.AbstractContextManager[None]:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..corruption.spec import parse_corruption
+from .corruption import parse_corruption
 from ..errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")

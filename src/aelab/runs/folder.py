@@ -35,6 +35,7 @@ from ..errors import CheckpointError
 from ..fsio import atomic_write_bytes, atomic_write_json
 from ..lock import LOCK, run_lock
 from ..recipes.stages import DATA, MAIN, RunSpec, Stage
+from ..version import __version__
 
 CONFIG = "config.json"
 MODEL = "model.safetensors"
@@ -83,8 +84,6 @@ def read_tensors(path: Path, expected_sha256: str | None = None) -> dict[str, An
 
 def versions() -> dict[str, str]:
     """Versions that decide whether numbers are comparable."""
-    from .. import __version__
-
     torch = sys.modules.get("torch")
     try:
         torch_version = torch.__version__ if torch is not None else importlib.metadata.version("torch")
@@ -266,6 +265,11 @@ class RunFolder:
 
     def has_weights(self) -> bool:
         return (self.path / MODEL).exists()
+
+    @property
+    def weights_path(self) -> Path:
+        """The weights file, for messages that name where weights came from."""
+        return self.path / MODEL
 
     def committed(self) -> dict[str, Any] | None:
         """trainer.json of the stage (its latest or previous checkpoint), or None if it has none.

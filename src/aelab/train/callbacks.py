@@ -11,14 +11,29 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from torch import Tensor
 
+from ..recipes.train import TrainConfig
 from ..runs import MetricsLog
 
-if TYPE_CHECKING:
-    from .trainer import Trainer
+C = TypeVar("C", bound="Callback")
+
+
+class Trainer(Protocol):
+    """What a callback sees of the trainer (train/trainer.py), so that callbacks need not import it."""
+
+    model: Any
+    cfg: TrainConfig
+    ranks: Any
+    step: int
+    total_steps: int
+    steps_per_epoch: int
+
+    def clock(self) -> float: ...
+    def callback(self, kind: type[C]) -> C | None: ...
+    def stop(self) -> None: ...
 
 
 class Callback:
@@ -26,12 +41,12 @@ class Callback:
 
     key: str = ""  # names its part of the checkpoint, when it has state
 
-    def on_start(self, trainer: "Trainer", resumed: bool) -> None: ...
-    def on_step(self, trainer: "Trainer", terms: dict[str, Tensor]) -> None: ...
-    def on_eval(self, trainer: "Trainer", metrics: dict[str, float]) -> None: ...
-    def on_epoch_end(self, trainer: "Trainer") -> None: ...
-    def on_checkpoint(self, trainer: "Trainer") -> None: ...
-    def on_stage_end(self, trainer: "Trainer") -> None: ...
+    def on_start(self, trainer: Trainer, resumed: bool) -> None: ...
+    def on_step(self, trainer: Trainer, terms: dict[str, Tensor]) -> None: ...
+    def on_eval(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
+    def on_epoch_end(self, trainer: Trainer) -> None: ...
+    def on_checkpoint(self, trainer: Trainer) -> None: ...
+    def on_stage_end(self, trainer: Trainer) -> None: ...
 
     def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         return {}, {}
@@ -54,11 +69,11 @@ class MetricsLogger(Callback):
         self.epoch_sums: dict[str, Tensor] = {}
         self.epoch_counts: dict[str, int] = {}
 
-    def on_start(self, trainer: "Trainer", resumed: bool) -> None:
+    def on_start(self, trainer: Trainer, resumed: bool) -> None:
         if trainer.ranks.main:
             self.log.truncate_after(trainer.step if resumed else 0)  # lines written after the checkpoint go
 
-    def on_step(self, trainer: "Trainer", terms: dict[str, Tensor]) -> None:
+    def on_step(self, trainer: Trainer, terms: dict[str, Tensor]) -> None:
         if (trainer.step - 1) % trainer.steps_per_epoch == 0:  # the first step of an epoch starts its averages
             self.epoch_sums, self.epoch_counts = {}, {}
         for k, v in terms.items():  # an update that skips a step (`every`) is averaged over its own steps
@@ -73,7 +88,7 @@ class MetricsLogger(Callback):
                              "time": trainer.clock(), **record})
             self.sums, self.counts = {}, {}
 
-    def on_eval(self, trainer: "Trainer", metrics: dict[str, float]) -> None:
+    def on_eval(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         self.log.append({"step": trainer.step, "epoch": trainer.step / trainer.steps_per_epoch, "split": "test",
                          "time": trainer.clock(), **metrics})
 
@@ -106,7 +121,7 @@ class Progress(Callback):
         self.started = self.epoch_started = (0.0, 0)
         self.last_eval: dict[str, float] = {}
 
-    def on_start(self, trainer: "Trainer", resumed: bool) -> None:
+    def on_start(self, trainer: Trainer, resumed: bool) -> None:
         from tqdm.auto import tqdm
 
         self.terminal = sys.stderr.isatty() and trainer.ranks.main
@@ -114,16 +129,16 @@ class Progress(Callback):
         self.bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=self.desc, disable=not self.terminal,
                         dynamic_ncols=True, leave=False)
 
-    def on_step(self, trainer: "Trainer", terms: dict[str, Tensor]) -> None:
+    def on_step(self, trainer: Trainer, terms: dict[str, Tensor]) -> None:
         self.bar.update(1)
         if trainer.step % trainer.cfg.log_every == 0 and self.terminal:
             shown = {k.split("/")[-1]: f"{float(v):.4g}" for k, v in list(terms.items())[:3]}
             self.bar.set_postfix(shown)
 
-    def on_eval(self, trainer: "Trainer", metrics: dict[str, float]) -> None:
+    def on_eval(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         self.last_eval = metrics
 
-    def on_epoch_end(self, trainer: "Trainer") -> None:
+    def on_epoch_end(self, trainer: Trainer) -> None:
         if self.terminal or not trainer.ranks.main:
             return
         logger = trainer.callback(MetricsLogger)
@@ -139,7 +154,7 @@ class Progress(Callback):
               f"elapsed, ETA {duration(eta)}", flush=True)
         self.epoch_started = (time.time(), trainer.step)
 
-    def on_stage_end(self, trainer: "Trainer") -> None:
+    def on_stage_end(self, trainer: Trainer) -> None:
         if self.bar is not None:
             self.bar.close()
         if self.terminal and trainer.step > self.started[1]:
@@ -160,10 +175,10 @@ class StopAt(Callback):
     def __init__(self, step: int) -> None:
         self.step = step
 
-    def on_start(self, trainer: "Trainer", resumed: bool) -> None:
+    def on_start(self, trainer: Trainer, resumed: bool) -> None:
         self.on_step(trainer, {})
 
-    def on_step(self, trainer: "Trainer", terms: dict[str, Tensor]) -> None:
+    def on_step(self, trainer: Trainer, terms: dict[str, Tensor]) -> None:
         if trainer.step >= self.step:
             trainer.stop()
 

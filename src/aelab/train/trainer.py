@@ -7,7 +7,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -18,13 +18,12 @@ from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import Batch, Noise, Progress, Trainable, Update, model_spec
 from ..recipes.train import TrainConfig
 from ..runs.folder import RunFolder, no_interrupt
-from .callbacks import Callback
+from .callbacks import C, Callback
 from .checkpoint import load_optimizer_state, load_weights, optimizer_state, tensors_to_bytes
 from .devices import resolve_device
 from .distributed import SINGLE, Ranks, average_gradients, broadcast_parameters, check_ranks_agree
 
 CORRUPTION_STREAM = 1_000  # the Noise stream of a denoiser's corruption: apart from every update's own draws
-C = TypeVar("C", bound=Callback)
 
 
 def make_optimizer(update: Update, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -219,7 +218,7 @@ class Trainer:
         for u in self.updates:
             if u.name not in optimizers:
                 raise CheckpointError(f"trainer state in {source.path} has no optimiser for update {u.name!r}")
-        load_weights(self.model, weights, source.path / "model.safetensors")
+        load_weights(self.model, weights, source.weights_path)
         for u, opt in zip(self.updates, self.optimizers):
             load_optimizer_state(opt, u.name, tensors, optimizers[u.name])
             if u.name in self.scalers and "grad_scaler" in optimizers[u.name]:
