@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import warnings
@@ -21,6 +22,8 @@ from aelab.index import Found, FoundRanges, Index, IndexRecoveryWarning, pack_bi
 from aelab.index.bits import ball_volume, from_bytes, to_bytes, words_for
 
 SRC = str(Path(aelab.__file__).resolve().parents[1])
+# runs Python with the index store's file operations wrapped to SIGKILL it right after the N-th
+KILLPOINTS = str(Path(__file__).with_name("killpoints_index.py"))
 
 
 # -- the brute-force oracle ------------------------------------------------------------------------
@@ -509,10 +512,8 @@ print("committed")
 
 def _append_in_subprocess(folder: Path, start: int, n: int, bits: int, kill_at: int | None):
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
-    env.pop("AELAB_KILL_AT", None)
-    if kill_at is not None:
-        env["AELAB_KILL_AT"] = f"index@{kill_at}"
-    return subprocess.run([sys.executable, "-c", APPENDER, str(folder), str(start), str(n), str(bits)],
+    wrapper = [] if kill_at is None else [KILLPOINTS, str(kill_at)]
+    return subprocess.run([sys.executable, *wrapper, "-c", APPENDER, str(folder), str(start), str(n), str(bits)],
                           env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -563,11 +564,61 @@ def test_append_killed_at_random_points_reopens_whole(tmp_path):
     assert not (folder / "pending.json").exists()
 
 
+def test_append_killed_at_every_file_operation_reopens_whole(tmp_path):
+    # the wrapper counts exactly the append's steps: pending.json, each new segment file, the manifest (the
+    # commit), each segment it replaced, pending.json's removal; a kill after each one leaves a whole index
+    rng = np.random.default_rng(12)
+    bits, old, batch = 48, 30, 60
+    codes = rng.random((old + batch, bits)) < 0.5
+    base = tmp_path / "base"
+    np.save(str(base) + ".codes.npy", codes)
+    index = Index(bits)
+    index.add(codes[:old])
+    index.save(base)
+    before = json.loads((base / "manifest.json").read_text())
+
+    def fresh(name):
+        folder = tmp_path / name
+        shutil.copytree(base, folder)
+        shutil.copy(str(base) + ".codes.npy", str(folder) + ".codes.npy")
+        return folder
+
+    proc = _append_in_subprocess(fresh("count"), old, batch, bits, 0)
+    assert proc.returncode == 0 and "committed" in proc.stdout, proc.stderr
+    after = json.loads((tmp_path / "count" / "manifest.json").read_text())
+    old_names = {s["name"] for s in before["segments"]}
+    new_files = sum(len(s["files"]) for s in after["segments"] if s["name"] not in old_names)
+    replaced = len(old_names - {s["name"] for s in after["segments"]})
+    assert replaced >= 1  # the new segment absorbed the old one: its removal is a step too
+    total = 1 + new_files + 1 + replaced + 1
+    assert f"killpoints_index: {total} file operations" in proc.stderr
+    for kill_at in range(1, total + 1):
+        folder = fresh(f"k{kill_at}")
+        proc = _append_in_subprocess(folder, old, batch, bits, kill_at)
+        assert proc.returncode == -9, (kill_at, proc.stderr)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            opened = Index.open(folder)
+        committed = old if kill_at <= 1 + new_files else old + batch  # the manifest's rename is step 2 + new_files
+        assert len(opened) == committed, kill_at
+        if committed == old:
+            msg = f"index {folder}: the last append of {batch} items was not committed; opened with {old} items"
+            assert opened.recovered == msg, kill_at
+            assert [str(w.message) for w in caught if w.category is IndexRecoveryWarning] == [msg], kill_at
+        else:
+            assert opened.recovered is None and not caught, kill_at
+        opened.verify()
+        ids = np.arange(committed)
+        for q in codes[[0, committed - 1]]:
+            assert np.array_equal(opened.search_topk(q, 7).ids, brute_topk(codes[:committed], ids, q, 7)[0])
+
+
 def test_interrupted_first_save_is_reported(tmp_path):
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "AELAB_KILL_AT": "index@2"}
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     code = ("import numpy as np; from aelab.index import Index; i = Index(16); "
             f"i.add(np.ones((9, 16), bool)); i.save({str(tmp_path / 'ix')!r})")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, KILLPOINTS, "2", "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == -9
     with pytest.raises(CodeIndexError) as e:
         Index.open(tmp_path / "ix")

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..nn import ARCHS, encoder_decoder, mlp
 from .base import Autoencoder, Batch, Progress, Trainable, Update, register
-from .rbm import RBM
+from .rbm import RBM, unroll_into
 
 
 
@@ -108,17 +108,3 @@ class DeepAutoencoder(Autoencoder):
         enc = [m for m in self.encoder if isinstance(m, nn.Linear)]
         dec = [m for m in self.decoder if isinstance(m, nn.Linear)]
         return enc, dec
-
-
-@torch.no_grad()
-def unroll_into(ae: DeepAutoencoder, rbms: list[RBM]) -> None:
-    """Copy the stack into the autoencoder: encoder uses W, decoder the transposes (Science 2006, Fig. 1)."""
-    enc, dec = ae.linear_layers()
-    if len(rbms) != len(enc):
-        raise ConfigError(f"{len(rbms)} RBMs cannot initialise an autoencoder with {len(enc)} encoder layers")
-    for layer, rbm in zip(enc, rbms):
-        layer.weight.copy_(rbm.weight)
-        layer.bias.copy_(rbm.hidden_bias)
-    for layer, rbm in zip(dec, reversed(rbms)):
-        layer.weight.copy_(rbm.weight.t())
-        layer.bias.copy_(rbm.visible_bias)

@@ -117,3 +117,17 @@ class RBM(Autoencoder):
     def stage_output(self, x: Tensor) -> Tensor:
         """E[h | v] as examples of shape (1, 1, n_hidden): the data of the next RBM in a stack."""
         return self.hidden_mean(x.flatten(1)).view(len(x), 1, 1, -1)
+
+
+@torch.no_grad()
+def unroll_into(model: nn.Module, rbms: list[RBM]) -> None:
+    """Copy a stack into an autoencoder's `linear_layers()`: encoder W, decoder the transposes (Science 2006, Fig. 1)."""
+    enc, dec = model.linear_layers()  # type: ignore[operator]
+    if len(rbms) != len(enc):
+        raise ConfigError(f"{len(rbms)} RBMs cannot initialise an autoencoder with {len(enc)} encoder layers")
+    for layer, rbm in zip(enc, rbms):
+        layer.weight.copy_(rbm.weight)
+        layer.bias.copy_(rbm.hidden_bias)
+    for layer, rbm in zip(dec, reversed(rbms)):
+        layer.weight.copy_(rbm.weight.t())
+        layer.bias.copy_(rbm.visible_bias)
