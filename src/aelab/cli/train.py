@@ -117,8 +117,8 @@ def _refuse_changes(args: argparse.Namespace, spec) -> None:
     one line); repeating the run's own command with --resume added is fine."""
     import json
 
-    from ..models import model_class
-    from ..train.run import full_config
+    from .. import recipes
+    from ..train.plan import full_config
 
     if args.overwrite and not (args.epochs or args.more_epochs):
         raise UsageError("--resume continues a run and --overwrite replaces it: give one of them")
@@ -145,16 +145,14 @@ def _refuse_changes(args: argparse.Namespace, spec) -> None:
     full = full_config(main.model, main.model_config)
     for key, value in parse_sets(args.set).items():
         compare(f"--set {key}=", value, full.get(key))
-    cls = model_class(main.model)
+    family = recipes.family(main.model)
     if args.preset and args.preset != "none":
-        preset = cls.presets.get(args.preset)
-        if preset is None:
-            raise ConfigError(f"unknown preset {args.preset!r} for model {main.model!r}; known: {', '.join(sorted(cls.presets))}")
-        mismatched = [k for k, v in preset.items() if k not in ("train", "input_shape") and norm(v) != norm(full.get(k))]
+        preset, _ = recipes.preset(main.model, args.preset)
+        mismatched = [k for k, v in preset.items() if k != "input_shape" and norm(v) != norm(full.get(k))]
         if mismatched:
             changed.append(f"--preset {args.preset} (the run differs in {', '.join(mismatched)})")
     for flag, plan, stages, kind in (("--pretrain", args.pretrain, before, "pretrain"), ("--prior", args.prior, after, "prior")):
-        if plan and (plan not in cls.stage_plans.get(kind, {}) or not stages):
+        if plan and (plan not in family.plans.get(kind, {}) or not stages):
             changed.append(f"{flag} {plan} (the run has {', '.join(s.name for s in stages) or 'no such stages'})")
     for prefix, stages in (("pretrain", before), ("prior", after)):
         for key in ("epochs", "lr", "batch_size"):
