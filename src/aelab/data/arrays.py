@@ -20,8 +20,7 @@ from ..errors import DataError
 from .dataset import (
     Dataset,
     allocate,
-    check_split,
-    check_val_fraction,
+    check_split_args,
     finish,
     format_bytes,
     refuse_empty_test,
@@ -154,9 +153,7 @@ def load_npy(
 ) -> Dataset:
     """A .npy array as (N, C, H, W) in [0, 1]; a seeded split holding out val_fraction (None: 10%);
     labels from <stem>.labels.npy; Dataset.index is each row's row in the file."""
-    split = check_split(split)
-    val_fraction = check_val_fraction(val_fraction)
-    label = name if name is not None else str(path)
+    split, val_fraction, label = check_split_args(path, split, name, val_fraction)
     refuse_empty_test(label, split, val_fraction)
     path = Path(path)
     arr = _load(path, "image", mmap=True)

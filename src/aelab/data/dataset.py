@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_VAL_FRACTION",
     "check_split",
     "check_val_fraction",
+    "check_split_args",
     "refuse_empty_test",
     "train_count",
     "split_indices",
@@ -28,6 +29,7 @@ __all__ = [
     "allocate",
     "format_bytes",
     "finish",
+    "list_files",
 ]
 
 SPLITS = ("train", "test", "all")
@@ -100,6 +102,21 @@ def check_val_fraction(val_fraction: float | None) -> float | None:
     if not 0.0 <= f < 1.0:  # NaN fails too
         raise DataError(f"the held-out fraction (val_fraction) must be a number >= 0 and < 1, got {val_fraction!r}")
     return f
+
+
+def check_split_args(
+    source: str | os.PathLike, split: str, name: str | None, val_fraction: float | None
+) -> tuple[str, float | None, str]:
+    """(split, val_fraction, label) of a loader that holds out val_fraction of one file or folder.
+
+    split and val_fraction are checked; label, the Dataset's name, is `name`, else str(source).
+    The caller then calls refuse_empty_test itself, before reading any file: the text loaders
+    refuse image options first, and that error must keep coming first.
+    """
+    split = check_split(split)
+    val_fraction = check_val_fraction(val_fraction)
+    label = name if name is not None else str(source)
+    return split, val_fraction, label
 
 
 def refuse_empty_test(name: str, split: str, val_fraction: float | None) -> None:
@@ -270,6 +287,19 @@ def binarize(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """A fixed Bernoulli draw of intensities in [0,1] (the seeded test set of 'dynamically binarised MNIST')."""
     g = torch.Generator().manual_seed(seed)
     return torch.bernoulli(x.clamp(0, 1), generator=g)
+
+
+def list_files(folder: str | os.PathLike, suffixes: tuple[str, ...]) -> list[Path]:
+    """Files under folder ending in one of suffixes (any case), recursively, sorted by their path
+    relative to it; hidden files and folders (names starting with ".") are skipped."""
+    folder = Path(folder)
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in files:
+            if not f.startswith(".") and f.lower().endswith(suffixes):
+                found.append(Path(root) / f)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
 def list_folder(folder: Path, lister: Callable[[Path], list[Path]]) -> list[Path]:

@@ -37,9 +37,9 @@ from .dataset import (
     Dataset,
     allocate,
     check_image_size,
-    check_split,
-    check_val_fraction,
+    check_split_args,
     finish,
+    list_files,
     list_folder,
     refuse_empty_test,
     split_indices,
@@ -54,14 +54,8 @@ _EXIF_ORIENTATION = 0x0112
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files under folder, recursively, sorted by their path relative to it."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in files:
-            if not f.startswith(".") and f.lower().endswith(IMAGE_SUFFIXES):
-                found.append(Path(root) / f)
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+    """Image files under folder, recursively, sorted by their path relative to it; hidden names skipped."""
+    return list_files(folder, IMAGE_SUFFIXES)
 
 
 def _unreadable(path: Path, e: BaseException) -> DataError:
@@ -207,10 +201,8 @@ def load_image_folder(
 ) -> Dataset:
     """Every image under folder (sorted) as (N, C, H, W); seeded split holding out val_fraction (None:
     10%); labels from subfolders; one size for all (image_size, else the first file's, with a warning)."""
-    split = check_split(split)
-    val_fraction = check_val_fraction(val_fraction)
     folder = Path(folder)
-    label = name if name is not None else str(folder)
+    split, val_fraction, label = check_split_args(folder, split, name, val_fraction)
     refuse_empty_test(label, split, val_fraction)
     paths = list_folder(folder, list_images)
     if not paths:

@@ -20,7 +20,7 @@ from ..errors import DataError
 from .dataset import Dataset, check_split, finish
 from .fetch import CHECKS
 from .idx import read_idx
-from .paths import data_search_dirs
+from .paths import data_folders
 from .registry import register_dataset
 
 __all__ = ["load_idx_dataset", "locate", "register_idx_dataset", "SIZES"]
@@ -80,23 +80,16 @@ def locate(name: str, data_dir: str | os.PathLike | None = None, split: str = "a
     needed = _needed(split)
     looked: list[str] = []
     partial: list[str] = []
-    for base in data_search_dirs(data_dir):
-        if not base.is_dir():
-            looked.append(f"{base} (no such folder)")
-            continue
-        for folder in (base / name, base):
-            if not folder.is_dir():
-                continue
-            looked.append(str(folder))
-            files = {stem: p for stem in needed if (p := _find_file(folder, stem)) is not None}
-            if len(files) == len(needed):
-                other = _is_other_dataset(name, files)
-                if other is None:
-                    return files
-                partial.append(f"{folder} holds {other}, not {name}")
-            elif files:
-                missing = ", ".join(s for s in needed if s not in files)
-                partial.append(f"{folder} lacks {missing}")
+    for folder in data_folders(name, data_dir, looked):
+        files = {stem: p for stem in needed if (p := _find_file(folder, stem)) is not None}
+        if len(files) == len(needed):
+            other = _is_other_dataset(name, files)
+            if other is None:
+                return files
+            partial.append(f"{folder} holds {other}, not {name}")
+        elif files:
+            missing = ", ".join(s for s in needed if s not in files)
+            partial.append(f"{folder} lacks {missing}")
     wanted = ", ".join(f"{s}[.gz]" for s in needed)
     found = f" ({'; '.join(partial)})" if partial else ""
     raise DataError(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["data_search_dirs", "default_cache_dir", "ENV_VAR"]
+__all__ = ["data_search_dirs", "data_folders", "default_cache_dir", "ENV_VAR"]
 
 ENV_VAR = "AELAB_DATA"
 
@@ -30,3 +31,21 @@ def data_search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
             seen.add(d)
             unique.append(d)
     return unique
+
+
+def data_folders(name: str, data_dir: str | os.PathLike | None, looked: list[str]) -> Iterator[Path]:
+    """The folders that may hold data set `name`, in search order: `base/<name>/`, then `base/`, of
+    each base folder of data_search_dirs that exists.
+
+    Each one is appended to `looked` as it is reached, and so is each missing base ("(no such
+    folder)"), so that a caller that stops early or finds nothing can say where it looked.
+    """
+    for base in data_search_dirs(data_dir):
+        if not base.is_dir():
+            looked.append(f"{base} (no such folder)")
+            continue
+        for folder in (base / name, base):
+            if not folder.is_dir():
+                continue
+            looked.append(str(folder))
+            yield folder

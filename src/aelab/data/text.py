@@ -42,14 +42,15 @@ from ..fsio import atomic_write_bytes
 from .dataset import (
     Dataset,
     check_split,
-    check_val_fraction,
+    check_split_args,
     format_bytes,
+    list_files,
     list_folder,
     physical_memory,
     refuse_empty_test,
     split_indices,
 )
-from .paths import data_search_dirs
+from .paths import data_folders
 from .registry import register_dataset
 
 __all__ = [
@@ -339,14 +340,7 @@ def read_tsv(path: str | os.PathLike) -> tuple[list[str], list[str]]:
 
 def list_text_files(folder: str | os.PathLike) -> list[Path]:
     """.txt files under folder, recursively, sorted by their path relative to it; hidden names skipped."""
-    folder = Path(folder)
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in files:
-            if not f.startswith(".") and f.lower().endswith(TEXT_SUFFIXES):
-                found.append(Path(root) / f)
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+    return list_files(folder, TEXT_SUFFIXES)
 
 
 def _read_text_file(path: Path) -> str:
@@ -363,6 +357,21 @@ def _refuse_image_options(label: str, image_size: object, grayscale: object) -> 
     for option, value in (("image_size (--image-size)", image_size), ("grayscale", grayscale)):
         if value is not None:
             raise DataError(f"{label} is text (word counts), so {option} does not apply to it")
+
+
+def _check_text_args(
+    source: str | os.PathLike,
+    split: str,
+    image_size: object,
+    grayscale: object,
+    name: str | None,
+    val_fraction: float | None,
+) -> tuple[str, float | None, str]:
+    """(split, val_fraction, label) of a text file or folder loader, checked before any file is read."""
+    split, val_fraction, label = check_split_args(source, split, name, val_fraction)
+    _refuse_image_options(label, image_size, grayscale)
+    refuse_empty_test(label, split, val_fraction)
+    return split, val_fraction, label
 
 
 def _vocabulary_for(
@@ -454,11 +463,7 @@ def load_tsv(
 
     Dataset.index is each document's row in the table (0 = the line after the header).
     """
-    split = check_split(split)
-    val_fraction = check_val_fraction(val_fraction)
-    label = name if name is not None else str(path)
-    _refuse_image_options(label, image_size, grayscale)
-    refuse_empty_test(label, split, val_fraction)
+    split, val_fraction, label = _check_text_args(path, split, image_size, grayscale, name, val_fraction)
     labels, texts = read_tsv(path)
     return _seeded_corpus(label, split, labels, texts, val_fraction, vocabulary, vocab_size)
 
@@ -480,12 +485,8 @@ def load_text_folder(
     replaced). Dataset.files is each row's path relative to the folder, Dataset.index its position
     in the sorted file list. A .txt file directly in the folder has no label and is a DataError.
     """
-    split = check_split(split)
-    val_fraction = check_val_fraction(val_fraction)
     folder = Path(folder)
-    label = name if name is not None else str(folder)
-    _refuse_image_options(label, image_size, grayscale)
-    refuse_empty_test(label, split, val_fraction)
+    split, val_fraction, label = _check_text_args(folder, split, image_size, grayscale, name, val_fraction)
     paths = list_folder(folder, list_text_files)
     if not paths:
         raise DataError(f"{folder}: no .txt files found in its sub-folders")
@@ -521,19 +522,12 @@ def locate_newsgroups(data_dir: str | os.PathLike | None = None, split: str = "a
     needed = ["train"] if split == "train" else ["train", "test"]
     looked: list[str] = []
     partial: list[str] = []
-    for base in data_search_dirs(data_dir):
-        if not base.is_dir():
-            looked.append(f"{base} (no such folder)")
-            continue
-        for folder in (base / "20newsgroups", base):
-            if not folder.is_dir():
-                continue
-            looked.append(str(folder))
-            files = {s: p for s in needed if (p := _find_tsv(folder, s)) is not None}
-            if len(files) == len(needed):
-                return files
-            if files:
-                partial.append(f"{folder} lacks {', '.join(f'{s}.tsv[.gz]' for s in needed if s not in files)}")
+    for folder in data_folders("20newsgroups", data_dir, looked):
+        files = {s: p for s in needed if (p := _find_tsv(folder, s)) is not None}
+        if len(files) == len(needed):
+            return files
+        if files:
+            partial.append(f"{folder} lacks {', '.join(f'{s}.tsv[.gz]' for s in needed if s not in files)}")
     wanted = ", ".join(f"{s}.tsv[.gz]" for s in needed)
     found = f" ({'; '.join(partial)})" if partial else ""
     raise DataError(
