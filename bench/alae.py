@@ -21,67 +21,53 @@ from __future__ import annotations
 
 import hashlib
 import time
-from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, machine, parse, \
-    preset_config, save_rows
-from aelab.data import load_dataset
+from common import RESULTS, ROOT, machine, mnist_splits, parse_models, print_table, save_rows, train_once
+import aelab
+from aelab import recipes
 from aelab.eval.interpolation import interpolate_pairs
 from aelab.eval.reconstruction import reconstruct_all
 from aelab.eval.sample_quality import load_classifier
 from aelab.eval.suite import EvalOptions, evaluate_suite
-from aelab.train.run import extend, load, read_spec, train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
 from aelab.viz.images import png_bytes
-from aelab.cli.train import PRIOR_TRAIN
 
 STYLE_EPOCHS = 6
-# name: (registered model, preset, config overrides, train options; without "epochs": --epochs). One line a family.
-MODELS: dict[str, tuple[str, str | None, dict, dict]] = {
-    "alae": ("alae", "mnist", {}, {"lr": 0.002, "batch_size": 128, "betas": (0.0, 0.99)}),
+# name: (registered model, preset, config overrides, train options on top of the preset's recipe; without "epochs":
+# --epochs). One line a family; every preset's recipe is in aelab.recipes.
+MODELS: dict[str, tuple[str, str, dict, dict]] = {
+    "alae": ("alae", "mnist", {}, {}),  # lr 0.002, batch 128, Adam betas (0, 0.99)
     # the same with a tanh output on G (not the official network): a clean background early
-    "alae-tanh": ("alae", "mnist", {"output": "tanh"}, {"lr": 0.002, "batch_size": 128, "betas": (0.0, 0.99)}),
-    "alae-style": ("alae", "mnist-style", {"grow_epochs": 1.0},
-                   {"lr": 0.0015, "batch_size": 64, "betas": (0.0, 0.99), "epochs": STYLE_EPOCHS}),
+    "alae-tanh": ("alae", "mnist", {"output": "tanh"}, {}),
+    "alae-style": ("alae", "mnist-style", {"grow_epochs": 1.0}, {"epochs": STYLE_EPOCHS}),
     # the same recipes as bench/representation.py (ELU AE, Burda's VAE at 32 latents) and bench/vaegan_mnist.py
     # the AE samples through a 10-component Gaussian mixture fitted to its codes (`aelab train ae --prior gmm`)
-    "ae": ("ae", "hinton2006", {"hidden": (1000, 500), "code_dim": 32, "activation": "elu"},
-           {"lr": 1e-3, "batch_size": 100, "prior": "gmm"}),
-    "vae": ("vae", "iwae-mnist", {"latent_dim": 32}, {"lr": 1e-3, "batch_size": 100}),
-    "vaegan": ("vaegan", None, {"channels": (16, 32), "dis_channels": (16, 32), "dis_hidden": 128, "latent_dim": 32,
-                                "activation": "relu"},
-               {"lr": 3e-4, "batch_size": 64, "betas": (0.5, 0.999), "epochs": 8}),  # ~4 min an epoch: 8 as there
+    "ae": ("ae", "mnist-elu", {}, {"prior": "gmm"}),
+    "vae": ("vae", "iwae-mnist-32", {}, {}),
+    "vaegan": ("vaegan", "mnist-16-32", {}, {}),  # 8 epochs, ~4 min an epoch
 }
 
 
 def _train(name: str, args, train) -> tuple[object, float, int]:
     """Train `name` (or finish a killed run); returns the model, the trainer's seconds and the epochs."""
     model, preset, overrides, options = MODELS[name]
-    opts = {"epochs": args.epochs, "schedule": "constant", "seed": args.seed, **options}
+    opts = {"epochs": args.epochs, "schedule": "constant", "seed": args.seed, **recipes.preset(model, preset)[1],
+            **options}
     prior = opts.pop("prior", None)
     if args.quick:
         opts["epochs"] = min(opts["epochs"], args.epochs)
     recipe = repr((model, preset, overrides, {k: v for k, v in opts.items() if k != "epochs"}, prior, len(train.x)))
     out = args.runs / f"{name}-{hashlib.sha256(recipe.encode()).hexdigest()[:8]}"  # one run a recipe, any epochs
     progress = not args.no_progress
-    if not finished_run(out):
-        resume = (out / "config.json").exists()
-        spec = read_spec(out) if resume else plan_run(model, preset_config(model, preset, **overrides), "mnist",
-                                                      args.data_dir, train=TrainConfig(**opts), prior=prior,
-                                                      prior_train=TrainConfig(**PRIOR_TRAIN, seed=args.seed))
-        train_run(spec, out, train.x, train.y, None, resume=resume, overwrite=not resume, progress=progress)
-    trained = read_spec(out).main.train.epochs
+    run = train_once(out, train, progress, model=model, preset=preset, config=overrides, train=recipes.TrainConfig(**opts),
+                     prior=prior, data_dir=args.data_dir)
+    trained = run.read_spec().main.train.epochs
     if trained > opts["epochs"]:
         raise SystemExit(f"{out} is trained to {trained} epochs, past the {opts['epochs']} asked for")
     if trained < opts["epochs"]:  # a longer budget extends the run in place (a constant rate: no schedule restarts)
-        train_run(extend(out, opts["epochs"], overwrite=True, rows=len(train.x)), out, train.x, train.y, None,
-                  resume=True, progress=progress)
-    m = load(out)
-    m.eval()
-    return m, logged_seconds(out), opts["epochs"]
+        aelab.fit(data=train, out=out, resume=True, epochs=opts["epochs"], overwrite=True, progress=progress)
+    return aelab.load(out), run.seconds(), opts["epochs"]
 
 
 def _picture(m, test_x: torch.Tensor, seed: int) -> bytes:
@@ -97,17 +83,10 @@ def _picture(m, test_x: torch.Tensor, seed: int) -> bytes:
 
 
 def main() -> None:
-    p = bench_parser(__doc__, epochs=20, batch_size=0, lr=0.0)
-    p.add_argument("--only", default=",".join(MODELS))
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "alae")
-    p.add_argument("--quick", action="store_true", help="a smoke run: 3,000 training and 1,000 test images")
-    args = parse(p)
-    names = chosen_models(p, args.only, MODELS)
-    train = load_dataset("mnist", "train", args.data_dir)
-    test = load_dataset("mnist", "test", args.data_dir)
+    args, names = parse_models(__doc__, MODELS, 20, "alae", "a smoke run: 3,000 training and 1,000 test images")
+    train, test = mnist_splits(args.data_dir, args.quick)
     tag = "alae"
     if args.quick:
-        train.x, train.y, test.x, test.y = train.x[:3000], train.y[:3000], test.x[:1000], test.y[:1000]
         args.runs, tag = args.runs.with_name(args.runs.name + "-quick"), "alae_quick"
     load_classifier()  # the suite's sample score needs it: fail in one line before any training if it is missing
     rows = []
@@ -121,7 +100,7 @@ def main() -> None:
         picture.write_bytes(_picture(m, test.x, args.seed))
         model, preset, overrides, options_ = MODELS[name]
         row = {"model": name, "family": model, "preset": preset, "overrides": overrides, "epochs": epochs,
-               "train_options": options_, "sq_err": metrics.get("sq_err"),
+               "train_options": {**recipes.preset(model, preset)[1], **options_}, "sq_err": metrics.get("sq_err"),
                "sample_frechet": metrics.get("sample_frechet"), "sample_confidence": metrics.get("sample_confidence"),
                "probe_accuracy": metrics.get("probe_accuracy"), "cluster_accuracy": metrics.get("cluster_accuracy"),
                "code_dim": int(m.encode(test.x[:2]).flatten(1).shape[1]),
@@ -135,10 +114,9 @@ def main() -> None:
         save_rows(RESULTS / f"{tag}.json", rows, key=lambda r: (r["model"], r["epochs"]), benchmark="alae",
                   reference="Pidhorskyi et al. 2020 (MNIST: Table 5, MLP ALAE; Fréchet here is not their FID)")
     print(f"\nALAE beside the AE, VAE and VAE-GAN on MNIST ({machine()})")
-    print(f"{'model':<10} {'epochs':>6} {'sq_err':>7} {'Fréchet':>8} {'probe':>6} {'k-means':>7} {'min':>6}")
-    for r in rows:
-        print(f"{r['model']:<10} {r['epochs']:>6} {r['sq_err']:>7.2f} {r['sample_frechet']:>8.2f} "
-              f"{r['probe_accuracy']:>6.4f} {r['cluster_accuracy']:>7.4f} {r['train_s'] / 60:>6.1f}")
+    print_table(rows, [("model", "model", "<10"), ("epochs", "epochs", ">6"), ("sq_err", "sq_err", ">7.2f"),
+                       ("Fréchet", "sample_frechet", ">8.2f"), ("probe", "probe_accuracy", ">6.4f"),
+                       ("k-means", "cluster_accuracy", ">7.4f"), ("min", lambda r: r["train_s"] / 60, ">6.1f")])
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -37,7 +38,7 @@ def machine() -> str:
 
 def save_rows(path: Path, rows: list[dict], key: Callable[[dict], tuple], **header: object) -> None:
     """Write `rows` to `path`, keeping earlier rows whose key no fresh row has (other methods, budgets or machines)."""
-    from aelab.train.run import versions
+    from aelab.runs import versions
 
     kept = []
     rows = [{**r, "machine": machine(), "torch": versions()["torch"]} for r in rows]  # each row names where it ran
@@ -64,28 +65,54 @@ def bench_parser(doc: str, epochs: int, batch_size: int, lr: float) -> argparse.
     return p
 
 
-def finished_run(out: Path) -> bool:
-    """Whether the run in `out` and every stage it has started have finished (previous/ checkpoints aside)."""
-    states = [json.loads(p.read_text()) for p in [out / "trainer.json", *out.glob("stages/*/trainer.json")]
-              if p.exists()]
-    return (out / "trainer.json").exists() and all(s.get("finished") for s in states)
+def train_once(out: Path, data: Any, progress: bool = True, **recipe: Any) -> Any:
+    """The run in `out` trained to its end: a new one from `recipe` (aelab.fit's model and settings), a killed one
+    resumed where it stopped, a finished one (every stage it started) left as it is. Returns its RunFolder."""
+    import aelab
+    from aelab.runs import RunFolder
+
+    folder = RunFolder(out)
+    if not folder.all_finished():
+        if folder.is_run():
+            aelab.fit(data=data, out=out, resume=True, progress=progress)
+        else:
+            aelab.fit(data=data, out=out, overwrite=True, progress=progress, **recipe)
+    return folder
 
 
-def logged_seconds(out: Path) -> float:
-    """Training seconds of every stage, by the trainer's clock in metrics.jsonl (kept across resumes)."""
-    total = 0.0
-    for log in [out / "metrics.jsonl", *out.glob("stages/*/metrics.jsonl")]:
-        times = [json.loads(line).get("time", 0.0) for line in log.read_text().splitlines() if line.strip()]
-        total += max(times, default=0.0)
-    return total
+def named_data(x: torch.Tensor, name: str) -> Any:
+    """Images `x` (a part of data set `name`, or made from it) as a Dataset of that name, which a run records."""
+    from aelab.data import Dataset
+
+    return Dataset(x=x, y=None, name=name)
 
 
-def preset_config(model: str, preset: str | None, **overrides: object) -> dict:
-    """A registered model's preset without its training recipe ("train"), with `overrides` on top."""
-    from aelab.models import model_class
+def parse_models(doc: str, models: dict, epochs: int, runs: str, quick: str) -> tuple[argparse.Namespace, list[str]]:
+    """A benchmark of several models: bench_parser's options with --only (of `models`), --runs (bench/runs/`runs`)
+    and --quick (`quick` says what it runs), parsed; with the models chosen."""
+    p = bench_parser(doc, epochs=epochs, batch_size=0, lr=0.0)
+    p.add_argument("--only", default=",".join(models))
+    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / runs)
+    p.add_argument("--quick", action="store_true", help=quick)
+    args = parse(p)
+    return args, chosen_models(p, args.only, models)
 
-    base = model_class(model).presets[preset] if preset else {}
-    return {**{k: v for k, v in base.items() if k != "train"}, **overrides}
+
+def mnist_splits(data_dir: str | None, quick: bool) -> tuple[Any, Any]:
+    """MNIST's training and test splits; for a --quick run, their first 3,000 and 1,000 images."""
+    from aelab.data import load_dataset
+
+    train, test = load_dataset("mnist", "train", data_dir), load_dataset("mnist", "test", data_dir)
+    if quick:
+        train.x, train.y, test.x, test.y = train.x[:3000], train.y[:3000], test.x[:1000], test.y[:1000]
+    return train, test
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, Any, str]]) -> None:
+    """A header and a line a row; each column is (title, a row's key or a function of the row, format spec)."""
+    print(" ".join(f"{title:{re.match(r'[<>^]?[0-9]*', spec).group()}}" for title, _, spec in columns))
+    for r in rows:
+        print(" ".join(f"{r[value] if isinstance(value, str) else value(r):{spec}}" for _, value, spec in columns))
 
 
 def chosen_models(p: argparse.ArgumentParser, only: str, known: dict) -> list[str]:

@@ -17,20 +17,18 @@ and of a plain AE of the same size. Writes bench/results/denoise.json and bench/
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, named_data, parse, save_rows
+import aelab
 from aelab.corruption import Corruption, SeededDraws, inpaint
 from aelab.data import load_dataset
 from aelab.eval.image_quality import psnr, ssim
-from aelab.train.run import load, train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
+from aelab.runs import RunFolder
 
 CORRUPTIONS = ["masking:0.25", "masking:0.5", "gaussian:0.3", "gaussian:0.5", "saltpepper:0.2", "occlude:10"]
 # The denoiser measured here: a deep autoencoder with a wide code (a denoiser needs room for detail, unlike
@@ -80,19 +78,16 @@ def biharmonic(x: torch.Tensor, holes: torch.Tensor) -> torch.Tensor | None:
     return torch.from_numpy(out).clamp(0, 1)
 
 
-def train_model(name: str, corrupt: str, train_x, recipe: dict, args, shape, data: str = "mnist") -> object:
+def train_model(name: str, corrupt: str, train_x, recipe: dict, args, data: str = "mnist") -> object:
     out = args.runs / name
-    cfg = {**recipe["model"], "input_shape": shape}
-    tc = TrainConfig(epochs=args.epochs or recipe["epochs"], lr=args.lr or recipe["lr"], batch_size=args.batch_size,
-                     seed=args.seed, corrupt=corrupt)
-    done = (out / "trainer.json").exists() and json.loads((out / "trainer.json").read_text()).get("finished")
+    train = {"epochs": args.epochs or recipe["epochs"], "lr": args.lr or recipe["lr"], "batch_size": args.batch_size,
+             "seed": args.seed, "corrupt": corrupt}
+    done = RunFolder(out).all_finished()
     t0 = time.time()
     if not done:
-        spec = plan_run("ae", cfg, data, args.data_dir if data == "mnist" else None, train=tc)
-        train_run(spec, out, train_x, None, None, overwrite=True, progress=not args.no_progress)
-    model = load(out)
-    model.eval()
-    return model, (time.time() - t0 if not done else float("nan"))
+        aelab.fit("ae", named_data(train_x, data), out=out, preset="none", config=recipe["model"], train=train,
+                  data_dir=args.data_dir if data == "mnist" else None, overwrite=True, progress=not args.no_progress)
+    return aelab.load(out), (time.time() - t0 if not done else float("nan"))
 
 
 def reconstruct(model, x: torch.Tensor) -> torch.Tensor:
@@ -107,7 +102,6 @@ def run_images(part: str, train_x, test_x, corruptions: list[str], recipe: dict,
     rows, examples = [], {}
     held = train_x[-2000:]  # for choosing PCA's components; the models train on everything else too
     pca = PCAProjection(train_x[:-2000], max(PCA_COMPONENTS))
-    shape = tuple(train_x.shape[1:])
     for spec in corruptions:
         corruption = Corruption(spec)
         c = corruption(test_x, SeededDraws(TEST_SEED, len(test_x)))
@@ -117,7 +111,7 @@ def run_images(part: str, train_x, test_x, corruptions: list[str], recipe: dict,
         rows.append({**base, "method": "corrupted input", **scores(c.x, test_x)})
         rows.append({**base, "method": "median 3x3", **scores(median3(c.x), test_x)})
         rows.append({**base, "method": f"PCA ({k} components)", **scores(pca(c.x, k), test_x)})
-        model, secs = train_model(f"{part}-{spec.replace(':', '-')}", spec, train_x, recipe, args, shape, part)
+        model, secs = train_model(f"{part}-{spec.replace(':', '-')}", spec, train_x, recipe, args, part)
         out = reconstruct(model, c.x)
         rows.append({**base, "method": "DAE (ours)", "train_s": secs, **scores(out, test_x)})
         shown = [test_x[:8], c.x[:8], out[:8]]
@@ -185,7 +179,7 @@ def linear_probe(train, test, args) -> list[dict]:
     n = min(len(train.x), args.probe_train)
     for name, corrupt in (("plain AE", ""), ("DAE masking 0.25", "masking:0.25"), ("DAE masking 0.5", "masking:0.5")):
         run = "mnist-" + (corrupt.replace(":", "-") if corrupt else "plain")
-        model, secs = train_model(run, corrupt, train.x, RECIPE, args, tuple(train.x.shape[1:]))
+        model, secs = train_model(run, corrupt, train.x, RECIPE, args)
         with torch.no_grad():
             ztr = model.encode(train.x[:n]).numpy()
             zte = model.encode(test.x).numpy()
@@ -238,8 +232,7 @@ def main() -> None:
         test = load_dataset("mnist", "test", args.data_dir)
         examples = {}
         for spec in [c for c in args.corruptions.split(",") if c]:
-            model = load(args.runs / f"mnist-{spec.replace(':', '-')}")
-            model.eval()
+            model = aelab.load(args.runs / f"mnist-{spec.replace(':', '-')}")
             x = test.x[: args.test_images]
             c = Corruption(spec)(x, SeededDraws(TEST_SEED, len(x)))  # the benchmark's own draw of the test set
             bad, holes = c.x[:8], None if c.holes is None else c.holes[:8]

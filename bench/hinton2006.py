@@ -16,15 +16,13 @@ import json
 import time
 from pathlib import Path
 
-from common import ROOT, machine, save_rows  # noqa: E402  (also puts src/ on the path)
+from common import ROOT, machine, print_table, save_rows  # noqa: E402  (also puts src/ on the path)
 from aelab.data import load_dataset  # noqa: E402
 from aelab.eval.baselines import LogisticPCA, PCABaseline, squared_error_per_image  # noqa: E402
 from aelab.eval.reconstruction import encode_all  # noqa: E402
 from aelab.eval.suite import evaluate_suite  # noqa: E402
-from aelab.models.ae import PRESETS  # noqa: E402
-from aelab.train.run import train_run  # noqa: E402
-from aelab.train.stages import plan_run  # noqa: E402
-from aelab.train.trainer import MetricsLog, TrainConfig  # noqa: E402
+from aelab.runs import RunFolder  # noqa: E402
+import aelab  # noqa: E402
 
 PAPER = {"ae-rbm": 3.00, "logistic-pca": 8.01, "pca": 13.87}
 
@@ -32,29 +30,23 @@ PAPER = {"ae-rbm": 3.00, "logistic-pca": 8.01, "pca": 13.87}
 def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activation: str, epochs: int,
              pretrain_epochs: int) -> dict:
     """One deep autoencoder row: (pre-training +) fine-tuning, timed, with its test curve."""
-    cfg = dict(PRESETS["hinton2006"], code_dim=code_dim, activation=activation)
-    cfg["input_shape"] = list(cfg["input_shape"])
-    cfg["hidden"] = list(cfg["hidden"])
-    spec = plan_run(
-        model="ae", model_config=cfg, data="mnist", data_dir=str(args.data_dir),
-        train=TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, schedule="cosine",
-                          seed=args.seed, log_every=100),
-        pretrain="rbm" if pretrain else None,
-        pretrain_train=TrainConfig(epochs=pretrain_epochs, batch_size=args.pretrain_batch_size, schedule="constant",
-                                   optimizer="sgd", lr=0.1, momentum=0.9, seed=args.seed, log_every=100)
-        if pretrain else None,
-    )
     out = args.runs / name
     t0 = time.time()
-    model, _ = train_run(spec, out, train.x, train.y, lambda m, p: evaluate_suite(m, test.x)[0],
-                         overwrite=True, progress=not args.no_progress)
+    # the preset's 784-1000-500-250 network; the RBMs with the paper's recipe (aelab.recipes.ae.PRETRAIN_TRAIN)
+    run = aelab.fit("ae", train, out=out, preset="hinton2006", config={"code_dim": code_dim, "activation": activation},
+                    train={"epochs": epochs, "batch_size": args.batch_size, "lr": args.lr, "schedule": "cosine",
+                           "seed": args.seed, "log_every": 100},
+                    pretrain="rbm" if pretrain else None,
+                    pretrain_train={"epochs": pretrain_epochs, "batch_size": args.pretrain_batch_size, "log_every": 100},
+                    data_dir=str(args.data_dir), test=test, overwrite=True, progress=not args.no_progress)
+    model = run.model
     wall = time.time() - t0
-    records = MetricsLog(out / "metrics.jsonl").records()
+    records = run.folder.metrics.records()
     curve = [(r["epoch"], r["sq_err"]) for r in records if r["split"] == "test"]
     pre_time = 0.0
-    for stage in sorted((out / "stages").glob("rbm*")) if pretrain else []:
-        pre_time += max(r["time"] for r in MetricsLog(stage / "metrics.jsonl").records())
-    finetune_s = max(r["time"] for r in records)
+    for stage in run.spec.before_main():
+        pre_time += run.folder.stage(stage.name).metrics.seconds()
+    finetune_s = run.folder.metrics.seconds()
     final = evaluate_suite(model, test.x)[0]
     start = wall - finetune_s  # seconds from the run's start to the start of fine-tuning
     return {"curve_elapsed_s": [start + r["time"] for r in records if r["split"] == "test"],"method": name, "test_sq_err": final["sq_err"], "test_bce": final["bce"],
@@ -62,7 +54,7 @@ def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activa
             "finetune_s": finetune_s, "samples_per_s": len(train.x) * epochs / finetune_s, "epochs": epochs,
             "pretrain_epochs_per_layer": pretrain_epochs if pretrain else 0, "batch_size": args.batch_size,
             "lr": args.lr, "pretrain_batch_size": args.pretrain_batch_size if pretrain else None, "seed": args.seed,
-            "architecture": "-".join(map(str, [784, *cfg["hidden"], code_dim])), "activation": activation,
+            "architecture": "-".join(map(str, [784, *run.spec.main.model_config["hidden"], code_dim])), "activation": activation,
             "curve": curve, "run": str(out), "model": model}
 
 
@@ -126,20 +118,17 @@ def main() -> None:
         _save(args, tag, rows)
     _save(args, tag, rows)
     print(f"\nScience 2006 on MNIST (test squared error per image; {machine()})")
-    print(f"{'method':<16} {'arch':<24} {'ours':>7} {'paper':>7} {'wall s':>8} {'samples/s':>10}")
-    for r in rows:
-        paper = PAPER.get(r["method"])
-        print(f"{r['method']:<16} {r.get('architecture', ''):<24} {r['test_sq_err']:>7.2f} "
-              f"{paper if paper else '':>7} {r['wall_s']:>8.0f} {r.get('samples_per_s', float('nan')):>10.0f}")
+    print_table(rows, [("method", "method", "<16"), ("arch", lambda r: r.get("architecture", ""), "<24"),
+                       ("ours", "test_sq_err", ">7.2f"), ("paper", lambda r: PAPER.get(r["method"]) or "", ">7"),
+                       ("wall s", "wall_s", ">8.0f"), ("samples/s", lambda r: r.get("samples_per_s", float("nan")), ">10.0f")])
 
 
 def annotate(path: Path) -> None:
     """Fill `curve_elapsed_s` (as train_ae records it) for rows written before it was recorded."""
     d = json.loads(path.read_text())
     for r in d["rows"]:
-        metrics = Path(r.get("run", "")) / "metrics.jsonl"
-        if "curve" in r and "curve_elapsed_s" not in r and metrics.is_file():
-            records = MetricsLog(metrics).records()
+        records = RunFolder(r.get("run", "")).metrics.records()
+        if "curve" in r and "curve_elapsed_s" not in r and records:
             start = r["wall_s"] - r["finetune_s"]
             r["curve_elapsed_s"] = [start + x["time"] for x in records if x["split"] == "test"]
     path.write_text(json.dumps(d, indent=2) + "\n")

@@ -26,51 +26,42 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, preset_config, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, chosen_models, named_data, parse, save_rows, train_once
+import aelab
+from aelab import recipes
 from aelab.data import load_dataset
 from aelab.eval.lines import interpolate_pairs, lines_interpolation
 from aelab.eval.suite import evaluate_suite
-from aelab.models import model_class
-from aelab.train.run import extend, load, read_spec, train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
+from aelab.recipes import lines
+from aelab.runs import RunFolder
 from aelab.viz.images import png_bytes
 
-# name: (registered model, preset, config overrides, train options). A new family joins with one line.
+# name: (registered model, preset, config overrides, train options on top of the benchmark's recipe,
+# aelab.recipes.lines.BENCH_TRAIN). A new family joins with one line.
 MODELS: dict[str, tuple[str, str, dict, dict]] = {
     "ae": ("ae", "lines", {}, {}),
     "acai": ("acai", "lines", {"loss": "bce"}, {}),
-    # the paper's denoising baseline adds N(0, 1) noise to [-1, 1] images: sigma 0.5 on our [0, 1] scale
-    "dae": ("ae", "lines", {}, {"corrupt": "gaussian:0.5"}),
+    "dae": ("ae", "lines", {}, {"corrupt": lines.DAE_CORRUPTION}),  # the paper's denoising baseline
     "vae": ("vae", "lines", {}, {}),
     "vaegan": ("vaegan", "lines", {}, {}),
     "vqvae": ("vqvae", "lines", {}, {}),
     # its own networks (a StyleALAE: AdaIN generator, statistics encoder), not the conv family; Adam betas (0, 0.99)
-    "alae": ("alae", "lines", {}, {"betas": (0.0, 0.99)}),
+    "alae": ("alae", "lines", {}, {"betas": recipes.alae.RECIPE["betas"]}),
 }
-PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 64}  # the VQ-VAE's PixelCNN (not scored here: sampling is not)
 
 
-def _train(name: str, args, train_x: torch.Tensor, epochs: int) -> tuple[object, float]:
+def _train(name: str, args, data, epochs: int) -> tuple[object, float]:
     """Train (or extend to) `epochs` epochs; returns the model and its training seconds by the trainer's clock."""
     model, preset, overrides, options = MODELS[name]
     out = args.runs / f"{name}-lr{args.lr:g}-n{args.train_size}-s{args.seed}"
-    cfg = preset_config(model, preset, **overrides)
-    train = TrainConfig(epochs=epochs, lr=args.lr, batch_size=args.batch_size, schedule="constant", seed=args.seed,
-                        **options)
-    prior = TrainConfig(**PRIOR, seed=args.seed) if model_class(model).default_prior else None
+    train = recipes.TrainConfig(**{**lines.BENCH_TRAIN, "epochs": epochs, "lr": args.lr, "batch_size": args.batch_size,
+                                   "seed": args.seed, **options})
     progress = not args.no_progress
-    if not (out / "config.json").exists():
-        train_run(plan_run(model, cfg, "lines", None, train=train, prior_train=prior), out, train_x, None, None,
-                  overwrite=True, progress=progress)
-    if not finished_run(out):  # killed in the middle: continue
-        train_run(read_spec(out), out, train_x, None, None, resume=True, progress=progress)
-    if read_spec(out).main.train.epochs < epochs:  # trained to half the budget: the rest (a constant rate)
-        train_run(extend(out, epochs, overwrite=True, rows=len(train_x)), out, train_x, None, None, resume=True,
-                  progress=progress)
-    m = load(out)
-    m.eval()
-    return m, logged_seconds(out)
+    run = train_once(out, data, progress, model=model, preset=preset, config=overrides, train=train,
+                     prior_train=lines.BENCH_PRIOR_TRAIN)
+    if run.read_spec().main.train.epochs < epochs:  # trained to half the budget: the rest (a constant rate)
+        aelab.fit(data=data, out=out, resume=True, epochs=epochs, overwrite=True, progress=progress)
+    return aelab.load(out), run.seconds()
 
 
 def _per_pair(details: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,7 +85,7 @@ def _rank(rows: list[dict], key: str) -> list[str]:
 
 
 def main() -> None:
-    p = bench_parser(__doc__, epochs=0, batch_size=64, lr=1e-3)
+    p = bench_parser(__doc__, epochs=0, batch_size=lines.BENCH_TRAIN["batch_size"], lr=lines.BENCH_TRAIN["lr"])
     p.add_argument("--images", type=int, default=131072, help="training images seen by each model in all")
     p.add_argument("--train-size", type=int, default=16384, help="distinct training lines (a prefix of the set)")
     p.add_argument("--pairs", type=int, default=256, help="test pairs interpolated at each evaluation")
@@ -110,20 +101,20 @@ def main() -> None:
     epochs = max(2, round(args.images / (steps_per_epoch * args.batch_size)))
     if epochs % 2:
         epochs += 1
-    train_x = load_dataset("lines", "train").x[: args.train_size]
+    train = named_data(load_dataset("lines", "train").x[: args.train_size], "lines")
     test_x = load_dataset("lines", "test").x
     print(f"budget: {epochs} epochs of {args.train_size} lines = {epochs * steps_per_epoch * args.batch_size} images "
           f"(half at {epochs // 2} epochs); lr {args.lr}, batch {args.batch_size}", flush=True)
 
     rows = []
     for name in names:
-        out = args.runs / f"{name}-lr{args.lr:g}-n{args.train_size}-s{args.seed}"
+        run = RunFolder(args.runs / f"{name}-lr{args.lr:g}-n{args.train_size}-s{args.seed}")
         m = None
         for stage_epochs in (epochs // 2, epochs):
-            if (out / "config.json").exists() and read_spec(out).main.train.epochs > stage_epochs:
+            if run.is_run() and run.read_spec().main.train.epochs > stage_epochs:
                 print(f"{name}: trained past {stage_epochs} epochs already; its row stays as measured", flush=True)
                 continue
-            m, secs = _train(name, args, train_x, stage_epochs)  # the trainer's clock, all stages
+            m, secs = _train(name, args, train, stage_epochs)  # the trainer's clock, all stages
             t0 = time.time()
             scores, details = lines_interpolation(m, test_x, pairs=args.pairs, steps=16, seed=args.seed)
             rec = evaluate_suite(m, test_x[:1000])[0]
@@ -138,8 +129,7 @@ def main() -> None:
             print(f"{name:7s} {images:7d} images  mean distance {row['mean_distance_e3']:7.2f} e-3  "
                   f"smoothness {row['smoothness']:.3f}  sq_err {row['sq_err']:.2f}  ({secs:.0f} s)", flush=True)
         if m is None:  # every budget measured before: the strips of the model as it stands
-            m = load(out)
-            m.eval()
+            m = aelab.load(run.path)
         gen = torch.Generator().manual_seed(args.seed + 7)
         idx = torch.randperm(len(test_x), generator=gen)[:8]
         strips = interpolate_pairs(m, test_x[idx[:4]], test_x[idx[4:]], steps=16).flatten(0, 1)

@@ -15,51 +15,38 @@ from __future__ import annotations
 
 import hashlib
 import time
-from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, ROOT, bench_parser, chosen_models, finished_run, logged_seconds, preset_config, parse, save_rows
-from aelab.data import load_dataset
+from common import RESULTS, mnist_splits, parse_models, save_rows, train_once
+import aelab
+from aelab import recipes
 from aelab.eval.representation import cluster_accuracy, linear_probe
 from aelab.eval.suite import EvalOptions, evaluate_suite
-from aelab.models import model_class
-from aelab.train.run import load, read_spec, train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
 
-# name: (registered model, preset, config overrides, train options). A new family joins with one line.
+# name: (registered model, preset, config overrides, train options on top of the preset's recipe). A new family joins
+# with one line; every preset's recipe is in aelab.recipes.
 MODELS: dict[str, tuple[str, str | None, dict, dict]] = {
     # ELU units (as bench/denoise.py): the paper's logistic units learn little in a few epochs without RBM pre-training
-    "ae": ("ae", "hinton2006", {"hidden": (1000, 500), "code_dim": 32, "activation": "elu"}, {"lr": 1e-3}),
-    "dae": ("ae", "hinton2006", {"hidden": (1000, 500), "code_dim": 32, "activation": "elu"},
-            {"lr": 1e-3, "corrupt": "masking:0.25"}),
-    "vae": ("vae", "iwae-mnist", {"latent_dim": 32}, {"lr": 1e-3}),
+    "ae": ("ae", "mnist-elu", {}, {}),
+    "dae": ("ae", "mnist-elu", {}, {"corrupt": "masking:0.25"}),
+    "vae": ("vae", "iwae-mnist-32", {}, {}),
     "vaegan": ("vaegan", None, {"dis_hidden": 128}, {"lr": 3e-4, "batch_size": 64}),  # its defaults: conv 32-64, 32 latents
-    "vqvae": ("vqvae", "mnist", {"hidden": 64, "prior_channels": 32, "prior_layers": 8, "prior_kernel": 5},
-              {"lr": 2e-4, "batch_size": 128}),
-    "acai": ("acai", "mnist", {"loss": "bce"}, {"lr": 1e-3, "batch_size": 64}),
-    "alae": ("alae", "mnist", {}, {"lr": 0.002, "batch_size": 128, "betas": (0.0, 0.99)}),  # codes: w
+    "vqvae": ("vqvae", "mnist", recipes.vqvae.CPU, {"batch_size": 128}),
+    "acai": ("acai", "mnist", {"loss": "bce"}, {"lr": 1e-3}),
+    "alae": ("alae", "mnist", {}, {"schedule": "cosine"}),  # codes: w; the cosine schedule of every other row
 }
-PRIOR = {"epochs": 1, "lr": 1e-3, "batch_size": 128}  # the VQ-VAE's prior: not scored here
+PRIOR = {**recipes.vqvae.PRIOR_TRAIN, "epochs": 1}  # the VQ-VAE's prior: not scored here
 
 
 def _train(name: str, args, train) -> tuple[object, float]:
     model, preset, overrides, options = MODELS[name]
     out = args.runs / f"{name}-e{args.epochs}-{hashlib.sha256(repr(MODELS[name]).encode()).hexdigest()[:8]}"
-    cfg = preset_config(model, preset, **overrides)
-    opts = {"batch_size": 100, **options}
-    done = finished_run(out)
-    if not done:
-        resume = (out / "config.json").exists()
-        spec = read_spec(out) if resume else plan_run(
-            model, cfg, "mnist", args.data_dir, train=TrainConfig(epochs=args.epochs, seed=args.seed, **opts),
-            prior_train=TrainConfig(**PRIOR, seed=args.seed) if model_class(model).default_prior else None)
-        train_run(spec, out, train.x, train.y, None, resume=resume, overwrite=not resume,
-                  progress=not args.no_progress)
-    m = load(out)
-    m.eval()
-    return m, logged_seconds(out)
+    opts = {"batch_size": 100, **(recipes.preset(model, preset)[1] if preset else {}), **options}
+    run = train_once(out, train, not args.no_progress, model=model, preset=preset or "none", config=overrides,
+                     train=recipes.TrainConfig(**{**opts, "epochs": args.epochs, "seed": args.seed}),
+                     prior_train=PRIOR, data_dir=args.data_dir)
+    return aelab.load(out), run.seconds()
 
 
 def _pca_row(train, test, dims: int, n_probe: int, seed: int) -> dict:
@@ -74,17 +61,10 @@ def _pca_row(train, test, dims: int, n_probe: int, seed: int) -> dict:
 
 
 def main() -> None:
-    p = bench_parser(__doc__, epochs=5, batch_size=0, lr=0.0)
-    p.add_argument("--only", default=",".join(MODELS))
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "representation")
-    p.add_argument("--quick", action="store_true", help="a smoke run: 3,000 training images, 1 epoch")
-    args = parse(p)
-    names = chosen_models(p, args.only, MODELS)
-    train = load_dataset("mnist", "train", args.data_dir)
-    test = load_dataset("mnist", "test", args.data_dir)
+    args, names = parse_models(__doc__, MODELS, 5, "representation", "a smoke run: 3,000 training images, 1 epoch")
+    train, test = mnist_splits(args.data_dir, args.quick)
     if args.quick:
-        train.x, train.y, test.x, test.y, args.epochs = train.x[:3000], train.y[:3000], test.x[:1000], test.y[:1000], 1
-        args.runs = args.runs.with_name(args.runs.name + "-quick")
+        args.epochs, args.runs = 1, args.runs.with_name(args.runs.name + "-quick")
     rows = [_pca_row(train, test, 32, 10000, args.seed)]
     print(f"{'pca-32':8s} probe {rows[0]['probe_accuracy']:.4f}  clusters {rows[0]['cluster_accuracy']:.4f}", flush=True)
     for name in names:

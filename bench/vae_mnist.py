@@ -19,18 +19,37 @@ from pathlib import Path
 import torch
 
 from common import RESULTS, ROOT, bench_parser, machine, parse, save_rows
+import aelab
 from aelab.data import binarize, load_dataset
 from aelab.eval.likelihood import iwae_nll
 from aelab.eval.suite import EvalOptions, evaluate_suite
 from aelab.eval.sample_quality import sample_quality
-from aelab.models.vae import PRESETS
-from aelab.train.run import train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
+from aelab.train.callbacks import Callback
 from aelab.viz.images import png_bytes
 
 PUBLISHED = {"IWAE paper (Burda et al. 2016), VAE k=1, 3280 epochs": 86.76, "pythae (MLP 400, z=40, 500 epochs)": 89.78}
 TARGET = 87.5
+
+
+class Curve(Callback):
+    """After each epoch's test evaluation (-ELBO on the fixed draw): a point of the curve, with the importance-weighted
+    NLL of the first `images` test images every `every` epochs and at the last."""
+
+    def __init__(self, x_test: torch.Tensor, args, t0: float) -> None:
+        self.x, self.args, self.t0, self.points = x_test, args, t0, []
+
+    def on_eval(self, trainer, metrics: dict) -> None:
+        args, epoch = self.args, trainer.step // trainer.steps_per_epoch
+        point = {"epoch": epoch, "nelbo": metrics["nelbo"], "wall_s": time.time() - self.t0}
+        if epoch % args.curve_every == 0 or epoch == args.epochs:
+            model = trainer.model.eval()
+            with torch.no_grad():
+                nll = iwae_nll(model, self.x[: args.curve_images], k=args.k, seed=1)
+            model.train()
+            point[f"nll_k{args.k}_first{args.curve_images}"] = float(nll.mean())
+            print(f"epoch {epoch}: -ELBO {metrics['nelbo']:.2f}, NLL(k={args.k}, first {args.curve_images}) "
+                  f"{nll.mean():.2f}  [{point['wall_s']:.0f} s]", flush=True)
+        self.points.append(point)
 
 
 def main() -> None:
@@ -52,29 +71,13 @@ def main() -> None:
         tag += "-quick"
         args.runs = args.runs.with_name(args.runs.name + "-quick")
 
-    curve: list[dict] = []
-    state = {"epoch": 0, "t0": time.time()}
-
-    def evaluate_epoch(model, progress) -> dict:
-        state["epoch"] += 1
-        out = evaluate_suite(model, x_test)[0]
-        point = {"epoch": state["epoch"], "nelbo": out["nelbo"], "wall_s": time.time() - state["t0"]}
-        if state["epoch"] % args.curve_every == 0 or state["epoch"] == args.epochs:
-            nll = iwae_nll(model, x_test[: args.curve_images], k=args.k, seed=1)
-            point[f"nll_k{args.k}_first{args.curve_images}"] = float(nll.mean())
-            out["nll_curve"] = float(nll.mean())
-            print(f"epoch {state['epoch']}: -ELBO {out['nelbo']:.2f}, NLL(k={args.k}, first {args.curve_images}) "
-                  f"{nll.mean():.2f}  [{point['wall_s']:.0f} s]", flush=True)
-        curve.append(point)
-        return out
-
-    spec = plan_run("vae", {**PRESETS["iwae-mnist"], "input_shape": [1, 28, 28]}, "mnist", data_dir=args.data_dir,
-                   train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule="cosine",
-                                     binarize=True, seed=args.seed, log_every=200))
     t0 = time.time()
-    state["t0"] = t0
-    model, _ = train_run(spec, args.runs, train.x, train.y, evaluate_epoch, overwrite=True,
-                         progress=not args.no_progress)
+    curve = Curve(x_test, args, t0)  # the trainer scores the test draw each epoch (-ELBO); the curve adds the NLL
+    model = aelab.fit("vae", train, out=args.runs, preset="iwae-mnist",
+                      train={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "schedule": "cosine",
+                             "binarize": True, "seed": args.seed, "log_every": 200},
+                      data_dir=args.data_dir, test=x_test, callbacks={"model": [curve]}, overwrite=True,
+                      progress=not args.no_progress).model
     train_s = time.time() - t0
     # Curve points cost extra evaluation time; report training time without them too.
     t1 = time.time()
@@ -96,7 +99,7 @@ def main() -> None:
         "kl_per_dim": diag["kl_per_dim"], "sample_frechet": quality["frechet"],
         "sample_confidence": quality["confidence"], "epochs": args.epochs, "batch_size": args.batch_size,
         "lr": args.lr, "schedule": "cosine", "train_wall_s": train_s, "nll_wall_s": nll_s,
-        "threads": torch.get_num_threads(), "seed": args.seed, "curve": curve, "target": TARGET,
+        "threads": torch.get_num_threads(), "seed": args.seed, "curve": curve.points, "target": TARGET,
         "samples_png": f"bench/results/{tag}_samples.png",
         "command": "python bench/vae_mnist.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
                                                         [("epochs", args.epochs), ("batch_size", args.batch_size)]),
@@ -110,7 +113,7 @@ def main() -> None:
     print(f"  test -ELBO {final['nelbo']:.2f}, KL {final['kl']:.2f}, active units {diag['active_units']}/{diag['latent_dim']}")
     print(f"  {args.epochs} epochs in {train_s / 60:.1f} min (with curve evaluations); NLL estimate {nll_s / 60:.1f} min")
     print(f"  sample Fréchet distance (aelab MNIST classifier features, not Inception FID): {quality['frechet']:.2f}")
-    print(json.dumps([{k: round(v, 2) if isinstance(v, float) else v for k, v in c.items()} for c in curve
+    print(json.dumps([{k: round(v, 2) if isinstance(v, float) else v for k, v in c.items()} for c in curve.points
                       if len(c) > 3]))
 
 

@@ -18,25 +18,27 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, machine, parse, save_rows
+from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows
+import aelab
+from aelab import recipes
 from aelab.data import load_dataset
 from aelab.eval.reconstruction import reconstruct_all
 from aelab.eval.suite import evaluate_suite
 from aelab.eval.sample_quality import load_classifier, sample_quality
-from aelab.train.run import train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
 from aelab.viz.images import png_bytes
 
+PRESET = "mnist-16-32"  # of both families: the VAE with the VAE-GAN's encoder and decoder (aelab.recipes)
 
 
 def main() -> None:
-    p = bench_parser(__doc__, epochs=8, batch_size=64, lr=3e-4)
+    config, recipe = recipes.preset("vaegan", PRESET)
+    p = bench_parser(__doc__, epochs=recipe["epochs"], batch_size=recipe["batch_size"], lr=recipe["lr"])
     p.add_argument("--gamma", type=float, default=1.0, help="VAE-GAN: weight of the feature reconstruction")
     p.add_argument("--beta", type=float, default=1.0, help="VAE-GAN: weight of the KL prior term")
-    p.add_argument("--channels", default="16,32", help="conv channels of encoder, decoder and discriminator")
-    p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--dis-hidden", type=int, default=128)
+    p.add_argument("--channels", default=",".join(map(str, config["channels"])),
+                   help="conv channels of encoder, decoder and discriminator")
+    p.add_argument("--latent-dim", type=int, default=config["latent_dim"])
+    p.add_argument("--dis-hidden", type=int, default=config["dis_hidden"])
     p.add_argument("--only", default="vae,vaegan")
     p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "vaegan_mnist")
     p.add_argument("--quick", action="store_true", help="2000 images, 1 epoch: a smoke run")
@@ -50,22 +52,17 @@ def main() -> None:
         args.runs = args.runs.with_name(args.runs.name + "-quick")
     clf = load_classifier()
     channels = [int(c) for c in args.channels.split(",")]
-    shared = {"input_shape": [1, 28, 28], "arch": "conv", "channels": channels, "latent_dim": args.latent_dim,
-              "activation": "relu"}
-    models = {
-        "vae": {**shared, "likelihood": "bernoulli"},
-        "vaegan": {**shared, "dis_channels": channels, "dis_hidden": args.dis_hidden, "gamma": args.gamma,
-                   "beta": args.beta},
-    }
+    shared = {"channels": channels, "latent_dim": args.latent_dim}  # the flags on top of the presets
+    overrides = {"vae": shared, "vaegan": {**shared, "dis_channels": channels, "dis_hidden": args.dis_hidden,
+                                           "gamma": args.gamma, "beta": args.beta}}
     rows = []
     for name in args.only.split(","):
-        spec = plan_run(name, models[name], "mnist", data_dir=args.data_dir,
-                       train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule="constant",
-                                         betas=(0.5, 0.999) if name == "vaegan" else (0.9, 0.999),
-                                         seed=args.seed, log_every=100))
         t0 = time.time()
-        model, _ = train_run(spec, args.runs / name, train.x, train.y, lambda m, p: evaluate_suite(m, test.x[:2000])[0],
-                             overwrite=True, progress=not args.no_progress)
+        model = aelab.fit(name, train, out=args.runs / name, preset=PRESET, config=overrides[name],
+                          train={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                                 "seed": args.seed, "log_every": 100},
+                          data_dir=args.data_dir, test=test.x[:2000], overwrite=True,
+                          progress=not args.no_progress).model
         wall = time.time() - t0
         gen = torch.Generator().manual_seed(0)
         with torch.no_grad():
@@ -89,10 +86,9 @@ def main() -> None:
     save_rows(RESULTS / f"{tag}.json", rows, key=lambda r: (r["method"], r["epochs"], r.get("gamma"), r.get("beta", 1.0)),
               benchmark="vaegan_mnist")
     print(f"\nVAE vs VAE-GAN on MNIST ({machine()}); Fréchet distance in aelab MNIST-classifier features, not FID")
-    print(f"{'model':<8} {'Fréchet':>8} {'conf.':>6} {'sq_err':>7} {'min':>5}")
-    for r in rows:
-        print(f"{r['method']:<8} {r['sample_frechet']:>8.2f} {r['sample_confidence']:>6.3f} {r['test_sq_err']:>7.2f} "
-              f"{r['train_wall_s'] / 60:>5.1f}")
+    print_table(rows, [("model", "method", "<8"), ("Fréchet", "sample_frechet", ">8.2f"),
+                       ("conf.", "sample_confidence", ">6.3f"), ("sq_err", "test_sq_err", ">7.2f"),
+                       ("min", lambda r: r["train_wall_s"] / 60, ">5.1f")])
 
 
 if __name__ == "__main__":

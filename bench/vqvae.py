@@ -25,42 +25,28 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, finished_run, logged_seconds, parse, preset_config, save_rows
+from common import RESULTS, ROOT, bench_parser, parse, save_rows, train_once
+import aelab
+from aelab import recipes
+from aelab.api import plan
 from aelab.data import binarize, load_dataset
 from aelab.eval.likelihood import iwae_nll
 from aelab.eval.sample_quality import sample_quality
 from aelab.eval.suite import evaluate_suite
-from aelab.models.vae import PRESETS as VAE_PRESETS
-from aelab.train.run import load, read_spec, train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
 from aelab.viz.images import png_bytes
 
-PRIOR = {"epochs": 30, "lr": 1e-3, "batch_size": 128}  # the PixelCNN over the 7x7 / 8x8 code grids
-# The paper-sized networks cost about 2 min (VQ-VAE, hidden 128) and 7.5 min (PixelCNN, 64 channels, 12 layers,
-# 7x7 kernels) an epoch on a 2-core CPU; the default recipe halves the VQ-VAE's width and shrinks the prior
-# (measured 0.17 s against 0.96 s a step of 128 grids), keeping K = 512 codes of D = 64 and the training rules.
-RECIPES = {"cpu": {"set": {"hidden": 64, "prior_channels": 32, "prior_layers": 8, "prior_kernel": 5},
-                   "epochs": 15, "prior_epochs": 15},
-           "paper": {"set": {}, "epochs": 30, "prior_epochs": 30}}
+# The recipes ("cpu": the paper's networks at a CPU's size; "paper") and the PixelCNN's training: aelab.recipes.vqvae
+RECIPES = recipes.vqvae.RECIPES
 
 
 def _train(name: str, model: str, cfg: dict, epochs: int, lr: float, train_x, args, binarized: bool,
            prior: dict | None = None, data: str = "mnist") -> tuple[object, float]:
     out = args.runs / name
-    done = finished_run(out)
-    spec = plan_run(model, cfg, data, args.data_dir if data == "mnist" else None,
-                    train=TrainConfig(epochs=epochs, lr=lr, batch_size=args.batch_size, binarize=binarized,
-                                      seed=args.seed),
-                    prior_train=TrainConfig(epochs=prior["epochs"], lr=prior["lr"], batch_size=prior["batch_size"],
-                                            seed=args.seed) if prior else None)
-    if not done:  # a run killed in any stage resumes there; a finished stage is never trained again
-        resume = (out / "config.json").exists()
-        train_run(read_spec(out) if resume else spec, out, train_x, None, None, resume=resume, overwrite=not resume,
-                  progress=not args.no_progress)
-    m = load(out)
-    m.eval()
-    return m, logged_seconds(out)
+    train = recipes.TrainConfig(epochs=epochs, lr=lr, batch_size=args.batch_size, binarize=binarized, seed=args.seed)
+    spec = plan(model, data, tuple(train_x.shape[1:]), preset="none", config=cfg, train=train, prior_train=prior,
+                data_dir=args.data_dir if data == "mnist" else None)
+    run = train_once(out, train_x, not args.no_progress, model=spec)  # a run killed in any stage resumes there
+    return aelab.load(out), run.seconds()
 
 
 def _samples(model, n: int, seed: int) -> torch.Tensor:
@@ -77,9 +63,9 @@ def run_mnist(args) -> tuple[list[dict], list[torch.Tensor]]:
         train.x, test.x, x_bin = train.x[:3000], test.x[:500], x_bin[:500]
     rows, grids = [], []
     epochs = args.epochs
-    vq_cfg = preset_config("vqvae", "mnist", **args.overrides)
-    vae_cfg = {**VAE_PRESETS["iwae-mnist"], "input_shape": [1, 28, 28]}
-    for name, model, cfg, lr, prior in (("vqvae", "vqvae", vq_cfg, 2e-4 * args.lr_scale, PRIOR),
+    vq_cfg = {**recipes.preset("vqvae", "mnist")[0], **args.overrides}
+    vae_cfg = {**recipes.preset("vae", "iwae-mnist")[0], "input_shape": [1, 28, 28]}
+    for name, model, cfg, lr, prior in (("vqvae", "vqvae", vq_cfg, 2e-4 * args.lr_scale, args.prior),
                                         ("vae", "vae", vae_cfg, 1e-3 * args.lr_scale, None)):
         tag = f"mnist-{name}-e{epochs}" + (f"-{args.tag}" if name == "vqvae" else "")
         m, secs = _train(tag, model, cfg, epochs, lr, train.x, args, True, prior)
@@ -96,7 +82,7 @@ def run_mnist(args) -> tuple[list[dict], list[torch.Tensor]]:
         quality = sample_quality(samples, test.x)
         grids.append(samples[:32])
         rows.append({"data": "mnist", "model": name, "config": cfg if name == "vqvae" else "iwae-mnist",
-                     "epochs": epochs, "prior_epochs": PRIOR["epochs"] if name == "vqvae" else None,
+                     "epochs": epochs, "prior_epochs": args.prior["epochs"] if name == "vqvae" else None,
                      "recipe": args.recipe, "sq_err": sq, "bits_per_dim": bpd,
                      "bits_per_dim_how": how, "codebook_usage": metrics.get("codebook_usage"),
                      "codebook_perplexity": metrics.get("codebook_perplexity"),
@@ -115,12 +101,12 @@ def run_photos(args) -> list[dict]:
 
     train_x, test_x, seen, unseen = photo_patches(32, args.patches, args.seed)
     epochs = args.epochs
-    cfg = preset_config("vqvae", "cifar", **args.overrides)
+    cfg = {**recipes.preset("vqvae", "cifar")[0], **args.overrides}
     m, secs = _train(f"photos-vqvae-e{epochs}-{args.tag}", "vqvae", cfg, epochs, 2e-4 * args.lr_scale, train_x, args, False,
-                     PRIOR, data="photos")
+                     args.prior, data="photos")
     metrics, _ = evaluate_suite(m, test_x)
     print(f"photos vqvae bits/dim {metrics['bits_per_dim']:.3f} (8-bit: {metrics['bits_per_dim'] + 8:.3f})  PSNR {metrics['psnr']:.2f}", flush=True)
-    return [{"data": "photos", "model": "vqvae", "config": cfg, "epochs": epochs, "prior_epochs": PRIOR["epochs"],
+    return [{"data": "photos", "model": "vqvae", "config": cfg, "epochs": epochs, "prior_epochs": args.prior["epochs"],
              "recipe": args.recipe, "bits_per_dim": metrics["bits_per_dim"],
              "bits_per_dim_how": "Gaussian p(x|z_q), sigma 0.1, - log p(z_q); a density on [0, 1]",
              # a density on [0, 1] read on 256 levels per channel (bins of 1/256): the 8-bit convention of the papers
@@ -149,13 +135,13 @@ def main() -> None:
     # a run folder per configuration, stable across processes, so a rerun reuses finished runs
     args.tag = hashlib.sha256(json.dumps(args.overrides, sort_keys=True).encode()).hexdigest()[:8]
     args.epochs = args.epochs or recipe["epochs"]
-    PRIOR["epochs"] = recipe["prior_epochs"]
+    args.prior = {"epochs": recipe["prior_epochs"], **recipes.vqvae.PRIOR_TRAIN}
     if args.quick:
         args.epochs, args.k, args.nll_images, args.samples, args.patches = args.epochs or 1, 20, 100, 200, 2000
-        PRIOR["epochs"] = 1
+        args.prior["epochs"] = 1
         args.runs = args.runs.parent / (args.runs.name + "-quick")
     if args.prior_epochs:
-        PRIOR["epochs"] = args.prior_epochs
+        args.prior["epochs"] = args.prior_epochs
     started = time.time()
     rows = []
     if "mnist" in args.parts:
@@ -166,7 +152,7 @@ def main() -> None:
     if "photos" in args.parts:
         rows += run_photos(args)
     out = RESULTS / ("vqvae_quick.json" if args.quick else "vqvae.json")
-    save_rows(out, rows, key=lambda r: (r["data"], r["model"], r.get("recipe"), r["epochs"]), benchmark="vqvae", prior=PRIOR,
+    save_rows(out, rows, key=lambda r: (r["data"], r["model"], r.get("recipe"), r["epochs"]), benchmark="vqvae", prior=args.prior,
               recipe=args.recipe,
               seconds=round(time.time() - started, 1))
     print(f"wrote {out}")

@@ -149,16 +149,17 @@ def fit(
     stages), or a RunSpec planned already. `data`: a registered name or a path (read with `data_dir` and
     `data_options`: image_size, val_fraction, patch, patch_count), a `Dataset`, or a bare tensor. `test`: "split"
     scores on the data's held-out split, None on nothing, or a Dataset / tensor. `resume` continues the run in
-    `out` with its recorded settings (`data` may then point to its data in a new place; `epochs` extends a
-    finished run). `callbacks` adds trainer callbacks by stage name ("model" for the run's own).
+    `out` with its recorded settings (`data` may then point to its data in a new place, or hand the run's data
+    over as a Dataset or tensor; `epochs` extends a finished run). `callbacks` adds trainer callbacks by stage
+    name ("model" for the run's own).
     """
     from ..train.distributed import SINGLE
     from ..train.run import train_run
 
     ranks = ranks or SINGLE
     if resume:
-        return _resume(model, data, out, preset, config, train, pretrain, prior, data_dir, epochs, overwrite, device,
-                       progress, report, callbacks, ranks)
+        return _resume(model, data, out, preset, config, train, pretrain, prior, data_dir, test, epochs, overwrite,
+                       device, progress, report, callbacks, ranks)
     if epochs is not None:
         raise UsageError("epochs extends a run that is resumed; for a new run give train={'epochs': N}")
     if model is None:
@@ -175,14 +176,29 @@ def fit(
         if train_set.vocabulary is not None:  # documents: the words counted, so that every later read counts the same
             options = {**options, "vocabulary": list(train_set.vocabulary)}
         spec = dataclasses.replace(spec, data_options=options, fingerprint=fingerprint(train_set.x))
-    test_set = (test_split(spec, None, data_dir) if named else None) if isinstance(test, str) and test == "split" \
-        else (None if test is None else _as_dataset(test, "test"))
+    test_set = _test_set(test, spec, None, data_dir, named)
     out = Path(out) if out is not None else Path("runs") / f"{spec.model}-{Path(str(spec.data)).stem}"
     test_x = eval_data(test_set.x, spec.train) if test_set is not None else None
     evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
     trained, result = train_run(spec, out, train_set.x, train_set.y, evaluate, overwrite=overwrite, progress=progress,
                                 callbacks=callbacks, device=device, ranks=ranks)
     return _finish(trained, result, RunFolder(out), train_set, test_set, test_x, report and ranks.main)
+
+
+def _test_set(test: Any, spec: RunSpec, data: str | None, data_dir: str | None, named: bool) -> Any:
+    """What a run is scored on: "split" the held-out split of named data (in-memory data has none), None nothing, or
+    the Dataset / tensor given."""
+    if isinstance(test, str) and test == "split":
+        return test_split(spec, data, data_dir) if named else None
+    return None if test is None else _as_dataset(test, "test")
+
+
+def _in_memory(data: Any) -> bool:
+    import torch
+
+    from ..data import Dataset
+
+    return isinstance(data, (Dataset, torch.Tensor))
 
 
 def _registered(dataset: Any) -> bool:
@@ -193,15 +209,13 @@ def _registered(dataset: Any) -> bool:
 
 def _training_data(model: Any, data: Any, data_dir: str | None, options: dict[str, Any]):
     """The training split, the data's name as the run records it, and whether it was named (not handed over)."""
-    import torch
-
-    from ..data import Dataset, load_dataset
+    from ..data import load_dataset
 
     if isinstance(model, RunSpec) and data is None:
         data = model.data
         data_dir = data_dir or model.data_dir
         options = {**model.data_options, **options}
-    if isinstance(data, (Dataset, torch.Tensor)):
+    if _in_memory(data):
         dataset = _as_dataset(data)
         return dataset, dataset.name, False
     data = str(data) if data is not None else DEFAULT_DATA
@@ -227,9 +241,11 @@ def _finish(model: Any, result: dict[str, float], run: RunFolder, train_set: Any
 
 
 def _resume(model: Any, data: Any, out: Any, preset: Any, config: Any, train: Any, pretrain: Any, prior: Any,
-            data_dir: str | None, epochs: int | None, overwrite: bool, device: str, progress: bool, report: bool,
-            callbacks: Any, ranks: Any) -> Run:
-    """Continue the run in `out` as recorded; `epochs` extends a finished one (its schedule restarts)."""
+            data_dir: str | None, test: Any, epochs: int | None, overwrite: bool, device: str, progress: bool,
+            report: bool, callbacks: Any, ranks: Any) -> Run:
+    """Continue the run in `out` as recorded; `epochs` extends a finished one (its schedule restarts).
+
+    `data` handed over in memory is the run's own (checked against its record when it has one)."""
     from ..train.run import extend, train_run
 
     if out is None:
@@ -244,10 +260,11 @@ def _resume(model: Any, data: Any, out: Any, preset: Any, config: Any, train: An
     name = model.model if isinstance(model, RunSpec) else model
     if name is not None and stored.model != name:
         raise ConfigError(f"{folder.path} holds a {stored.model!r} run, not {name!r}")
-    where = str(data) if data is not None else None
-    train_set = load_run_data(stored, "train", where, data_dir, relocated=True)
+    named = not _in_memory(data)
+    where = str(data) if named and data is not None else None
+    train_set = load_run_data(stored, "train", where, data_dir, relocated=True) if named else _as_dataset(data)
     check_same_data(stored, train_set.x, where or data_dir)
-    test_set = test_split(stored, where, data_dir)
+    test_set = _test_set(test, stored, where, data_dir, named)
     if epochs is not None and epochs != stored.train.epochs:
         if epochs < stored.train.epochs:
             raise ConfigError(f"the run has {stored.train.epochs} epochs; --epochs can extend it, not shorten it")

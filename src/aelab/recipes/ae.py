@@ -27,6 +27,10 @@ PRESETS: dict[str, dict] = {
     # The ACAI paper's baseline autoencoder on its lines data: its conv family, no critic (cross-entropy: a squared
     # error through the logistic output stalls at blank images, where the paper's linear output does not)
     "lines": lines.preset(code_dim=64, loss="bce"),
+    # MNIST at the size of the other families' codes (bench/representation.py, bench/alae.py): ELU units, since the
+    # paper's logistic units learn little in a few epochs without RBM pre-training
+    "mnist-elu": {"input_shape": (1, 28, 28), "hidden": (1000, 500), "code_dim": 32, "activation": "elu",
+                  "train": {"lr": 1e-3, "batch_size": 100}},
 }
 
 

@@ -11,6 +11,12 @@ from typing import Any
 INPUT = (1, 32, 32)
 NET: dict[str, Any] = {"input_shape": INPUT, "arch": "pool", "channels": (16, 32, 64, 128), "activation": "lrelu"}
 TRAIN: dict[str, Any] = {"lr": 1e-4, "batch_size": 64}
+# The lines benchmark's recipe (bench/interpolation_lines.py): every family at one constant rate (--lr), batches of 64;
+# the VQ-VAE's PixelCNN one epoch (sampling is not scored there)
+BENCH_TRAIN: dict[str, Any] = {"lr": 1e-3, "batch_size": 64, "schedule": "constant"}
+BENCH_PRIOR_TRAIN: dict[str, Any] = {"epochs": 1, "lr": 1e-3, "batch_size": 64}
+# the paper's denoising baseline adds N(0, 1) noise to [-1, 1] images: sigma 0.5 on aelab's [0, 1] scale
+DAE_CORRUPTION = "gaussian:0.5"
 
 
 def preset(**own: Any) -> dict[str, Any]:
