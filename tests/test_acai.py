@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from aelab.recipes import presets
 from aelab.errors import ConfigError
 from aelab.models import Batch, Progress
 from aelab.models.base import build_model, model_class
@@ -28,7 +29,7 @@ def _alpha(n: int, seed: int) -> torch.Tensor:
 
 
 def test_the_critic_regresses_alpha_on_interpolants_and_zero_on_blended_reconstructions():
-    model = build_model("acai", model_class("acai").presets["tiny"])
+    model = build_model("acai", presets("acai")["tiny"])
     x = torch.rand(16, 1, 8, 8)
     _constant_critic(model, 0.3)
     torch.manual_seed(5)
@@ -40,7 +41,7 @@ def test_the_critic_regresses_alpha_on_interpolants_and_zero_on_blended_reconstr
 
 
 def test_the_critic_sees_interpolants_of_reversed_pairs_and_gamma_blends_of_data_and_reconstruction():
-    model = build_model("acai", {**model_class("acai").presets["tiny"], "gamma": 0.2})
+    model = build_model("acai", {**presets("acai")["tiny"], "gamma": 0.2})
     x = torch.rand(6, 1, 8, 8)
     seen = []
     model.score = lambda images: seen.append(images.detach().clone()) or torch.zeros(len(images))
@@ -56,7 +57,7 @@ def test_the_critic_sees_interpolants_of_reversed_pairs_and_gamma_blends_of_data
 
 
 def test_the_autoencoder_is_pushed_towards_a_critic_output_of_zero_on_interpolants():
-    model = build_model("acai", {**model_class("acai").presets["tiny"], "lam": 0.5})
+    model = build_model("acai", {**presets("acai")["tiny"], "lam": 0.5})
     x = torch.rand(8, 1, 8, 8)
     _constant_critic(model, 0.4)
     out = model.autoencoder_loss(Batch(x), PROGRESS)
@@ -69,7 +70,7 @@ def test_the_autoencoder_is_pushed_towards_a_critic_output_of_zero_on_interpolan
 
 
 def test_acai_updates_own_disjoint_parameters_and_decodes_into_the_unit_interval():
-    model = build_model("acai", model_class("acai").presets["tiny"])
+    model = build_model("acai", presets("acai")["tiny"])
     ae, critic = model.updates()
     assert {id(p) for p in ae.params}.isdisjoint({id(p) for p in critic.params})
     assert len(ae.params) + len(critic.params) == len(list(model.parameters()))
@@ -120,7 +121,7 @@ def test_the_pool_padding_is_zero_and_centred():
 
 def test_a_vqvae_decodes_only_codebook_vectors_so_its_interpolations_jump():
     torch.manual_seed(0)  # a fixed codebook and images: the 0.01 nudge below stays inside its code's cell
-    model = build_model("vqvae", {**model_class("vqvae").presets["tiny"], "num_codes": 4})
+    model = build_model("vqvae", {**presets("vqvae")["tiny"], "num_codes": 4})
     model.eval()
     with torch.no_grad():
         x = torch.rand(2, 1, 8, 8)

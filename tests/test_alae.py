@@ -14,13 +14,15 @@ import aelab
 from aelab.cli import main
 from aelab.errors import ConfigError
 from aelab.models import Batch, Progress
-from aelab.models.base import build_model, model_class
+from aelab.models.base import build_model
 from aelab.nn.style import growth, image_at
-from aelab.train.run import train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig, Trainer, make_optimizer
+from aelab.recipes import presets
+from aelab.recipes.train import TrainConfig
+from aelab.train.callbacks import StopAt
+from aelab.train.plan import plan_run
+from aelab.train.trainer import Trainer, make_optimizer
 
-PRESETS = model_class("alae").presets
+PRESETS = presets("alae")
 PROGRESS = Progress(0, 10, 10)
 NETWORKS = ("mapping", "generator", "encoder", "discriminator")  # F, G, E, D
 OWNERS = {"discriminator": {"encoder", "discriminator"}, "generator": {"mapping", "generator"},
@@ -68,7 +70,7 @@ def test_each_update_changes_exactly_the_networks_it_names(preset):
 def test_a_trainer_step_runs_the_three_updates_in_algorithm_1s_order_with_their_own_draws(tmp_path):
     model = alae()
     x = torch.rand(32, *model.input_shape)
-    trainer = Trainer(model, x, TrainConfig(epochs=1, batch_size=16), tmp_path, progress=False)
+    trainer = Trainer(model, x, TrainConfig(epochs=1, batch_size=16), tmp_path)
     calls = []
     for name in ("discriminator_loss", "generator_loss", "latent_loss"):
         real = getattr(model, name)
@@ -281,7 +283,7 @@ def _spec(preset: str, epochs: int = 2):
 
 def test_a_trained_style_run_loads_with_its_growth_and_resumes_exactly(digits, tmp_path):
     x = digits[0].x[:160]
-    trained, _ = train_run(_spec("tiny-style"), tmp_path / "run", x, None, None, progress=False)
+    trained = aelab.fit(_spec("tiny-style"), x, out=tmp_path / "run", progress=False).model
     assert trained.stage() == (1, 1.0)  # 2 epochs, a level per epoch, faded in over half of one: at the top
     loaded = aelab.load(tmp_path / "run")
     assert torch.equal(loaded.growth, trained.growth)
@@ -290,8 +292,8 @@ def test_a_trained_style_run_loads_with_its_growth_and_resumes_exactly(digits, t
                  (trained.sample(4, g().manual_seed(2)), loaded.sample(4, g().manual_seed(2)))]:
         assert torch.equal(a, b)
     # killed half-way, then resumed: the same weights as the uninterrupted run (noise comes through the batch)
-    train_run(_spec("tiny-style"), tmp_path / "cut", x, None, None, progress=False, stop_after=("model", 7))
-    resumed, _ = train_run(_spec("tiny-style"), tmp_path / "cut", x, None, None, progress=False, resume=True)
+    aelab.fit(_spec("tiny-style"), x, out=tmp_path / "cut", progress=False, callbacks={"model": [StopAt(7)]})
+    resumed = aelab.fit(_spec("tiny-style"), x, out=tmp_path / "cut", progress=False, resume=True).model
     full, cut = trained.state_dict(), resumed.state_dict()
     assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
 

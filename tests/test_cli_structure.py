@@ -11,7 +11,7 @@ import pytest
 from aelab.cli import build_parser, main
 from aelab.cli.main import COMMANDS
 from aelab.cli.train_flags import flag_name, given_train_flags
-from aelab.train.config import TrainConfig
+from aelab.recipes.train import TrainConfig
 
 
 def test_every_command_is_one_module_with_its_parser_and_function():

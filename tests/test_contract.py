@@ -11,16 +11,17 @@ from aelab.cli import main
 from aelab.config import from_dict, to_dict
 from aelab.models.base import (DENSITY, DISCRETE_CODES, LIKELIHOOD, RECONSTRUCT, SAMPLE, Batch, Progress, build_model,
                                model_class, model_names)
-from aelab.train.run import train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig, Trainer
+from aelab.recipes import presets
+from aelab.recipes.train import TrainConfig
+from aelab.train.plan import plan_run
+from aelab.train.trainer import Trainer
 
 NAMES = model_names()
 
 
 def tiny(name):
     torch.manual_seed(0)
-    return build_model(name, model_class(name).presets["tiny"])
+    return build_model(name, presets(name)["tiny"])
 
 
 def data_for(model, n=40):
@@ -49,12 +50,12 @@ def test_every_model_is_covered():
 @pytest.mark.parametrize("name", NAMES)
 def test_tiny_preset_and_config_json_round_trip(name):
     cls = model_class(name)
-    assert "tiny" in cls.presets, f"{name} needs a 'tiny' preset for the contract tests"
+    assert "tiny" in presets(name), f"{name} needs a 'tiny' preset for the contract tests"
     model = tiny(name)
     again = from_dict(cls.Config, json.loads(json.dumps(to_dict(model.config))), name)
     assert again == model.config
     assert model.capabilities() and (model.__doc__ or "").strip()
-    for preset, values in cls.presets.items():  # every preset builds; a training recipe names real settings
+    for preset, values in presets(name).items():  # every preset builds; a training recipe names real settings
         values = dict(values)
         TrainConfig(**values.pop("train", {}))
         build_model(name, values)
@@ -112,7 +113,7 @@ def test_updates_partition_the_trainable_parameters(name):
 def test_one_training_step_is_finite_and_moves_each_update(name, tmp_path):
     model = tiny(name)
     x = data_for(model)
-    trainer = Trainer(model, x, TrainConfig(epochs=1, batch_size=16, lr=1e-2), tmp_path, progress=False)
+    trainer = Trainer(model, x, TrainConfig(epochs=1, batch_size=16, lr=1e-2), tmp_path)
     with torch.no_grad():
         model.prepare(x)
     before = {u.name: [p.detach().clone() for p in u.params] for u in trainer.updates}
@@ -128,7 +129,7 @@ def test_save_and_load_give_identical_outputs(name, tmp_path):
     model = tiny(name)
     x = data_for(model)
     spec = plan_run(name, to_dict(model.config), "digits", train=TrainConfig(epochs=1, batch_size=16))
-    trained, _ = train_run(spec, tmp_path / "run", x, None, None, progress=False)
+    trained = aelab.fit(spec, x, out=tmp_path / "run", progress=False).model
     loaded = aelab.load(tmp_path / "run")
     assert type(loaded) is type(trained) and loaded.capabilities() == trained.capabilities()
     a, b = outputs(trained.eval(), x[:8]), outputs(loaded, x[:8])

@@ -9,7 +9,9 @@ import torch
 from aelab.corruption import Corruption, SeededDraws, inpaint, parse_corruption
 from aelab.errors import AelabError, ConfigError, DataError
 from aelab.models.base import Batch, Noise
-from aelab.train.config import TrainConfig
+from aelab.recipes import presets
+from aelab.recipes.train import TrainConfig
+from aelab.train.callbacks import StopAt
 
 
 def _x(n=6, c=1, h=12, w=10, seed=0):
@@ -147,53 +149,50 @@ def test_train_config_checks_corruption_and_emphasis():
 
 
 def test_models_without_a_reconstruction_refuse_to_denoise(tmp_path):
-    from aelab.models.base import build_model, model_class
+    from aelab.models.base import build_model
     from aelab.train.trainer import Trainer
 
     x = _x(n=20, h=8, w=8)
     for name, emphasis, words in (("rbm", 1.0, "cannot train as a denoiser"), ("vaegan", 2.0, "no per-input loss")):
-        cfg = {k: v for k, v in model_class(name).presets["tiny"].items() if k != "train"}
+        cfg = {k: v for k, v in presets(name)["tiny"].items() if k != "train"}
         model = build_model(name, {**cfg, "input_shape": (1, 8, 8)})
         with pytest.raises(AelabError, match=words):
-            Trainer(model, x, TrainConfig(epochs=1, corrupt="masking:0.3", emphasis=emphasis), tmp_path / name,
-                    progress=False)
+            Trainer(model, x, TrainConfig(epochs=1, corrupt="masking:0.3", emphasis=emphasis), tmp_path / name)
 
 
 @pytest.mark.parametrize("name", ["ae", "vae"])
 def test_a_denoiser_resumes_exactly_and_learns_from_the_corrupted_input(tmp_path, name):
-    from aelab.models.base import build_model, model_class
+    from aelab.models.base import build_model
     from aelab.train.trainer import Trainer
 
-    cfg = {**{k: v for k, v in model_class(name).presets["tiny"].items() if k != "train"}, "input_shape": (1, 8, 8)}
+    cfg = {**{k: v for k, v in presets(name)["tiny"].items() if k != "train"}, "input_shape": (1, 8, 8)}
     x = _x(n=60, h=8, w=8)
     tc = TrainConfig(epochs=3, batch_size=20, checkpoint_every=4, schedule="constant",
                      corrupt="masking:0.4+occlude:3", emphasis=2.0)
 
-    def run(folder, **kw):
+    def run(folder, resume=False, callbacks=()):
         torch.manual_seed(0)
         model = build_model(name, cfg)
-        Trainer(model, x, tc, tmp_path / folder, progress=False, device="cpu", **{k: v for k, v in kw.items()
-                                                                                  if k == "stop_after"}).fit(
-            resume=kw.get("resume", False))
+        Trainer(model, x, tc, tmp_path / folder, device="cpu", callbacks=callbacks).fit(resume=resume)
         return model
 
     full = run("full")
-    run("cut", stop_after=5)
+    run("cut", callbacks=[StopAt(5)])
     resumed = run("cut", resume=True)
     a, b = full.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     torch.manual_seed(0)
     plain = build_model(name, cfg)
     Trainer(plain, x, TrainConfig(epochs=3, batch_size=20, schedule="constant"), tmp_path / "plain",
-            progress=False, device="cpu").fit()
+            device="cpu").fit()
     assert any(not torch.equal(plain.state_dict()[k], a[k]) for k in a)  # the corruption reached the loss
 
 
 def test_the_suite_scores_a_denoiser_on_its_corruption():
     from aelab.eval.suite import EvalOptions, evaluate_suite
-    from aelab.models.base import build_model, model_class
+    from aelab.models.base import build_model
 
-    cfg = {**{k: v for k, v in model_class("ae").presets["tiny"].items() if k != "train"}, "input_shape": (1, 8, 8)}
+    cfg = {**{k: v for k, v in presets("ae")["tiny"].items() if k != "train"}, "input_shape": (1, 8, 8)}
     model = build_model("ae", cfg).eval()
     x = _x(n=30, h=8, w=8)
     plain, _ = evaluate_suite(model, x)

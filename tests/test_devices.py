@@ -8,8 +8,11 @@ import torch
 from aelab.cli import main
 from aelab.errors import ConfigError
 from aelab.models import Update, build_model
-from aelab.train.config import resolve_device
-from aelab.train.trainer import TrainConfig, Trainer
+from aelab.recipes import presets
+from aelab.recipes.train import TrainConfig
+from aelab.train.callbacks import StopAt
+from aelab.train.devices import resolve_device
+from aelab.train.trainer import Trainer
 
 AE = {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}
 
@@ -25,18 +28,16 @@ def data():
 @pytest.mark.parametrize("name, config", [("ae", AE), ("vaegan", "tiny")])
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains_and_resumes_exactly(tmp_path, name, config, precision):
-    from aelab.models import model_class
-
-    cfg = model_class(name).presets["tiny"] if config == "tiny" else config
+    cfg = presets(name)["tiny"] if config == "tiny" else config
     tc = TrainConfig(epochs=3, batch_size=20, checkpoint_every=5, precision=precision, schedule="constant")
     torch.manual_seed(0)
     full = build_model(name, cfg)
-    Trainer(full, data(), tc, tmp_path / "full", progress=False, device="cpu").fit()
+    Trainer(full, data(), tc, tmp_path / "full", device="cpu").fit()
     torch.manual_seed(0)
-    Trainer(build_model(name, cfg), data(), tc, tmp_path / "cut", progress=False, device="cpu", stop_after=8).fit()
+    Trainer(build_model(name, cfg), data(), tc, tmp_path / "cut", device="cpu", callbacks=[StopAt(8)]).fit()
     torch.manual_seed(0)
     resumed = build_model(name, cfg)
-    Trainer(resumed, data(), tc, tmp_path / "cut", progress=False, device="cpu").fit(resume=True)
+    Trainer(resumed, data(), tc, tmp_path / "cut", device="cpu").fit(resume=True)
     a, b = weights(full), weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a) and all(torch.isfinite(v).all() for v in a.values())
     state = json.loads((tmp_path / "cut" / "trainer.json").read_text())
@@ -47,8 +48,7 @@ def test_mixed_precision_trains_and_resumes_exactly(tmp_path, name, config, prec
 def test_fp16_skips_a_step_with_infinite_gradients_instead_of_stopping(tmp_path):
     torch.manual_seed(0)
     model = build_model("ae", AE)
-    trainer = Trainer(model, data(), TrainConfig(epochs=1, batch_size=20, precision="fp16"), tmp_path, progress=False,
-                      device="cpu")
+    trainer = Trainer(model, data(), TrainConfig(epochs=1, batch_size=20, precision="fp16"), tmp_path, device="cpu")
     real = trainer.updates[0].loss
 
     def poisoned(batch, progress):
@@ -83,12 +83,12 @@ def test_cuda_training_resumes_exactly(tmp_path, precision):
     tc = TrainConfig(epochs=3, batch_size=20, checkpoint_every=5, precision=precision, binarize=True)
     torch.manual_seed(0)
     full = build_model("vae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 2})
-    Trainer(full, data(), tc, tmp_path / "full", progress=False, device="cuda").fit()
+    Trainer(full, data(), tc, tmp_path / "full", device="cuda").fit()
     torch.manual_seed(0)
     cut = build_model("vae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 2})
-    Trainer(cut, data(), tc, tmp_path / "cut", progress=False, device="cuda", stop_after=8).fit()
+    Trainer(cut, data(), tc, tmp_path / "cut", device="cuda", callbacks=[StopAt(8)]).fit()
     torch.manual_seed(0)
     resumed = build_model("vae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 2})
-    Trainer(resumed, data(), tc, tmp_path / "cut", progress=False, device="cuda").fit(resume=True)
+    Trainer(resumed, data(), tc, tmp_path / "cut", device="cuda").fit(resume=True)
     a, b = weights(full), weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)

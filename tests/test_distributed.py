@@ -13,11 +13,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import aelab
-from aelab.models import model_class
+from aelab.recipes import presets
+from aelab.recipes.train import TrainConfig
+from aelab.train.callbacks import StopAt
 from aelab.train.distributed import Ranks
-from aelab.train.run import train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
+from aelab.train.plan import plan_run
 
 TRAIN = TrainConfig(epochs=3, batch_size=40, checkpoint_every=4, schedule="constant", lr=3e-3)
 
@@ -27,7 +27,7 @@ def _x():
 
 
 def _spec(name):
-    return plan_run(name, model_class(name).presets["tiny"], "digits", train=TRAIN)
+    return plan_run(name, presets(name)["tiny"], "digits", train=TRAIN)
 
 
 def _worker(rank, world, store, name, out, stop_after, resume):
@@ -36,8 +36,8 @@ def _worker(rank, world, store, name, out, stop_after, resume):
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
                             timeout=timedelta(seconds=60))  # a stuck collective fails the test instead of hanging CI
     try:
-        train_run(_spec(name), out, _x(), None, None, progress=False, stop_after=stop_after, device="cpu",
-                  ranks=Ranks(rank, world), resume=resume)
+        aelab.fit(_spec(name), _x(), out=out, progress=False, device="cpu", ranks=Ranks(rank, world), resume=resume,
+                  callbacks={"model": [StopAt(stop_after)]} if stop_after is not None else None)
     finally:
         dist.destroy_process_group()
 
@@ -62,7 +62,7 @@ def _weights(run):
 
 
 def test_two_processes_give_the_weights_of_one_with_the_same_global_batch(tmp_path):
-    one, _ = train_run(_spec("ae"), tmp_path / "one", _x(), None, None, progress=False, device="cpu")
+    aelab.fit(_spec("ae"), _x(), out=tmp_path / "one", progress=False, device="cpu")
     _launch(tmp_path, "ae", tmp_path / "two")
     a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
@@ -71,11 +71,11 @@ def test_two_processes_give_the_weights_of_one_with_the_same_global_batch(tmp_pa
 
 
 def test_a_checkpoint_written_by_two_processes_resumes_in_one_and_vice_versa(tmp_path):
-    train_run(_spec("ae"), tmp_path / "ref", _x(), None, None, progress=False, device="cpu")
+    aelab.fit(_spec("ae"), _x(), out=tmp_path / "ref", progress=False, device="cpu")
     _launch(tmp_path, "ae", tmp_path / "a", stop_after=6)  # 2 processes, stopped after step 6 (checkpoint at 4)
     assert json.loads((tmp_path / "a" / "trainer.json").read_text())["step"] == 4
-    train_run(_spec("ae"), tmp_path / "a", _x(), None, None, progress=False, device="cpu", resume=True)  # 1 process
-    train_run(_spec("ae"), tmp_path / "b", _x(), None, None, progress=False, device="cpu", stop_after=6)
+    aelab.fit(_spec("ae"), _x(), out=tmp_path / "a", progress=False, device="cpu", resume=True)  # 1 process
+    aelab.fit(_spec("ae"), _x(), out=tmp_path / "b", progress=False, device="cpu", callbacks={"model": [StopAt(6)]})
     _launch(tmp_path, "ae", tmp_path / "b")  # resumed by 2 processes
     ref = _weights(tmp_path / "ref")
     for run in ("a", "b"):
@@ -89,7 +89,7 @@ def test_every_update_of_a_multi_update_model_is_reduced(tmp_path):
     Training noise is drawn for the global batch from (seed, step, update) and cut per rank (models.base.Noise),
     so a stochastic model trains the same on any number of processes; and the ranks are checked to agree.
     """
-    train_run(_spec("vaegan"), tmp_path / "one", _x(), None, None, progress=False, device="cpu")
+    aelab.fit(_spec("vaegan"), _x(), out=tmp_path / "one", progress=False, device="cpu")
     _launch(tmp_path, "vaegan", tmp_path / "two")
     state = json.loads((tmp_path / "two" / "trainer.json").read_text())
     assert state["finished"] and set(state["optimizers"]) == {"encoder", "decoder", "discriminator"}

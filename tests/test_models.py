@@ -2,15 +2,18 @@ import pytest
 import torch
 
 import aelab
+from aelab.batching import map_batches
+from aelab.config import to_dict
 from aelab.errors import CheckpointError, ConfigError
 from aelab.eval.reconstruction import evaluate
 from aelab.models import build_model, model_names
-from aelab.models.ae import PRESETS, AEConfig
-from aelab.batching import map_batches
-from aelab.models.rbm import RBM, RBMConfig, rbm_configs_for, unroll_into
-from aelab.train.run import train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig, Trainer
+from aelab.models.ae import AEConfig
+from aelab.models.rbm import RBM, RBMConfig, unroll_into
+from aelab.recipes.ae import PRESETS
+from aelab.recipes.train import TrainConfig
+from aelab.train.callbacks import StopAt
+from aelab.train.plan import plan_run
+from aelab.train.trainer import Trainer
 
 
 def test_registry_knows_models_and_refuses_unknown():
@@ -37,8 +40,7 @@ def test_cd1_lowers_rbm_reconstruction_error(tmp_path, digits):
     torch.manual_seed(0)
     rbm = RBM(RBMConfig(input_shape=(1, 8, 8), n_hidden=64))
     before = evaluate(rbm, test.x)["sq_err"]
-    Trainer(rbm, train.x, TrainConfig(epochs=5, batch_size=20, optimizer="sgd", lr=0.1), tmp_path,
-            progress=False).fit()
+    Trainer(rbm, train.x, TrainConfig(epochs=5, batch_size=20, optimizer="sgd", lr=0.1), tmp_path).fit()
     after = evaluate(rbm, test.x)["sq_err"]
     assert after < 0.6 * before
 
@@ -62,10 +64,12 @@ def test_cd1_gradient_is_the_contrastive_divergence_update():
 
 def test_rbm_stack_unrolls_into_the_autoencoder():
     cfg = AEConfig(input_shape=(1, 8, 8), hidden=(16, 8), code_dim=3)
-    rcfgs = rbm_configs_for(cfg)
-    assert [c.hidden_unit for c in rcfgs] == ["bernoulli", "bernoulli", "gaussian"]
+    spec = plan_run("ae", to_dict(cfg), pretrain="rbm")  # the recipe's stack, completed from the model
+    stages = spec.before_main()
+    assert [s.model_config["hidden_unit"] for s in stages] == ["bernoulli", "bernoulli", "gaussian"]
+    assert [s.model_config["input_shape"] for s in stages] == [[1, 8, 8], [1, 1, 16], [1, 1, 8]]
     torch.manual_seed(0)
-    rbms = [RBM(c) for c in rcfgs]
+    rbms = [build_model("rbm", s.model_config) for s in stages]
     ae = build_model("ae", cfg)
     unroll_into(ae, rbms)
     x = torch.rand(7, 1, 8, 8)
@@ -74,7 +78,7 @@ def test_rbm_stack_unrolls_into_the_autoencoder():
         h = map_batches(r, h, r.stage_output)
     assert torch.allclose(ae.encode(x), h.flatten(1), atol=1e-5)
     with pytest.raises(ConfigError, match="sigmoid"):
-        rbm_configs_for(AEConfig(input_shape=(1, 8, 8), activation="elu"))
+        plan_run("ae", to_dict(AEConfig(input_shape=(1, 8, 8), activation="elu")), pretrain="rbm")
 
 
 def test_pretrained_run_saves_stages_and_loads_back(tmp_path, digits):
@@ -82,7 +86,8 @@ def test_pretrained_run_saves_stages_and_loads_back(tmp_path, digits):
     spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [32, 16], "code_dim": 4}, "digits",
                    train=TrainConfig(epochs=2, batch_size=50), pretrain="rbm",
                    pretrain_train=TrainConfig(epochs=1, batch_size=50, optimizer="sgd", lr=0.1))
-    model, result = train_run(spec, tmp_path / "run", train.x, train.y, lambda m, p: evaluate(m, test.x), progress=False)
+    run = aelab.fit(spec, train, out=tmp_path / "run", test=test, progress=False)
+    model, result = run.model, run.metrics
     assert sorted(p.name for p in (tmp_path / "run" / "stages").iterdir()) == ["rbm1", "rbm2", "rbm3"]
     rbm = aelab.load(tmp_path / "run" / "stages" / "rbm1")
     assert isinstance(rbm, RBM)
@@ -97,9 +102,9 @@ def test_pretrained_run_resumes_to_the_same_weights(tmp_path, digits):
     spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
                    train=TrainConfig(epochs=2, batch_size=100, checkpoint_every=3), pretrain="rbm",
                    pretrain_train=TrainConfig(epochs=1, batch_size=100, optimizer="sgd", lr=0.1))
-    full, _ = train_run(spec, tmp_path / "a", train.x, None, None, progress=False)
-    train_run(spec, tmp_path / "b", train.x, None, None, progress=False, stop_after=5)
-    resumed, _ = train_run(spec, tmp_path / "b", train.x, None, None, progress=False, resume=True)
+    full = aelab.fit(spec, train.x, out=tmp_path / "a", progress=False).model
+    aelab.fit(spec, train.x, out=tmp_path / "b", progress=False, callbacks={"model": [StopAt(5)]})
+    resumed = aelab.fit(spec, train.x, out=tmp_path / "b", progress=False, resume=True).model
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k])
 
@@ -121,7 +126,7 @@ def test_load_refuses_misshapen_or_corrupt_weights(tmp_path, digits):
     train, _ = digits
     spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
                    train=TrainConfig(epochs=1, batch_size=500))
-    train_run(spec, tmp_path / "r", train.x, None, None, progress=False)
+    aelab.fit(spec, train.x, out=tmp_path / "r", progress=False)
     from safetensors.torch import save_file
 
     weights = tmp_path / "r" / "model.safetensors"

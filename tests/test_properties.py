@@ -20,9 +20,10 @@ from aelab.data.arrays import load_npy
 from aelab.data.images import load_image_folder
 from aelab.errors import AelabError
 from aelab.models import model_class, model_names
-from aelab.train.checkpoint import load_weights, read_json, read_tensors
-from aelab.train.run import RunSpec
-from aelab.train.trainer import TrainConfig
+from aelab.runs import read_json, read_tensors
+from aelab.train.checkpoint import load_weights
+from aelab.recipes.stages import RunSpec
+from aelab.recipes.train import TrainConfig
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -182,7 +183,7 @@ def test_trainer_state_and_run_folders_parse_or_refuse(tmp_path_factory, text):
 @SETTINGS
 @given(lines=st.lists(st.one_of(st.text(max_size=40), st.builds(json.dumps, json_values)), max_size=8))
 def test_metrics_log_reads_whatever_a_crash_left(tmp_path_factory, lines):
-    from aelab.train.trainer import MetricsLog
+    from aelab.runs import MetricsLog
 
     path = tmp_path_factory.mktemp("m") / "metrics.jsonl"
     path.write_text("\n".join(lines))

@@ -7,16 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 import aelab
 from aelab.errors import CheckpointError
-from aelab.eval.reconstruction import evaluate
-from aelab.train.run import train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import PREVIOUS, TrainConfig
+from aelab.recipes.train import TrainConfig
+from aelab.runs.folder import PREVIOUS
+from aelab.train.callbacks import StopAt
+from aelab.train.plan import plan_run
 
 TRAIN = ["train", "ae", "--set", "hidden=48,24", "--set", "code_dim=3", "--epochs", "12", "--batch-size", "20",
          "--checkpoint-every", "7", "--no-progress", "--no-report"]
@@ -24,6 +25,14 @@ TRAIN = ["train", "ae", "--set", "hidden=48,24", "--set", "code_dim=3", "--epoch
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "aelab", *args]
+
+
+KILLPOINTS = Path(__file__).with_name("killpoints.py")
+
+
+def _killed_cli(point: str, *args: str) -> list[str]:
+    """The CLI, SIGKILLed right after the checkpoint write `point` names (FOLDER/FILE@STEP, see killpoints.py)."""
+    return [sys.executable, str(KILLPOINTS), point, *args]
 
 
 def _env() -> dict:
@@ -50,7 +59,7 @@ def _stage_step(run, stage) -> int:
     return _step(run / "stages" / stage)
 
 
-# Where each kill lands (AELAB_KILL_AT=FOLDER/FILE@STEP: SIGKILL right after that file of that checkpoint is written).
+# Where each kill lands (FOLDER/FILE@STEP: SIGKILL right after that file of that checkpoint is written).
 # digits has 1,500 training rows: rbm stages take 75 steps an epoch (batch 20), the model 30 (batch 50), the prior 15.
 KILLS = [
     ("rbm1/model.safetensors@75", "no committed checkpoint"),  # inside the run's very first checkpoint
@@ -68,8 +77,7 @@ def test_sigkill_inside_any_checkpoint_of_any_stage_then_resume_is_bit_identical
     said = ""
     for i, (point, _) in enumerate(KILLS):
         args = STAGED + ["--out", str(run)] + (["--resume"] if i else [])
-        killed = subprocess.run(_cli(*args), env={**_env(), "AELAB_KILL_AT": point}, capture_output=True, text=True,
-                                timeout=300)
+        killed = subprocess.run(_killed_cli(point, *args), env=_env(), capture_output=True, text=True, timeout=300)
         assert killed.returncode == -signal.SIGKILL, f"no kill at {point}: {killed.stderr[-500:]}"
         said += killed.stdout + killed.stderr
     final = subprocess.run(_cli(*STAGED, "--out", str(run), "--resume"), env=_env(), capture_output=True, text=True,
@@ -131,9 +139,9 @@ def _spec(**train):
 @pytest.mark.parametrize("damage", ["truncate-model", "garble-trainer", "delete-model", "bad-json"])
 def test_damaged_latest_checkpoint_resumes_from_the_previous(tmp_path, digits, capsys, damage):
     train, _ = digits
-    full, _ = train_run(_spec(), tmp_path / "full", train.x, None, None, progress=False)
+    full = aelab.fit(_spec(), train.x, out=tmp_path / "full", progress=False).model
     run = tmp_path / "run"
-    train_run(_spec(), run, train.x, None, None, progress=False, stop_after=9)
+    aelab.fit(_spec(), train.x, out=run, progress=False, callbacks={"model": [StopAt(9)]})
     assert _step(run) == 8 and json.loads((run / PREVIOUS / "trainer.json").read_text())["step"] == 4
     if damage == "truncate-model":
         data = (run / "model.safetensors").read_bytes()
@@ -146,7 +154,7 @@ def test_damaged_latest_checkpoint_resumes_from_the_previous(tmp_path, digits, c
         (run / "model.safetensors").unlink()
     else:
         (run / "trainer.json").write_text("{half")
-    resumed, _ = train_run(_spec(), run, train.x, None, None, progress=False, resume=True)
+    resumed = aelab.fit(_spec(), train.x, out=run, progress=False, resume=True).model
     err = capsys.readouterr().err
     assert "resuming from the previous checkpoint (step 4)" in err and len(err.strip().splitlines()) == 1
     for k, v in full.state_dict().items():
@@ -156,12 +164,12 @@ def test_damaged_latest_checkpoint_resumes_from_the_previous(tmp_path, digits, c
 def test_both_checkpoints_damaged_is_one_clear_error(tmp_path, digits):
     train, _ = digits
     run = tmp_path / "run"
-    train_run(_spec(), run, train.x, None, None, progress=False, stop_after=9)
+    aelab.fit(_spec(), train.x, out=run, progress=False, callbacks={"model": [StopAt(9)]})
     for folder in (run, run / PREVIOUS):
         data = (folder / "model.safetensors").read_bytes()
         (folder / "model.safetensors").write_bytes(data[:100])
     with pytest.raises(CheckpointError, match="checksum"):
-        train_run(_spec(), run, train.x, None, None, progress=False, resume=True)
+        aelab.fit(_spec(), train.x, out=run, progress=False, resume=True)
 
 
 def test_pickle_planted_as_a_checkpoint_is_refused_without_running(tmp_path, digits, capsys):
@@ -170,7 +178,7 @@ def test_pickle_planted_as_a_checkpoint_is_refused_without_running(tmp_path, dig
 
     train, test = digits
     run = tmp_path / "run"
-    train_run(_spec(), run, train.x, None, lambda m, p: evaluate(m, test.x), progress=False)
+    aelab.fit(_spec(), train.x, out=run, test=test.x, progress=False)
     marker = tmp_path / "pwned"
 
     class Exploit:
@@ -211,8 +219,7 @@ def test_numerical_guard_names_step_terms_and_checkpoint(tmp_path, digits, model
     train, _ = digits
     torch.manual_seed(0)
     model = build_model(model_name, config)
-    trainer = Trainer(model, train.x[:200], TrainConfig(epochs=3, batch_size=50, checkpoint_every=3), tmp_path,
-                      progress=False)
+    trainer = Trainer(model, train.x[:200], TrainConfig(epochs=3, batch_size=50, checkpoint_every=3), tmp_path)
     i = [s.name for s in trainer.updates].index(step_name)
     real = trainer.updates[i].loss
 

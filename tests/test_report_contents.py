@@ -59,15 +59,16 @@ def _blue_pixels(png: bytes | np.ndarray) -> int:
 
 
 def test_unfinished_run_is_labelled_in_the_title_area(tmp_path, capsys, digits):
-    from aelab.train.run import train_run
-    from aelab.train.stages import plan_run
-    from aelab.train.trainer import TrainConfig
+    import aelab
+    from aelab.train.callbacks import StopAt
+    from aelab.train.plan import plan_run
+    from aelab.recipes.train import TrainConfig
 
     train, _ = digits
     run = tmp_path / "run"
     spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 2}, "digits",
                     train=TrainConfig(epochs=3, batch_size=100))
-    train_run(spec, run, train.x, None, None, progress=False, stop_after=20)  # "killed" in epoch 2
+    aelab.fit(spec, train.x, out=run, progress=False, callbacks={"model": [StopAt(20)]})  # "killed" in epoch 2
     state = json.loads((run / "trainer.json").read_text())
     assert not state["finished"] and state["step"] < state["total_steps"]
 

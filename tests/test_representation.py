@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from aelab.recipes import presets
 from aelab.cli import main
 from aelab.eval.representation import cluster_accuracy, codes_of, linear_probe, matched_accuracy
 from aelab.eval.suite import EvalOptions, evaluate_suite, metric_names
@@ -53,7 +54,7 @@ def test_random_codes_cluster_at_about_one_over_k():
 
 def test_codes_of_flattens_a_vqvae_grid():
     torch.manual_seed(0)
-    model = build_model("vqvae", model_class("vqvae").presets["tiny"]).eval()
+    model = build_model("vqvae", presets("vqvae")["tiny"]).eval()
     x = model.example_input(5, generator=torch.Generator().manual_seed(0))
     codes = codes_of(model, x, batch_size=2)
     d, (h, w) = model.config.code_dim, model.config.grid

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,15 +16,21 @@ import torch
 import aelab
 from aelab.cli import main
 from aelab.cli.main import build_parser
-from aelab.train.run import REPLACED
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig, Trainer
+from aelab.recipes.train import TrainConfig
+from aelab.runs.folder import REPLACED, RunFolder
+from aelab.train.plan import plan_run
+from aelab.train.trainer import Trainer
 
 TINY = ["--preset", "tiny", "--no-progress", "--no-report"]
 
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "aelab", *args]
+
+
+def _killed_cli(point: str, *args: str) -> list[str]:
+    """The CLI, SIGKILLed right after the checkpoint write `point` names (FOLDER/FILE@STEP, see killpoints.py)."""
+    return [sys.executable, str(Path(__file__).with_name("killpoints.py")), point, *args]
 
 
 def _env() -> dict:
@@ -87,8 +94,8 @@ def test_an_overwrite_killed_before_its_first_checkpoint_keeps_the_old_run_aside
     run = tmp_path / "run"
     assert subprocess.run(_cli("train", "ae", *TINY, "--epochs", "1", "--out", str(run)), env=_env()).returncode == 0
     old = _weights(run)
-    killed = subprocess.run(_cli("train", "ae", *TINY, "--epochs", "2", "--set", "code_dim=5", "--out", str(run),
-                                 "--overwrite"), env={**_env(), "AELAB_KILL_AT": "run/model.safetensors@15"})
+    killed = subprocess.run(_killed_cli("run/model.safetensors@15", "train", "ae", *TINY, "--epochs", "2", "--set",
+                                        "code_dim=5", "--out", str(run), "--overwrite"), env=_env())
     assert killed.returncode == -signal.SIGKILL
     kept = aelab.load(run / REPLACED)  # the old run, whole, until a new one commits
     assert all(torch.equal(old[k], kept.state_dict()[k]) for k in old)
@@ -128,8 +135,8 @@ def test_extension_refuses_an_unfinished_run_and_asks_before_retraining_later_st
     assert (run / "stages" / "prior" / "model.safetensors").read_bytes() != prior  # trained again on the new codes
     assert aelab.load(run).sample(3).shape == (3, 1, 8, 8)
     cut = tmp_path / "cut"
-    assert subprocess.run(_cli("train", "ae", *TINY, "--epochs", "3", "--out", str(cut)),
-                          env={**_env(), "AELAB_KILL_AT": "cut/trainer.json@15"}).returncode == -signal.SIGKILL
+    assert subprocess.run(_killed_cli("cut/trainer.json@15", "train", "ae", *TINY, "--epochs", "3", "--out", str(cut)),
+                          env=_env()).returncode == -signal.SIGKILL
     capsys.readouterr()
     assert main(["train", "ae", *TINY, "--out", str(cut), "--resume", "--epochs", "5"]) == 1
     assert "at step 15 of 45: resume it to the end first" in capsys.readouterr().err
@@ -159,25 +166,24 @@ def test_load_while_a_run_saves_every_step_never_fails(tmp_path):
 
 
 def test_ctrl_c_during_a_checkpoint_write_waits_for_the_write_to_end(tmp_path, monkeypatch):
-    import aelab.train.trainer as trainer_module
     from aelab.models import build_model
 
     x = torch.rand(40, 1, 8, 8)
     model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [8], "code_dim": 2})
-    trainer = Trainer(model, x, TrainConfig(epochs=2, batch_size=20), tmp_path, progress=False)
-    real = trainer_module.atomic_write_bytes
+    trainer = Trainer(model, x, TrainConfig(epochs=2, batch_size=20), tmp_path)
+    real = RunFolder._put
 
-    def write_then_interrupt(path, payload):
-        real(path, payload)
-        if path.name == "model.safetensors":
+    def write_then_interrupt(self, name, payload):
+        real(self, name, payload)
+        if name == "model.safetensors":
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C right in the middle of the checkpoint
 
-    monkeypatch.setattr(trainer_module, "atomic_write_bytes", write_then_interrupt)
+    monkeypatch.setattr(RunFolder, "_put", write_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit()
     state = json.loads((tmp_path / "trainer.json").read_text())  # the checkpoint was finished and committed
     assert state["step"] == 2
-    trainer_module.read_checkpoint(tmp_path, "ae")
+    RunFolder(tmp_path).read_checkpoint("ae")
 
 
 def test_ctrl_c_outside_training_says_nothing_about_resuming(tmp_path, capsys, monkeypatch):

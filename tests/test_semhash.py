@@ -9,8 +9,8 @@ from aelab.cli import main
 from aelab.models import Batch, Progress, build_model
 from aelab.models.base import Noise
 from aelab.models.rbm import RBM
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
+from aelab.train.plan import plan_run
+from aelab.recipes.train import TrainConfig
 
 
 def test_fixed_noise_belongs_to_the_example_not_the_step_or_the_batch():

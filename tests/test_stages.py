@@ -13,9 +13,13 @@ from aelab.models import Batch, Progress, Update, build_model
 from aelab.models.base import SAMPLE
 from aelab.models.gmm import GaussianMixture
 from aelab.models.rbm import RBM
-from aelab.train.run import read_spec, retrain, train_run
-from aelab.train.stages import DATA, MAIN, RunSpec, Stage, plan_run
-from aelab.train.trainer import TrainConfig, Trainer
+from aelab.runs import RunFolder
+from aelab.train.callbacks import StopAt
+from aelab.train.run import retrain
+from aelab.recipes.stages import DATA, MAIN, RunSpec, Stage
+from aelab.train.plan import plan_run
+from aelab.recipes.train import TrainConfig
+from aelab.train.trainer import Trainer
 
 AE = {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}
 
@@ -37,8 +41,8 @@ def test_a_run_is_its_stages_declared_by_the_model(tmp_path, digits):
     assert [(s.name, s.model, s.input) for s in spec.stages] == [
         ("rbm1", "rbm", DATA), ("rbm2", "rbm", "rbm1"), (MAIN, "ae", DATA), ("prior", "gmm", MAIN)]
     assert spec.stage("rbm2").train.lr == pytest.approx(0.1 * 0.01)  # the Gaussian code layer's smaller rate, on record
-    model, _ = train_run(spec, tmp_path / "run", train.x, None, None, progress=False)
-    assert read_spec(tmp_path / "run") == spec  # config.json holds every stage
+    model = aelab.fit(spec, train.x, out=tmp_path / "run").model
+    assert RunFolder(tmp_path / "run").read_spec() == spec  # config.json holds every stage
     assert sorted(p.name for p in (tmp_path / "run" / "stages").iterdir()) == ["prior", "rbm1", "rbm2"]
     assert isinstance(aelab.load(tmp_path / "run" / "stages" / "rbm2"), RBM)  # each stage is a run of its own
     loaded = aelab.load(tmp_path / "run")
@@ -51,14 +55,14 @@ def test_a_run_is_its_stages_declared_by_the_model(tmp_path, digits):
 @pytest.mark.parametrize("stage, steps", [("rbm1", 7), ("rbm2", 3), (MAIN, 5), ("prior", 10)])
 def test_a_run_killed_in_any_stage_resumes_exactly(tmp_path, digits, stage, steps):
     train, _ = digits
-    full, _ = train_run(staged_spec(), tmp_path / "full", train.x, None, None, progress=False)
-    train_run(staged_spec(), tmp_path / "cut", train.x, None, None, progress=False, stop_after=(stage, steps))
+    full = aelab.fit(staged_spec(), train.x, out=tmp_path / "full").model
+    aelab.fit(staged_spec(), train.x, out=tmp_path / "cut", progress=False, callbacks={stage: [StopAt(steps)]})
     assert not (tmp_path / "cut" / "stages" / "prior" / "trainer.json").exists() or stage == "prior"
-    resumed, _ = train_run(staged_spec(), tmp_path / "cut", train.x, None, None, progress=False, resume=True)
+    resumed = aelab.fit("ae", train.x, out=tmp_path / "cut", progress=False, resume=True).model
     a, b = weights(full), weights(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the prior's weights included
     with pytest.raises(CheckpointError, match="already finished"):
-        train_run(staged_spec(), tmp_path / "cut", train.x, None, None, progress=False, resume=True)
+        aelab.fit("ae", train.x, out=tmp_path / "cut", progress=False, resume=True)
 
 
 def test_a_prior_is_added_to_a_finished_run_and_retrained_on_request(tmp_path, digits, capsys):
@@ -92,12 +96,12 @@ def test_rerunning_a_stage_retrains_what_builds_on_it(tmp_path, digits):
     assert [s.name for s in spec.dependents({"prior"})] == ["prior"]
     assert [s.name for s in spec.dependents({MAIN})] == [MAIN, "prior"]
     run = tmp_path / "run"
-    train_run(spec, run, train.x, None, None, progress=False)
+    aelab.fit(spec, train.x, out=run)
     rbm1 = (run / "stages" / "rbm1" / "model.safetensors").read_bytes()
     retrain(run, [], ["rbm2"], overwrite=True)
     assert not (run / "stages" / "rbm2").exists() and not (run / "model.safetensors").exists()
     assert not (run / "stages" / "prior").exists() and (run / "stages" / "rbm1" / "model.safetensors").read_bytes() == rbm1
-    train_run(read_spec(run), run, train.x, None, None, progress=False, resume=True)
+    aelab.fit("ae", train.x, out=run, progress=False, resume=True)
     assert aelab.load(run).prior is not None
 
 
@@ -136,7 +140,7 @@ def test_updates_see_progress_and_every_skips_steps(tmp_path):
         return model.loss(batch, progress)
 
     x = torch.rand(40, 1, 8, 8)
-    trainer = Trainer(model, x, TrainConfig(epochs=3, batch_size=20), tmp_path, progress=False)
+    trainer = Trainer(model, x, TrainConfig(epochs=3, batch_size=20), tmp_path)
     params = trainer.updates[0].params
     trainer.updates = [Update("model", params, spy, every=2)]
     trainer.fit()
@@ -144,7 +148,7 @@ def test_updates_see_progress_and_every_skips_steps(tmp_path):
     assert seen[1][1] == pytest.approx(1.0) and seen[2][2] == pytest.approx(4 / 6)
     with pytest.raises(ConfigError, match="every=0"):
         model.updates = lambda: [Update("model", params, spy, every=0)]
-        Trainer(model, x, TrainConfig(), tmp_path / "b", progress=False)
+        Trainer(model, x, TrainConfig(), tmp_path / "b")
 
 
 def test_kl_warmup_ramps_the_kl_weight_with_progress():
@@ -179,8 +183,7 @@ def test_an_update_ramps_its_own_learning_rate(tmp_path):
     torch.manual_seed(0)
     model = build_model("ae", AE)
     x = torch.rand(40, 1, 8, 8)
-    trainer = Trainer(model, x, TrainConfig(epochs=2, batch_size=20, lr=0.5, schedule="constant"), tmp_path,
-                      progress=False)
+    trainer = Trainer(model, x, TrainConfig(epochs=2, batch_size=20, lr=0.5, schedule="constant"), tmp_path)
     rates = []
 
     def spy(batch, progress):

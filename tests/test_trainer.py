@@ -6,7 +6,10 @@ import torch
 from aelab.errors import CheckpointError, ConfigError, TrainingDiverged
 from aelab.models import build_model
 from aelab.models.base import Batch, Progress, Update
-from aelab.train.trainer import TrainConfig, Trainer
+from aelab.recipes.train import TrainConfig
+from aelab.runs import RunFolder
+from aelab.train.callbacks import MetricsLogger, StopAt
+from aelab.train.trainer import Trainer
 
 
 def tiny_ae():
@@ -31,13 +34,14 @@ def test_resume_equals_uninterrupted(tmp_path, optimizer):
     x = data()
     cfg = TrainConfig(optimizer=optimizer, lr=0.01, **CFG)
     full = tiny_ae()
-    Trainer(full, x, cfg, tmp_path / "full", progress=False).fit()
+    Trainer(full, x, cfg, tmp_path / "full").fit()
 
     # The interrupted run stops after step 7; its last checkpoint is step 5, so steps 6-7 are redone.
     part = tiny_ae()
-    Trainer(part, x, cfg, tmp_path / "part", progress=False, stop_after=7).fit()
+    log = RunFolder(tmp_path / "part").metrics
+    Trainer(part, x, cfg, tmp_path / "part", callbacks=[MetricsLogger(log), StopAt(7)]).fit()
     fresh = tiny_ae()  # a new process: new model object, everything comes from disk
-    Trainer(fresh, x, cfg, tmp_path / "part", progress=False).fit(resume=True)
+    Trainer(fresh, x, cfg, tmp_path / "part", callbacks=[MetricsLogger(log)]).fit(resume=True)
     a, b = weights(full), weights(fresh)
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [r["step"] for r in map(json.loads, (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()) if r["split"] == "train"]
@@ -46,9 +50,9 @@ def test_resume_equals_uninterrupted(tmp_path, optimizer):
 
 def test_resume_of_finished_run_is_refused(tmp_path):
     cfg = TrainConfig(epochs=1, batch_size=64)
-    Trainer(tiny_ae(), data(), cfg, tmp_path, progress=False).fit()
+    Trainer(tiny_ae(), data(), cfg, tmp_path).fit()
     with pytest.raises(CheckpointError, match="already finished"):
-        Trainer(tiny_ae(), data(), cfg, tmp_path, progress=False).fit(resume=True)
+        Trainer(tiny_ae(), data(), cfg, tmp_path).fit(resume=True)
 
 
 def test_loss_falls_on_digits(tmp_path, digits):
@@ -57,7 +61,7 @@ def test_loss_falls_on_digits(tmp_path, digits):
 
     model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [128, 64], "code_dim": 10, "activation": "elu"})
     before = evaluate(model, test.x)["sq_err"]
-    Trainer(model, train.x, TrainConfig(epochs=15, batch_size=64, lr=3e-3), tmp_path, progress=False).fit()
+    Trainer(model, train.x, TrainConfig(epochs=15, batch_size=64, lr=3e-3), tmp_path).fit()
     after = evaluate(model, test.x)["sq_err"]
     assert after < 0.5 * before
 
@@ -66,7 +70,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path):
     model = tiny_ae()
     x = data()
     cfg = TrainConfig(epochs=2, batch_size=50, checkpoint_every=2)
-    trainer = Trainer(model, x, cfg, tmp_path, progress=False)
+    trainer = Trainer(model, x, cfg, tmp_path)
     real_loss = model.loss
 
     def poisoned(batch: Batch, progress: Progress):

@@ -15,9 +15,9 @@ from aelab.models import Batch, LatentVariableModel, Progress, build_model
 from aelab.models.vae import VAE, VAEConfig
 from aelab.nn import gaussian_kl, reparameterize
 from aelab.models.vaegan import VAEGAN
-from aelab.train.run import train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig, Trainer, make_optimizer
+from aelab.train.plan import plan_run
+from aelab.recipes.train import TrainConfig
+from aelab.train.trainer import Trainer, make_optimizer
 
 DIGITS_VAE = {"input_shape": [1, 8, 8], "hidden": [64, 32], "latent_dim": 4}
 
@@ -26,7 +26,7 @@ def _trained_vae(tmp_path, digits, epochs=8, **cfg):
     train, _ = digits
     torch.manual_seed(0)
     model = build_model("vae", {**DIGITS_VAE, **cfg})
-    Trainer(model, train.x, TrainConfig(epochs=epochs, batch_size=50, lr=3e-3, schedule="constant"), tmp_path, progress=False).fit()
+    Trainer(model, train.x, TrainConfig(epochs=epochs, batch_size=50, lr=3e-3, schedule="constant"), tmp_path).fit()
     return model.eval()
 
 
@@ -143,7 +143,8 @@ def test_gaussian_decoder_density_and_learned_sigma():
 def test_vae_variants_train_save_and_load(tmp_path, digits, cfg):
     train, test = digits
     spec = plan_run("vae", {**DIGITS_VAE, **cfg}, "digits", train=TrainConfig(epochs=2, batch_size=100))
-    model, result = train_run(spec, tmp_path / "run", train.x, None, lambda m, p: evaluate(m, test.x), progress=False)
+    run = aelab.fit(spec, train.x, out=tmp_path / "run", test=test, progress=False)
+    model, result = run.model, evaluate(run.model, test.x)
     assert math.isfinite(result["nelbo"])
     loaded = aelab.load(tmp_path / "run")
     x = test.x[:10]
@@ -203,7 +204,8 @@ def test_vaegan_steps_touch_only_their_own_networks():
 def test_vaegan_trains_saves_and_loads(tmp_path, digits):
     train, test = digits
     spec = plan_run("vaegan", VAEGAN_DIGITS, "digits", train=TrainConfig(epochs=2, batch_size=100, lr=1e-3))
-    model, result = train_run(spec, tmp_path / "run", train.x, None, lambda m, p: evaluate(m, test.x), progress=False)
+    run = aelab.fit(spec, train.x, out=tmp_path / "run", test=test, progress=False)
+    model, result = run.model, evaluate(run.model, test.x)
     assert {"kl", "feat_rec", "d_real", "d_sample", "sq_err"} <= set(result)
     loaded = aelab.load(tmp_path / "run")
     assert isinstance(loaded, VAEGAN)
@@ -221,7 +223,7 @@ def test_dynamic_binarisation_draws_fresh_binary_batches(tmp_path):
 
     x = torch.full((20, 1, 2, 2), 0.5)
     model = Spy(VAEConfig(input_shape=(1, 2, 2), hidden=(4,), latent_dim=2))
-    Trainer(model, x, TrainConfig(epochs=2, batch_size=20, binarize=True), tmp_path, progress=False).fit()
+    Trainer(model, x, TrainConfig(epochs=2, batch_size=20, binarize=True), tmp_path).fit()
     assert all(set(b.unique().tolist()) <= {0.0, 1.0} for b in seen)
     assert not torch.equal(seen[0], seen[1])  # a fresh draw each epoch
 

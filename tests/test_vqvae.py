@@ -9,18 +9,19 @@ import numpy as np
 import pytest
 import torch
 
+from aelab.recipes import presets
 import aelab
 from aelab.cli import main
 from aelab.config import to_dict
 from aelab.eval.suite import evaluate_suite
 from aelab.models.base import build_model, model_class
-from aelab.train.run import train_run
-from aelab.train.stages import plan_run
-from aelab.train.trainer import TrainConfig
+from aelab.train.callbacks import StopAt
+from aelab.train.plan import plan_run
+from aelab.recipes.train import TrainConfig
 
 
 def tiny_spec(epochs: int = 2, prior_epochs: int = 2):
-    cfg = model_class("vqvae").presets["tiny"]
+    cfg = presets("vqvae")["tiny"]
     return plan_run("vqvae", cfg, "digits", train=TrainConfig(epochs=epochs, batch_size=32, schedule="constant",
                                                             checkpoint_every=3),
                     prior_train=TrainConfig(epochs=prior_epochs, batch_size=32, lr=1e-2, checkpoint_every=3))
@@ -47,7 +48,7 @@ def test_one_run_trains_the_vqvae_then_its_prior_and_samples(digits, tmp_path, c
 
 def test_bits_per_dim_is_reconstruction_plus_prior_over_the_pixels(digits, tmp_path):
     train, test = digits
-    model, _ = train_run(tiny_spec(), tmp_path / "run", train.x, None, None, progress=False)
+    model = aelab.fit(tiny_spec(), train.x, out=tmp_path / "run", progress=False).model
     model.eval()
     x = test.x[:50]
     metrics, _ = evaluate_suite(model, x)
@@ -67,12 +68,12 @@ def test_a_kill_in_the_prior_stage_resumes_exactly(digits, tmp_path):
     train, _ = digits
     x = train.x[:300]
     torch.manual_seed(0)
-    full, _ = train_run(tiny_spec(2, 3), tmp_path / "full", x, None, None, progress=False)
+    full = aelab.fit(tiny_spec(2, 3), x, out=tmp_path / "full", progress=False).model
     torch.manual_seed(0)
-    train_run(tiny_spec(2, 3), tmp_path / "cut", x, None, None, progress=False, stop_after=("prior", 14))  # as if killed
+    aelab.fit(tiny_spec(2, 3), x, out=tmp_path / "cut", progress=False, callbacks={"prior": [StopAt(14)]})  # as if killed
     assert not json.loads((tmp_path / "cut" / "stages" / "prior" / "trainer.json").read_text())["finished"]
     torch.manual_seed(0)
-    resumed, _ = train_run(tiny_spec(2, 3), tmp_path / "cut", x, None, None, progress=False, resume=True)
+    resumed = aelab.fit("vqvae", x, out=tmp_path / "cut", progress=False, resume=True).model
     a, b = full.state_dict(), resumed.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert any(k.startswith("prior.") for k in a)
@@ -97,7 +98,7 @@ def test_the_prior_stage_can_be_trained_again_on_a_finished_run(tmp_path, capsys
 
 
 def test_codebook_vectors_are_rows_and_indices_round_trip():
-    model = build_model("vqvae", model_class("vqvae").presets["tiny"]).eval()
+    model = build_model("vqvae", presets("vqvae")["tiny"]).eval()
     x = torch.rand(7, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         z = model.encode(x)
@@ -120,8 +121,8 @@ def test_a_binarised_run_trains_its_prior_on_the_codes_of_binary_images(digits, 
     real = run_module.map_batches
     monkeypatch.setattr(run_module, "map_batches", lambda m, data, fn, *a, **k: seen.append(data) or real(m, data, fn,
                                                                                                        *a, **k))
-    cfg = model_class("vqvae").presets["tiny"]
+    cfg = presets("vqvae")["tiny"]
     spec = plan_run("vqvae", cfg, "digits", train=TrainConfig(epochs=1, batch_size=50, binarize=True),
                     prior_train=TrainConfig(epochs=1, batch_size=50))
-    train_run(spec, tmp_path / "run", x, None, None, progress=False)
+    aelab.fit(spec, x, out=tmp_path / "run", progress=False)
     assert len(seen) == 1 and torch.equal(seen[0], binarize(x, seed=0))  # not the grey images the model never saw
