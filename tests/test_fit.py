@@ -65,3 +65,15 @@ def test_fit_takes_a_tensor_and_the_callers_callbacks(tmp_path):
     assert [s for s, _ in seen] == [1, 2, 3, 4, 5, 6] and "model/loss" in seen[0][1]
     assert run.test is None and run.metrics == {}  # a bare tensor has no held-out split
     assert aelab.load(run.path).encode(x[:2]).shape == (2, 2)
+
+
+def test_resume_with_the_runs_own_command_is_not_a_change(tmp_path, capsys):
+    run = str(tmp_path / "r")
+    args = ["train", "ae", "--set", "hidden=16", "--set", "code_dim=3", "--epochs", "1", "--no-progress", "--no-report"]
+    assert main([*args, "--out", run]) == 0
+    capsys.readouterr()
+    assert main([*args, "--out", run, "--resume"]) != 0  # hidden=16 is the run's [16]: refused only as finished
+    said = capsys.readouterr().err
+    assert "already finished" in said and "cannot change" not in said
+    assert main([*args[:3], "hidden=8", *args[4:], "--out", run, "--resume"]) != 0
+    assert "--set hidden=8 (the run has [16])" in capsys.readouterr().err

@@ -15,7 +15,8 @@ from ..errors import ConfigError, UsageError
 from ..recipes.stages import RunSpec
 from ..recipes.train import TrainConfig
 from ..runs import RunFolder
-from .data import check_same_data, check_trainable, eval_data, fingerprint, load_run_data, recorded_name, test_split
+from .data import (absolute, check_same_data, check_trainable, eval_data, fingerprint, load_run_data, recorded_name,
+                   test_split)
 
 DEFAULT_DATA = "digits"  # embedded: trains on a fresh machine with no download
 
@@ -34,15 +35,6 @@ class Run:
     @property
     def path(self) -> Path:
         return self.folder.path
-
-    @classmethod
-    def open(cls, path: str | Path) -> "Run":
-        """A finished run from its folder: the model and the last test metrics it logged."""
-        folder = RunFolder(path)
-        tested = [r for r in folder.metrics.records() if r.get("split") == "test"]
-        metrics = {k: v for k, v in (tested[-1] if tested else {}).items()
-                   if k not in ("step", "epoch", "split", "time")}
-        return cls(load(path), metrics, folder, folder.read_spec())
 
 
 def load(run_dir: str | Path) -> Any:
@@ -154,7 +146,6 @@ def fit(
     name ("model" for the run's own).
     """
     from ..train.distributed import SINGLE
-    from ..train.run import train_run
 
     ranks = ranks or SINGLE
     if resume:
@@ -171,18 +162,14 @@ def fit(
     else:
         spec = plan(model, data_name, tuple(train_set.x.shape[1:]), preset=preset, config=config, train=train,
                     pretrain=pretrain, pretrain_train=pretrain_train, prior=prior, prior_train=prior_train,
-                    data_dir=str(Path(data_dir).expanduser().resolve()) if data_dir else None,
+                    data_dir=absolute(data_dir) if data_dir else None,
                     preset_for=train_set.name if _registered(train_set) else "")
         if train_set.vocabulary is not None:  # documents: the words counted, so that every later read counts the same
             options = {**options, "vocabulary": list(train_set.vocabulary)}
         spec = dataclasses.replace(spec, data_options=options, fingerprint=fingerprint(train_set.x))
-    test_set = _test_set(test, spec, None, data_dir, named)
     out = Path(out) if out is not None else Path("runs") / f"{spec.model}-{Path(str(spec.data)).stem}"
-    test_x = eval_data(test_set.x, spec.train) if test_set is not None else None
-    evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
-    trained, result = train_run(spec, out, train_set.x, train_set.y, evaluate, overwrite=overwrite, progress=progress,
-                                callbacks=callbacks, device=device, ranks=ranks)
-    return _finish(trained, result, RunFolder(out), train_set, test_set, test_x, report and ranks.main)
+    return _train(spec, RunFolder(out), train_set, _test_set(test, spec, None, data_dir, named), False, overwrite,
+                  device, progress, report, callbacks, ranks)
 
 
 def _test_set(test: Any, spec: RunSpec, data: str | None, data_dir: str | None, named: bool) -> Any:
@@ -224,11 +211,18 @@ def _training_data(model: Any, data: Any, data_dir: str | None, options: dict[st
     return dataset, data if _registered(dataset) else recorded_name(data), True
 
 
-def _finish(model: Any, result: dict[str, float], run: RunFolder, train_set: Any, test_set: Any, test_x: Any,
-            report: bool) -> Run:
-    """The run's test metrics (of the whole run's model when stages follow the main one) and its report."""
+def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume: bool, overwrite: bool, device: str,
+           progress: bool, report: bool, callbacks: Any, ranks: Any) -> Run:
+    """Train the run's stages, scored on `test_set` each epoch; then its test metrics (of the whole run's model when
+    stages follow the main one) and its report."""
     from ..eval.suite import evaluate_suite, options_for
+    from ..train.run import train_run
 
+    test_x = eval_data(test_set.x, spec.train) if test_set is not None else None
+    evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
+    model, result = train_run(spec, run, train_set.x, train_set.y, evaluate, resume=resume, overwrite=overwrite,
+                              progress=progress, callbacks=callbacks, device=device, ranks=ranks)
+    report = report and ranks.main
     spec = run.read_spec()
     if test_x is not None and (not result or spec.after_main()):
         result = evaluate_suite(model, test_x, options_for(spec.data, spec.train))[0]
@@ -246,7 +240,7 @@ def _resume(model: Any, data: Any, out: Any, preset: Any, config: Any, train: An
     """Continue the run in `out` as recorded; `epochs` extends a finished one (its schedule restarts).
 
     `data` handed over in memory is the run's own (checked against its record when it has one)."""
-    from ..train.run import extend, train_run
+    from ..train.run import extend
 
     if out is None:
         raise UsageError("resume needs the run folder: out=RUN")
@@ -271,9 +265,5 @@ def _resume(model: Any, data: Any, out: Any, preset: Any, config: Any, train: An
         if ranks.main:  # rank 0 alone writes the run folder
             extend(folder, epochs, overwrite, len(train_set.x))
         ranks.barrier()
-    spec = folder.read_spec()
-    test_x = eval_data(test_set.x, spec.train) if test_set is not None else None
-    evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
-    trained, result = train_run(spec, folder, train_set.x, train_set.y, evaluate, resume=True, progress=progress,
-                                callbacks=callbacks, device=device, ranks=ranks)
-    return _finish(trained, result, folder, train_set, test_set, test_x, report and ranks.main)
+    return _train(folder.read_spec(), folder, train_set, test_set, True, False, device, progress, report, callbacks,
+                  ranks)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UsageError
+from ..api.fit import DEFAULT_DATA
 from ..recipes.ae import PRETRAIN_TRAIN
 from ..recipes.priors import PRIOR_TRAIN
 from .common import add_data_args, data_options, parse_sets, path_arg, positive_float, positive_int, print_metrics
@@ -109,9 +110,6 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
     return _after_training(run, args)
 
 
-DEFAULT_DATA = "digits"  # the data of `aelab train MODEL` without --data (aelab.api.fit's default too)
-
-
 def _refuse_changes(args: argparse.Namespace, spec) -> None:
     """--resume continues the run as recorded: a flag whose value differs from the run's is refused (all named in
     one line); repeating the run's own command with --resume added is fine."""
@@ -143,8 +141,11 @@ def _refuse_changes(args: argparse.Namespace, spec) -> None:
         elif key != "epochs":
             compare(flag_name(key), value, getattr(main.train, key))
     full = full_config(main.model, main.model_config)
-    for key, value in parse_sets(args.set).items():
-        compare(f"--set {key}=", value, full.get(key))
+    sets = parse_sets(args.set)
+    as_set = full_config(main.model, {**main.model_config, **sets})  # read as a new run would: 64 is hidden=[64]
+    for key, value in sets.items():
+        if as_set.get(key) != full.get(key):
+            compare(f"--set {key}=", value, full.get(key))
     family = recipes.family(main.model)
     if args.preset and args.preset != "none":
         preset, _ = recipes.preset(main.model, args.preset)

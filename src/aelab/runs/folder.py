@@ -173,10 +173,6 @@ class RunFolder:
             raise CheckpointError(f"run folder {self.path} does not exist")
         return RunSpec.from_json(read_json(self.path / CONFIG, "run config"))
 
-    def raw_config(self) -> dict[str, Any]:
-        """config.json as written, extra keys (versions, stage_of) included."""
-        return read_json(self.path / CONFIG, "run config")
-
     def write_spec(self, spec: RunSpec, **extra: Any) -> None:
         atomic_write_json(self.path / CONFIG, {**spec.to_json(), **extra, "versions": versions()})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..recipes.stages import MAIN
 from ..runs import RunFolder
 from .report import StageRecords, write_report
 
@@ -35,7 +36,7 @@ def write_run_report(run: RunFolder | Path | str, model: Any, test: Any, databas
     config = {"data": {"name": spec.data, "data_dir": spec.data_dir},  # one table row per setting of each stage
               **{f"stage {s.name}": {k: v for k, v in s.to_json().items() if k != "name"} for s in spec.stages}}
     stages = [StageRecords(s.name, run.stage(s.name).metrics.records(), run.stage_about(s))
-              for s in spec.stages if s.name != "model"]
+              for s in spec.stages if s.name != MAIN]
     return write_report(run, model, test, run.metrics.records(), title=f"{spec.model} on {spec.data}", config=config,
                         unfinished=run.unfinished_note(spec), stages=stages, database=database,
                         corruption=spec.train.corrupt, composed=composed, retrieval_curve=curve)
