@@ -1,5 +1,6 @@
 """The contract every registered model keeps: a model added later is tested by being registered."""
 
+import copy
 import json
 
 import numpy as np
@@ -9,8 +10,9 @@ import torch
 import aelab
 from aelab.cli import main
 from aelab.config import from_dict, to_dict
-from aelab.models.base import (DENSITY, DISCRETE_CODES, LIKELIHOOD, RECONSTRUCT, SAMPLE, Batch, Progress, build_model,
-                               model_class, model_names)
+from aelab.models.base import Batch, Noise, Progress, build_model, model_class, model_names
+from aelab.models.capabilities import (Density, DiscreteCoder, LikelihoodBound, Restorer, Sampler, capabilities,
+                                       is_autoencoder)
 from aelab.recipes import presets
 from aelab.recipes.train import TrainConfig
 from aelab.train.plan import plan_run
@@ -30,15 +32,14 @@ def data_for(model, n=40):
 
 def outputs(model, x):
     """What a model computes, by capability: the thing save/load must keep identical."""
-    caps = model.capabilities()
     out = {}
     with torch.no_grad():
-        if RECONSTRUCT in caps:
+        if is_autoencoder(model):
             out["forward"] = model(x)
             out["encode"] = model.encode(x)
-        if DENSITY in caps:
+        if isinstance(model, Density):
             out["log_prob"] = model.log_prob(x)
-        if SAMPLE in caps:
+        if isinstance(model, Sampler):
             out["sample"] = model.sample(4, generator=torch.Generator().manual_seed(3))
     return out
 
@@ -54,7 +55,7 @@ def test_tiny_preset_and_config_json_round_trip(name):
     model = tiny(name)
     again = from_dict(cls.Config, json.loads(json.dumps(to_dict(model.config))), name)
     assert again == model.config
-    assert model.capabilities() and (model.__doc__ or "").strip()
+    assert capabilities(model) and (model.__doc__ or "").strip()
     for preset, values in presets(name).items():  # every preset builds; a training recipe names real settings
         values = dict(values)
         TrainConfig(**values.pop("train", {}))
@@ -65,31 +66,30 @@ def test_tiny_preset_and_config_json_round_trip(name):
 def test_shapes_and_ranges(name):
     model = tiny(name).eval()
     x = data_for(model, 6)
-    caps = model.capabilities()
     with torch.no_grad():
-        if RECONSTRUCT in caps:
+        if is_autoencoder(model):
             recon = model(x)
             assert recon.shape == x.shape and 0 <= float(recon.min()) and float(recon.max()) <= 1
             z = model.encode(x)
             assert z.shape[0] == 6 and model.decode(z).shape == x.shape
             s = model.stage_output(x)
             assert s.shape[0] == 6 and model.from_stage_output(s).shape == x.shape
-        if DISCRETE_CODES in caps:
+        if isinstance(model, DiscreteCoder):
             idx = model.encode_indices(x)
-            k = model.quantizer.num_codes
+            k = model.num_codes
             assert idx.dtype == torch.long and idx.shape[0] == 6 and 0 <= int(idx.min()) and int(idx.max()) < k
             assert torch.equal(model.decode_indices(idx), model(x))  # the indices carry everything decoded
-        if DENSITY in caps:
+        if isinstance(model, Density):
             lp = model.log_prob(x)
             assert lp.shape == (6,) and torch.isfinite(lp).all()
-        if LIKELIHOOD in caps:
+        if isinstance(model, LikelihoodBound):
             mu, logvar = model.posterior(x)
             assert mu.shape == logvar.shape and model.log_weights(x, 3).shape == (6, 3)
-        if SAMPLE in caps:
+        if isinstance(model, Sampler):
             a = model.sample(5, generator=torch.Generator().manual_seed(0))
             b = model.sample(5, generator=torch.Generator().manual_seed(0))
             assert a.shape == (5, *model.input_shape) and torch.equal(a, b) and torch.isfinite(a).all()
-            if RECONSTRUCT in caps:
+            if is_autoencoder(model):
                 assert 0 <= float(a.min()) and float(a.max()) <= 1
 
 
@@ -99,7 +99,7 @@ def test_updates_partition_the_trainable_parameters(name):
     updates = model.updates()
     assert updates and len({u.name for u in updates}) == len(updates)
     seen: set[int] = set()
-    shared = type(model).shares_update_params  # declared, as ALAE's Algorithm 1 needs: then overlap is allowed
+    shared = type(model).traits.shares_update_params  # declared, as ALAE's Algorithm 1 needs: then overlap is allowed
     for u in updates:
         ids = {id(p) for p in u.params}
         assert len(ids) == len(u.params) and (shared or not ids & seen), f"update {u.name!r} shares parameters with another"
@@ -131,7 +131,7 @@ def test_save_and_load_give_identical_outputs(name, tmp_path):
     spec = plan_run(name, to_dict(model.config), "digits", train=TrainConfig(epochs=1, batch_size=16))
     trained = aelab.fit(spec, x, out=tmp_path / "run", progress=False).model
     loaded = aelab.load(tmp_path / "run")
-    assert type(loaded) is type(trained) and loaded.capabilities() == trained.capabilities()
+    assert type(loaded) is type(trained) and capabilities(loaded) == capabilities(trained)
     a, b = outputs(trained.eval(), x[:8]), outputs(loaded, x[:8])
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -139,7 +139,7 @@ def test_save_and_load_give_identical_outputs(name, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_cli_trains_a_run_folder(name, tmp_path, capsys):
     x = data_for(tiny(name))
-    if not model_class(name).standalone:  # a prior over another model's codes trains only as a stage of its run
+    if not model_class(name).traits.standalone:  # a prior over another model's codes trains only as a stage of its run
         assert main(["train", name, "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err
         assert "trains as a stage" in err and len(err.strip().splitlines()) == 1
@@ -155,3 +155,39 @@ def test_cli_trains_a_run_folder(name, tmp_path, capsys):
     assert main(["eval", str(run), "--json", "--iw-samples", "5"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics and all(np.isfinite(v).all() for v in metrics.values())
+
+
+RESTORERS = [name for name in NAMES if isinstance(tiny(name), Restorer)]
+
+
+def test_the_families_that_restore():
+    assert set(RESTORERS) == {"ae", "vae", "vaegan", "semhash", "acai", "vqvae"}  # a new one is covered below
+
+
+@pytest.mark.parametrize("name", RESTORERS)
+def test_a_restorer_trains_on_the_corrupted_input_against_the_clean_target(name, tmp_path):
+    """Input noise reaches every update's batch and its loss: a family whose loss read the clean data fails here."""
+    model = tiny(name)
+    x = data_for(model, 32)
+    trainer = Trainer(model, x, TrainConfig(epochs=1, batch_size=16, corrupt="masking:0.5"), tmp_path, device="cpu")
+    seen = []
+    for u in trainer.updates:
+        def recorded(batch, progress, loss=u.loss, update=u):
+            seen.append((update, batch.x.clone(), batch.target.clone(), batch.missing.clone()))
+            return loss(batch, progress)
+        u.loss = recorded
+    before = copy.deepcopy(model.state_dict())
+    trainer.fit()
+    assert {u.name for u, *_ in seen} == {u.name for u in trainer.updates}
+    for _, corrupted, clean, missing in seen:  # the batch: corrupted input, the clean data as the target
+        assert missing.any() and torch.equal(corrupted[~missing], clean[~missing])
+        assert not torch.equal(corrupted, clean) and (corrupted[missing] == 0).all()
+    model.load_state_dict(before)
+    for update, corrupted, clean, missing in seen[: len(trainer.updates)]:  # the loss: it sees the corruption
+        losses = []
+        for given in (corrupted, clean):
+            model.load_state_dict(before)  # a loss may change state (an EMA codebook): each call from the same one
+            n = len(given)
+            batch = Batch(given, clean=clean, missing=missing, noise=Noise(0, 0, 0, (0, n), n), index=torch.arange(n))
+            losses.append(float(update.loss(batch, Progress.at())["loss"].detach()))
+        assert losses[0] != losses[1], f"update {update.name!r} of {name} ignores its corrupted input"

@@ -10,7 +10,7 @@ from aelab.cli import main
 from aelab.errors import CheckpointError, ConfigError
 from aelab.eval.suite import EvalOptions, evaluate_suite, metric_names
 from aelab.models import Batch, Progress, Update, build_model
-from aelab.models.base import SAMPLE
+from aelab.models.capabilities import Sampler
 from aelab.models.gmm import GaussianMixture
 from aelab.models.rbm import RBM
 from aelab.runs import RunFolder
@@ -46,7 +46,7 @@ def test_a_run_is_its_stages_declared_by_the_model(tmp_path, digits):
     assert sorted(p.name for p in (tmp_path / "run" / "stages").iterdir()) == ["prior", "rbm1", "rbm2"]
     assert isinstance(aelab.load(tmp_path / "run" / "stages" / "rbm2"), RBM)  # each stage is a run of its own
     loaded = aelab.load(tmp_path / "run")
-    assert isinstance(loaded.prior, GaussianMixture) and SAMPLE in loaded.capabilities()
+    assert isinstance(loaded.prior, GaussianMixture) and isinstance(loaded, Sampler)
     a = loaded.sample(6, generator=torch.Generator().manual_seed(0))
     b = model.eval().sample(6, generator=torch.Generator().manual_seed(0))
     assert a.shape == (6, 1, 8, 8) and torch.equal(a, b)
@@ -70,7 +70,7 @@ def test_a_prior_is_added_to_a_finished_run_and_retrained_on_request(tmp_path, d
     assert main(["train", "ae", "--set", "hidden=16", "--set", "code_dim=3", "--epochs", "2", "--out", str(run),
                  "--no-progress", "--no-report"]) == 0
     main_weights = (run / "model.safetensors").read_bytes()
-    assert SAMPLE not in aelab.load(run).capabilities()
+    assert not isinstance(aelab.load(run), Sampler)
     assert main(["sample", str(run), "-o", str(tmp_path / "s.png")]) == 1
     assert "--prior gmm" in capsys.readouterr().err
 

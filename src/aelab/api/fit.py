@@ -88,8 +88,8 @@ def plan(model: str, data: str, input_shape: tuple[int, ...], *, preset: str | N
     from ..train.plan import plan_run
 
     cls = model_class(model)
-    if not cls.standalone:
-        raise UsageError(f"{model} is {cls.stage_of}; it trains as a stage of that model's run, not on data")
+    if not cls.traits.standalone:
+        raise UsageError(f"{model} is {cls.traits.stage_of}; it trains as a stage of that model's run, not on data")
     cfg, recipe = model_config(model, data if preset_for is None else preset_for, input_shape, preset, config)
     main = train if isinstance(train, TrainConfig) else TrainConfig(**{**recipe, **(train or {})})
     return plan_run(model, cfg, data, data_dir, train=main,

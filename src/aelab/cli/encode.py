@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from ..batching import map_batches
     from ..eval.reconstruction import encode_all
     from ..index.bits import pack_bits
-    from ..models.base import BINARY_CODES
+    from ..models.capabilities import BinaryCoder
     from ..fsio import atomic_write_bytes, atomic_write_npy
 
     out: Path = args.output
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     # codes in source order: a train/test split comes in its seeded shuffle, which means nothing to a user
     order = np.argsort(data.index, kind="stable") if data.index is not None else np.arange(len(data))
     x = data.x if np.array_equal(order, np.arange(len(data))) else data.x[order]
-    binary = BINARY_CODES in model.capabilities() and not args.real
+    binary = isinstance(model, BinaryCoder) and not args.real
     if binary:  # the hash: bits packed into uint64 words (aelab.index's bit order), ready for an index
         bits = map_batches(model, x, model.binary_codes, progress=None if args.no_progress else "encode").numpy()
         codes, n_bits = pack_bits(bits), bits.shape[1]

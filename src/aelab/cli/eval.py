@@ -70,12 +70,12 @@ def _say_plan(plan: "IWPlan") -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..eval.suite import LINES_SHAPE, evaluate_suite, options_for
-    from ..models.base import BINARY_CODES, LIKELIHOOD, RECONSTRUCT
+    from ..models.capabilities import BinaryCoder, LikelihoodBound, is_autoencoder
 
     model, data, spec = run_data(args, args.split)
     x = eval_data(data.x, spec.train)
     k = "auto" if args.iw_samples is None else args.iw_samples
-    if LIKELIHOOD not in model.capabilities():
+    if not isinstance(model, LikelihoodBound):
         if args.iw_samples:  # an explicit 0 asks for what happens anyway
             print(f"aelab: warning: --iw-samples ignored: model {model.name!r} defines no likelihood p(x|z), so it "
                   "has no NLL to estimate", file=sys.stderr)
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--interpolation lines needs a model of the lines images (1x32x32) evaluated on them; "
                               f"this split holds {len(x)} items of shape {tuple(x.shape[1:])}")
         options.interpolation = args.interpolation
-    if model.capabilities() & {BINARY_CODES, RECONSTRUCT} and data.y is not None and args.split != "train":
+    if (isinstance(model, BinaryCoder) or is_autoencoder(model)) and data.y is not None and args.split != "train":
         # the split's items as queries against the training items (the retrieval protocol of semantic hashing),
         # and the training items' codes as the linear probe's training set
         base = load_run_data(spec, "train", args.data, args.data_dir, data_options(args))

@@ -56,13 +56,13 @@ def model_source(run: Path, model: Any, spec: Any) -> dict[str, Any]:
 
 
 def _binary_model(run: Path):
-    from ..models.base import BINARY_CODES
+    from ..models.capabilities import BinaryCoder
     from ..api import load
     from ..runs import RunFolder
 
     spec = RunFolder(run).read_spec()
     model = load(run)
-    if BINARY_CODES not in model.capabilities():
+    if not isinstance(model, BinaryCoder):
         raise ConfigError(f"model {model.name!r} of {run} gives no binary codes to index; train one that does "
                           "(aelab train semhash ...)")
     return model, spec

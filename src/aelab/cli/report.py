@@ -16,11 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.base import BINARY_CODES
+    from ..models.capabilities import BinaryCoder
 
     model, data, spec = run_data(args, "test")
     database = None
-    if BINARY_CODES in model.capabilities():  # the report's retrieval section searches the training items
+    if isinstance(model, BinaryCoder):  # the report's retrieval section searches the training items
         database = load_run_data(spec, "train", args.data, args.data_dir, data_options(args))
     print(f"report: {write_run_report(args.run, model, data, database)}")
     return 0

@@ -22,16 +22,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..models.base import SAMPLE
+    from ..models.capabilities import Sampler
     from ..api import load
 
     check_output(args.output, args.overwrite)
     model = load(args.run)
-    if SAMPLE not in model.capabilities():
+    if not isinstance(model, Sampler):
         raise ConfigError(f"model {model.name!r} has no prior to sample from; use a generative model (e.g. vae) or "
                           f"train a prior on its codes: aelab train --from {args.run} --prior gmm")
     model.eval()
-    gen = torch.Generator().manual_seed(args.seed)
+    device = next(model.parameters()).device
+    gen = torch.Generator(device).manual_seed(args.seed)  # the draws are made on the model's device
     with torch.no_grad():
         images = model.sample(args.n, generator=gen).cpu()
     write_images(args.output, images, nrow=min(8, args.n))

@@ -26,17 +26,19 @@ class Draws(Protocol):
 
 
 class SeededDraws:
-    """Draws for n rows from one seeded generator: evaluation and the commands corrupt the same way every time."""
+    """Draws for n rows from one seeded generator on the data's device: evaluation and the commands corrupt the same
+    way every time (on one kind of device: a CUDA generator draws other numbers than the CPU's)."""
 
     def __init__(self, seed: int, n: int, device: torch.device | str = "cpu") -> None:
-        self.gen = torch.Generator().manual_seed(int(seed))
-        self.n, self.device = n, torch.device(device)
+        self.device = torch.device(device)
+        self.gen = torch.Generator(self.device).manual_seed(int(seed))
+        self.n = n
 
     def rand(self, *shape: int) -> Tensor:
-        return torch.rand(self.n, *shape, generator=self.gen).to(self.device)
+        return torch.rand(self.n, *shape, generator=self.gen, device=self.device)
 
     def randn(self, *shape: int) -> Tensor:
-        return torch.randn(self.n, *shape, generator=self.gen).to(self.device)
+        return torch.randn(self.n, *shape, generator=self.gen, device=self.device)
 
 
 @dataclass

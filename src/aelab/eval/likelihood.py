@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..models.base import Autoencoder, LatentVariableModel
+from ..models.capabilities import LikelihoodBound
 from ..nn import gaussian_kl
 from ..batching import batches, progress_bar
 
@@ -22,14 +22,14 @@ AUTO_K = (50, 100, 200, 500, 1000, 2000, 5000)  # the choices: round numbers, 50
 _PROBE_K = 1000  # importance samples per example in the timing probe
 
 
-def require_likelihood(model: Autoencoder) -> LatentVariableModel:
+def require_likelihood(model: Any) -> LikelihoodBound:
     """`model` if it defines p(x|z) and q(z|x), else a one-line error."""
-    if not isinstance(model, LatentVariableModel):
+    if not isinstance(model, LikelihoodBound):
         raise ConfigError(f"model {model.name!r} defines no likelihood p(x|z); ELBO and NLL need a VAE-type model")
     return model
 
 
-def iwae_nll(model: LatentVariableModel, x: Tensor, k: int = 5000, max_rows: int = MAX_ROWS,
+def iwae_nll(model: LikelihoodBound, x: Tensor, k: int = 5000, max_rows: int = MAX_ROWS,
              seed: int = 0, progress: bool = False) -> Tensor:
     """Per-example -log p(x) estimated with k importance samples (Burda et al. 2016, Eq. 8); shape (N,).
 
@@ -80,14 +80,14 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _timed_log_weights(model: LatentVariableModel, x: Tensor, k: int) -> float:
+def _timed_log_weights(model: LikelihoodBound, x: Tensor, k: int) -> float:
     start = time.perf_counter()
     for _ in batches(model, x, lambda b: model.log_weights(b, k).sum().cpu(), len(x)):  # .cpu() waits for a GPU
         pass
     return time.perf_counter() - start
 
 
-def iwae_seconds_per_sample(model: LatentVariableModel, x: Tensor, max_rows: int = MAX_ROWS, seed: int = 0) -> float:
+def iwae_seconds_per_sample(model: LikelihoodBound, x: Tensor, max_rows: int = MAX_ROWS, seed: int = 0) -> float:
     """Seconds per (example, importance sample) pair of `iwae_nll` here, timed on a small first chunk of `x`.
 
     The chunk is one decoder call of the size iwae_nll makes (`max_rows` pairs), because a smaller one
@@ -106,7 +106,7 @@ def iwae_seconds_per_sample(model: LatentVariableModel, x: Tensor, max_rows: int
         return _timed_log_weights(model, x[:n], k) / (n * k)
 
 
-def plan_iwae(model: LatentVariableModel, x: Tensor, k: int | Literal["auto"] = "auto",
+def plan_iwae(model: LikelihoodBound, x: Tensor, k: int | Literal["auto"] = "auto",
               budget_s: float = AUTO_SECONDS, seed: int = 0) -> IWPlan:
     """How long an IWAE NLL of `x` takes with k samples; k="auto": the largest of AUTO_K that fits `budget_s`.
 
@@ -124,7 +124,7 @@ def plan_iwae(model: LatentVariableModel, x: Tensor, k: int | Literal["auto"] = 
     return IWPlan(k, n, k * n * per_sample, auto=False)
 
 
-def latent_diagnostics(model: LatentVariableModel, x: Tensor, batch_size: int = 1000) -> dict[str, Any]:
+def latent_diagnostics(model: LikelihoodBound, x: Tensor, batch_size: int = 1000) -> dict[str, Any]:
     """KL per latent dimension (mean over x) and active units: Cov_x(E_q[z_u|x]) > 0.01 (Burda et al. 2016)."""
     require_likelihood(model)
     parts = list(batches(model, x, lambda b: model.posterior(b), batch_size))
@@ -140,7 +140,7 @@ def latent_diagnostics(model: LatentVariableModel, x: Tensor, batch_size: int = 
     }
 
 
-def likelihood_metrics(model: LatentVariableModel, x: Tensor, k: int = 5000, seed: int = 0,
+def likelihood_metrics(model: LikelihoodBound, x: Tensor, k: int = 5000, seed: int = 0,
                        progress: bool = False) -> dict[str, Any]:
     """Test ELBO terms (one z per example), the k-sample NLL bound and the latent diagnostics, in nats."""
     from .reconstruction import evaluate

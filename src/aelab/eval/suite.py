@@ -2,7 +2,7 @@
 
 Used by `aelab eval`, by the trainer's periodic evaluation and by the bench scripts. To add a
 metric family, write its function (model, x, options) -> (metrics, details) and add one `Metric`
-line to `METRICS` naming the capability it needs (see aelab.models.base for the capabilities).
+line to `METRICS` naming the capabilities it needs (the Protocols of aelab.models.capabilities).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from torch import Tensor
 
 from ..batching import map_batches
 from ..errors import ConfigError
-from ..models.base import BINARY_CODES, DENSITY, DISCRETE_CODES, LIKELIHOOD, RECONSTRUCT, SAMPLE, Trainable
+from ..models.base import Trainable
+from ..models.capabilities import (BinaryCoder, Decoder, Density, DiscreteCoder, Encoder, LikelihoodBound, Restorer,
+                                   Sampler, is_autoencoder)
 
 if TYPE_CHECKING:
     from .likelihood import IWPlan
@@ -36,7 +38,7 @@ class EvalOptions:
     sample_count: int = 10000
     seed: int = 0
     progress: bool = False
-    # retrieval (BINARY_CODES) and representation (any encode): the evaluated items' labels and a labelled
+    # retrieval (BinaryCoder) and representation (any encode): the evaluated items' labels and a labelled
     # database (e.g. the train split) to search, or to train the linear probe on (its first REPRESENTATION_TRAIN)
     labels: Tensor | None = None
     database: tuple[Tensor, Tensor] | None = None
@@ -63,10 +65,10 @@ Result = tuple[dict[str, float], dict[str, Any]]  # scalar metrics, and details 
 
 @dataclass
 class Metric:
-    """One family of metrics: the capability it needs, whether it applies to this data, and how to compute it."""
+    """One family of metrics: the capabilities it needs, whether it applies to this data, and how to compute it."""
 
     name: str
-    needs: str
+    needs: tuple[type, ...]  # the model must be an instance of each
     compute: Callable[[Trainable, Tensor, EvalOptions], Result]
     applies: Callable[[Trainable, Tensor, EvalOptions], bool] = lambda model, x, options: True
 
@@ -82,7 +84,7 @@ SSIM_MIN_SIDE = 7  # smallest image side given SSIM (scikit-image's smallest win
 
 def _ssim_applies(model: Trainable, x: Tensor) -> bool:
     """Images (N, C, H, W) at least SSIM_MIN_SIDE on each side, reconstructed by the model."""
-    return (RECONSTRUCT in model.capabilities() and x.dim() == 4 and min(x.shape[2:]) >= SSIM_MIN_SIDE
+    return (is_autoencoder(model) and x.dim() == 4 and min(x.shape[2:]) >= SSIM_MIN_SIDE
             and len(x) > 0)
 
 
@@ -112,7 +114,7 @@ def _denoising(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
 
     c = Corruption(options.corruption)(x, SeededDraws(options.seed + 1, len(x), x.device))
     batch = max(1, min(1000, 2**22 // max(x[0].numel(), 1)))
-    restored = map_batches(model, c.x, lambda b: model(b).reshape(b.shape), batch,
+    restored = map_batches(model, c.x, model.restore, batch,
                            "denoising" if options.progress else None)
     versions = {"corrupted": c.x, "restored": restored}
     if c.holes is not None:
@@ -131,7 +133,7 @@ def _codebook(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
     """How the codebook is used on this data: the share of codes used and the perplexity of their histogram."""
     from ..nn import codebook_usage
 
-    k = model.quantizer.num_codes
+    k = model.num_codes
     indices = map_batches(model, x, model.encode_indices, 500, "codebook" if options.progress else None)
     stats = codebook_usage(torch.bincount(indices.flatten().cpu(), minlength=k))
     return {"codebook_usage": float(stats["usage"]), "codebook_perplexity": float(stats["perplexity"])}, {}
@@ -233,19 +235,19 @@ def _interpolation_applies(model: Trainable, x: Tensor, options: EvalOptions) ->
 
 METRICS: list[Metric] = [
     # sq_err, bce, psnr (+ a model's own, e.g. the ELBO), and ssim on images
-    Metric("per-example terms", RECONSTRUCT, _reconstruction_terms),
-    Metric("density", DENSITY, _per_example_terms),  # a prior evaluated on its own inputs: nll
-    Metric("denoising", RECONSTRUCT, _denoising, lambda m, x, o: bool(o.corruption) and len(x) > 0),
-    Metric("codebook", DISCRETE_CODES, _codebook),
-    Metric("likelihood", LIKELIHOOD, _likelihood),
-    Metric("prior fit", SAMPLE, _prior_fit, lambda m, x, o: getattr(m, "prior", None) is not None),
-    Metric("retrieval", BINARY_CODES, _retrieval,
+    Metric("per-example terms", (Encoder, Decoder), _reconstruction_terms),
+    Metric("density", (Density,), _per_example_terms),  # a prior evaluated on its own inputs: nll
+    Metric("denoising", (Restorer,), _denoising, lambda m, x, o: bool(o.corruption) and len(x) > 0),
+    Metric("codebook", (DiscreteCoder,), _codebook),
+    Metric("likelihood", (LikelihoodBound,), _likelihood),
+    Metric("prior fit", (Sampler, Encoder), _prior_fit, lambda m, x, o: getattr(m, "prior", None) is not None),
+    Metric("retrieval", (BinaryCoder,), _retrieval,
            lambda m, x, o: o.database is not None and o.labels is not None),
-    Metric("representation", RECONSTRUCT, _representation,  # any model with an encode; not a prior (DENSITY)
+    Metric("representation", (Encoder,), _representation,  # any model with an encode; not a prior (a Density)
            lambda m, x, o: o.database is not None and o.labels is not None and len(x) > 0 and len(o.database[0]) > 0),
-    Metric("interpolation", RECONSTRUCT, _interpolation, _interpolation_applies),
-    Metric("sample quality", SAMPLE, _sample_quality,
-           lambda m, x, o: o.sample_quality and tuple(x.shape[1:]) == MNIST_SHAPE and RECONSTRUCT in m.capabilities()),
+    Metric("interpolation", (Encoder, Decoder), _interpolation, _interpolation_applies),
+    Metric("sample quality", (Sampler, Encoder, Decoder), _sample_quality,  # an autoencoder's samples, not a prior's
+           lambda m, x, o: o.sample_quality and tuple(x.shape[1:]) == MNIST_SHAPE),
 ]
 
 
@@ -261,7 +263,6 @@ def evaluate_suite(model: Trainable, x: Tensor, options: EvalOptions | None = No
     unknown = set(options.only) - {m.name for m in METRICS}
     if unknown:
         raise ConfigError(f"unknown metric families {sorted(unknown)}; known: {', '.join(m.name for m in METRICS)}")
-    caps = model.capabilities()
     metrics: dict[str, float] = {}
     details: dict[str, Any] = {}
     with torch.random.fork_rng(devices=[]):  # the ELBO's and samples' draws: the same numbers on every call
@@ -269,7 +270,7 @@ def evaluate_suite(model: Trainable, x: Tensor, options: EvalOptions | None = No
         for m in METRICS:
             if options.only and m.name not in options.only:
                 continue
-            if m.needs in caps and m.applies(model, x, options):
+            if _applies(m, model, x, options):
                 values, more = m.compute(model, x, options)
                 metrics.update(values)
                 details.update(more)
@@ -279,5 +280,8 @@ def evaluate_suite(model: Trainable, x: Tensor, options: EvalOptions | None = No
 def metric_names(model: Trainable, x: Tensor, options: EvalOptions | None = None) -> list[str]:
     """Names of the metric families that apply (for documentation and tests)."""
     options = options or EvalOptions()
-    caps = model.capabilities()
-    return [m.name for m in METRICS if m.needs in caps and m.applies(model, x, options)]
+    return [m.name for m in METRICS if _applies(m, model, x, options)]
+
+
+def _applies(metric: Metric, model: Trainable, x: Tensor, options: EvalOptions) -> bool:
+    return all(isinstance(model, kind) for kind in metric.needs) and metric.applies(model, x, options)

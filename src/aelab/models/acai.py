@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..nn import ARCHS, encoder_decoder
-from .base import Autoencoder, Batch, Progress, Update, register
+from .base import Autoencoder, Batch, Denoiser, Progress, Update, register
 
 
 
@@ -47,7 +47,7 @@ class ACAIConfig:
 
 
 @register
-class ACAI(Autoencoder):
+class ACAI(Denoiser, Autoencoder):
     """ACAI (Berthelot et al. 2019, Sec. 2): a critic regresses the mixing coefficient of decoded code mixtures.
 
     Autoencoder loss ||x - g(f(x))||^2 + lam ||d(x_alpha)||^2; critic loss ||d(x_alpha) - alpha||^2 +
@@ -56,7 +56,6 @@ class ACAI(Autoencoder):
 
     name = "acai"
     Config = ACAIConfig
-    denoises = True
 
     def __init__(self, config: ACAIConfig) -> None:
         super().__init__(config)

@@ -11,7 +11,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..nn import ARCHS, encoder_decoder, mlp
-from .base import Autoencoder, Batch, Progress, Trainable, Update, register
+from .base import Autoencoder, Batch, Denoiser, Progress, Trainable, Update, register
+from .capabilities import Traits
 from .rbm import RBM, unroll_into
 
 
@@ -63,12 +64,12 @@ def reconstruction_loss(logits: Tensor, x: Tensor, kind: str, weight: Tensor | N
 
 
 @register
-class DeepAutoencoder(Autoencoder):
+class DeepAutoencoder(Denoiser, Autoencoder):
     """Science 2006 deep autoencoder: x -> logistic layers -> linear code -> logistic layers -> x."""
 
     name = "ae"
     Config = AEConfig
-    denoises = weighs_inputs = True
+    traits = Traits(weighs_inputs=True)
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__(config)

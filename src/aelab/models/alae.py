@@ -20,9 +20,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..nn import draws
 from ..nn.style import (LatentDiscriminator, Mapping, MLPEncoder, MLPGenerator, NoiseFn, StyleEncoder, StyleGenerator,
                         growth, image_at)
-from .base import Batch, Generative, Progress, Update, register
+from .base import Autoencoder, Batch, Progress, Update, register
+from .capabilities import Traits
 
 ARCHS = ("mlp", "style")
 OUTPUTS = ("linear", "tanh")
@@ -83,7 +85,7 @@ def _frozen(*modules: nn.Module) -> Iterator[None]:
 
 
 @register
-class ALAE(Generative):
+class ALAE(Autoencoder):
     """ALAE (Pidhorskyi et al. 2020, Sec. 3, Algorithm 1): steps I (E, D; R1), II (F, G) and III (E, G in w space).
 
     Images enter the networks on [-1, 1] (2x - 1, as the official x / 127.5 - 1); G's output is linear there as the
@@ -102,7 +104,7 @@ class ALAE(Generative):
 
     name = "alae"
     Config = ALAEConfig
-    shares_update_params = True  # Algorithm 1 steps E in I and III, G in II and III
+    traits = Traits(inputs="images", shares_update_params=True)  # Algorithm 1 steps E in I and III, G in II and III
 
     def __init__(self, config: ALAEConfig) -> None:
         super().__init__(config)
@@ -221,7 +223,7 @@ class ALAE(Generative):
     # --- the autoencoder and the sampler --------------------------------------------------------------------------
     def _fixed_noise(self, n: int, generator: torch.Generator | None) -> NoiseFn:
         device = self.mapping.net.layers[0].weight.device
-        return lambda *shape: torch.randn(n, *shape, generator=generator).to(device)
+        return lambda *shape: draws.randn(n, *shape, device=device, generator=generator)
 
     def encode(self, x: Tensor) -> Tensor:
         """w = E(x), at the level of the last training step."""
@@ -231,7 +233,7 @@ class ALAE(Generative):
     def decode(self, w: Tensor) -> Tensor:
         """G(w) as images in [0, 1]; the style arch's noise is one fixed draw (seed 0), so decoding is a function."""
         level, alpha = self.stage()
-        noise = self._fixed_noise(w.shape[0], torch.Generator().manual_seed(0))
+        noise = self._fixed_noise(w.shape[0], torch.Generator(w.device).manual_seed(0))
         return self.to_images(self.generate(w, level, alpha, noise))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -239,7 +241,7 @@ class ALAE(Generative):
         level, alpha = self.stage()
         device = self.mapping.net.layers[0].weight.device
         with torch.no_grad():
-            z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
+            z = draws.randn(n, self.config.latent_dim, device=device, generator=generator)
             return self.to_images(self.generate(self.mapping(z), level, alpha, self._fixed_noise(n, generator)))
 
     def eval_terms(self, x: Tensor) -> dict[str, Tensor]:

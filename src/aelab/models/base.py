@@ -16,21 +16,15 @@ from torch import Tensor, nn
 
 from ..config import from_dict, to_dict
 from ..errors import ConfigError
-
-# What a model can do; the evaluation suite, the CLI and the contract test choose by these.
-RECONSTRUCT = "reconstruct"  # encode / decode / forward
-SAMPLE = "sample"  # sample(n) from a prior
-LIKELIHOOD = "likelihood"  # posterior q(z|x) and importance weights log p(x,z) - log q(z|x)
-DENSITY = "density"  # log_prob(x) of the data it was trained on (a prior over codes, say)
-DISCRETE_CODES = "discrete_codes"  # encode_indices / decode_indices over a codebook
-BINARY_CODES = "binary_codes"  # encode gives bits, for a hash index
-
+from ..nn.collective import Collective
+from .capabilities import Traits
 
 class Noise:
     """The random draws of one update in one step, made for the whole global batch and cut to this process's rows.
 
     Seeded by (seed, step, update, draw number) alone, so the training noise depends neither on the RNG
-    state nor on how many processes share the batch: N processes train exactly as one would.
+    state nor on how many processes share the batch: N processes train exactly as one would. Drawn on the training
+    device, never copied from the CPU: the numbers differ between device types (CUDA's generator is not the CPU's).
     """
 
     def __init__(self, seed: int, step: int, update: int, rows: tuple[int, int], total: int,
@@ -42,17 +36,17 @@ class Noise:
 
     def _generator(self) -> torch.Generator:
         self.draws += 1
-        return torch.Generator().manual_seed((self.key + self.draws) % (2**63))
+        return torch.Generator(self.device).manual_seed((self.key + self.draws) % (2**63))
 
     def randn(self, *shape: int) -> Tensor:
-        """Standard normal draws of shape (rows of this process, *shape)."""
-        full = torch.randn(self.total, *shape, generator=self._generator())
-        return full[self.rows[0] : self.rows[1]].to(self.device)
+        """Standard normal draws of shape (rows of this process, *shape), made on the device."""
+        full = torch.randn(self.total, *shape, generator=self._generator(), device=self.device)
+        return full[self.rows[0] : self.rows[1]]
 
     def rand(self, *shape: int) -> Tensor:
-        """Uniform [0, 1) draws of shape (rows of this process, *shape)."""
-        full = torch.rand(self.total, *shape, generator=self._generator())
-        return full[self.rows[0] : self.rows[1]].to(self.device)
+        """Uniform [0, 1) draws of shape (rows of this process, *shape), made on the device."""
+        full = torch.rand(self.total, *shape, generator=self._generator(), device=self.device)
+        return full[self.rows[0] : self.rows[1]]
 
 
 @dataclass
@@ -72,6 +66,9 @@ class Batch:
     clean: Tensor | None = None
     missing: Tensor | None = None
     emphasis: float = 1.0
+    # the processes sharing the global batch (the trainer's `Ranks`), for a loss that keeps statistics of the whole
+    # batch (VQ-VAE's EMA codebook); None: this batch is all there is
+    ranks: Collective | None = None
 
     @property
     def target(self) -> Tensor:
@@ -91,12 +88,14 @@ class Batch:
         gradient stays deterministic. Seeded by (seed, row) alone; without row indices (a loss called by hand),
         fresh draws from torch's generator.
         """
+        device = self.x.device
         if self.index is None:
-            return torch.randn(self.x.shape[0], *shape, device=self.x.device)
+            return torch.randn(self.x.shape[0], *shape, device=device)
         seed = self.noise.seed if self.noise is not None else 0
-        rows = [torch.randn(*shape, generator=torch.Generator().manual_seed(seed * 1_000_003 + 7_919 * int(i) + 1))
+        rows = [torch.randn(*shape, device=device,
+                            generator=torch.Generator(device).manual_seed(seed * 1_000_003 + 7_919 * int(i) + 1))
                 for i in self.index.tolist()]
-        return torch.stack(rows).to(self.x.device) if rows else torch.zeros(0, *shape, device=self.x.device)
+        return torch.stack(rows) if rows else torch.zeros(0, *shape, device=device)
 
     def randn_like(self, t: Tensor) -> Tensor:
         """N(0, 1) draws shaped like `t`, whose first dimension is the batch."""
@@ -176,17 +175,7 @@ class Trainable(nn.Module):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
-    # Whether the losses compare with `Batch.target` (so the model trains as a denoiser with TrainConfig.corrupt),
-    # and whether they honour `Batch.input_weights()` (emphasis); a model without a reconstruction has neither.
-    denoises: ClassVar[bool] = False
-    weighs_inputs: ClassVar[bool] = False
-    # A model that only trains as a stage over another model's output (a prior over a VQ-VAE's code indices) says
-    # so: `aelab train` refuses it with `stage_of` ("the prior over a VQ-VAE's codes (aelab train vqvae)").
-    standalone: ClassVar[bool] = True
-    stage_of: ClassVar[str] = ""
-    # Whether a network may be stepped by more than one update (ALAE's Algorithm 1 steps E in its discriminator and
-    # latent updates); each update still has an optimiser of its own over its own list.
-    shares_update_params: ClassVar[bool] = False
+    traits: ClassVar[Traits] = Traits()  # what the family is; what it can do are its methods (models.capabilities)
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -198,10 +187,6 @@ class Trainable(nn.Module):
 
     def updates(self) -> list[Update]:
         raise NotImplementedError
-
-    def capabilities(self) -> set[str]:
-        """What this model can do (see the constants above)."""
-        return set()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -245,7 +230,8 @@ class Trainable(nn.Module):
 class Autoencoder(Trainable):
     """Base of every autoencoder: `encode` data to a code, `decode` it back to data in [0, 1].
 
-    A prior stage trained on its codes (`--prior gmm`) is attached as `prior`, and then `sample` works.
+    A prior stage trained on its codes (`--prior gmm`) is attached as `prior`, and brings a `sample` method with it
+    (the `Sampler` capability is this model as it is: absent until then).
     """
 
     def encode(self, x: Tensor) -> Tensor:
@@ -262,9 +248,6 @@ class Autoencoder(Trainable):
         """The density over codes attached from a prior stage, if the run has one."""
         return self._modules.get("prior")  # type: ignore[return-value]
 
-    def capabilities(self) -> set[str]:
-        return {RECONSTRUCT, SAMPLE} if self.prior is not None else {RECONSTRUCT}
-
     def stage_output(self, x: Tensor) -> Tensor:
         """Codes, flat, as examples of shape (1, 1, d): what an RBM above or a prior over codes sees."""
         return self.encode(x).flatten(1).unsqueeze(1).unsqueeze(1)
@@ -276,14 +259,13 @@ class Autoencoder(Trainable):
     def attach(self, stages: dict[str, Trainable]) -> None:
         if "prior" in stages:
             self._modules["prior"] = stages["prior"]  # a submodule (moves with .to()), read through the property
+            if not hasattr(type(self), "sample"):  # the Sampler capability comes with the prior (a family's own wins)
+                self.sample = self._sample_prior
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Decodings of n draws from the attached prior over codes."""
-        if self.prior is None:
-            raise ConfigError(f"model {self.name!r} has no prior to sample from; train one on its codes with "
-                              f"`aelab train --from RUN --prior gmm`")
-        with torch.no_grad():  # a draw, not a path for gradients
-            return self.from_stage_output(self.prior.sample(n, generator=generator))
+    @torch.no_grad()  # a draw, not a path for gradients
+    def _sample_prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decodings of n draws from the attached prior over codes: `sample` once a prior is attached."""
+        return self.from_stage_output(self.prior.sample(n, generator=generator))
 
     def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Squared error and cross-entropy summed over pixels, and PSNR (dB, peak 1), per example."""
@@ -297,29 +279,14 @@ class Autoencoder(Trainable):
         return {"sq_err": sq.sum(1), "bce": bce, "psnr": psnr}
 
 
-class Generative(Autoencoder):
-    """An autoencoder with a prior of its own to sample from."""
+class Denoiser:
+    """Mixin of the families whose losses compare with `Batch.target`: they train as denoisers (TrainConfig.corrupt)
+    and restore (the `Restorer` capability)."""
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        raise NotImplementedError
-
-    def capabilities(self) -> set[str]:
-        return {RECONSTRUCT, SAMPLE}
-
-
-class LatentVariableModel(Generative):
-    """A generative model with an explicit likelihood p(x|z) p(z) and an approximate posterior q(z|x)."""
-
-    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and log-variance of the Gaussian q(z|x), each (B, latent_dim)."""
-        raise NotImplementedError
-
-    def log_weights(self, x: Tensor, k: int) -> Tensor:
-        """log p(x, z_i) - log q(z_i|x) for k draws z_i ~ q(z|x): shape (B, k) (Burda et al. 2016, Eq. 8)."""
-        raise NotImplementedError
-
-    def capabilities(self) -> set[str]:
-        return super().capabilities() | {LIKELIHOOD}
+    def restore(self, x: Tensor, known: Tensor | None = None) -> Tensor:
+        """The clean estimate of corrupted `x`; where `known` (bool, x's shape) is True the input is kept as given."""
+        out = self(x).reshape(x.shape)  # type: ignore[operator]
+        return out if known is None else torch.where(known, x, out.to(x.dtype))
 
 
 class DensityModel(Trainable):
@@ -329,11 +296,10 @@ class DensityModel(Trainable):
         """log p(x) per example, shape (B,)."""
         raise NotImplementedError
 
+    traits = Traits(inputs="codes", codes="none")
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError
-
-    def capabilities(self) -> set[str]:
-        return {DENSITY, SAMPLE}
 
     def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
         return {"nll": -self.log_prob(x)}

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..nn import gaussian_log_density
+from ..nn import draws, gaussian_log_density
 from .base import Batch, DensityModel, Progress, Update, register
 
 
@@ -65,10 +65,8 @@ class GaussianMixture(DensityModel):
         return torch.logsumexp(torch.log_softmax(self.logits, 0) + per_component, dim=1)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        device = self.means.device
-        probs = torch.softmax(self.logits.detach(), 0).cpu()
-        k = torch.multinomial(probs, n, replacement=True, generator=generator).to(device)
-        eps = torch.randn(n, self.means.shape[1], generator=generator).to(device)
+        k = draws.categorical(torch.softmax(self.logits.detach(), 0), n, generator)
+        eps = draws.randn(n, self.means.shape[1], device=self.means.device, generator=generator)
         z = self.means[k] + self._log_stds()[k].exp() * eps
         return z.view(n, *self.input_shape)
 

@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..nn import mlp
-from .base import BINARY_CODES, Autoencoder, Batch, Progress, Trainable, Update, register
+from .base import Autoencoder, Batch, Denoiser, Progress, Trainable, Update, register
+from .capabilities import Traits
 
 
 INPUTS = ("counts", "binary")
@@ -67,11 +68,11 @@ class SemhashConfig:
 
 
 @register
-class SemanticHasher(Autoencoder):
+class SemanticHasher(Denoiser, Autoencoder):
     """x -> logistic layers -> logistic code (+ fixed noise in training) -> logistic layers -> x; bits = code > 0.5."""
 
     name = "semhash"
-    denoises = True
+    traits = Traits(inputs="counts")
     Config = SemhashConfig
 
     def __init__(self, config: SemhashConfig) -> None:
@@ -83,9 +84,6 @@ class SemanticHasher(Autoencoder):
     @property
     def counts(self) -> bool:
         return self.config.input_kind == "counts"
-
-    def capabilities(self) -> set[str]:
-        return super().capabilities() | {BINARY_CODES}
 
     def check_input(self, x: Tensor) -> None:
         super().check_input(x)

@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..nn import draws
 from ..nn import ARCHS, LOG_2PI, encoder_decoder, gaussian_kl, reparameterize
-from .base import Batch, LatentVariableModel, Progress, Update, ramp, register
+from .base import Autoencoder, Batch, Denoiser, Progress, Update, ramp, register
+from .capabilities import Traits
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 SIGMA_DEFAULT = 0.1  # the Gaussian decoder's standard deviation when the config leaves sigma unset
@@ -77,15 +79,15 @@ class GaussianCodeMixin:
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decoder means at n draws from the prior N(0, I)."""
         device = next(self.parameters()).device
-        return self.decode(torch.randn(n, self.config.latent_dim, generator=generator, device=device))
+        return self.decode(draws.randn(n, self.config.latent_dim, device=device, generator=generator))
 
 
 @register
-class VAE(GaussianCodeMixin, LatentVariableModel):
+class VAE(GaussianCodeMixin, Denoiser, Autoencoder):
     """VAE (Kingma & Welling 2014): maximises the ELBO E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)), Eq. 10."""
 
     name = "vae"
-    denoises = weighs_inputs = True
+    traits = Traits(weighs_inputs=True)
     Config = VAEConfig
 
     def __init__(self, config: VAEConfig) -> None:

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..nn import ARCHS, ConvDiscriminator, encoder_decoder, gaussian_kl, reparameterize
-from .base import Batch, Generative, Progress, Update, register
+from .base import Autoencoder, Batch, Denoiser, Progress, Update, register
 from .vae import GaussianCodeMixin
 
 
@@ -52,11 +52,11 @@ def _fake(logits: Tensor) -> Tensor:
 
 
 @register
-class VAEGAN(GaussianCodeMixin, Generative):
+class VAEGAN(GaussianCodeMixin, Denoiser, Autoencoder):
     """VAE-GAN (Larsen et al. 2016): Enc on KL + L_llike^Dis_l, Dec on gamma*L_llike - L_GAN, Dis on L_GAN (Alg. 1)."""
 
     name = "vaegan"
-    denoises = True  # its reconstruction is judged in the discriminator's features: no per-input weights
+    # a Denoiser without weighs_inputs: its reconstruction is judged in the discriminator's features
     Config = VAEGANConfig
 
     def __init__(self, config: VAEGANConfig) -> None:

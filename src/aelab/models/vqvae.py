@@ -17,7 +17,9 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..nn import GatedPixelCNN, PoolDecoder, PoolEncoder, VectorQuantizer, check_conv_shape, pool_grid
-from .base import DISCRETE_CODES, Autoencoder, Batch, DensityModel, Progress, Update, register
+from ..nn.collective import ALONE
+from .base import Autoencoder, Batch, Denoiser, DensityModel, Progress, Update, register
+from .capabilities import Traits
 
 
 LN2 = math.log(2.0)
@@ -91,12 +93,12 @@ def _residual_stack(channels: int, hidden: int, blocks: int) -> list[nn.Module]:
 
 
 @register
-class VQVAE(Autoencoder):
+class VQVAE(Denoiser, Autoencoder):
     """x -> conv encoder -> z_e (D x h x w) -> nearest codebook rows z_q -> conv decoder -> p(x | z_q) (eq. 3)."""
 
     name = "vqvae"
     Config = VQVAEConfig
-    denoises = weighs_inputs = True
+    traits = Traits(inputs="images", codes="grid", weighs_inputs=True)
 
     def __init__(self, config: VQVAEConfig) -> None:
         super().__init__(config)
@@ -122,9 +124,6 @@ class VQVAE(Autoencoder):
         )
 
     # --- the model interface ----------------------------------------------------------------
-    def capabilities(self) -> set[str]:
-        return super().capabilities() | {DISCRETE_CODES}
-
     def encode(self, x: Tensor) -> Tensor:
         """The quantised vectors z_q, (B, D, h, w)."""
         return self.quantizer.lookup(self.encode_indices(x))
@@ -132,6 +131,11 @@ class VQVAE(Autoencoder):
     def encode_indices(self, x: Tensor) -> Tensor:
         """The grid of code indices (B, h, w)."""
         return self.quantizer.nearest(self.encoder(x))
+
+    @property
+    def num_codes(self) -> int:
+        """Rows of the codebook: every index is below this."""
+        return self.quantizer.num_codes
 
     def decode_logits(self, z: Tensor) -> Tensor:
         return self.decoder(z)
@@ -173,7 +177,7 @@ class VQVAE(Autoencoder):
         """Eq. 3 per example, averaged over the batch: -log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2
         (the codebook terms summed over the grid, as the reconstruction is over the pixels)."""
         z_e = self.encoder(batch.x)
-        z_q, indices, vq_loss = self.quantizer(z_e)
+        z_q, indices, vq_loss = self.quantizer(z_e, ranks=batch.ranks or ALONE)
         rec = self.nll_given_codes(self.decoder(z_q), batch.target, batch.input_weights()).mean()
         vq = vq_loss * z_e[0].numel()  # the quantiser's losses are means over elements
         stats = self.quantizer.usage(indices)
@@ -222,8 +226,7 @@ class PixelCNNPrior(DensityModel):
 
     name = "pixelcnn"
     Config = PixelCNNConfig
-    standalone = False
-    stage_of = "the prior over a VQ-VAE's code indices (aelab train vqvae)"
+    traits = Traits(inputs="codes", codes="none", stage_of="the prior over a VQ-VAE's code indices (aelab train vqvae)")
 
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__(config)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
+from . import draws
 
 
 def _down_shift(x: Tensor) -> Tensor:
@@ -173,13 +174,12 @@ class GatedPixelCNN(nn.Module):
             labels = labels.to(device)
         height, width = shape
         grid = torch.zeros(n, height, width, dtype=torch.long, device=device)
-        draw_device = generator.device if generator is not None else device
         for i in range(height):
             for j in range(width):
                 # rows below i cannot affect row i (no padding below), so the grid is cut after row i
                 logits = self(grid[:, : i + 1], labels)[:, :, i, j].double() / temperature
                 cdf = logits.softmax(dim=1).cumsum(dim=1)
-                # inverse-CDF with uniforms from the caller's generator: any device, same draws
-                u = torch.rand(n, 1, generator=generator, device=draw_device, dtype=torch.float64).to(device)
+                # inverse-CDF with uniforms from the caller's generator (on its device: the same draws for a CPU one)
+                u = draws.rand(n, 1, device=device, generator=generator, dtype=torch.float64)
                 grid[:, i, j] = (cdf < u * cdf[:, -1:]).sum(dim=1).clamp(max=self.num_classes - 1)
         return grid

@@ -20,11 +20,11 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from .collective import ALONE, Collective
 
 
 def codebook_usage(counts: Tensor) -> dict[str, Tensor]:
@@ -37,11 +37,6 @@ def codebook_usage(counts: Tensor) -> dict[str, Tensor]:
     p = counts / counts.sum().clamp_min(1.0)
     entropy = -torch.special.xlogy(p, p).sum()  # xlogy: 0 log 0 = 0 for unused codes
     return {"usage": (counts > 0).to(torch.float32).mean(), "perplexity": entropy.exp()}
-
-
-def _world() -> int:
-    """Processes sharing each training batch (1 unless a torch.distributed group is up)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def _check_int(name: str, value: object, low: int) -> int:
@@ -67,8 +62,9 @@ class VectorQuantizer(nn.Module):
     hands every parameter of an update to its optimiser, and a frozen Parameter would still be shrunk by
     weight decay (and, across processes, given a zero gradient and stepped).
 
-    Training-mode calls also update state, after the outputs are computed (all under an initialised
-    torch.distributed group, where the statistics are summed over the ranks so N processes train as one):
+    Training-mode calls also update state, after the outputs are computed (with `ranks`, the trainer's processes
+    that share the batch, the statistics are summed over them so N processes train as one; the quantiser itself
+    holds no collective):
     - EMA (App. A.1): N_i <- decay N_i + (1 - decay) n_i, m_i <- decay m_i + (1 - decay) sum_{z -> i} z,
       e_i = m_i / N~_i with Laplace-smoothed sizes N~ = (N + eps) / (sum N + K eps) * sum N (as Sonnet), so an
       unused code divides by a positive number. Each code starts as one pseudo-vector at its own place
@@ -166,7 +162,8 @@ class VectorQuantizer(nn.Module):
         return codebook_usage(self.counts(indices))
 
     # --- the quantiser ------------------------------------------------------------------------------------
-    def forward(self, z_e: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, z_e: Tensor, generator: torch.Generator | None = None,
+                ranks: Collective = ALONE) -> tuple[Tensor, Tensor, Tensor]:
         """(quantized like z_e, indices (B, *spatial), loss) for z_e (B, D, *spatial) (van den Oord et al., Eq. 3)."""
         lead = (z_e.shape[0], *z_e.shape[2:])
         with torch.autocast(z_e.device.type, enabled=False):
@@ -182,18 +179,17 @@ class VectorQuantizer(nn.Module):
             # the paper's z + sg[e - z] would be e only up to rounding
             q = e.detach() + (rows - rows.detach())
         if self.training:
-            self._update(rows.detach(), idx, generator)
+            self._update(rows.detach(), idx, generator, ranks)
         return self._channels_first(q, lead).to(z_e.dtype), idx.reshape(lead), loss
 
     @torch.no_grad()
-    def _update(self, rows: Tensor, idx: Tensor, generator: torch.Generator | None) -> None:
+    def _update(self, rows: Tensor, idx: Tensor, generator: torch.Generator | None, ranks: Collective) -> None:
         """One training step of the EMA statistics and the dead-code clocks, on the global batch."""
         onehot = F.one_hot(idx, self.num_codes).to(rows.dtype)  # (N, K)
         counts = onehot.sum(0)
         # sums through a matmul, not index_add_: its CUDA atomics would add in a varying order
         stats = torch.cat([counts[:, None], onehot.t() @ rows], 1) if self.ema else counts[:, None]
-        if _world() > 1:
-            dist.all_reduce(stats)
+        ranks.all_sum(stats)
         counts = stats[:, 0]
         if self.ema:
             self.cluster_size.mul_(self.decay).add_(counts, alpha=1.0 - self.decay)
@@ -203,7 +199,7 @@ class VectorQuantizer(nn.Module):
             self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
             dead = (self.unused_steps >= self.restart_after).nonzero().squeeze(1)
             if dead.numel():
-                new = self._draw_rows(rows, dead.numel(), generator)
+                new = self._draw_rows(rows, dead.numel(), generator, ranks)
                 if new is not None:
                     self._set_codes(dead, new)
 
@@ -221,16 +217,11 @@ class VectorQuantizer(nn.Module):
         if self.restart_after:
             self.unused_steps[which] = 0
 
-    def _draw_rows(self, rows: Tensor, n: int, generator: torch.Generator | None) -> Tensor | None:
+    def _draw_rows(self, rows: Tensor, n: int, generator: torch.Generator | None,
+                   ranks: Collective) -> Tensor | None:
         """`n` rows of the global batch (distinct when it has enough), the same on every rank; None if it is empty."""
         here = rows.shape[0]
-        offset, total = 0, here
-        if _world() > 1:
-            # each rank holds a contiguous shard of the global batch: find this shard's place in it
-            sizes = [torch.zeros(1, dtype=torch.long, device=rows.device) for _ in range(_world())]
-            dist.all_gather(sizes, torch.tensor([here], device=rows.device))
-            shard = [int(s) for s in sizes]
-            offset, total = sum(shard[: dist.get_rank()]), sum(shard)
+        offset, total = ranks.span(here, rows.device)  # each rank holds a contiguous shard of the global batch
         if total == 0:
             return None
         # drawn on the CPU, from the generator given or torch's global one: the same numbers on any device
@@ -240,17 +231,16 @@ class VectorQuantizer(nn.Module):
         mine = (local >= 0) & (local < here)
         picked = torch.zeros(n, self.dim, dtype=rows.dtype, device=rows.device)
         picked[mine] = rows[local[mine]]
-        if _world() > 1:
-            dist.all_reduce(picked)  # each row comes from its one owner, zeros from the others: an exact copy
+        ranks.all_sum(picked)  # each row comes from its one owner, zeros from the others: an exact copy
         return picked
 
     @torch.no_grad()
-    def init_from_data(self, z_e: Tensor, generator: torch.Generator | None = None) -> None:
+    def init_from_data(self, z_e: Tensor, generator: torch.Generator | None = None, ranks: Collective = ALONE) -> None:
         """Set every code to a random vector of z_e (B, D, *spatial) and reset the EMA and restart state.
 
         The data-dependent alternative to the uniform start, for a model's `prepare` (run with every rank's shard).
         """
-        new = self._draw_rows(self._rows(z_e.detach()), self.num_codes, generator)
+        new = self._draw_rows(self._rows(z_e.detach()), self.num_codes, generator, ranks)
         if new is None:
             raise ConfigError("VectorQuantizer.init_from_data needs at least one encoder output")
         self._set_codes(torch.arange(self.num_codes, device=new.device), new)

@@ -42,6 +42,20 @@ class Ranks:
         if self.distributed:
             dist.barrier()
 
+    def all_sum(self, t: Tensor) -> None:
+        """Sum `t` over the ranks, in place (a model's statistics of the global batch: VQ-VAE's EMA codebook)."""
+        if self.distributed:
+            dist.all_reduce(t)
+
+    def span(self, rows: int, device: torch.device) -> tuple[int, int]:
+        """(where this rank's `rows` start in the global batch, the global batch's rows): shards are contiguous."""
+        if not self.distributed:
+            return 0, rows
+        sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(self.world)]
+        dist.all_gather(sizes, torch.tensor([rows], device=device))
+        shard = [int(s) for s in sizes]
+        return sum(shard[: self.rank]), sum(shard)
+
     def agree(self, value: int, what: str) -> None:
         """Refuse to go on when the ranks decided differently (they would wait in different collectives)."""
         if not self.distributed:

@@ -16,6 +16,7 @@ from ..config import to_dict
 from ..corruption.apply import Corruption
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import Batch, Noise, Progress, Trainable, Update, model_spec
+from ..models.capabilities import Restorer
 from ..recipes.train import TrainConfig
 from ..runs.folder import RunFolder, no_interrupt
 from .callbacks import C, Callback
@@ -263,10 +264,10 @@ class Trainer:
         """The denoiser's corruption (TrainConfig.corrupt), checked against the model and the data now."""
         if not config.corrupt:
             return None
-        if not model.denoises:
+        if not isinstance(model, Restorer):
             raise ConfigError(f"model {model.name!r} cannot train as a denoiser (--corrupt): its loss does not "
                               f"reconstruct the input")
-        if config.emphasis != 1.0 and not model.weighs_inputs:
+        if config.emphasis != 1.0 and not model.traits.weighs_inputs:
             raise ConfigError(f"model {model.name!r} has no per-input loss to weigh (--emphasis); leave it at 1")
         corruption = Corruption(config.corrupt, config.emphasis)
         corruption.check(tuple(x.shape[1:]))
@@ -295,6 +296,7 @@ class Trainer:
                 continue
             total = self._global_rows or n_local  # a batch handed in by hand is its own global batch
             batch.noise = Noise(self.cfg.seed, self.step, i, (start, start + n_local), total, self.device)
+            batch.ranks = self.ranks
             scale = u.lr_scale(progress) if u.lr_scale is not None else 1.0
             for g in opt.param_groups:
                 g["lr"] = base_lr * factor * scale

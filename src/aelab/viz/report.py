@@ -401,7 +401,7 @@ def write_report(
     `retrieval_curve`: the evaluation suite's precision-recall by Hamming radius (details["pr_by_radius"]) of the
     test items against `database`, drawn in the retrieval section.
     """
-    from ..models.base import BINARY_CODES, RECONSTRUCT, SAMPLE
+    from ..models.capabilities import BinaryCoder, Sampler, capabilities, is_autoencoder
 
     run_dir = Path(run_dir)
     model_name = getattr(model, "name", "") or type(model).__name__
@@ -420,7 +420,8 @@ def write_report(
             f"<header><h1>{_esc(title)}</h1>\n"
             + (f'<p class="banner" id="unfinished">{_esc(unfinished)}</p>\n' if unfinished else "")
             + f"<p class=\"meta\">model <code>{_esc(model_name)}</code>"
-            f" ({n_params:,} parameters) &middot; data <code>{_esc(data_name)}</code>"
+            f" ({n_params:,} parameters; can {_esc(', '.join(capabilities(model)))})"
+            f" &middot; data <code>{_esc(data_name)}</code>"
             f" {_esc(tuple(x.shape))} &middot; written {_esc(now)}</p></header>"
         ]
 
@@ -446,7 +447,7 @@ def write_report(
         parts.append(_section("curves", "Training curves", _stage_curves(records, stages)))
 
         n = min(int(n_recon), x.shape[0])
-        autoencoder = RECONSTRUCT in model.capabilities()  # a density model (a prior) has no codes to draw
+        autoencoder = is_autoencoder(model)  # a density model (a prior) has no codes to draw
         images = x.dim() == 4  # (N, C, H, W); documents are word counts (N, V)
         vocabulary = getattr(data, "vocabulary", None)
         if n > 0 and autoencoder and corruption:
@@ -456,7 +457,7 @@ def write_report(
         elif n > 0 and autoencoder and vocabulary is not None:
             parts.append(_section("reconstructions", "Reconstructions", _word_reconstructions(model, data, vocabulary)))
 
-        if retrieval_curve is not None and BINARY_CODES in model.capabilities() and database is not None \
+        if retrieval_curve is not None and isinstance(model, BinaryCoder) and database is not None \
                 and x.shape[0] > 0:
             parts.append(_section("retrieval", "Retrieval", _retrieval(model, data, database, retrieval_curve)))
 
@@ -467,7 +468,7 @@ def write_report(
             code_map = _code_map(model, data, model_name, data_name, max_map_points)
             parts.append(_section("codes", "2-D code map", code_map))
 
-        if SAMPLE in model.capabilities() and autoencoder and images:
+        if isinstance(model, Sampler) and autoencoder and images:
             parts.append(_section("samples", "Samples", _samples(model, tuple(x.shape[1:]))))
     finally:
         model.train(was_training)

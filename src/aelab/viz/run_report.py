@@ -19,7 +19,7 @@ def write_run_report(run: RunFolder | Path | str, model: Any, test: Any, databas
     """
     from ..data import binarize
     from ..eval.suite import evaluate_suite, options_for
-    from ..models.base import BINARY_CODES
+    from ..models.capabilities import BinaryCoder
 
     run = run if isinstance(run, RunFolder) else RunFolder(run)
     spec = run.read_spec()
@@ -28,7 +28,7 @@ def write_run_report(run: RunFolder | Path | str, model: Any, test: Any, databas
     if spec.after_main() and x is not None and len(x):  # a prior: the whole run's numbers (bits/dim)
         composed = evaluate_suite(model, x, options_for(spec.data, spec.train))[0]
     curve = None
-    if (BINARY_CODES in model.capabilities() and database is not None and getattr(test, "y", None) is not None
+    if (isinstance(model, BinaryCoder) and database is not None and getattr(test, "y", None) is not None
             and getattr(database, "y", None) is not None and len(test.x)):
         options = options_for(spec.data, spec.train, labels=test.y, database=(database.x, database.y),
                               only=("retrieval",))
