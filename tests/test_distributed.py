@@ -26,8 +26,12 @@ def _x():
     return torch.rand(160, 1, 8, 8, generator=torch.Generator().manual_seed(1))
 
 
+VARIANTS = {"vqvae-ema": ("vqvae", {"ema": True, "restart_after": 1})}  # a name for a tiny preset with settings
+
+
 def _spec(name):
-    return plan_run(name, presets(name)["tiny"], "digits", train=TRAIN)
+    model, settings = VARIANTS.get(name, (name, {}))
+    return plan_run(model, {**presets(model)["tiny"], **settings}, "digits", train=TRAIN)
 
 
 def _worker(rank, world, store, name, out, stop_after, resume):
@@ -95,6 +99,16 @@ def test_every_update_of_a_multi_update_model_is_reduced(tmp_path):
     assert state["finished"] and set(state["optimizers"]) == {"encoder", "decoder", "discriminator"}
     a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_the_vq_codebook_statistics_are_reduced_through_the_trainers_ranks(tmp_path):
+    """VQ-VAE's EMA codebook and dead-code restarts keep statistics of the global batch, summed over the ranks through
+    the trainer's Ranks (Batch.ranks): two processes give the codebook of one."""
+    aelab.fit(_spec("vqvae-ema"), _x(), out=tmp_path / "one", progress=False, device="cpu")
+    _launch(tmp_path, "vqvae-ema", tmp_path / "two")
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert {"quantizer.cluster_size", "quantizer.unused_steps"} <= set(a)
+    assert all(torch.allclose(a[k].double(), b[k].double(), atol=1e-5) for k in a)
 
 
 def test_torchrun_runs_the_cli_on_two_processes(tmp_path):
