@@ -1,6 +1,7 @@
 """Text as data (data/text.py): 20newsgroups, user corpora as .tsv tables and folders, vocabularies, queries."""
 
 import gzip
+import hashlib
 import re
 from collections import Counter
 from pathlib import Path
@@ -22,7 +23,8 @@ from aelab.data import (
     tokenize,
     write_vocabulary,
 )
-from aelab.data.text import NEWSGROUPS, stop_words
+from aelab.data.text import NEWSGROUPS
+from aelab.eval.hashing import tfidf
 from aelab.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -83,9 +85,9 @@ def test_newsgroups_vocabulary_is_the_training_sets_most_frequent_words(ng):
     train, test = ng
     vocab = train.vocabulary
     assert test.vocabulary == vocab and len(vocab) == len(set(vocab)) == 2000
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # the list read without importing sklearn
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    assert stop_words() == ENGLISH_STOP_WORDS and not set(vocab) & ENGLISH_STOP_WORDS
+    assert not set(vocab) & ENGLISH_STOP_WORDS
     assert all(len(w) > 1 and w.isalpha() for w in vocab)
     # an independent count of every word of the training file
     totals = Counter(" ".join(text for _, text in raw_rows(NG_DIR / "train.tsv.gz")).split())
@@ -104,6 +106,18 @@ def test_newsgroups_counts_equal_a_hand_count(ng):
             words = Counter(rows[r][1].split())
             expect = [float(words[w]) for w in d.vocabulary]
             assert d.x[r].tolist() == expect and sum(expect) > 0
+
+
+def test_newsgroups_counts_are_those_of_the_earlier_tokenizer(ng):
+    # sha256 of x as aelab's own tokenizer counted it before scikit-learn's CountVectorizer did: a run saved then
+    # encodes its test split and queries exactly as it did
+    train, test = ng
+    assert hashlib.sha256(train.x.numpy().tobytes()).hexdigest() == (
+        "26cb8bd554f122be7ab9e2b3120be5a6454c73bb7b6190701681bdc4ab11eea5"
+    )
+    assert hashlib.sha256(test.x.numpy().tobytes()).hexdigest() == (
+        "98bfab963a355a925904174284b8577778d9967c273f9201932e9ecdb871c30e"
+    )
 
 
 @needs_20ng
@@ -200,14 +214,39 @@ def test_tokenize_build_vocabulary_and_count_words():
     assert build_vocabulary(texts, 4) == ["aa", "bb", "cc", "dd"]
     assert build_vocabulary(texts) == ["aa", "bb", "cc", "dd", "zz"]  # fewer words than asked for
     assert build_vocabulary(["the of and", "x y"]) == []
+    assert build_vocabulary([]) == []
     counts = count_words(["Zz, A! zz zzz", "", "c\nb\tc"], ["zz", "a", "b", "c"])
     assert counts.dtype == np.float32 and counts.tolist() == [[2, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 2]]
     assert count_words([], ["a"]).shape == (0, 1)
-    # the plain lower-case fast path and the general path agree
+    # case, punctuation and line breaks do not change the counts
     mixed = ["alpha beta beta", "Alpha, BETA!", "gamma\nalpha"]
     plain = ["alpha beta beta", "alpha beta", "gamma alpha"]
     words = ["alpha", "beta", "gamma"]
     assert np.array_equal(count_words(mixed, words), count_words(plain, words))
+
+
+def test_ties_at_the_vocabularys_cut_are_broken_alphabetically():
+    # scikit-learn's max_features makes no such promise: it ranks with an unstable sort
+    texts = ["mm kk ll", "ll mm kk", "zz zz zz zz"]
+    assert build_vocabulary(texts, 2) == ["zz", "kk"]
+    assert build_vocabulary(list(reversed(texts)), 3) == ["zz", "kk", "ll"]
+
+
+def test_a_given_vocabulary_counts_every_word_it_holds():
+    # a vocabulary given by hand may hold what a built one never does: stop words and one-letter words
+    counts = count_words(["The cat and a dog; the end", "x marks the spot"], ["the", "a", "x", "cat"])
+    assert counts.tolist() == [[2, 1, 0, 1], [1, 0, 1, 0]]
+
+
+def test_tfidf_is_the_smooth_idf_of_the_training_counts_l2_normalised():
+    train = np.array([[2, 0, 1], [0, 1, 1], [1, 0, 1]], dtype=np.float32)
+    docs = np.array([[1, 1, 0], [0, 0, 0]], dtype=np.float32)
+    idf = np.log(4 / (1 + np.array([2, 1, 3]))) + 1  # ln((1 + n) / (1 + df)) + 1
+    w = docs[0] * idf
+    got = tfidf(train, docs)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got[0], w / np.linalg.norm(w), rtol=1e-6)
+    assert got[1].tolist() == [0, 0, 0]  # a document without words stays zero
 
 
 @pytest.mark.parametrize(

@@ -5,16 +5,19 @@ files, see paths.py); a `.tsv` or `.tsv.gz` file with the header `label<TAB>text
 per line; a folder whose first-level sub-folders hold `.txt` files (the sub-folder is the label).
 
 One set of rules for every source, split and query:
-- Tokens are the runs of letters of the lower-cased text (Unicode letters; digits, "_" and
-  punctuation separate words). No stemming.
+- Words are found by scikit-learn's `CountVectorizer`: the lower-cased text's runs of letters
+  (`TOKEN_PATTERN`: Unicode letters; digits, "_" and punctuation separate words). No stemming.
 - The vocabulary is built from the TRAINING split only: its `vocab_size` (default 2000) words with
   the most occurrences in all its documents together (total count, not the number of documents),
-  leaving out scikit-learn's English stop words and one-letter tokens; equal counts are ordered
-  alphabetically, so the vocabulary is the same on every machine. This follows the 20 Newsgroups
-  set-up of Salakhutdinov & Hinton's semantic hashing (2009), "the 2000 most frequent words of the
-  training set" after stop-word removal; they also stemmed, which is left out here.
-- x is float32 (N, V): how often each vocabulary word occurs in each document; other words are
-  dropped. Dataset.vocabulary is the list, Dataset.texts the documents as read.
+  leaving out scikit-learn's English stop words (`stop_words="english"`) and one-letter words;
+  equal counts are ordered alphabetically, so the vocabulary is the same on every machine. This
+  follows the 20 Newsgroups set-up of Salakhutdinov & Hinton's semantic hashing (2009), "the 2000
+  most frequent words of the training set" after stop-word removal; they also stemmed, which is
+  left out here. (CountVectorizer's own `max_features` is not used: it breaks ties at the cut with
+  an unstable sort and orders its columns alphabetically, not by frequency.)
+- x is float32 (N, V): how often each vocabulary word occurs in each document (CountVectorizer
+  with `vocabulary=` the list, no stop words); other words are dropped. Dataset.vocabulary is the
+  list, Dataset.texts the documents as read.
 - `load_dataset(..., vocabulary=words)` counts exactly those words instead of building a list: that
   is how a run's saved vocabulary (`write_vocabulary` / `read_vocabulary`) encodes the test split
   and new documents the way the model was trained; `count_words` does the same for a user's query.
@@ -22,17 +25,13 @@ One set of rules for every source, split and query:
 
 from __future__ import annotations
 
-import ast
 import gzip
-import importlib.util
 import os
 import re
 import zlib
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from functools import lru_cache
-from itertools import repeat
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -53,11 +52,15 @@ from .dataset import (
 from .paths import data_folders
 from .registry import register_dataset
 
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import CountVectorizer
+
 __all__ = [
     "DEFAULT_VOCAB_SIZE",
     "NEWSGROUPS",
     "TEXT_SUFFIXES",
     "TSV_SUFFIXES",
+    "TOKEN_PATTERN",
     "build_vocabulary",
     "check_vocab_size",
     "check_vocabulary",
@@ -70,7 +73,6 @@ __all__ = [
     "locate_newsgroups",
     "read_tsv",
     "read_vocabulary",
-    "stop_words",
     "tokenize",
     "write_vocabulary",
 ]
@@ -89,44 +91,23 @@ NEWSGROUPS = [
 NEWSGROUPS_TRAIN = 11293
 NEWSGROUPS_TEST = 7528
 
-_WORD = re.compile(r"[^\W\d_]+")
-_WORD_OR_BREAK = re.compile(r"[^\W\d_]+|\n")  # "\n" ends a document in a token stream
-_PLAIN = re.compile(r"[a-z \n]*")
-_BREAK = "\n"
-_CHUNK_CHARS = 8 * 2**20  # documents are tokenised in blocks of about this many characters, to bound memory
+TOKEN_PATTERN = r"[^\W\d_]+"  # a run of letters: one-letter words are tokens too, so a given vocabulary may hold them
+_WORD = re.compile(TOKEN_PATTERN)  # checks that a vocabulary's words are words the vectorizer can find
 
 
 # ---------------------------------------------------------------- words
 
 
+def _vectorizer(**options: object) -> CountVectorizer:
+    """scikit-learn's CountVectorizer with this module's tokens; imported here, as it costs most of a second."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return CountVectorizer(token_pattern=TOKEN_PATTERN, lowercase=True, **options)
+
+
 def tokenize(text: str) -> list[str]:
-    """The words of a text as every loader sees them: runs of letters of the lower-cased text."""
-    return _WORD.findall(text.lower())
-
-
-def _token_stream(texts: Sequence[str]) -> list[str]:
-    """The tokens of all texts in one list, each text's followed by "\\n" except the last's.
-
-    Besides "\\n" the list may hold empty strings, which are in no vocabulary.
-    """
-    joined = _BREAK.join(texts)
-    if joined.count(_BREAK) == len(texts) - 1 and _PLAIN.fullmatch(joined):
-        # already lower-case letters and spaces (20newsgroups): splitting gives the regex's tokens
-        # (plus empty strings) several times faster, and tokenising is most of a load's time
-        return joined.replace(_BREAK, " \n ").split(" ")
-    return _WORD_OR_BREAK.findall(_BREAK.join(t.replace(_BREAK, " ") for t in texts).lower())
-
-
-def _blocks(texts: Sequence[str]) -> Iterator[tuple[int, int]]:
-    """(start, stop) ranges of texts of about _CHUNK_CHARS characters each, none empty."""
-    start, chars = 0, 0
-    for i, t in enumerate(texts):
-        chars += len(t) + 1
-        if chars >= _CHUNK_CHARS:
-            yield start, i + 1
-            start, chars = i + 1, 0
-    if start < len(texts):
-        yield start, len(texts)
+    """The words of a text as every loader sees them: CountVectorizer's tokens, before any stop word is left out."""
+    return _vectorizer().build_analyzer()(text)
 
 
 def _check_texts(texts: Sequence[str]) -> Sequence[str]:
@@ -137,44 +118,6 @@ def _check_texts(texts: Sequence[str]) -> Sequence[str]:
         if not isinstance(t, str):
             raise TypeError(f"texts must be strings, found {type(t).__name__}")
     return texts
-
-
-@lru_cache(maxsize=1)
-def stop_words() -> frozenset[str]:
-    """scikit-learn's English stop words (`ENGLISH_STOP_WORDS`, the Glasgow IR group's list of 318)."""
-    words = _read_sklearn_stop_words()
-    if words is None:
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-        words = ENGLISH_STOP_WORDS
-    return frozenset(words)
-
-
-def _read_sklearn_stop_words() -> list[str] | None:
-    """The list literal in scikit-learn's _stop_words.py, or None.
-
-    Read without importing scikit-learn, which takes about as long as loading 20newsgroups.
-    """
-    try:
-        spec = importlib.util.find_spec("sklearn")
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        path = Path(next(iter(spec.submodule_search_locations))) / "feature_extraction" / "_stop_words.py"
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError, ImportError):
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "ENGLISH_STOP_WORDS" for t in node.targets):
-            value = node.value
-            if isinstance(value, ast.Call) and len(value.args) == 1:  # frozenset([...])
-                value = value.args[0]
-            try:
-                words = ast.literal_eval(value)
-            except ValueError:
-                return None
-            if isinstance(words, (list, tuple, set)) and len(words) > 100 and all(isinstance(w, str) for w in words):
-                return list(words)
-    return None
 
 
 def check_vocab_size(vocab_size: int | None) -> int:
@@ -213,16 +156,15 @@ def build_vocabulary(texts: Sequence[str], size: int = DEFAULT_VOCAB_SIZE) -> li
     """
     size = check_vocab_size(size)
     texts = _check_texts(texts)
-    totals: Counter[str] = Counter()
-    for a, b in _blocks(texts):
-        totals.update(_token_stream(texts[a:b]))
-    stop = stop_words()
-    ranked = [(w, c) for w, c in totals.most_common() if len(w) > 1 and w != _BREAK and w not in stop]
-    if len(ranked) > size:  # only the words tied with the last one kept need the alphabetical order
-        cut = ranked[size - 1][1]
-        ranked = [p for p in ranked if p[1] >= cut]
-    ranked.sort(key=lambda p: (-p[1], p[0]))
-    return [w for w, _ in ranked[:size]]
+    vectorizer = _vectorizer(stop_words="english", dtype=np.int64)
+    try:
+        counts = vectorizer.fit_transform(texts)
+    except ValueError:  # scikit-learn's "empty vocabulary": no word but stop words, or no texts
+        return []
+    words = vectorizer.get_feature_names_out()  # in alphabetical order, so a stable sort breaks ties alphabetically
+    totals = np.asarray(counts.sum(axis=0)).ravel()
+    ranked = [words[i] for i in np.argsort(-totals, kind="stable") if len(words[i]) > 1]
+    return [str(w) for w in ranked[:size]]
 
 
 def _allocate_counts(label: str, n: int, v: int) -> np.ndarray:
@@ -240,22 +182,13 @@ def _allocate_counts(label: str, n: int, v: int) -> np.ndarray:
 def count_words(texts: Sequence[str], vocabulary: Sequence[str], label: str = "texts") -> np.ndarray:
     """float32 (len(texts), len(vocabulary)): how often each vocabulary word occurs in each text.
 
-    The tokeniser is `tokenize`; words outside the vocabulary are dropped. A query typed by a user
-    is `count_words([query], run_vocabulary)`.
+    The words are `tokenize`'s; words outside the vocabulary are dropped, and a stop word in the
+    vocabulary is counted like any other. A query typed by a user is `count_words([query], run_vocabulary)`.
     """
     words = check_vocabulary(vocabulary)
     texts = _check_texts(texts)
-    v = len(words)
-    out = _allocate_counts(label, len(texts), v)
-    codes = {w: i for i, w in enumerate(words)}
-    codes[_BREAK] = -2
-    for a, b in _blocks(texts):
-        tokens = _token_stream(texts[a:b])
-        ids = np.fromiter(map(codes.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
-        row = np.cumsum(ids == -2)  # the k-th "\n" starts the block's row k
-        keep = ids >= 0
-        cells, counts = np.unique(row[keep] * v + ids[keep], return_counts=True)
-        out[a:b].reshape(-1)[cells] = counts
+    out = _allocate_counts(label, len(texts), len(words))
+    _vectorizer(vocabulary=words, dtype=np.float32).transform(texts).toarray(out=out)  # no dense int64 copy on the way
     return out
 
 

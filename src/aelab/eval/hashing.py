@@ -16,12 +16,13 @@ from ..errors import ConfigError
 
 
 def tfidf(train_counts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """TF-IDF weights of `counts` with the inverse document frequencies of the training set (sklearn's smooth idf),
-    each row L2-normalised."""
-    df = (train_counts > 0).sum(0)
-    idf = np.log((1 + len(train_counts)) / (1 + df)) + 1
-    w = counts * idf
-    return (w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    """TF-IDF weights of `counts` with the inverse document frequencies of the training set (scikit-learn's
+    `TfidfTransformer`: smooth idf, each row L2-normalised)."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    # float64 inside, as the weights were computed before scikit-learn did it: float32 would move them by an ulp
+    weights = TfidfTransformer().fit(np.asarray(train_counts, np.float64)).transform(np.asarray(counts, np.float64))
+    return weights.toarray().astype(np.float32)
 
 
 @dataclass
