@@ -1,6 +1,9 @@
-"""Every model family; importing this module registers them all."""
+"""Every model family: importing this package imports every module in it, which registers them all (a new family
+is one new file here, and its recipes' file in aelab.recipes)."""
 
-from . import acai, ae, alae, gmm, rbm, semhash, vae, vaegan, vqvae  # noqa: F401  (registration happens at import)
+import importlib
+import pkgutil
+
 from .base import Autoencoder, Batch, DensityModel, Denoiser, Progress, Trainable, Update, build_model, model_class, model_names, register
 from .capabilities import (
     CAPABILITIES,
@@ -16,6 +19,9 @@ from .capabilities import (
     capabilities,
     is_autoencoder,
 )
+
+for _module in pkgutil.iter_modules(__path__):  # registration happens at import
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Autoencoder", "Batch", "BinaryCoder", "CAPABILITIES", "Decoder", "Denoiser", "Density", "DensityModel",
            "DiscreteCoder", "Encoder", "LikelihoodBound", "Progress", "Restorer", "Sampler", "Trainable", "Traits",
