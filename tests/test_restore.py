@@ -1,4 +1,5 @@
-"""Denoising and inpainting a user's photos: a patch data set, `aelab denoise` and `aelab inpaint` on odd sizes."""
+"""Denoising and inpainting a user's photos: a patch data set, `aelab denoise` and `aelab inpaint` on odd sizes;
+matching a photo's channels to the model's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from PIL import Image
 
 from aelab.cli import main
+from aelab.errors import DataError
+from aelab.restore import match_channels
 from test_cli import one_line_error, run
 
 
@@ -130,3 +133,36 @@ def test_a_model_of_vectors_cannot_restore_photos(tmp_path, capsys):
     code, _, err = run(capsys, "denoise", tmp_path / "sh", src, "-o", tmp_path / "o.png")
     assert code == 1
     one_line_error(err, "not images")
+
+
+# ---------------------------------------------------------------- channels (restore/photos.py)
+
+
+def test_match_channels_converts_grey_colour_and_rgba(capsys):
+    rng = np.random.default_rng(0)
+    grey = rng.random((1, 4, 5)).astype(np.float32)
+    rgb = rng.random((3, 4, 5)).astype(np.float32)
+    rgba = np.concatenate([rgb, np.ones((1, 4, 5), np.float32)])
+
+    np.testing.assert_array_equal(match_channels(grey, 3), np.repeat(grey, 3, axis=0))
+    luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    np.testing.assert_allclose(match_channels(rgb, 1), luma[None], rtol=1e-6)
+    assert match_channels(rgb, 3) is rgb and match_channels(grey, 1) is grey
+    assert capsys.readouterr().err == ""
+
+    np.testing.assert_array_equal(match_channels(rgba, 3, name="cat.png"), rgb)
+    np.testing.assert_allclose(match_channels(rgba, 1), luma[None], rtol=1e-6)
+    err = capsys.readouterr().err
+    assert "cat.png" in err and "alpha" in err
+
+    batch = rng.random((2, 3, 4, 5)).astype(np.float32)  # a batch (N, C, H, W) works too
+    assert match_channels(batch, 1).shape == (2, 1, 4, 5)
+
+
+@pytest.mark.parametrize("have, want", [(2, 3), (5, 1), (3, 4), (1, 2)])
+def test_channels_that_cannot_match_are_one_line_naming_both_counts(have, want):
+    with pytest.raises(DataError) as e:
+        match_channels(np.zeros((have, 4, 4), dtype=np.float32), want, name="photo.tif")
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "photo.tif" in msg and f"{have} channel" in msg and f"takes {want}" in msg

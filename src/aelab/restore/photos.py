@@ -1,20 +1,24 @@
 """Restoring a user's photos with a trained denoiser: any size and 1 or 3 channels, by overlapping patches of the
-model's input size, restored independently and blended without seams (data/patches.py); inpainting keeps every
-known pixel and fills the holes (corruption.inpaint)."""
+model's input size, restored independently and blended without seams (tiling.py); inpainting keeps every known
+pixel and fills the holes (corruption.inpaint)."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .corruption import inpaint
-from .data.patches import match_channels, tile, untile
-from .errors import ConfigError, DataError
+from ..corruption import inpaint
+from ..errors import ConfigError, DataError
+from .tiling import tile, untile
+
+__all__ = ["BATCH", "LUMA_601", "patch_size", "match_channels", "denoise_image", "inpaint_image", "read_mask"]
 
 BATCH = 256  # patches per forward pass
+LUMA_601 = (0.299, 0.587, 0.114)  # ITU-R BT.601, what Pillow's "L" and data.dataset.to_grayscale use
 
 
 def patch_size(model) -> tuple[int, int]:
@@ -26,6 +30,30 @@ def patch_size(model) -> tuple[int, int]:
     if h != w:
         raise ConfigError(f"model {model.name!r} takes {h}x{w} images; restoring photos by patches needs a square input")
     return int(c), int(h)
+
+
+def match_channels(image: np.ndarray, channels: int, name: str | None = None) -> np.ndarray:
+    """image (..., C, H, W) with `channels` (1 or 3) channels: 1->3 repeats, 3->1 is BT.601 luma, RGBA drops alpha."""
+    a = np.asarray(image)
+    if a.ndim < 3:
+        raise ValueError(f"match_channels needs (..., C, H, W), got shape {a.shape}")
+    have = int(a.shape[-3])
+    what = name if name is not None else "the image"
+    if channels not in (1, 3) or have not in (1, 3, 4):
+        raise DataError(
+            f"{what} has {have} channel(s) and the model takes {channels}; aelab converts images of 1, 3 or 4 (RGBA) "
+            "channels to models of 1 or 3"
+        )
+    if have == 4:  # alpha is dropped, not composited: the same rule as read_image's for RGBA files
+        print(f"aelab: note: {what} has an alpha channel; it is ignored", file=sys.stderr)
+        a = a[..., :3, :, :]
+        have = 3
+    if have == channels:
+        return a
+    if channels == 3:
+        return np.repeat(a, 3, axis=-3)
+    luma = np.asarray(LUMA_601, dtype=np.result_type(a.dtype, np.float32)).reshape(3, 1, 1)
+    return (a * luma).sum(axis=-3, keepdims=True)
 
 
 def _forward(model, x: np.ndarray) -> np.ndarray:
@@ -93,7 +121,7 @@ def read_mask(spec: str, size: tuple[int, int]) -> np.ndarray:
                 raise ConfigError(f"mask {part!r} lies outside the {w}x{h} image (x, y from 0; width, height >= 1)")
             holes[y : y + bh, x : x + bw] = True
         return holes
-    from .data.images import read_image
+    from ..data.images import read_image
 
     path = Path(spec).expanduser()
     if not path.exists():
