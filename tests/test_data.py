@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import importlib
 import struct
 import threading
 import time
@@ -29,6 +30,8 @@ from aelab.data import (
     write_idx,
 )
 from aelab.errors import AelabError, DataError
+
+fetch_module = importlib.import_module("aelab.data.fetch")  # aelab.data.fetch is also the function's name
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MNIST_DIR = SHARED / "mnist"
@@ -679,7 +682,8 @@ def server(tmp_path):
 
 
 def _checksums(www: Path) -> dict[str, str]:
-    return {s: hashlib.sha256(gzip.decompress((www / f"{s}.gz").read_bytes())).hexdigest() for s in IDX_NAMES}
+    """SHA-256 of each served .gz file, as a download is checked."""
+    return {s: hashlib.sha256((www / f"{s}.gz").read_bytes()).hexdigest() for s in IDX_NAMES}
 
 
 def test_fetch_downloads_verifies_and_skips(server, tmp_path):
@@ -709,9 +713,65 @@ def test_fetch_checksum_mismatch_keeps_nothing(server, tmp_path):
     with pytest.raises(DataError) as e:
         fetch("mnist", dest=dest, mirrors=[url], checksums=sums)
     msg = one_line(e)
-    assert "checksum mismatch for train-labels-idx1-ubyte.gz" in msg and "not kept" in msg
+    assert msg == (f"checksum mismatch for train-labels-idx1-ubyte.gz downloaded from {url}train-labels-idx1-ubyte.gz: "
+                   f"its SHA-256 is not {'0' * 64}; the file was not kept")
     names = sorted(p.name for p in dest.iterdir())
-    assert names == ["train-images-idx3-ubyte.gz"]  # the verified first file stays; the bad one, no
+    assert names == ["train-images-idx3-ubyte.gz"]  # the verified first file stays; the bad one, no (nor a temporary)
+
+
+def test_fetch_checks_downloads_against_the_built_in_digests(server, tmp_path):
+    url, www, requests = server
+    fake_mnist(www)  # not the real files: every download is refused, and nothing is kept
+    for name in ("mnist", "fashion-mnist"):
+        dest = tmp_path / name
+        with pytest.raises(DataError) as e:
+            fetch(name, dest=dest, mirrors=[url])
+        assert one_line(e).startswith("checksum mismatch for train-images-idx3-ubyte.gz")
+        assert list(dest.iterdir()) == []
+    assert requests == ["/train-images-idx3-ubyte.gz"] * 2
+
+
+def test_fetch_stops_a_download_past_the_size_cap(server, tmp_path, monkeypatch):
+    url, www, _ = server
+    fake_mnist(www)
+    monkeypatch.setattr(fetch_module, "MAX_DOWNLOAD_BYTES", 100)  # the fake train images are larger
+    dest = tmp_path / "dest"
+    with pytest.raises(DataError) as e:
+        fetch("mnist", dest=dest, mirrors=[url], checksums=_checksums(www))
+    assert "more than 100 bytes, stopped" in one_line(e)
+    assert list(dest.iterdir()) == []
+
+
+def test_fetch_writes_to_the_cache_folder_by_default(server, tmp_path, monkeypatch, capsys):
+    url, www, _ = server
+    fake_mnist(www)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    out = fetch("mnist", mirrors=[url], checksums=_checksums(www))
+    assert out == tmp_path / "home" / ".cache" / "aelab" / "mnist"
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.gz" for s in IDX_NAMES)
+    assert capsys.readouterr().err == ""  # pooch's own log lines are kept quiet
+
+
+def test_data_fetch_command_downloads_and_says_where(server, tmp_path, monkeypatch, capsys):
+    from aelab.cli.main import main
+
+    url, www, _ = server
+    fake_mnist(www)
+    monkeypatch.setitem(fetch_module.MIRRORS, "mnist", [url])
+    sums = _checksums(www)
+    monkeypatch.setitem(fetch_module.DOWNLOAD_SHA256, "mnist", sums)
+    monkeypatch.setitem(fetch_module.CHECKS, "mnist", {s: [fetch_module.Check("gz", "sha256", h)] for s, h in sums.items()})
+    dest = tmp_path / "dest"
+    assert main(["data", "fetch", "mnist", "--dest", str(dest)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"mnist: files are in {dest}\n" and err == ""
+    assert sorted(p.name for p in dest.iterdir()) == sorted(f"{s}.gz" for s in IDX_NAMES)
+    monkeypatch.setitem(fetch_module.DOWNLOAD_SHA256, "mnist", {s: "0" * 64 for s in IDX_NAMES})
+    (dest / "t10k-labels-idx1-ubyte.gz").unlink()  # the three valid files stay; the missing one is refused
+    assert main(["data", "fetch", "mnist", "--dest", str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("aelab: error: checksum mismatch for t10k-labels-idx1-ubyte.gz") and err.count("\n") == 1
+    assert len(list(dest.iterdir())) == 3
 
 
 def test_fetch_no_connection(tmp_path):

@@ -1,30 +1,32 @@
-"""Download MNIST / Fashion-MNIST from public mirrors, verify checksums, keep only verified files.
+"""Download MNIST / Fashion-MNIST from public mirrors through pooch, each file checked against its SHA-256.
 
-Each file is streamed (with a timeout and a size cap) into a temporary file next to its final
-place, checked, and renamed only when the check passes. With no connection the error says
-where to put the files by hand; the loaders find them there without any download.
+`pooch.retrieve` streams each file into a temporary file next to its final place in the cache
+folder (~/.cache/aelab/NAME, or --dest), compares its SHA-256 with the published digest, and
+renames it only when they match; a mismatch deletes it. Files already present are checked here
+(MNIST by the digest of its uncompressed content, so recompressed copies count) and not fetched
+again. With no connection the error says where to put the files by hand; the loaders find them
+there without any download. 20 Newsgroups has no download (NO_DOWNLOAD says why).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import logging
 import math
 import os
-import tempfile
-import urllib.error
-import urllib.request
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import DataError
 from .idx import read_idx_header
 from .paths import default_cache_dir
 
-__all__ = ["fetch", "IDX_FILES", "MIRRORS", "CHECKS", "Check", "NO_DOWNLOAD", "verify_file"]
+__all__ = ["fetch", "IDX_FILES", "MIRRORS", "CHECKS", "DOWNLOAD_SHA256", "Check", "NO_DOWNLOAD", "verify_file"]
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +75,27 @@ _MNIST_SHA256 = {
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
-# Fashion-MNIST: no published digest of the uncompressed files was found, so both digests are
-# of the .gz files exactly as the mirrors serve them.
-# MD5 of the .gz files: official, from the "Get the Data" table of the README of
+# SHA-256 of the .gz files exactly as the mirrors serve them: what pooch checks every download against.
+# MNIST: the values TensorFlow Datasets records for storage.googleapis.com/cvdf-datasets and torchvision's
+# prototype MNIST records for yann.lecun.com agree; the mirrors hold the same original files.
+# Fashion-MNIST: not published by Zalando; several public projects list these beside Zalando's official
+# MD5 (below), computed on the same files. The values used here before (from Britefury/batchup and
+# notwa/mnists) differ from them, and since a download had to match both digests, none could have passed.
+DOWNLOAD_SHA256: dict[str, dict[str, str]] = {
+    "mnist": {
+        "train-images-idx3-ubyte": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+}
+# Fashion-MNIST, MD5 of the .gz files: official, from the "Get the Data" table of the README of
 # github.com/zalandoresearch/fashion-mnist (the same values are in torchvision's FashionMNIST).
 _FASHION_MD5_GZ = {
     "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
@@ -83,20 +103,13 @@ _FASHION_MD5_GZ = {
     "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
     "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
 }
-# SHA-256 of the .gz files: not published by Zalando; taken from two independent public
-# projects that agree exactly: Britefury/batchup (batchup/datasets/fashion_mnist.py) and
-# notwa/mnists (mnists/__init__.py).
-_FASHION_SHA256_GZ = {
-    "train-images-idx3-ubyte": "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
-    "train-labels-idx1-ubyte": "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
-    "t10k-images-idx3-ubyte": "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
-    "t10k-labels-idx1-ubyte": "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
-}
 
+# What a file already on disk is checked against: MNIST by its uncompressed content (copies recompressed
+# elsewhere, like ../shared/data/mnist, differ as .gz), Fashion-MNIST by its .gz bytes.
 CHECKS: dict[str, dict[str, list[Check]]] = {
     "mnist": {f: [Check("content", "sha256", h)] for f, h in _MNIST_SHA256.items()},
     "fashion-mnist": {
-        f: [Check("gz", "sha256", _FASHION_SHA256_GZ[f]), Check("gz", "md5", _FASHION_MD5_GZ[f])]
+        f: [Check("gz", "sha256", DOWNLOAD_SHA256["fashion-mnist"][f]), Check("gz", "md5", _FASHION_MD5_GZ[f])]
         for f in IDX_FILES
     },
 }
@@ -190,23 +203,67 @@ class _Missing(Exception):
     """The mirror answered but did not serve the file (HTTP error, too large)."""
 
 
-def _download(url: str, out: Path, timeout: float) -> None:
-    req = urllib.request.Request(url, headers={"User-Agent": "aelab"})
+class _CappedFile:
+    """A download's file that refuses to grow past MAX_DOWNLOAD_BYTES: a mirror serving something else must not
+    fill the disk before the checksum can refuse it."""
+
+    def __init__(self, f: BinaryIO, url: str) -> None:
+        self.f, self.url, self.size = f, url, 0
+
+    def write(self, chunk: bytes) -> None:
+        """Append a chunk, or stop the download past the cap."""
+        self.size += len(chunk)
+        if self.size > MAX_DOWNLOAD_BYTES:
+            raise _Missing(f"{self.url}: more than {MAX_DOWNLOAD_BYTES} bytes, stopped")
+        self.f.write(chunk)
+
+    def flush(self) -> None:
+        """Flush the file."""
+        self.f.flush()
+
+
+def _downloader(timeout: float) -> Callable[[str, str, object], None]:
+    """A pooch downloader: HTTP(S) with a timeout, the file's bytes as served (no transfer decoding), capped."""
+    import pooch
+
+    http = pooch.HTTPDownloader(timeout=timeout, headers={"User-Agent": "aelab", "Accept-Encoding": "identity"})
+
+    def download(url: str, output_file: str, instance: object) -> None:
+        with open(output_file, "wb") as f:
+            http(url, _CappedFile(f, url), instance)
+
+    return download
+
+
+@contextmanager
+def _quiet_pooch() -> Iterator[None]:
+    """pooch logs each download to stderr; `aelab data fetch` says what it did in its own words."""
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r, open(out, "wb") as f:
-            total = 0
-            while chunk := r.read(_CHUNK):
-                total += len(chunk)
-                if total > MAX_DOWNLOAD_BYTES:
-                    raise _Missing(f"{url}: more than {MAX_DOWNLOAD_BYTES} bytes, stopped")
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-    except urllib.error.HTTPError as e:
-        raise _Missing(f"{url}: HTTP {e.code}") from None
-    except urllib.error.URLError as e:
-        raise _Unreachable(f"{url}: {e.reason}") from None
-    except (OSError, http.client.HTTPException, ValueError) as e:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _retrieve(url: str, dest: Path, name: str, sha256: str, timeout: float) -> None:
+    """dest/name from url through pooch.retrieve, kept only when its SHA-256 is `sha256`; errors as _Unreachable,
+    _Missing, or ValueError for a checksum mismatch (pooch's)."""
+    import pooch
+    import requests
+
+    try:
+        with _quiet_pooch():
+            pooch.retrieve(url, known_hash=f"sha256:{sha256}", fname=name, path=dest, downloader=_downloader(timeout))
+    except requests.HTTPError as e:
+        status = e.response.status_code if e.response is not None else "error"
+        raise _Missing(f"{url}: HTTP {status}") from None
+    except requests.RequestException as e:  # before ValueError: requests' InvalidURL is both
+        raise _Unreachable(f"{url}: {type(e).__name__}: {e}") from None
+    except OSError as e:
         raise _Unreachable(f"{url}: {type(e).__name__}: {e}") from None
 
 
@@ -220,7 +277,7 @@ def fetch(
     """Download a dataset's four IDX .gz files into dest (default ~/.cache/aelab/NAME); returns dest.
 
     Files already present and valid are kept. `checksums` (file name without .gz -> SHA-256 of the
-    uncompressed content) replaces the built-in digests; it exists for tests.
+    .gz file as served) replaces the built-in digests; it exists for tests.
     """
     from .registry import find_dataset  # here, not at the top: the registry's modules import this one
 
@@ -239,9 +296,10 @@ def fetch(
         missing = [f for f in IDX_FILES if f not in checksums]
         if missing:
             raise DataError(f"checksums given for {key} lack {', '.join(missing)}")
-        checks = {f: [Check("content", "sha256", checksums[f])] for f in IDX_FILES}
+        digests = {f: checksums[f] for f in IDX_FILES}
+        checks = {f: [Check("gz", "sha256", checksums[f])] for f in IDX_FILES}
     else:
-        checks = CHECKS[key]
+        digests, checks = DOWNLOAD_SHA256[key], CHECKS[key]
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -253,7 +311,7 @@ def fetch(
         if any(verify_file(p, checks[stem], stem)[0] for p in present):
             log.info("%s: %s already present and valid", key, stem)
             continue
-        _fetch_one(key, stem, dest_dir, mirror_list, checks[stem], timeout, unreachable)
+        _fetch_one(key, stem, dest_dir, mirror_list, digests[stem], timeout, unreachable)
         raw = dest_dir / stem
         if raw.is_file() and not verify_file(raw, checks[stem], stem)[0]:
             # an invalid uncompressed copy would shadow the good .gz: move it aside, do not delete
@@ -266,44 +324,30 @@ def fetch(
 
 
 def _fetch_one(
-    key: str, stem: str, dest: Path, mirrors: list[str], checks: list[Check], timeout: float, unreachable: set[str]
+    key: str, stem: str, dest: Path, mirrors: list[str], sha256: str, timeout: float, unreachable: set[str]
 ) -> None:
-    final = dest / f"{stem}.gz"
+    name = f"{stem}.gz"
     errors: list[str] = []
     mismatch: str | None = None
     for mirror in mirrors:
         if mirror in unreachable:
             continue
-        url = mirror.rstrip("/") + "/" + final.name
-        # the .gz suffix makes verify_file read it as gzip; the leading dot hides it from loaders
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part.gz", dir=dest)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        url = mirror.rstrip("/") + "/" + name
+        log.info("downloading %s", url)
         try:
-            log.info("downloading %s", url)
-            try:
-                _download(url, tmp, timeout)
-            except _Unreachable as e:
-                unreachable.add(mirror)
-                errors.append(str(e))
-                continue
-            except _Missing as e:
-                errors.append(str(e))
-                continue
-            with open(tmp, "rb") as f:
-                magic = f.read(2)
-            if magic != b"\x1f\x8b":
-                mismatch = f"{final.name} downloaded from {url} is not a gzip file"
-                continue
-            ok, detail = verify_file(tmp, checks, stem)
-            if not ok:
-                mismatch = f"checksum mismatch for {final.name} downloaded from {url}: {detail}"
-                continue
-            os.replace(tmp, final)
-            log.info("saved %s", final)
-            return
-        finally:
-            tmp.unlink(missing_ok=True)
+            _retrieve(url, dest, name, sha256, timeout)
+        except _Unreachable as e:
+            unreachable.add(mirror)
+            errors.append(str(e))
+            continue
+        except _Missing as e:
+            errors.append(str(e))
+            continue
+        except ValueError:  # pooch's checksum mismatch; it has deleted the download
+            mismatch = f"checksum mismatch for {name} downloaded from {url}: its SHA-256 is not {sha256}"
+            continue
+        log.info("saved %s", dest / name)
+        return
     if mismatch is not None:
         raise DataError(f"{mismatch}; the file was not kept")
     names = ", ".join(f"{f}.gz" for f in IDX_FILES)
@@ -312,4 +356,3 @@ def _fetch_one(
         f"could not download {key} (no connection?); put {names} into {_display(dest)} "
         f"(or a folder given with --data-dir / $AELAB_DATA){last}"
     )
-
