@@ -166,3 +166,15 @@ def test_channels_that_cannot_match_are_one_line_naming_both_counts(have, want):
     msg = str(e.value)
     assert "\n" not in msg
     assert "photo.tif" in msg and f"{have} channel" in msg and f"takes {want}" in msg
+
+
+def test_a_model_that_is_no_restorer_is_refused_in_one_line():
+    from aelab.errors import ConfigError
+    from aelab.models import build_model
+    from aelab.recipes import presets
+    from aelab.restore import denoise_image
+
+    alae = build_model("alae", presets("alae")["tiny"])  # it never trains on corrupted inputs
+    with pytest.raises(ConfigError, match="does not restore") as info:
+        denoise_image(alae, np.zeros((1, 40, 40), np.float32))
+    assert "\n" not in str(info.value)

@@ -13,6 +13,7 @@ import torch
 
 from ..corruption import inpaint
 from ..errors import ConfigError, DataError
+from ..models.capabilities import Restorer
 from .tiling import tile, untile
 
 __all__ = ["BATCH", "LUMA_601", "patch_size", "match_channels", "denoise_image", "inpaint_image", "read_mask"]
@@ -22,7 +23,10 @@ LUMA_601 = (0.299, 0.587, 0.114)  # ITU-R BT.601, what Pillow's "L" and data.dat
 
 
 def patch_size(model) -> tuple[int, int]:
-    """(channels, side) of the square images the model takes; a one-line error for any other input."""
+    """(channels, side) of the square images the model takes; a one-line error for any other input or model."""
+    if not isinstance(model, Restorer):
+        raise ConfigError(f"model {model.name!r} does not restore (it never trains on corrupted inputs); use a "
+                          f"denoiser: ae, vae, vqvae, ... trained with --corrupt")
     shape = tuple(model.input_shape)
     if len(shape) != 3:
         raise ConfigError(f"model {model.name!r} takes {shape} vectors, not images: it cannot restore photos")
@@ -59,7 +63,7 @@ def match_channels(image: np.ndarray, channels: int, name: str | None = None) ->
 def _forward(model, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        return model(t).reshape(t.shape).clamp(0, 1).numpy()
+        return model.restore(t).clamp(0, 1).numpy()
 
 
 def _by_batches(fn, *arrays: np.ndarray) -> np.ndarray:
