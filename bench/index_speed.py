@@ -1,23 +1,30 @@
 """aelab.index against FAISS's binary indexes: build time, query latency and memory, one thread each.
 
 For 32- and 64-bit uniformly random codes (1M and 10M by default; --sizes to run smaller), every
-operation the two libraries share is run on the same 200 queries: exact lookup (radius 0), radius 1
-and 2, and top-100. Each query is a database code with 0, 1 or 2 bits flipped, so radius searches find
-something. Before timing, every answer is checked against the other library's: the same set of
-(id, distance) pairs within the radius, the same top-100 distances (ids may differ only among ties
-at the 100th distance, which FAISS breaks its own way). Each engine then answers the queries in turn,
-three rounds with the engines' order rotated, and a query's time is its best round, so that load
-from other processes on a shared machine falls on no one engine.
+operation the two libraries share is run through the same calls on the same 200 queries, one query per
+call: `lookup` (exact codes), `range_search(q, 2)` and `range_search(q, 3)` (distance < 2, < 3), and
+`search(q, 100)`. Each query is a database code with 0, 1 or 2 bits flipped, so range searches find
+something. Before timing, every answer is checked against FAISS's: the same (id, distance) pairs within
+the radius, the same top-100 distances and the same ids (FAISS, too, breaks ties by the smaller id).
+Each engine then answers the queries in turn, three rounds with the engines' order rotated, and a
+query's time is its best round, so that load from other processes falls on no one engine. aelab's
+range searches are also timed with each way forced (aelab-scan, aelab-hash, aelab-multi-index; a way
+past its probe limit is left out), to show whether the rule in aelab/index/plan.py picked the fastest.
 
 FAISS indexes: IndexBinaryFlat (brute force; range_search and top-k), IndexBinaryHash (one table on
-min(bits, 64) bits, nflip = r: exact for range search) and IndexBinaryMultiHash (the same substrings
-as ours, nflip = floor(r / tables): exact by the pigeonhole principle). FAISS's range_search keeps
-distances < radius, so radius r is asked as r + 1. Their k-NN searches are approximate and not timed.
-Memory: our arrays' bytes, FAISS's serialised size; the growth of the process's resident set while
-building is recorded too (it is noisy: freed temporaries are reused).
+min(bits, 64) bits, nflip = radius - 1: exact for range search) and IndexBinaryMultiHash (the same
+substrings as ours, nflip = (radius - 1) // tables: exact by the pigeonhole principle). Their k-NN
+searches are approximate and not timed. Memory: our arrays' bytes, FAISS's serialised size; the growth
+of the process's resident set while building is recorded too (noisy: freed temporaries are reused).
+
+--calibrate measures what plan.py's rule counts, on this machine, and writes index_calibration.json:
+the time of one code word of a linear scan, of one table probe, of one multi-index candidate gathered
+and verified, and the fixed cost of a scan and of a step of each growing way; the rule's PROBE,
+CANDIDATE and FIXED are these divided by the first.
 
     OMP_NUM_THREADS=1 python bench/index_speed.py                # 1M and 10M, 32 and 64 bits
-    OMP_NUM_THREADS=1 python bench/index_speed.py --sizes 100000 --bits 64
+    OMP_NUM_THREADS=1 python bench/index_speed.py --quick        # 100k, 50 queries: index_speed_quick.json
+    OMP_NUM_THREADS=1 python bench/index_speed.py --calibrate    # bench/results/index_calibration.json
 """
 
 from __future__ import annotations
@@ -37,10 +44,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, save_rows  # noqa: E402
 
-from aelab.index import Index, kernels  # noqa: E402
+from aelab.index import Index, hashtable, multiindex, plan, scan  # noqa: E402
 from aelab.index.bits import to_bytes  # noqa: E402
 
 OUT = RESULTS / "index_speed.json"
+CALIBRATION = RESULTS / "index_calibration.json"
+FORCED = ("scan", "hash", "multi-index")
 
 
 def parse_size(text: str) -> int:
@@ -80,9 +89,9 @@ def timed_build(make) -> tuple[object, float, int]:
     return obj, seconds, max(rss() - before, 0)
 
 
-def pairs_faiss(res, q: int) -> set:
-    lims, d, i = res
-    return {(int(i[j]), int(d[j])) for j in range(lims[q], lims[q + 1])}
+def pairs(lims: np.ndarray, d: np.ndarray, i: np.ndarray, q: int) -> set:
+    a, b = int(lims[q]), int(lims[q + 1])
+    return set(zip(i[a:b].tolist(), d[a:b].astype(int).tolist()))
 
 
 def check(name: str, ok: bool, detail: str) -> None:
@@ -120,65 +129,80 @@ def run_config(bits: int, n: int, queries: int, k: int, radii: list[int], seed: 
     hsh, t_hash, rss_hash = timed_build(lambda: _add(faiss.IndexBinaryHash(bits, hb), raw))
     mb = bits // max(tables, 1)
     mh, t_mh, rss_mh = timed_build(lambda: _add(faiss.IndexBinaryMultiHash(bits, max(tables, 1), mb), raw))
+    ours_engine = {"build_s": t_ours, "memory_bytes": stats["memory_bytes"], "rss_growth_bytes": rss_ours,
+                   "detail": f"{tables} substring tables, full table {ours.segments[0].full.kind}",
+                   "save_s": t_save, "open_s": t_open, "bytes_on_disk": disk}
     engines = {
-        "aelab": {"build_s": t_ours, "memory_bytes": stats["memory_bytes"], "rss_growth_bytes": rss_ours,
-                  "detail": f"{tables} substring tables, full table {ours.segments[0].full.kind}",
-                  "save_s": t_save, "open_s": t_open, "bytes_on_disk": disk},
+        "aelab": ours_engine,
+        **{f"aelab-{way}": {**ours_engine, "detail": f"{ours_engine['detail']}, method={way!r}"} for way in FORCED},
         # FAISS's memory: its serialised size (its hash maps' node overhead in RAM comes on top)
         "faiss-flat": {"build_s": t_flat, "memory_bytes": _faiss_bytes(flat), "rss_growth_bytes": rss_flat,
                        "detail": "IndexBinaryFlat"},
         "faiss-hash": {"build_s": t_hash, "memory_bytes": _faiss_bytes(hsh), "rss_growth_bytes": rss_hash,
-                       "detail": f"IndexBinaryHash(b={hb}), nflip=r"},
+                       "detail": f"IndexBinaryHash(b={hb}), nflip=radius-1"},
         "faiss-multihash": {"build_s": t_mh, "memory_bytes": _faiss_bytes(mh), "rss_growth_bytes": rss_mh,
-                            "detail": f"IndexBinaryMultiHash({tables} x {mb} bits), nflip=r//{tables}"},
+                            "detail": f"IndexBinaryMultiHash({tables} x {mb} bits), nflip=(radius-1)//{tables}"},
     }
     for name, e in engines.items():
-        print(f"  build {name:16s} {e['build_s']:7.2f} s  memory {e['memory_bytes'] / 2**20:8.1f} MiB  ({e['detail']})",
-              flush=True)
+        if not name.startswith("aelab-"):
+            print(f"  build {name:16s} {e['build_s']:7.2f} s  memory {e['memory_bytes'] / 2**20:8.1f} MiB  "
+                  f"({e['detail']})", flush=True)
     print(f"  aelab save {t_save:.2f} s, open (memory-mapped) {t_open * 1e3:.1f} ms, {disk / 2**20:.1f} MiB on disk",
           flush=True)
 
     rows = []
-    for r in radii:
-        op = "lookup" if r == 0 else f"radius {r}"
+    seg = ours.segments[0]
+    for radius in radii:  # both libraries keep distance < radius
+        r = radius - 1
+        op = "lookup" if radius == 1 else f"range_search radius {radius}"
         hsh.nflip = r
         mh.nflip = r // max(tables, 1)
-        ours_fn = (lambda i: ours.lookup(qs[i])) if r == 0 else (lambda i, r=r: ours.search_radius(qs[i], r))
-        fns = {"aelab": ours_fn,
-               "faiss-flat": lambda i, r=r: flat.range_search(qraw[i:i + 1], r + 1),
-               "faiss-hash": lambda i, r=r: hsh.range_search(qraw[i:i + 1], r + 1),
-               "faiss-multihash": lambda i, r=r: mh.range_search(qraw[i:i + 1], r + 1)}
+        faiss_fns = {"faiss-flat": lambda i, rd=radius: flat.range_search(qraw[i:i + 1], rd),
+                     "faiss-hash": lambda i, rd=radius: hsh.range_search(qraw[i:i + 1], rd),
+                     "faiss-multihash": lambda i, rd=radius: mh.range_search(qraw[i:i + 1], rd)}
+        ours_fns = {"aelab": (lambda i: ours.lookup(qs[i:i + 1])) if radius == 1 else
+                    (lambda i, rd=radius: ours.range_search(qs[i:i + 1], rd))}
+        for way in FORCED:
+            try:
+                plan.for_range(seg, 1, radius, way)
+            except Exception:  # past the probe limit: not timed
+                continue
+            ours_fns[f"aelab-{way}"] = lambda i, rd=radius, w=way: ours.range_search(qs[i:i + 1], rd, method=w)
+        picked = plan.for_range(seg, 1, radius, "auto")
         for i in range(queries):  # exactness first (it also warms every index up)
-            res = ours.search_radius(qs[i], r)
-            want = set(zip(res.ids.tolist(), res.distances.tolist()))
-            if r == 0:
-                check(f"{op} lookup", set(ours.lookup(qs[i]).tolist()) == {p[0] for p in want}, f"query {i}")
-            for name in ("faiss-flat", "faiss-hash", "faiss-multihash"):
-                got = pairs_faiss(fns[name](i), 0)
-                check(f"{op} vs {name}", got == want, f"query {i}: {sorted(want)[:5]} vs {sorted(got)[:5]}")
-        rows += _time(fns, queries, bits, n, op, engines)
+            want = pairs(*faiss_fns["faiss-flat"](i), 0)
+            if radius == 1:
+                lims, ids = ours.lookup(qs[i:i + 1])
+                check("lookup", set(ids.tolist()) == {p[0] for p in want}, f"query {i}")
+            for name, fn in {**ours_fns, **faiss_fns}.items():
+                if name == "aelab" and radius == 1:
+                    continue
+                got = pairs(*fn(i), 0)
+                check(f"{op} {name}", got == want, f"query {i}: {sorted(want)[:5]} vs {sorted(got)[:5]}")
+        rows += _time({**ours_fns, **faiss_fns}, queries, bits, n, op, engines, picked)
 
-    fns = {"aelab": lambda i: ours.search_topk(qs[i], k), "faiss-flat": lambda i: flat.search(qraw[i:i + 1], k)}
+    fns = {"aelab": lambda i: ours.search(qs[i:i + 1], k), "faiss-flat": lambda i: flat.search(qraw[i:i + 1], k)}
+    picked = plan.for_knn(seg, 1, k, n, "auto")
     for i in range(queries):
-        res = ours.search_topk(qs[i], k)
-        d, ids = fns["faiss-flat"](i)
-        check(f"top-{k}", np.array_equal(np.sort(d[0]), res.distances), f"query {i} distances differ")
-        kth = res.distances[-1]
-        check(f"top-{k}", set(ids[0][d[0] < kth].tolist()) == set(res.ids[res.distances < kth].tolist()),
-              f"query {i} ids differ below the k-th distance")
-    rows += _time(fns, queries, bits, n, f"top-{k}", engines)
+        d, ids = ours.search(qs[i:i + 1], k)
+        fd, fi = fns["faiss-flat"](i)
+        check(f"search k={k}", np.array_equal(d, fd), f"query {i} distances differ")
+        check(f"search k={k}", np.array_equal(ids, fi), f"query {i} ids differ")
+    rows += _time(fns, queries, bits, n, f"search k={k}", engines, picked)
 
     # a batch of all queries at once (per-query time): both libraries amortise their overheads
     t = time.perf_counter()
-    bo = ours.search_topk(qs, k)
+    bd, bi = ours.search(qs, k)
     t_ob = (time.perf_counter() - t) / queries
     t = time.perf_counter()
-    bd, _ = flat.search(qraw, k)
+    fd, fi = flat.search(qraw, k)
     t_fb = (time.perf_counter() - t) / queries
-    check(f"batch top-{k}", np.array_equal(np.sort(bd, axis=1), bo.distances), "distances differ")
-    for name, s in (("aelab", t_ob), ("faiss-flat", t_fb)):
-        rows.append(_row(bits, n, name, f"top-{k} batch of {queries}", engines[name], [s]))
-    print(f"  {'top-%d batch' % k:14s} per query: aelab {t_ob * 1e3:8.3f} ms   faiss-flat {t_fb * 1e3:8.3f} ms", flush=True)
+    check(f"batch search k={k}", np.array_equal(bd, fd) and np.array_equal(bi, fi), "results differ")
+    batch_op = f"search k={k}, batch of {queries}"
+    batch = [_row(bits, n, "aelab", batch_op, engines["aelab"], [t_ob], plan.for_knn(seg, queries, k, n, "auto")),
+             _row(bits, n, "faiss-flat", batch_op, engines["faiss-flat"], [t_fb])]
+    rows += _against_faiss(batch)
+    print(f"  {batch_op:28s} per query: aelab {t_ob * 1e3:8.3f} ms   faiss-flat {t_fb * 1e3:8.3f} ms", flush=True)
     return rows  # the indexes go with this frame, before the next configuration builds its own
 
 
@@ -199,19 +223,31 @@ def _add(index, raw: np.ndarray):
     return index
 
 
-def _row(bits: int, n: int, engine: str, op: str, e: dict, seconds: list[float]) -> dict:
+def _row(bits: int, n: int, engine: str, op: str, e: dict, seconds: list[float], picked: str | None = None) -> dict:
     s = np.asarray(seconds) * 1e6
     row = {"bits": bits, "items": n, "engine": engine, "operation": op, "threads": 1,
            "median_us": round(float(np.median(s)), 2), "p99_us": round(float(np.percentile(s, 99)), 2),
            "build_s": round(e["build_s"], 3), "memory_bytes": int(e["memory_bytes"]),
            "rss_growth_bytes": int(e["rss_growth_bytes"]), "index": e["detail"], "exact": True}
+    if engine == "aelab" and picked is not None:
+        row["way"] = picked  # what plan.py chose for this segment
     for key in ("save_s", "open_s", "bytes_on_disk"):
         if key in e:
             row[key] = round(e[key], 4) if isinstance(e[key], float) else e[key]
     return row
 
 
-def _time(fns: dict, queries: int, bits: int, n: int, op: str, engines: dict, rounds: int = 3) -> list[dict]:
+def _against_faiss(rows: list[dict]) -> list[dict]:
+    """Each aelab row gets `vs_best_faiss`: the fastest FAISS engine's median over its own (> 1: aelab is faster)."""
+    faiss_best = min((r["median_us"] for r in rows if r["engine"].startswith("faiss")), default=None)
+    for r in rows:
+        if r["engine"].startswith("aelab") and faiss_best:
+            r["vs_best_faiss"] = round(faiss_best / r["median_us"], 3)
+    return rows
+
+
+def _time(fns: dict, queries: int, bits: int, n: int, op: str, engines: dict, picked: str,
+          rounds: int = 3) -> list[dict]:
     """Each engine answers all queries in turn, `rounds` times with the engines' order rotated; a
     query's time is its best round, so a burst of load from other processes lands on no one engine."""
     names = list(fns)
@@ -223,41 +259,106 @@ def _time(fns: dict, queries: int, bits: int, n: int, op: str, engines: dict, ro
                 t = time.perf_counter()
                 fn(i)
                 ts[i] = min(ts[i], time.perf_counter() - t)
-    rows = [_row(bits, n, name, op, engines[name], list(ts)) for name, ts in best.items()]
+    rows = _against_faiss([_row(bits, n, name, op, engines[name], list(ts), picked) for name, ts in best.items()])
     fastest = min(rows, key=lambda r: r["median_us"])["engine"]
-    line = "   ".join(f"{r['engine']} {r['median_us']:9.1f} / {r['p99_us']:9.1f}" for r in rows)
-    print(f"  {op:14s} median / p99 us: {line}   fastest: {fastest}", flush=True)
+    line = "   ".join(f"{r['engine']} {r['median_us']:.1f}/{r['p99_us']:.1f}" for r in rows)
+    print(f"  {op:24s} median/p99 us: {line}   fastest: {fastest}; aelab picked {picked}", flush=True)
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: one line per (bits, items, operation), engines side by side (median / p99 microseconds)."""
+    """Markdown: one line per (bits, items, operation), engines side by side (median / p99 microseconds), then
+    aelab's range searches with each way forced beside the way the rule picked."""
     engines = ["aelab", "faiss-flat", "faiss-hash", "faiss-multihash"]
-    out = ["| bits | items | operation | " + " | ".join(engines) + " | aelab vs best FAISS |",
-           "|---|---|---|" + "---|" * (len(engines) + 1)]
+    out = ["| bits | items | operation | " + " | ".join(engines) + " | best FAISS / aelab | aelab's way |",
+           "|---|---|---|" + "---|" * (len(engines) + 2)]
     keys = list(dict.fromkeys((r["items"], r["bits"], r["operation"]) for r in rows))  # run order
     keys = [(b, n, op) for n, b, op in sorted(keys, key=lambda x: (x[0], x[1]))]
+    med = {(r["bits"], r["items"], r["operation"], r["engine"]): r for r in rows}
     for b, n, op in keys:
-        cell, med = [], {}
-        for e in engines:
-            m = [r for r in rows if (r["bits"], r["items"], r["operation"], r["engine"]) == (b, n, op, e)]
-            cell.append(f"{m[0]['median_us']:.1f} / {m[0]['p99_us']:.1f}" if m else "-")
-            if m:
-                med[e] = m[0]["median_us"]
-        faiss_best = min(v for e, v in med.items() if e != "aelab")
-        cell.append(f"{faiss_best / med['aelab']:.2f}x {'faster' if med['aelab'] <= faiss_best else 'SLOWER'}")
+        got = {e: med[(b, n, op, e)] for e in engines if (b, n, op, e) in med}
+        cell = [f"{got[e]['median_us']:.1f} / {got[e]['p99_us']:.1f}" if e in got else "-" for e in engines]
+        ours = got["aelab"]
+        cell += [f"{ours['vs_best_faiss']:.2f}x" if "vs_best_faiss" in ours else "-", ours.get("way", "-")]
         out.append(f"| {b} | {n:,} | {op} | " + " | ".join(cell) + " |")
+    out += ["", "| bits | items | operation | rule picked | " + " | ".join(FORCED) + " |",
+            "|---|---|---|---|" + "---|" * len(FORCED)]
+    for b, n, op in keys:
+        forced = [med.get((b, n, op, f"aelab-{w}")) for w in FORCED]
+        if any(forced):
+            cells = [f"{f['median_us']:.1f}" if f else "refused" for f in forced]
+            out.append(f"| {b} | {n:,} | {op} | {med[(b, n, op, 'aelab')].get('way', '-')} | " + " | ".join(cells) + " |")
     out += ["", "| bits | items | engine | build s | memory MiB | RSS growth MiB | save s | open ms |",
             "|---|---|---|---|---|---|---|---|"]
     seen = set()
     for r in rows:
         key = (r["bits"], r["items"], r["engine"])
-        if key not in seen:
+        if key not in seen and not r["engine"].startswith("aelab-"):
             seen.add(key)
             disk = (f"{r['save_s']:.2f} | {r['open_s'] * 1e3:.1f}" if "open_s" in r else "- | -")
             out.append(f"| {r['bits']} | {r['items']:,} | {r['engine']} | {r['build_s']:.2f} | "
                        f"{r['memory_bytes'] / 2**20:.1f} | {r['rss_growth_bytes'] / 2**20:.1f} | {disk} |")
     return "\n".join(out)
+
+
+def _best_ns(fn, reps: int) -> float:
+    """The fastest of `reps` calls, in nanoseconds."""
+    best = np.inf
+    for _ in range(reps):
+        t = time.perf_counter_ns()
+        fn()
+        best = min(best, time.perf_counter_ns() - t)
+    return float(best)
+
+
+def calibrate(n: int, out: Path, rounds: int = 15) -> dict:
+    """Time what plan.py's rule counts, and its ratios: PROBE, CANDIDATE and FIXED in scanned code words."""
+    rng = np.random.default_rng(0)
+    q = 8  # a small batch: a probe's or a candidate's own cost, not the calls around it
+    seg64 = _build_ours(64, random_codes(n, 64, rng)).segments[0]
+    seg32 = _build_ours(32, random_codes(n, 32, rng)).segments[0]
+    tiny = _build_ours(64, random_codes(1000, 64, rng)).segments[0]
+    q64, q32 = make_queries(seg64.codes, 64, q, rng), make_queries(seg32.codes, 32, q, rng)
+    one = tiny.codes[:1].copy()  # a code of the tiny segment: each step finds it, verifying it as usual
+    t = len(seg32.subs)  # step m: table 0 at substring distance 1, each probe gathering n / 2**16 candidates
+    verified = multiindex.shell(seg32, q32, t)[1]
+    timed = {"word": lambda: scan.within(seg64, q64, 3), "probe": lambda: hashtable.shell(seg64, q64, 2),
+             "mih": lambda: multiindex.shell(seg32, q32, t), "hash": lambda: hashtable.shell(tiny, one, 0),
+             "multi-index": lambda: multiindex.shell(tiny, one, 0), "scan": lambda: scan.within(tiny, one, 1)}
+    ns = dict.fromkeys(timed, np.inf)
+    for _ in range(rounds):  # interleaved rounds, the best of each: load from other processes hits them alike
+        for name, fn in timed.items():
+            ns[name] = min(ns[name], _best_ns(fn, 3 if name in ("word", "probe", "mih") else 20))
+    word = ns["word"] / (q * seg64.n * seg64.words)
+    probes = q * hashtable.probes(seg64, 2)
+    probe = ns["probe"] / probes
+    candidate = (ns["mih"] - q * multiindex.probes(seg32, t) * probe) / verified
+    fixed = {"hash": ns["hash"], "multi-index": ns["multi-index"], "scan": ns["scan"] - tiny.n * tiny.words * word}
+    ratios = {"PROBE": probe / word, "CANDIDATE": candidate / word, "FIXED": {w: v / word for w, v in fixed.items()}}
+    rounded = {"PROBE": _two_digits(ratios["PROBE"]), "CANDIDATE": _two_digits(ratios["CANDIDATE"]),
+               "FIXED": {w: _two_digits(v) for w, v in ratios["FIXED"].items()}}
+    rows = [{"measure": "scan: one code word", "ns": round(word, 4), "items": seg64.n, "queries": q},
+            {"measure": "hash table: one probe", "ns": round(probe, 2), "items": seg64.n, "queries": q,
+             "probes": probes},
+            {"measure": "multi-index: one candidate gathered and verified", "ns": round(candidate, 2),
+             "items": seg32.n, "queries": q, "candidates": int(verified)},
+            *({"measure": f"fixed cost of a {'scan' if way == 'scan' else 'step'}: {way}", "ns": round(v, 1),
+               "items": tiny.n, "queries": 1} for way, v in fixed.items())]
+    for r in rows:
+        print(f"  {r['measure']:52s} {r['ns']:12.2f} ns")
+    code = _rule()
+    print(f"  ratios, in code words of a scan: {rounded}\n  plan.py holds:                   {code}")
+    save_rows(out, rows, key=lambda r: (r["measure"],), benchmark="index_calibration", numpy=np.__version__,
+              ratios=rounded, command="OMP_NUM_THREADS=1 python bench/index_speed.py --calibrate")
+    return rounded
+
+
+def _two_digits(x: float) -> float:
+    return float(f"{x:.2g}")
+
+
+def _rule() -> dict:
+    return {"PROBE": plan.PROBE, "CANDIDATE": plan.CANDIDATE, "FIXED": dict(plan.FIXED)}
 
 
 def main() -> None:
@@ -266,32 +367,41 @@ def main() -> None:
     p.add_argument("--bits", default="32,64", help="comma-separated code lengths (multiples of 8, <= 64)")
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--k", type=int, default=100)
-    p.add_argument("--radii", default="0,1,2")
+    p.add_argument("--radii", default="1,2,3", help="range_search radii (exclusive, as FAISS's); 1 is the lookup")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--out", type=Path, default=None, help=f"default {OUT.name} (--quick: index_speed_quick.json)")
+    p.add_argument("--quick", action="store_true", help="100k items, 50 queries")
+    p.add_argument("--calibrate", action="store_true", help=f"measure the rule's ratios into {CALIBRATION.name}")
     p.add_argument("--scratch", default=None, help="folder for the temporary saved index (default: the system's)")
     args = p.parse_args()
+    print(f"machine: {machine()}; numpy {np.__version__}; one thread", flush=True)
+    if args.calibrate:
+        calibrate(parse_size(args.sizes.split(",")[0]), args.out or CALIBRATION)
+        print(f"\nwrote {args.out or CALIBRATION}")
+        return
     try:
-        import faiss  # noqa: F401
+        import faiss
     except ImportError:
         raise SystemExit("this benchmark compares with FAISS: pip install 'aelab[faiss]'") from None
+    if args.quick:
+        args.sizes, args.queries = "100k", 50
+    out = args.out or (OUT.with_name("index_speed_quick.json") if args.quick else OUT)
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     bits = [int(b) for b in args.bits.split(",")]
     radii = [int(r) for r in args.radii.split(",")]
-    engine = kernels.engine()
-    print(f"machine: {machine()}; numpy {np.__version__}; faiss {faiss.__version__}; one thread each; "
-          f"aelab searches with {engine} code", flush=True)
+    print(f"faiss {faiss.__version__}", flush=True)
     rows = []
     started = time.perf_counter()
     for n in sizes:
         for b in bits:
             rows += run_config(b, n, args.queries, args.k, radii, args.seed, args.scratch)
     print("\n" + table(rows))
-    save_rows(args.out, rows, key=lambda r: (r["bits"], r["items"], r["engine"], r["operation"]),
-              benchmark="index_speed", numpy=np.__version__, faiss=faiss.__version__, aelab_engine=engine,
+    save_rows(out, rows, key=lambda r: (r["bits"], r["items"], r["engine"], r["operation"]),
+              benchmark="index_speed", numpy=np.__version__, faiss=faiss.__version__, aelab_engine="numpy",
               codes="uniformly random; queries are database codes with 0-2 bits flipped",
+              rule=_rule(),
               seconds=round(time.perf_counter() - started, 1))
-    print(f"\nwrote {args.out}")
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

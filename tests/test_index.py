@@ -1,4 +1,6 @@
-"""aelab.index: every search equals a brute-force scan; the folder survives kills; errors are one line."""
+"""aelab.index: every search way equals a brute-force scan; the folder survives kills; errors are one line.
+
+The FAISS-equality tests are in test_index_faiss.py."""
 
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ from hypothesis import strategies as st
 
 import aelab
 from aelab.errors import AelabError, CodeIndexError, IndexSourceError
-from aelab.index import Found, FoundRanges, Index, IndexRecoveryWarning, pack_bits, unpack_bits
-from aelab.index.bits import ball_volume, from_bytes, to_bytes, words_for
+from aelab.index import Index, IndexRecoveryWarning, pack_bits, plan, scan, unpack_bits
+from aelab.index.bits import from_bytes, to_bytes, words_for
+from aelab.index.search import FILLER
 
 SRC = str(Path(aelab.__file__).resolve().parents[1])
 # runs Python with the index store's file operations wrapped to SIGKILL it right after the N-th
@@ -28,33 +31,49 @@ KILLPOINTS = str(Path(__file__).with_name("killpoints_index.py"))
 
 # -- the brute-force oracle ------------------------------------------------------------------------
 
+WAYS = ("auto", "scan", "hash", "multi-index")
+DATA = Path(__file__).with_name("data")
+
+
 def brute_distances(bits: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Hamming distances by comparing unpacked bits, independent of the packed code path."""
     return (bits != query[None, :]).sum(axis=1).astype(np.int64)
 
 
-def brute_radius(bits, ids, query, r):
+def brute_range(bits, ids, query, radius):
+    """Ids and distances of the items at distance < radius, by (distance, id)."""
     d = brute_distances(bits, query)
-    sel = np.flatnonzero(d <= r)
+    sel = np.flatnonzero(d < radius)
     order = np.lexsort((ids[sel], d[sel]))
     return ids[sel][order], d[sel][order]
 
 
-def brute_topk(bits, ids, query, k):
+def brute_knn(bits, ids, query, k):
     d = brute_distances(bits, query)
     order = np.lexsort((ids, d))[:k]
     return ids[order], d[order]
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def engine(request, monkeypatch):
-    """Each search test runs on the compiled inner loops and on the numpy routines they replace."""
-    from aelab.index import kernels
+def assert_range(got, bits, ids, queries, radius):
+    lims, dist, found = got
+    assert lims.dtype == np.int64 and dist.dtype == np.int32 and found.dtype == np.int64
+    assert len(lims) == len(queries) + 1 and lims[0] == 0 and lims[-1] == len(found) == len(dist)
+    for i, q in enumerate(queries):
+        want_ids, want_d = brute_range(bits, ids, q, radius)
+        assert np.array_equal(found[lims[i]:lims[i + 1]], want_ids), (i, found[lims[i]:lims[i + 1]], want_ids)
+        assert np.array_equal(dist[lims[i]:lims[i + 1]], want_d), i
 
-    if request.param == "compiled" and kernels._k is None:
-        pytest.skip("the compiled kernels were not built (no C compiler at install)")
-    monkeypatch.setattr(kernels, "ENABLED", request.param == "compiled")
-    return request.param
+
+def assert_knn(got, bits, ids, queries, k):
+    dist, found = got
+    assert dist.dtype == np.int32 and found.dtype == np.int64
+    assert dist.shape == found.shape == (len(queries), k)
+    for i, q in enumerate(queries):
+        want_ids, want_d = brute_knn(bits, ids, q, k)
+        m = len(want_ids)
+        assert np.array_equal(found[i, :m], want_ids), (i, found[i], want_ids)
+        assert np.array_equal(dist[i, :m], want_d), i
+        assert (found[i, m:] == -1).all() and (dist[i, m:] == FILLER).all()  # FAISS's padding
 
 
 def one_line(e: BaseException) -> str:
@@ -75,9 +94,8 @@ def test_pack_round_trip_and_documented_bit_order(bits):
     for j in map(int, rng.choice(bits, size=min(bits, 20), replace=False)):  # bit j: bit j % 64 of word j // 64
         assert bool((int(packed[0, j // 64]) >> (j % 64)) & 1) == b[0, j]
     # FAISS's bytes are numpy's little-endian bit packing
-    if bits % 8 == 0:
-        assert np.array_equal(to_bytes(packed, bits), np.packbits(b, axis=1, bitorder="little"))
-        assert np.array_equal(from_bytes(to_bytes(packed, bits), bits), packed)
+    assert np.array_equal(to_bytes(packed, bits), np.packbits(b, axis=1, bitorder="little"))
+    assert np.array_equal(from_bytes(to_bytes(packed, bits), bits), packed)
     if bits % 64:  # the spare bits of the last word are zero
         assert not (packed[:, -1] >> np.uint64(bits % 64)).any()
 
@@ -99,7 +117,31 @@ def test_pack_rejects_non_binary_codes():
         pack_bits(np.zeros((2, 1025), bool))
 
 
-# -- every search equals the brute force -----------------------------------------------------------
+@pytest.mark.parametrize("bits", [1, 5, 8, 13, 64, 70])
+def test_bits_faiss_bytes_and_words_are_the_same_codes(bits):
+    # the one rule: a row of `bits` entries is bits, of ceil(bits / 8) uint8 FAISS's bytes, of words uint64 words
+    rng = np.random.default_rng(bits)
+    codes = rng.random((200, bits)) < 0.5
+    forms = {"bool": codes, "int 0/1": codes.astype(np.int64), "uint8 0/1": codes.astype(np.uint8),
+             "float 0/1": codes.astype(np.float32), "faiss bytes": np.packbits(codes, axis=1, bitorder="little"),
+             "words": pack_bits(codes)}
+    queries = codes[:4] ^ (rng.random((4, bits)) < 0.2)
+    qforms = {"bool": queries, "faiss bytes": np.packbits(queries, axis=1, bitorder="little"),
+              "words": pack_bits(queries), "list": queries.astype(int).tolist()}
+    want = None
+    for form in forms.values():
+        index = Index(bits)
+        index.add(form)
+        for q in qforms.values():
+            got = index.search(q, 7), index.range_search(q, 3), index.lookup(q)
+            got = [a for part in got for a in part]
+            if want is None:
+                want = got
+                assert_knn(got[:2], codes, np.arange(200), queries, 7)
+            assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+# -- every way equals the brute force --------------------------------------------------------------
 
 @st.composite
 def index_cases(draw):
@@ -116,7 +158,7 @@ def index_cases(draw):
         ids = rng.permutation(n).astype(np.int64) * 3 - 7  # unique, unordered, negative too
     else:
         ids = rng.integers(-5, 5, n)  # repeated ids are allowed
-    # substrings of at most 16 bits keep a forced multi-index top-k (which may grow to every bit) cheap
+    # substrings of at most 16 bits keep a forced multi-index search (which may grow to every bit) cheap
     least = -(-bits // 16)
     subs = draw(st.sampled_from([None]) | st.integers(least, min(bits, least + 4)))
     batches = draw(st.integers(1, 3))
@@ -138,67 +180,46 @@ def _build(bits, codes, ids, subs, batches):
     return index, all_ids
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
-@given(index_cases(), st.integers(0, 6))
-def test_radius_search_equals_brute_force_for_every_method(engine, case, r):
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index_cases(), st.integers(0, 7))
+def test_range_search_and_lookup_equal_brute_force_every_way(case, radius):
     bits, codes, ids, subs, batches, queries = case
     index, all_ids = _build(bits, codes, ids, subs, batches)
     assert len(index) == len(codes)
-    for q in queries:
-        want_ids, want_d = brute_radius(codes, all_ids, q, r)
-        for method in ("auto", "enumerate", "multi-index", "scan"):
-            if method == "enumerate" and ball_volume(bits, r) > 100_000:
-                continue  # correct but slow; the refusal of a huge enumeration is tested below
-            got = index.search_radius(q, r, method=method)
-            assert np.array_equal(got.ids, want_ids), (method, got.ids, want_ids)
-            assert np.array_equal(got.distances, want_d), method
-            assert got.distances.dtype == np.int32
-        # packed input gives the same; so does the batch form, query by query
-        assert np.array_equal(index.search_radius(pack_bits(q), r).ids, want_ids)
-        looked = index.lookup(q)
-        assert np.array_equal(looked, np.sort(all_ids[brute_distances(codes, q) == 0]))
-    batch = index.search_radius(queries, r, method="multi-index")
-    assert isinstance(batch, FoundRanges) and len(batch.offsets) == len(queries) + 1
-    for i, q in enumerate(queries):
-        want_ids, want_d = brute_radius(codes, all_ids, q, r)
-        assert np.array_equal(batch.query(i).ids, want_ids)
-        assert np.array_equal(batch.query(i).distances, want_d)
-    for method in ("scan", "enumerate"):
-        if method == "enumerate" and ball_volume(bits, r) > 100_000:
+    scanned = index.range_search(queries, radius, method="scan")
+    assert_range(scanned, codes, all_ids, queries, radius)
+    for way in WAYS:
+        try:
+            got = index.range_search(queries, radius, method=way)
+        except CodeIndexError as e:  # a forced way past its probe limit is refused, never slow or wrong
+            assert way == "hash" and "probes" in one_line(e)
             continue
-        b2 = index.search_radius(queries, r, method=method)
-        assert np.array_equal(b2.ids, batch.ids) and np.array_equal(b2.offsets, batch.offsets)
-    lk = index.lookup(queries)
+        assert all(np.array_equal(a, b) for a, b in zip(got, scanned)), way  # the same as the scan
+    one = index.range_search(queries[:1], radius)  # one query is a batch of one
+    assert len(one[0]) == 2 and np.array_equal(one[2], scanned[2][: scanned[0][1]])
+    lims, found = index.lookup(queries)
+    assert len(lims) == len(queries) + 1
     for i, q in enumerate(queries):
-        assert np.array_equal(lk.query(i).ids, np.sort(all_ids[brute_distances(codes, q) == 0]))
+        assert np.array_equal(found[lims[i]:lims[i + 1]], np.sort(all_ids[brute_distances(codes, q) == 0]))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(index_cases(), st.integers(0, 130))
-def test_topk_equals_brute_force_for_every_method(engine, case, k):
+def test_search_equals_brute_force_every_way(case, k):
     bits, codes, ids, subs, batches, queries = case
     index, all_ids = _build(bits, codes, ids, subs, batches)
-    methods = ["auto", "scan", "multi-index"] + (["enumerate"] if bits <= 12 else [])
-    for q in queries:
-        want_ids, want_d = brute_topk(codes, all_ids, q, k)
-        for method in methods:
-            got = index.search_topk(q, k, method=method)
-            assert isinstance(got, Found)
-            assert np.array_equal(got.ids, want_ids), (method, k, got.ids, want_ids)
-            assert np.array_equal(got.distances, want_d), method
-    kk = min(k, len(codes))
-    for method in methods:
-        batch = index.search_topk(queries, k, method=method)
-        assert batch.ids.shape == (len(queries), kk) and batch.distances.shape == (len(queries), kk)
-        for i, q in enumerate(queries):
-            want_ids, want_d = brute_topk(codes, all_ids, q, k)
-            assert np.array_equal(batch.ids[i], want_ids), method
-            assert np.array_equal(batch.distances[i], want_d), method
+    scanned = index.search(queries, k, method="scan")
+    assert_knn(scanned, codes, all_ids, queries, k)
+    for way in WAYS:
+        if way == "hash" and bits > 12:
+            continue  # growing to every bit of a long code by bit flips is refused (tested below)
+        got = index.search(queries, k, method=way)
+        assert np.array_equal(got[0], scanned[0]) and np.array_equal(got[1], scanned[1]), way
+    d1, i1 = index.search(queries[-1:], k)
+    assert d1.shape == i1.shape == (1, k) and np.array_equal(i1[0], scanned[1][-1])
 
 
-def test_larger_index_all_methods_agree_with_brute_force(engine):
+def test_larger_index_every_way_agrees_with_brute_force():
     # enough items for several direct-address buckets per substring and real multi-index pruning
     rng = np.random.default_rng(1)
     for bits in (32, 64, 65, 128):
@@ -208,120 +229,115 @@ def test_larger_index_all_methods_agree_with_brute_force(engine):
         index = Index(bits)
         index.add(codes[:2000], ids[:2000])
         index.add(codes[2000:], ids[2000:])
-        for q in list(codes[:3]) + [codes[5] ^ (rng.random(bits) < 0.05)]:
-            for r in (0, 1, 2, 3, 8):
-                want = brute_radius(codes, ids, q, r)
-                for method in ("auto", "multi-index", "scan") + (("enumerate",) if r <= 3 else ()):
-                    got = index.search_radius(q, r, method=method)
-                    assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
-            for k in (1, 10, 100, 5000):
-                want = brute_topk(codes, ids, q, k)
-                for method in ("auto", "multi-index", "scan"):
-                    got = index.search_topk(q, k, method=method)
-                    assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
-        queries = codes[[0, 7, 7, 2999]] ^ (rng.random((4, bits)) < 0.1)
-        for k in (1, 100):
-            batch = index.search_topk(queries, k)
-            for i, q in enumerate(queries):
-                want = brute_topk(codes, ids, q, k)
-                assert np.array_equal(batch.ids[i], want[0]) and np.array_equal(batch.distances[i], want[1])
+        queries = np.concatenate([codes[:3], codes[5:6] ^ (rng.random((1, bits)) < 0.05), rng.random((2, bits)) < 0.5])
+        for radius in (0, 1, 2, 3, 4, 9):
+            for way in ("auto", "multi-index", "scan") + (("hash",) if radius <= 4 else ()):
+                assert_range(index.range_search(queries, radius, method=way), codes, ids, queries, radius)
+        for k in (1, 10, 100, 5000):
+            for way in ("auto", "multi-index", "scan"):
+                assert_knn(index.search(queries, k, method=way), codes, ids, queries, k)
 
 
 @pytest.mark.parametrize("bits", [12, 64, 100])
-def test_scan_topk_over_many_chunks_with_ties(bits, engine, monkeypatch):
-    # small chunks: the threshold is lowered from chunk to chunk, and ties at it span chunks
-    from aelab.index import search
-
-    monkeypatch.setattr(search, "SCAN_BLOCK", 512)
+def test_scan_over_many_blocks_with_ties(bits, monkeypatch):
+    # small blocks: the threshold falls from block to block, and ties at it span blocks
+    monkeypatch.setattr(scan, "BLOCK", 512)
     rng = np.random.default_rng(bits)
     pool = rng.random((300, bits)) < 0.5
     codes = pool[rng.integers(0, 300, 9000)]
     ids = rng.permutation(9000).astype(np.int64)
     index = Index(bits)
     index.add(codes, ids)
-    for q in (codes[0], codes[1] ^ (rng.random(bits) < 0.2)):
-        for k in (1, 30, 100, 700):
-            want = brute_topk(codes, ids, q, k)
-            got = index.search_topk(q, k, method="scan")
-            assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1]), k
-        want = brute_radius(codes, ids, q, bits // 4)
-        got = index.search_radius(q, bits // 4, method="scan")
-        assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
+    queries = np.stack([codes[0], codes[1] ^ (rng.random(bits) < 0.2)])
+    for k in (1, 30, 100, 700):
+        assert_knn(index.search(queries, k, method="scan"), codes, ids, queries, k)
+    assert_range(index.range_search(queries, bits // 4, method="scan"), codes, ids, queries, bits // 4)
 
 
-def test_auto_topk_switches_to_a_scan_midway_and_stays_exact(engine, monkeypatch):
-    # codes far more clustered than the uniform cost model assumes: growing the radius stops paying
-    # after a few steps, and the segment is scanned without reporting an item twice
-    from aelab.index import search
-
+def test_auto_searches_switch_to_a_scan_midway_and_stay_exact(monkeypatch):
+    # codes far more clustered than the rule's uniform estimate: growing stops paying after a step or
+    # two, the segment is scanned for the open queries, and no item is reported twice
     rng = np.random.default_rng(4)
     centre = rng.random(64) < 0.5
     codes = centre ^ (rng.random((5000, 64)) < 0.04)
     index = Index(64, substrings=4)
     index.add(codes)
-    seg = index.segments[0]
-    switched = []
-    real_scan = search.scan_topk
-    monkeypatch.setattr(search, "plan_topk", lambda *a: "multi-index")
-    monkeypatch.setattr(search, "cost_scan", lambda s: 2.5 * search.costs().step)  # a step or two, then a scan
-    monkeypatch.setattr(search, "scan_topk", lambda *a: switched.append(1) or real_scan(*a))
-    ids = np.arange(5000)
-    for q in (codes[0], centre, ~centre):
-        for k in (1, 50, 400):
-            want = brute_topk(codes, ids, q, k)
-            got = index.search_topk(q, k)
-            assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
-    assert switched and seg.n == 5000
+    scans = []
+    nearest, within = scan.nearest, scan.within
+    monkeypatch.setattr(plan, "choose", lambda *a: "multi-index")
+    monkeypatch.setattr(plan, "scan_work", lambda seg, q: 2.5 * plan.FIXED["multi-index"])  # a step or two
+    monkeypatch.setattr(scan, "nearest", lambda *a: scans.append("nearest") or nearest(*a))
+    monkeypatch.setattr(scan, "within", lambda *a: scans.append("within") or within(*a))
+    queries = np.stack([codes[0], centre, ~centre])
+    for k in (1, 50, 400):
+        assert_knn(index.search(queries, k), codes, np.arange(5000), queries, k)
+    for radius in (3, 6, 9):
+        assert_range(index.range_search(queries, radius), codes, np.arange(5000), queries, radius)
+    assert set(scans) == {"nearest", "within"}
 
 
-def test_topk_ties_are_broken_by_smaller_id():
+def test_ties_go_to_the_smaller_id():
     codes = np.zeros((6, 16), bool)
     codes[:, 0] = [1, 0, 0, 1, 0, 0]
     index = Index(16)
     index.add(codes, ids=[50, 40, 30, 20, 10, 60])
-    got = index.search_topk(np.zeros(16, bool), 4)
-    assert got.ids.tolist() == [10, 30, 40, 60] and got.distances.tolist() == [0, 0, 0, 0]
-    got = index.search_topk(np.zeros(16, bool), 5)
-    assert got.ids.tolist() == [10, 30, 40, 60, 20] and got.distances.tolist() == [0, 0, 0, 0, 1]
+    q = np.zeros((1, 16), bool)
+    for way in WAYS:
+        dist, found = index.search(q, 4, method=way)
+        assert found.tolist() == [[10, 30, 40, 60]] and dist.tolist() == [[0, 0, 0, 0]]
+        dist, found = index.search(q, 8, method=way)
+        assert found.tolist() == [[10, 30, 40, 60, 20, 50, -1, -1]]
+        assert dist.tolist() == [[0, 0, 0, 0, 1, 1, FILLER, FILLER]]
+        lims, dist, found = index.range_search(q, 2, method=way)
+        assert lims.tolist() == [0, 6] and found.tolist() == [10, 30, 40, 60, 20, 50]
 
 
-def test_search_combines_radius_and_top():
-    rng = np.random.default_rng(3)
-    codes = rng.random((400, 24)) < 0.5
-    index = Index(24)
-    index.add(codes)
-    q = codes[7]
-    ids = np.arange(400)
-    within = brute_radius(codes, ids, q, 9)
-    assert np.array_equal(index.search(q, radius=9).ids, within[0])
-    assert np.array_equal(index.search(q, top=5).ids, brute_topk(codes, ids, q, 5)[0])
-    both = index.search(q, radius=9, top=3)
-    assert np.array_equal(both.ids, within[0][:3])
-    batch = index.search(codes[:4], radius=9, top=2)
-    for i in range(4):
-        assert np.array_equal(batch.query(i).ids, brute_radius(codes, ids, codes[i], 9)[0][:2])
-    with pytest.raises(CodeIndexError) as e:
-        index.search(q)
-    one_line(e.value)
+def test_the_rule_picks_by_counts():
+    # what the rule must get right whatever the machine: the full-code table for an exact lookup in many
+    # items, a scan where the probes would outnumber the items, multi-index hashing for a wide radius
+    rng = np.random.default_rng(0)
+    big = Index(64)
+    big.add(rng.integers(0, 2**63, (200_000, 1), dtype=np.uint64))
+    seg = big.segments[0]
+    assert plan.for_range(seg, 1, 1, "auto") == "hash"
+    assert plan.for_range(seg, 1, 40, "auto") == "scan"
+    assert plan.for_range(seg, 1, 8, "auto") == "multi-index"
+    tiny = Index(64)
+    tiny.add(rng.integers(0, 2**63, (50, 1), dtype=np.uint64))
+    assert plan.for_range(tiny.segments[0], 1, 2, "auto") == "scan"  # fewer codes than one step's calls cost
+    assert plan.for_knn(seg, 1, 100, seg.n, "auto") == "scan"
+
+
+def test_the_rule_holds_the_calibration_it_cites():
+    calibration = json.loads((Path(__file__).parents[1] / "bench" / "results" / "index_calibration.json").read_text())
+    assert calibration["ratios"] == {"PROBE": plan.PROBE, "CANDIDATE": plan.CANDIDATE, "FIXED": plan.FIXED}
 
 
 def test_bad_queries_and_arguments_are_one_line_errors():
     index = Index(70)
     index.add(np.zeros((3, 70), bool))
+    q = np.zeros((1, 70), bool)
     cases = [
-        lambda: index.search_topk(np.zeros(69, bool), 1),                 # wrong length
-        lambda: index.search_topk(np.zeros(3, np.uint64), 1),             # wrong number of words
-        lambda: index.search_topk(np.array([0, 1 << 10], np.uint64), 1),  # bit 74 set in a 70-bit code
-        lambda: index.search_radius(np.zeros(70, bool), -1),
-        lambda: index.search_radius(np.zeros(70, bool), 1, method="fast"),
-        lambda: index.search_topk(np.zeros(70, bool), -2),
+        lambda: index.search(np.zeros((1, 69), bool), 1),                 # wrong length
+        lambda: index.search(np.zeros(70, bool), 1),                      # one query is a batch of one: (1, 70)
+        lambda: index.search(np.zeros((1, 3), np.uint64), 1),             # wrong number of words
+        lambda: index.search(np.array([[0, 1 << 10]], np.uint64), 1),    # bit 74 set in a 70-bit code
+        lambda: index.search(np.full((1, 9), 255, np.uint8), 1),          # bits 70..71 set in FAISS's bytes
+        lambda: index.search(np.zeros((1, 9), np.int32), 1),              # 9 entries, not uint8 bytes
+        lambda: index.search(q, -2),
+        lambda: index.search(q, 1.5),
+        lambda: index.range_search(q, -1),
+        lambda: index.range_search(q, True),
+        lambda: index.range_search(q, 1, method="fast"),
+        lambda: index.lookup(np.array([["a"] * 70])),
         lambda: index.add(np.zeros((2, 70), bool), ids=[1]),
         lambda: index.add(np.full((1, 70), 0.5)),
         lambda: Index(0),
         lambda: Index(2000),
         lambda: Index(128, substrings=1),  # a substring key is at most 64 bits
         lambda: index.append(np.zeros((1, 70), bool)),  # not on disk
-        lambda: index.search_radius(np.zeros(70, bool), 70, method="enumerate"),  # too many probes
+        lambda: index.range_search(q, 71, method="hash"),  # too many probes: refused, not attempted
+        lambda: index.search(~q, 3, method="hash"),  # the items are 70 bits away: too many bit flips
     ]
     for case in cases:
         with pytest.raises(AelabError) as e:
@@ -331,13 +347,17 @@ def test_bad_queries_and_arguments_are_one_line_errors():
 
 def test_empty_index_and_k_zero():
     index = Index(20)
-    q = np.zeros(20, bool)
-    assert len(index) == 0 and index.lookup(q).size == 0
-    assert index.search_topk(q, 5).ids.size == 0
-    assert index.search_radius(q, 3).ids.size == 0
+    q = np.zeros((2, 20), bool)
+    lims, found = index.lookup(q)
+    assert len(index) == 0 and lims.tolist() == [0, 0, 0] and found.size == 0
+    dist, found = index.search(q, 5)
+    assert found.tolist() == [[-1] * 5] * 2 and (dist == FILLER).all()
+    lims, dist, found = index.range_search(q, 3)
+    assert lims.tolist() == [0, 0, 0] and dist.size == found.size == 0
     index.add(np.ones((2, 20), bool))
-    assert index.search_topk(q, 0).ids.size == 0
-    assert index.search_topk(np.zeros((3, 20), bool), 0).ids.shape == (3, 0)
+    assert index.search(q, 0)[1].shape == (2, 0)
+    assert index.search(np.zeros((0, 20), bool), 3)[1].shape == (0, 3)
+    assert index.range_search(q, 0)[0].tolist() == [0, 0, 0]  # nothing is at distance < 0
 
 
 def test_default_ids_continue_after_the_largest():
@@ -345,7 +365,31 @@ def test_default_ids_continue_after_the_largest():
     index.add(np.zeros((2, 8), bool))
     index.add(np.ones((1, 8), bool), ids=[10])
     index.add(np.ones((2, 8), bool))
-    assert index.lookup(np.ones(8, bool)).tolist() == [10, 11, 12]
+    assert index.lookup(np.ones((1, 8), bool))[1].tolist() == [10, 11, 12]
+
+
+def test_an_index_saved_by_format_1_opens_and_answers_as_it_did(tmp_path):
+    # tests/data/index-v1: saved by aelab before this API (3 segments from two appends), with that code's answers
+    saved = np.load(DATA / "index-v1-codes.npz", allow_pickle=False)
+    codes, ids = np.unpackbits(saved["codes"], axis=1, bitorder="little").astype(bool), saved["ids"]
+    then = json.loads((DATA / "index-v1-results.json").read_text())
+    queries = np.array(then["queries"], np.uint8)  # FAISS's bytes
+    opened = Index.open(DATA / "index-v1")
+    assert len(opened) == 300 and len(opened.segments) == 3 and opened.source["model"] == "fixture"
+    dist, found = opened.search(queries, 10)
+    lims, rdist, rfound = opened.range_search(queries, 4)  # "within 3 bits" then
+    llims, lfound = opened.lookup(queries)
+    for i in range(len(queries)):
+        assert [found[i].tolist(), dist[i].tolist()] == then["top10"][i]
+        a, b = lims[i], lims[i + 1]
+        assert [rfound[a:b].tolist(), rdist[a:b].tolist()] == then["radius3"][i]
+        assert lfound[llims[i]:llims[i + 1]].tolist() == then["lookup"][i]
+    assert_knn((dist, found), codes, ids, np.unpackbits(queries, axis=1, bitorder="little").astype(bool), 10)
+    copy = tmp_path / "ix"
+    shutil.copytree(DATA / "index-v1", copy)
+    appended = Index.open(copy)
+    appended.add(codes[:5], ids=np.arange(5) + 9000)
+    assert Index.open(copy).lookup(codes[:1])[1].tolist() == sorted(ids[(codes == codes[0]).all(1)].tolist() + [9000])
 
 
 # -- source of the codes ---------------------------------------------------------------------------
@@ -354,10 +398,10 @@ def test_queries_from_another_model_are_refused_naming_both():
     src = {"run": "runs/hash64", "model": "semantic_hashing", "config_sha256": "aa11"}
     index = Index(16, source=src)
     index.add(np.zeros((4, 16), bool), source=src)
-    q = np.zeros(16, bool)
-    assert index.search(q, radius=0, source=dict(src)).ids.tolist() == [0, 1, 2, 3]
+    q = np.zeros((1, 16), bool)
+    assert index.range_search(q, 1, source=dict(src))[2].tolist() == [0, 1, 2, 3]
     other = {**src, "config_sha256": "bb22"}
-    for call in (lambda: index.search(q, radius=1, source=other), lambda: index.search_topk(q, 1, source=other),
+    for call in (lambda: index.range_search(q, 1, source=other), lambda: index.search(q, 1, source=other),
                  lambda: index.lookup(q, source=other), lambda: index.add(np.zeros((1, 16), bool), source=other)):
         with pytest.raises(IndexSourceError) as e:
             call()
@@ -382,14 +426,15 @@ def test_save_open_memory_mapped_without_reading_codes(tmp_path):
     st = opened.stats()
     assert st["memory_bytes"] == 0 and st["mapped_bytes"] > 0 and st["items"] == n
     assert opened.source == {"model": "m"} and opened.recovered is None
-    for i in (0, 12345, n - 1):
-        q = codes[i]
-        assert i in opened.lookup(q).tolist()
-        assert np.array_equal(opened.search_topk(q, 10).ids, index.search_topk(q, 10).ids)
-        assert np.array_equal(opened.search_radius(q, 3).ids, index.search_radius(q, 3).ids)
+    queries = codes[[0, 12345, n - 1]]
+    assert [0, 12345, n - 1] == [i for i in opened.lookup(queries)[1].tolist()]
+    for way in ("auto", "scan", "multi-index"):
+        assert all(np.array_equal(a, b) for a, b in zip(opened.search(queries, 10, method=way), index.search(queries, 10)))
+        assert all(np.array_equal(a, b) for a, b in zip(opened.range_search(queries, 4, method=way),
+                                                        index.range_search(queries, 4)))
     loaded = Index.open(tmp_path / "ix", mmap=False, verify=True)
     assert not any(isinstance(a, np.memmap) for a in loaded.mapped_arrays())
-    assert np.array_equal(loaded.search_topk(codes[3], 5).ids, opened.search_topk(codes[3], 5).ids)
+    assert np.array_equal(loaded.search(codes[3:4], 5)[1], opened.search(codes[3:4], 5)[1])
 
 
 def test_append_to_saved_index_and_stats(tmp_path):
@@ -404,10 +449,9 @@ def test_append_to_saved_index_and_stats(tmp_path):
         opened.append(codes[a:b])
     again = Index.open(tmp_path / "ix")
     assert len(again) == 900
-    ids = np.arange(900)
-    for q in codes[[0, 650, 899]]:
-        assert np.array_equal(again.search_topk(q, 20).ids, brute_topk(codes, ids, q, 20)[0])
-        assert np.array_equal(again.search_radius(q, 6).ids, brute_radius(codes, ids, q, 6)[0])
+    queries = codes[[0, 650, 899]]
+    assert_knn(again.search(queries, 20), codes, np.arange(900), queries, 20)
+    assert_range(again.range_search(queries, 7), codes, np.arange(900), queries, 7)
     st = again.stats()
     assert st["items"] == 900 and st["distinct_codes"] == 850
     assert st["buckets"]["max"] == 2 and st["buckets"]["singletons"] == 800
@@ -423,7 +467,7 @@ def test_two_writers_in_turn_continue_each_others_ids(tmp_path):
     b.append(np.ones((3, 16), bool))  # b reloads a's append first, then continues its ids
     final = Index.open(folder)
     assert len(final) == 10 and len(b) == 10
-    assert final.lookup(np.ones(16, bool)).tolist() == [5, 6, 7, 8, 9]
+    assert final.lookup(np.ones((1, 16), bool))[1].tolist() == [5, 6, 7, 8, 9]
 
 
 def test_save_refuses_to_replace_without_overwrite(tmp_path):
@@ -549,9 +593,9 @@ def test_append_killed_at_random_points_reopens_whole(tmp_path):
             outcomes.add("kept")
         committed = n
         ids = np.arange(committed)
-        for q in codes[[0, committed - 1]]:  # never corrupt: every search still equals the brute force
-            assert np.array_equal(opened.search_topk(q, 7).ids, brute_topk(codes[:committed], ids, q, 7)[0])
-            assert np.array_equal(opened.search_radius(q, 5).ids, brute_radius(codes[:committed], ids, q, 5)[0])
+        queries = codes[[0, committed - 1]]  # never corrupt: every search still equals the brute force
+        assert_knn(opened.search(queries, 7), codes[:committed], ids, queries, 7)
+        assert_range(opened.range_search(queries, 6), codes[:committed], ids, queries, 6)
         opened.verify()
     assert outcomes == {"lost", "kept"}, kills
     # a clean append afterwards removes what the killed ones left behind
@@ -608,9 +652,8 @@ def test_append_killed_at_every_file_operation_reopens_whole(tmp_path):
         else:
             assert opened.recovered is None and not caught, kill_at
         opened.verify()
-        ids = np.arange(committed)
-        for q in codes[[0, committed - 1]]:
-            assert np.array_equal(opened.search_topk(q, 7).ids, brute_topk(codes[:committed], ids, q, 7)[0])
+        queries = codes[[0, committed - 1]]
+        assert_knn(opened.search(queries, 7), codes[:committed], np.arange(committed), queries, 7)
 
 
 def test_interrupted_first_save_is_reported(tmp_path):
@@ -645,58 +688,44 @@ def test_second_writer_is_refused_naming_the_holder(tmp_path):
     assert len(Index.open(folder)) == 11
 
 
-# -- FAISS -----------------------------------------------------------------------------------------
+# -- long codes ------------------------------------------------------------------------------------
 
-def test_faiss_round_trip_gives_the_same_neighbours():
-    faiss = pytest.importorskip("faiss")
-    rng = np.random.default_rng(9)
-    codes = rng.random((2000, 64)) < 0.5
-    index = Index(64)
-    index.add(codes)
-    flat = index.export_faiss()
-    assert isinstance(flat, faiss.IndexBinaryFlat) and flat.ntotal == 2000
-    queries = codes[:20] ^ (rng.random((20, 64)) < 0.1)
-    d_f, i_f = flat.search(np.packbits(queries, axis=1, bitorder="little"), 30)
-    ours = index.search_topk(queries, 30)
-    assert np.array_equal(np.sort(d_f, axis=1), ours.distances)  # the same distances, as a set
-    for row in range(20):  # and the same ids below the 30th distance (FAISS breaks ties its own way)
-        kth = ours.distances[row, -1]
-        assert set(i_f[row][d_f[row] < kth]) == set(ours.ids[row][ours.distances[row] < kth])
-    back = Index.from_faiss(flat)
-    assert np.array_equal(back.search_topk(queries, 30).ids, ours.ids)
-    # arbitrary ids travel through an IndexBinaryIDMap; IndexBinaryHash holds the same codes
-    ids = rng.permutation(2000).astype(np.int64) * 5
-    custom = Index(64)
-    custom.add(codes, ids)
-    mapped = custom.export_faiss()
-    assert isinstance(mapped, faiss.IndexBinaryIDMap)
-    assert np.array_equal(Index.from_faiss(mapped).search_topk(queries, 10).ids, custom.search_topk(queries, 10).ids)
-    hashed = custom.export_faiss("hash")
-    hashed.nflip = 2
-    lims, d_h, i_h = hashed.range_search(np.packbits(queries[:5], axis=1, bitorder="little"), 3)
-    ours_r = custom.search_radius(queries[:5], 2)
-    for row in range(5):
-        got = set(zip(i_h[lims[row]:lims[row + 1]].tolist(), d_h[lims[row]:lims[row + 1]].astype(int).tolist()))
-        want = set(zip(ours_r.query(row).ids.tolist(), ours_r.query(row).distances.tolist()))
-        assert got == want
-    with pytest.raises(CodeIndexError) as e:
-        Index(12).export_faiss()
-    one_line(e.value)
-
-
-def test_the_longest_codes_plan_and_search_without_overflow(engine):
-    # 1024 bits: the cost model's 2**bits must not pass through a float (it overflows past 1023 bits)
+def test_the_longest_codes_plan_and_search_without_overflow():
+    # 1024 bits: the rule's 2**bits must not pass through a float (it overflows past 1023 bits)
     rng = np.random.default_rng(3)
     codes = rng.random((300, 1024)) < 0.5
     index = Index(1024)
     index.add(codes)
-    q = codes[4] ^ (rng.random(1024) < 0.01)
-    for method in ("auto", "scan", "multi-index"):
-        got = index.search_topk(q, 10, method=method)
-        want = brute_topk(codes, np.arange(300), q, 10)
-        assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
-        got = index.search_radius(q, 20, method=method)
-        want = brute_radius(codes, np.arange(300), q, 20)
-        assert np.array_equal(got.ids, want[0]) and np.array_equal(got.distances, want[1])
-    with pytest.raises(CodeIndexError, match="method='scan'"):
-        index.search_radius(q, 300, method="multi-index")  # refused in one line, not attempted (nor out of memory)
+    queries = codes[4:6] ^ (rng.random((2, 1024)) < 0.01)
+    for way in ("auto", "scan", "multi-index"):
+        assert_range(index.range_search(queries, 21, method=way), codes, np.arange(300), queries, 21)
+    for way in ("auto", "scan"):
+        assert_knn(index.search(queries, 10, method=way), codes, np.arange(300), queries, 10)
+    # the 10th nearest is ~470 bits away: multi-index hashing forced that far is refused in one line, not
+    # attempted (nor out of memory); auto scans
+    for refused in (lambda: index.range_search(queries, 300, method="multi-index"),
+                    lambda: index.search(queries, 10, method="multi-index")):
+        with pytest.raises(CodeIndexError, match="method='scan'") as e:
+            refused()
+        one_line(e.value)
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+def test_the_reports_examples_are_each_querys_nearest_by_distance_then_position():
+    import re
+    from types import SimpleNamespace
+
+    from aelab.viz.retrieval import QUERIES, SHOWN, examples_html
+
+    rng = np.random.default_rng(5)
+    db = rng.random((40, 12)) < 0.5
+    db[20:] = db[:20]  # every code twice: ties, which go to the earlier training item
+    queries = db[[3, 30, 11]] ^ (rng.random((3, 12)) < 0.2)
+    database = SimpleNamespace(y=np.arange(40), texts=[f"doc{i}" for i in range(40)], classes=None)
+    shown = SimpleNamespace(y=np.zeros(3, int), texts=["q0", "q1", "q2"], classes=None)
+    page = examples_html(queries.astype(np.float32), shown, db.astype(np.float32), database, None, None)
+    listed = [[int(i) for i in re.findall(r"doc(\d+)", block)] for block in page.split("<div class='query'>")[1:]]
+    assert len(listed) == min(QUERIES, 3)
+    for q, got in zip(queries, listed):
+        assert got == brute_knn(db, np.arange(40), q, SHOWN)[0].tolist()

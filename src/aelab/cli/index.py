@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--radius", type=nonneg_int, help="every item within this Hamming distance")
     g.add_argument("--top", type=positive_int, help="the k nearest items")
-    s.add_argument("--method", default="auto", help="auto, enumerate, mih or scan (how the radius is searched)")
+    s.add_argument("--method", default="auto", choices=["auto", "scan", "hash", "multi-index"],
+                   help="how the index is searched (auto: by aelab.index.plan's rule; every way finds the same)")
     s.add_argument("--limit", type=positive_int, default=20, help="hits printed at most")
     s.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     t = sub.add_parser("stats", help="items, distinct codes, bucket sizes, bytes")
@@ -144,11 +145,11 @@ def _search(args: argparse.Namespace) -> int:
     with torch.no_grad():
         query, what = _query_code(args, index, model, spec)
     asked = {**model_source(run, model, spec), "data": source.get("data")}
-    found = index.search(query, radius=args.radius, top=args.top, source=asked, method=args.method)
-    if hasattr(found, "offsets"):
-        found = found.query(0)
-    ids, dist = found.ids[0] if found.ids.ndim == 2 else found.ids, found.distances[0] if found.distances.ndim == 2 \
-        else found.distances
+    if args.radius is not None:  # "within r bits": the index's radius is exclusive, as FAISS's
+        _, dist, ids = index.range_search(query, args.radius + 1, method=args.method, source=asked)
+    else:
+        dist, ids = index.search(query, args.top, method=args.method, source=asked)
+        dist, ids = dist[0][ids[0] >= 0], ids[0][ids[0] >= 0]  # fewer items than --top: no padding shown
     shown = _describe(spec, source, ids[: args.limit])
     if args.json:
         for i, d, about in zip(ids[: args.limit].tolist(), dist[: args.limit].tolist(), shown):
@@ -201,8 +202,7 @@ def _stats(args: argparse.Namespace) -> int:
     b = stats["buckets"]
     print(f"{args.index}: {stats['items']} items, {stats['bits']}-bit codes, {stats['distinct_codes']} distinct codes")
     print(f"  items per code: median {b['median']:g}, p99 {b['p99']:g}, max {b['max']}, {b['singletons']} alone")
-    print(f"  {stats['segments']} segment(s); {stats['bytes_on_disk'] or 0:,} bytes on disk; "
-          f"searched by {stats['search_engine']} code")
+    print(f"  {stats['segments']} segment(s); {stats['bytes_on_disk'] or 0:,} bytes on disk")
     if index.source:
         print(f"  made by {index.source.get('model')} of {index.source.get('run')}")
     return 0

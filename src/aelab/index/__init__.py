@@ -1,4 +1,4 @@
-"""Retrieval over binary codes: exact lookup, Hamming-radius search and top-k, in memory or memory-mapped.
+"""Retrieval over binary codes with FAISS's binary-index API: `add`, `search` (k nearest), `range_search`, `lookup`.
 
 Semantic hashing (Salakhutdinov & Hinton, 2009) stores short binary codes in a hash table and finds
 neighbours by flipping a few bits; multi-index hashing (Norouzi, Punjani & Fleet, CVPR 2012) makes
@@ -6,6 +6,12 @@ that exact and fast for longer codes by hashing disjoint substrings. Every searc
 what a brute-force scan returns, ordered by (distance, id).
 
 Codes are packed into uint64 words, bit j in word j // 64 at bit j % 64 (`bits.py`); ids are int64.
+Which rows the index takes (bits, FAISS's bytes or words): `bits.packed_rows`.
+
+Each search way is written once, in numpy: `scan.py` (XOR and popcount over every code),
+`hashtable.py` (bit-flip enumeration over the full-code table), `multiindex.py` (substring tables);
+`plan.py` holds the one rule that picks among them per segment, from counts of the work each would do,
+and `search.py` runs them over the segments and orders the hits.
 
 The hash table is arrays, not a pointer-based map, because arrays are what numpy probes in one
 vectorised call and what opens by memory-mapping a .npy file, with no load or rebuild step and no
@@ -17,10 +23,10 @@ short compare, and equal codes are adjacent and ordered by id. Each multi-index 
 order array (uint32 positions sorted by substring) plus offsets (direct addressing) or, for wide
 substrings, the sorted substring values (binary search). Segments are immutable: appends add
 segments and a log-structured merge keeps O(log n) of them. Folder layout and how a write commits:
-`store.py`; algorithms and the cost model that chooses among them: `search.py`.
+`store.py`.
 """
 
 from .bits import pack_bits, unpack_bits
-from .index import Found, FoundRanges, Index, IndexRecoveryWarning
+from .index import Index, IndexRecoveryWarning
 
-__all__ = ["Index", "Found", "FoundRanges", "IndexRecoveryWarning", "pack_bits", "unpack_bits"]
+__all__ = ["Index", "IndexRecoveryWarning", "pack_bits", "unpack_bits"]

@@ -81,6 +81,35 @@ def unpack_bits(words: np.ndarray, bits: int) -> np.ndarray:
     return np.unpackbits(raw, axis=-1, count=bits, bitorder="little").astype(np.bool_)
 
 
+def packed_rows(codes: object, bits: int, what: str) -> np.ndarray:
+    """Codes as packed uint64 (n, words), from a 2-D array whose row length says how a row holds a code.
+
+    The one rule for every code the index takes (added codes and queries alike), by the row length:
+    `bits` entries: one per bit, bool or 0/1 numbers of any dtype; ceil(bits / 8) uint8 entries: FAISS's
+    packed bytes (`to_bytes`); `words_for(bits)` uint64 entries: packed words (`pack_bits`). The forms
+    coincide only for 1-bit codes, where they mean the same. A single code is a batch of one: (1, ...)."""
+    a = codes if type(codes) is np.ndarray else np.asarray(codes)
+    w, nbytes = words_for(bits), (bits + 7) // 8
+    if a.ndim != 2:
+        raise CodeIndexError(f"{what} are a 2-D array, one row per code (a single code is a batch of one, "
+                             f"shape (1, ...)); got shape {a.shape}")
+    forms = (f"(n, {bits}) bits, (n, {nbytes}) uint8 bytes as FAISS packs them, or (n, {w}) uint64 words")
+    if a.shape[1] == bits and (a.dtype == np.bool_ or np.issubdtype(a.dtype, np.number)):
+        return pack_bits(a) if len(a) else np.zeros((0, w), U64)
+    if a.dtype == np.uint8 and a.shape[1] == nbytes:
+        spare = bits % 8
+        if spare and len(a) and (a[:, -1] >> np.uint8(spare)).any():
+            raise CodeIndexError(f"packed {what} have bits set above bit {bits}; pack them with np.packbits("
+                                 f"..., bitorder='little')")
+        return from_bytes(a, bits)
+    if a.dtype == U64 and a.shape[1] == w:
+        spare = bits % 64
+        if spare and len(a) and (a[:, -1] >> U64(spare)).any():
+            raise CodeIndexError(f"packed {what} have bits set above bit {bits}; pack them with pack_bits")
+        return np.ascontiguousarray(a)
+    raise CodeIndexError(f"{what} for {bits}-bit codes are {forms}; got {a.dtype} {a.shape}")
+
+
 def to_bytes(words: np.ndarray, bits: int) -> np.ndarray:
     """uint64 (N, words) -> uint8 (N, ceil(bits / 8)) in FAISS's layout (little-endian bytes)."""
     raw = np.ascontiguousarray(np.asarray(words).astype(_LE, copy=False)).view(np.uint8)
@@ -96,22 +125,10 @@ def from_bytes(raw: np.ndarray, bits: int) -> np.ndarray:
     return out.view(_LE).astype(U64, copy=False)
 
 
-def tail_mask(bits: int) -> int:
-    """The valid bits of the last word."""
-    r = bits % 64
-    return (1 << 64) - 1 if r == 0 else (1 << r) - 1
-
-
-def distances(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Hamming distances (N,) int32 between codes (N, W) and one query (W,)."""
-    x = popcount(np.bitwise_xor(codes, query))
-    return x.sum(axis=1, dtype=np.int32) if x.shape[1] > 1 else x[:, 0].astype(np.int32)
-
-
-def row_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamming distances (N,) int32 between rows a[i] and b[i], both (N, W)."""
-    x = popcount(np.bitwise_xor(a, b))
-    return x.sum(axis=1, dtype=np.int32) if x.shape[1] > 1 else x[:, 0].astype(np.int32)
+def row_distances(x: np.ndarray) -> np.ndarray:
+    """Hamming weights (N,) int32 of XORed codes (N, W): the distances they came from."""
+    c = popcount(x)
+    return c.sum(axis=1, dtype=np.int32) if c.shape[1] > 1 else c[:, 0].astype(np.int32)
 
 
 def extract(codes: np.ndarray, start: int, width: int) -> np.ndarray:

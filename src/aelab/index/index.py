@@ -1,8 +1,9 @@
-"""`Index`: binary codes by item id, with exact lookup, Hamming-radius search and top-k ranking.
+"""`Index`: binary codes by item id, searched by Hamming distance with FAISS's binary-index API.
 
 Semantic hashing (Salakhutdinov & Hinton, 2009) keeps short binary codes in a hash table; this is
 that table, with multi-index hashing (Norouzi, Punjani & Fleet, CVPR 2012) for longer codes and
-larger radii, and a popcount scan where neither pays. Design and on-disk format: `aelab.index`.
+larger radii, and a popcount scan where neither pays (`plan.py` picks). Design and on-disk format:
+`aelab.index`.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ import secrets
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from ..errors import CodeIndexError, IndexSourceError
-from . import kernels as K
-from . import search as S
-from . import store
-from .bits import U64, check_bits, code_keys, from_bytes, pack_bits, tail_mask, to_bytes, words_for
+from . import plan, search, store
+from .bits import U64, check_bits, code_keys, from_bytes, packed_rows, to_bytes, words_for
 from .segment import Segment
 
 MERGE_RATIO = 2  # a new segment absorbs the last one while that is at most this many times its size
@@ -30,34 +29,18 @@ class IndexRecoveryWarning(UserWarning):
     """An index opened without its last, uncommitted append."""
 
 
-class Found(NamedTuple):
-    """Hits of one query (1-D arrays), or top-k of a batch (2-D arrays (Q, k)), sorted by (distance, id)."""
-
-    ids: np.ndarray
-    distances: np.ndarray
-
-
-class FoundRanges(NamedTuple):
-    """Hits of a batch of queries: query q's are ids[offsets[q]:offsets[q + 1]] (like FAISS's lims)."""
-
-    ids: np.ndarray
-    distances: np.ndarray
-    offsets: np.ndarray
-
-    def query(self, q: int) -> Found:
-        a, b = self.offsets[q], self.offsets[q + 1]
-        return Found(self.ids[a:b], self.distances[a:b])
-
-
 def _source_text(source: Mapping[str, Any] | None) -> str:
     return json.dumps(source, sort_keys=True, separators=(",", ":"), default=str)
 
 
 class Index:
-    """Binary codes of 1..1024 bits with int64 item ids; exact search by Hamming distance.
+    """Binary codes of 1..1024 bits with int64 item ids; exact search by Hamming distance, as FAISS's binary
+    indexes answer it: `add(codes, ids=None)`, `search(queries, k) -> (D, I)`, `range_search(queries, radius)
+    -> (lims, D, I)`, and `lookup(codes) -> (lims, I)` for exact codes.
 
-    Results equal a brute-force scan's: every item within the radius, or the k nearest, ordered by
-    (distance, id); ties at the k-th distance are broken by the smaller id.
+    Codes and queries are 2-D, one row per code: (n, bits) bits (bool or 0/1), (n, ceil(bits / 8)) uint8
+    bytes packed as FAISS packs them, or (n, words) uint64 words (`pack_bits`); one query is a batch of one.
+    Results equal a brute-force scan's, each query's ordered by (distance, id): ties go to the smaller id.
 
     In memory: `Index(bits)` then `add`. On disk: `save(folder)` writes it and binds the index to the
     folder; `Index.open(folder)` maps it read-only; on a bound index `add` (= `append`) commits each
@@ -84,8 +67,6 @@ class Index:
         self._mapped: dict[str, dict[str, np.ndarray]] = {}
         self._generation = 0
         self._next_id = 0
-        self._tail = np.uint64(tail_mask(self.bits))
-        self._spare = self.bits % 64  # bits used in the last word (0: all 64)
 
     # -- basics --------------------------------------------------------------------------------
 
@@ -107,27 +88,10 @@ class Index:
             raise IndexSourceError(f"these codes come from {_source_text(source)} but the index holds codes from "
                                    f"{_source_text(self.source)}; encode with the index's model or build a new index")
 
-    def _codes(self, codes: Any, what: str) -> tuple[np.ndarray, bool]:
-        """Packed (Q, W) uint64 codes from bool/0-1 (..., bits) or packed uint64 (..., words); and whether one."""
-        a = codes if type(codes) is np.ndarray else np.asarray(codes)
-        if a.dtype == U64 and a.shape == (self.words,):  # one packed query: the fast path
-            if self._spare and int(a[-1]) >> self._spare:
-                raise CodeIndexError(f"packed {what} have bits set above bit {self.bits}; pack them with pack_bits")
-            return (a if a.flags.c_contiguous else a.copy()).reshape(1, self.words), True
-        if a.dtype == U64:
-            if a.ndim not in (1, 2) or a.shape[-1] != self.words:
-                raise CodeIndexError(f"packed {what} for this {self.bits}-bit index are uint64 arrays of shape "
-                                     f"({self.words},) or (n, {self.words}), got {a.shape}")
-            if self._tail != np.uint64(2**64 - 1) and (a[..., -1] & ~self._tail).any():
-                raise CodeIndexError(f"packed {what} have bits set above bit {self.bits}; pack them with pack_bits")
-            packed = a
-        else:
-            if a.ndim not in (1, 2) or a.shape[-1] != self.bits:
-                raise CodeIndexError(f"{what} for this {self.bits}-bit index are bool arrays of shape ({self.bits},) "
-                                     f"or (n, {self.bits}) (or packed uint64 words), got {a.dtype} {a.shape}")
-            packed = pack_bits(a)
-        single = packed.ndim == 1
-        return np.ascontiguousarray(packed.reshape(-1, self.words)), single
+    def _rows(self, codes: Any, what: str, source: Mapping[str, Any] | None) -> np.ndarray:
+        """Packed (n, words) uint64 rows by `bits.packed_rows`'s rule, after checking where they come from."""
+        self._check_source(source)
+        return packed_rows(codes, self.bits, what)
 
     # -- adding -------------------------------------------------------------------------------
 
@@ -160,11 +124,10 @@ class Index:
         return kept, self._segment(codes, ids), absorbed
 
     def add(self, codes: Any, ids: Any = None, source: Mapping[str, Any] | None = None) -> None:
-        """Add codes ((n, bits) bool/0-1 or (n, words) uint64) with ids (default: the next unused ones).
+        """Add codes (n rows, in any of the class's three forms) with int64 ids (default: the next unused ones).
 
         On an index bound to a folder this is `append`: the batch is on disk when it returns."""
-        self._check_source(source)
-        packed, _ = self._codes(codes, "codes")
+        packed = self._rows(codes, "codes", source)
         if not len(packed):
             self._ids(ids, 0)
             return
@@ -319,121 +282,42 @@ class Index:
 
     # -- searching ----------------------------------------------------------------------------
 
-    def lookup(self, code: Any, source: Mapping[str, Any] | None = None) -> np.ndarray | FoundRanges:
-        """Ids of the items whose code equals `code` exactly, ascending; a batch gives FoundRanges."""
-        if source is not None:
-            self._check_source(source)
-        q, single = self._codes(code, "query codes")
-        if single:  # the common case, kept short: within a segment equal codes are stored by id
-            parts = [seg.ids[seg.find_one(q[0])] for seg in self._segments]
-            return parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-        hits = S.radius_search(self._segments, q, 0, "enumerate")
-        res = self._ranges(hits, len(q))
-        return res.ids if single else res
+    def search(self, queries: Any, k: int, method: str = "auto",
+               source: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest items of each query: (D, I), distances (n, k) int32 and ids (n, k) int64, each row
+        by (distance, id). Where the index holds fewer than k items a row ends in ids -1 with distance
+        2**31 - 1, as FAISS fills it.
 
-    def search_radius(self, code: Any, radius: int, method: S.Method = "auto",
-                      source: Mapping[str, Any] | None = None) -> Found | FoundRanges:
-        """Every item within Hamming distance `radius`, sorted by (distance, id).
-
-        method: "auto" (cheapest by the cost model), "enumerate", "multi-index" or "scan"; all give the same hits."""
-        if source is not None:
-            self._check_source(source)
-        self._check_method(method)
-        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
-            raise CodeIndexError(f"radius must be a whole number of bits >= 0, got {radius!r}")
-        q, single = self._codes(code, "query codes")
-        r = min(int(radius), self.bits)
-        if single:
-            ids, ds = [], []
-            for seg in self._segments:
-                how = S.plan_radius(seg, r, method, 1)
-                pos, d = S.radius_one(seg, q[0], r, how)
-                ids.append(seg.ids[pos])
-                ds.append(d)
-            if len(ids) == 1:
-                i, d = ids[0], ds[0]
-            else:
-                i = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-                d = np.concatenate(ds) if ds else np.zeros(0, np.int32)
-            if len(i) < 2:
-                return Found(i, d.astype(np.int32, copy=False))
-            order = np.lexsort((i, d))
-            return Found(i[order], d[order].astype(np.int32, copy=False))
-        return self._ranges(S.radius_search(self._segments, q, r, method), len(q))
-
-    def search_topk(self, code: Any, k: int, method: S.Method = "auto",
-                    source: Mapping[str, Any] | None = None) -> Found:
-        """The min(k, len) nearest items by (distance, id): 1-D arrays for one query, (Q, k) for a batch.
-
-        method: "auto" (multi-index radius growth or a scan, by cost), "enumerate", "multi-index" or
-        "scan" (brute-force popcount ranking with counting selection); all give the same result."""
-        if source is not None:
-            self._check_source(source)
+        method: "auto" (each segment as `plan` decides), "scan", "hash" or "multi-index"; all give the same."""
         self._check_method(method)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
             raise CodeIndexError(f"k must be a whole number >= 0, got {k!r}")
-        q, single = self._codes(code, "query codes")
-        kk = min(int(k), len(self))
-        if single:
-            return self._topk_one(q, kk, method)
-        if K.ENABLED:  # the compiled scan passes each block of codes to every query while it is in cache
-            qi, si, pos, d = S.topk_search(self._segments, q, kk, method)
-            ids = self._ids_of(si, pos)
-            order = np.lexsort((ids, d, qi))
-            first = np.searchsorted(qi[order], np.arange(len(q)))
-            take = order[(first[:, None] + np.arange(kk)[None, :]).reshape(-1)] if kk else np.zeros(0, np.int64)
-            return Found(ids[take].reshape(len(q), kk), d[take].reshape(len(q), kk))
-        # numpy: query by query; a query's scan or probes dwarf a Python loop's overhead, and each query
-        # keeps its working set in cache (measured faster than (Q, chunk) distance blocks)
-        out_ids, out_d = np.empty((len(q), kk), np.int64), np.empty((len(q), kk), np.int32)
-        for i in range(len(q)):
-            out_ids[i], out_d[i] = self._topk_one(q[i : i + 1], kk, method)
-        return Found(out_ids, out_d)
+        q = self._rows(queries, "queries", source)
+        return search.knn(self._segments, q, int(k), method)
 
-    def _topk_one(self, q: np.ndarray, k: int, method: S.Method) -> Found:
-        _, si, pos, d = S.topk_search(self._segments, q, k, method)
-        ids = self._ids_of(si, pos)
-        order = np.lexsort((ids, d))[:k]
-        return Found(ids[order], d[order])
+    def range_search(self, queries: Any, radius: int, method: str = "auto",
+                     source: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every item at distance < radius of each query, as FAISS's range_search: (lims, D, I), query i's
+        ids I[lims[i]:lims[i + 1]] (int64) with distances D[...] (int32), ordered by (distance, id).
 
-    def search(self, query: Any, radius: int | None = None, top: int | None = None,
-               source: Mapping[str, Any] | None = None, method: S.Method = "auto") -> Found | FoundRanges:
-        """radius=r: everything within r; top=k: the k nearest; both: the k nearest within r."""
-        if radius is None and top is None:
-            raise CodeIndexError("search needs radius= (every item within that distance) or top= (the k nearest)")
-        if top is None:
-            return self.search_radius(query, radius, method, source)  # type: ignore[arg-type]
-        if radius is None:
-            return self.search_topk(query, top, method, source)
-        res = self.search_radius(query, radius, method, source)
-        if isinstance(res, Found):
-            return Found(res.ids[:top], res.distances[:top])
-        counts = np.minimum(np.diff(res.offsets), top)
-        take = np.concatenate([np.arange(a, a + c) for a, c in zip(res.offsets[:-1], counts)]).astype(np.int64) \
-            if len(counts) else np.zeros(0, np.int64)
-        return FoundRanges(res.ids[take], res.distances[take], np.concatenate([[0], np.cumsum(counts)]))
+        The radius is exclusive, as FAISS's is: "within r bits" is radius r + 1. lims is int64 (FAISS:
+        uint64) and D int32 (FAISS: float32), the same values. method: as `search`."""
+        self._check_method(method)
+        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
+            raise CodeIndexError(f"radius must be a whole number of bits >= 0, got {radius!r}")
+        q = self._rows(queries, "queries", source)
+        return search.range_search(self._segments, q, min(int(radius), self.bits + 1), method)
+
+    def lookup(self, codes: Any, source: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The items whose code equals each given code exactly: (lims, I), code i's ids I[lims[i]:lims[i + 1]],
+        ascending."""
+        lims, _, ids = self.range_search(codes, 1, source=source)
+        return lims, ids
 
     @staticmethod
     def _check_method(method: str) -> None:
-        if method not in S.METHODS:
-            raise CodeIndexError(f"unknown search method {method!r}; choose one of {', '.join(S.METHODS)}")
-
-    def _ids_of(self, si: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        if len(self._segments) == 1:
-            return self._segments[0].ids[pos]
-        out = np.empty(len(pos), np.int64)
-        for i, seg in enumerate(self._segments):
-            m = si == i
-            out[m] = seg.ids[pos[m]]
-        return out
-
-    def _ranges(self, hits: S.Hits, q: int) -> FoundRanges:
-        qi, si, pos, d = hits
-        ids = self._ids_of(si, pos)
-        order = np.lexsort((ids, d, qi))
-        offsets = np.zeros(q + 1, np.int64)
-        np.cumsum(np.bincount(qi, minlength=q), out=offsets[1:])
-        return FoundRanges(ids[order], d[order], offsets)
+        if method not in plan.METHODS:
+            raise CodeIndexError(f"unknown search method {method!r}; choose one of {', '.join(plan.METHODS)}")
 
     # -- introspection, FAISS -----------------------------------------------------------------
 
@@ -470,7 +354,6 @@ class Index:
                         "singletons": int((sizes == 1).sum())},
             "substrings": [len(s.subs) for s in self._segments],
             "bytes_on_disk": disk, "memory_bytes": arrays - mapped, "mapped_bytes": mapped,
-            "search_engine": K.engine(),
         }
 
     def export_faiss(self, kind: str = "flat", hash_bits: int | None = None) -> Any:

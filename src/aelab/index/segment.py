@@ -21,7 +21,6 @@ DIRECT_SLOTS_PER_ITEM = 4
 DIRECT_MAX_WIDTH = 26
 AUTO_MAX_TABLES = 8
 _LOW32 = U64(0xFFFFFFFF)
-_FIB, _M64 = int(FIB), (1 << 64) - 1
 
 
 def _key_dtype(width: int) -> np.dtype:
@@ -205,17 +204,6 @@ class Segment:
             for start, width in substring_layout(bits, m):
                 subs.append((start, width, KeyTable.build_sub(extract(codes, start, width), width)))
         return cls(name, bits, codes, ids, full, subs)
-
-    def find_one(self, code: np.ndarray) -> np.ndarray:
-        """Positions (ascending; ids ascending too) of the items whose code equals `code` (W,)."""
-        if self.words == 1:  # Python-int arithmetic: a handful of numpy calls in all
-            c = int(code[0])
-            if self.full.kind == "direct":
-                return np.arange(self.full.offsets[c], self.full.offsets[c + 1], dtype=np.int64)
-            slot = ((c * _FIB) & _M64) >> (64 - self.full.prefix)
-            a, b = int(self.full.offsets[slot]), int(self.full.offsets[slot + 1])
-            return a + (self.codes[a:b, 0] == code[0]).nonzero()[0]
-        return self.find(code[None, :])[0]
 
     def find(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Items whose code equals a probe code (P, W) exactly: (position, probe index)."""

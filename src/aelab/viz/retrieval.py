@@ -40,7 +40,7 @@ def _first_words(text: str, n: int = 14) -> str:
 def examples_html(query_codes: np.ndarray, queries: Any, db_codes: np.ndarray, database: Any,
                   img_tag, image_png) -> str:
     """Each shown query, then its nearest training items by Hamming distance (ties by position), relevant marked ✓."""
-    from ..eval.retrieval import hamming_distances
+    from ..index import Index
 
     rows = []
     picks = np.linspace(0, len(query_codes) - 1, num=min(QUERIES, len(query_codes))).round().astype(int)
@@ -51,11 +51,13 @@ def examples_html(query_codes: np.ndarray, queries: Any, db_codes: np.ndarray, d
             return ""
         return classes[y] if 0 <= y < len(classes) else str(y)
 
-    for q in picks:
-        dist = hamming_distances(query_codes[q : q + 1], db_codes)[0]
-        order = np.argsort(dist, kind="stable")[:SHOWN]
+    index = Index(db_codes.shape[1])
+    index.add(db_codes)  # ids are positions, so ties go to the earlier training item
+    dist, nearest = index.search(query_codes[picks], SHOWN)
+    for row, q in enumerate(picks):
         qy = None if queries.y is None else int(queries.y[q])
-        hits = [(int(i), int(dist[i]), None if database.y is None else int(database.y[i])) for i in order]
+        hits = [(int(i), int(d), None if database.y is None else int(database.y[i]))
+                for i, d in zip(nearest[row], dist[row]) if i >= 0]
         if getattr(queries, "texts", None) is not None:
             items = "".join(
                 f"<li class='{'rel' if y == qy else 'irr'}'>{'✓' if y == qy else '✗'} d={d} · "

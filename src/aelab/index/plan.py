@@ -1,0 +1,114 @@
+"""The one rule that picks how each segment is searched: a linear scan, hash-table probes or multi-index hashing.
+
+Work is counted in one unit, the code word a linear scan XORs and popcounts, and each way's work is the
+operations it performs times what one costs in that unit on this machine:
+
+    scan                  FIXED["scan"]        + Q * n * words
+    hash-table step t     FIXED["hash"]        + Q * C(bits, t) * PROBE
+    multi-index step t    FIXED["multi-index"] + Q * C(w_j, rho) * (PROBE + n / 2**w_j * CANDIDATE),  t = m * rho + j
+
+for Q queries on a segment of n codes (m substring tables of w_j bits each). `range_search(q, r)` takes
+steps 0..r-1; `search(q, k)` is expected to take steps 0..T, T being the radius that would hold k of the
+index's codes were they uniformly random. Each segment is searched the way whose total is smallest. A
+growing search ("auto" only) also counts the work it actually does (probes, and the candidates it really
+verified), and before a step that would take it past a scan's it scans the segment instead for the
+queries still open, so codes clustered unlike the uniform estimate cost at most about two scans.
+
+PROBE, CANDIDATE and FIXED are ratios, measured by `python bench/index_speed.py --calibrate` (which writes
+bench/results/index_calibration.json, raw timings included): how many code words a scan handles in the time
+of one probe of a table, of one candidate gathered and verified, and of the fixed cost of a scan or a step
+(its numpy calls, whatever their size). Only the ratios matter; the rule holds no time of its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import CodeIndexError
+from . import hashtable, multiindex
+from .segment import Segment
+
+# bench/results/index_calibration.json ("ratios"): measured with numpy 2.4 on the machine the benchmarks name
+PROBE = 59.0
+CANDIDATE = 42.0
+FIXED = {"hash": 12000.0, "multi-index": 19000.0, "scan": 12000.0}
+
+METHODS = ("auto", "scan", "hash", "multi-index")
+GROWING = {"hash": hashtable, "multi-index": multiindex}
+MAX_PROBES = 50_000_000  # a forced method past this many probes is refused in one line, not attempted
+
+
+def scan_work(seg: Segment, queries: int) -> float:
+    """A scan of the segment for `queries` queries."""
+    return FIXED["scan"] + queries * seg.n * seg.words
+
+
+def step_work(seg: Segment, how: str, queries: int, t: int, verified: int | None = None) -> float:
+    """Step t of a growing way for `queries` queries; `verified`: the candidates it really verified, if known."""
+    way = GROWING[how]
+    cands = queries * way.candidates(seg, t) if verified is None else verified
+    return FIXED[how] + queries * way.probes(seg, t) * PROBE + cands * CANDIDATE
+
+
+def uniform_radius(total: int, bits: int, k: int) -> int:
+    """The radius holding k of `total` uniformly random codes on average."""
+    need = k << bits  # ball volume * total >= k * 2**bits, in integers: 2.0**bits overflows past 1023 bits
+    volume = 0
+    for t in range(bits + 1):
+        volume += math.comb(bits, t)
+        if volume * max(total, 1) >= need:
+            return t
+    return bits
+
+
+def _growing(seg: Segment, how: str) -> str:
+    return how if how == "hash" or multiindex.usable(seg) else "hash"
+
+
+def choose(seg: Segment, queries: int, steps: int) -> str:
+    """The way of least estimated work for `steps` steps (0..steps-1) of `queries` queries."""
+    key = ("way", queries, steps)  # a segment never changes: decided once per batch size and step count
+    if key not in seg.cache:
+        seg.cache[key] = _least_work(seg, queries, steps)
+    return seg.cache[key]
+
+
+def _least_work(seg: Segment, queries: int, steps: int) -> str:
+    best, least = "scan", scan_work(seg, queries)
+    for how in dict.fromkeys(_growing(seg, h) for h in GROWING):
+        work = 0.0
+        for t in range(steps):
+            work += step_work(seg, how, queries, t)
+            if work >= least:
+                break
+        if work < least:
+            best, least = how, work
+    return best
+
+
+def check_probes(seg: Segment, how: str, queries: int, steps: range) -> None:
+    """Refuse, in one line, a forced growing way that would make more than MAX_PROBES probes."""
+    way = GROWING[how]
+    total = 0
+    for t in steps:
+        total += queries * way.probes(seg, t)
+        if total > MAX_PROBES:
+            raise CodeIndexError(f"{how} search of {seg.bits}-bit codes to step {t} means more than "
+                                 f"{MAX_PROBES:,} probes; use method='scan' (or 'auto')")
+
+
+def for_range(seg: Segment, queries: int, radius: int, method: str) -> str:
+    """How to find every item at distance < radius: `method`, or by the rule when it is "auto"."""
+    if method == "auto":
+        return choose(seg, queries, radius)
+    how = method if method == "scan" else _growing(seg, method)
+    if how != "scan":
+        check_probes(seg, how, queries, range(radius))
+    return how
+
+
+def for_knn(seg: Segment, queries: int, k: int, total: int, method: str) -> str:
+    """How a k-nearest search starts on this segment (the index holding `total` items in all)."""
+    if method == "auto":
+        return choose(seg, queries, uniform_radius(total, seg.bits, k) + 1)
+    return method if method == "scan" else _growing(seg, method)
