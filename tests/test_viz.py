@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 
 from aelab.errors import AelabError, DataError
-from aelab.models.base import Autoencoder, Generative
+from aelab.models.base import Autoencoder
 from aelab.viz import (
     code_map_png,
     load_image,
@@ -298,7 +298,7 @@ class TinyAE(Autoencoder):
         return torch.sigmoid(self.dec(z)).view(-1, *self.input_shape)
 
 
-class TinyGen(TinyAE, Generative):
+class TinyGen(TinyAE):  # a Sampler: it has sample()
     name = "tiny-gen"
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -7,11 +7,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError
 from ..nn import ARCHS, encoder_decoder
+from ..nn import likelihood as lik
 from .base import Autoencoder, Batch, Denoiser, Progress, Update, register
 
 
@@ -81,10 +81,10 @@ class ACAI(Denoiser, Autoencoder):
         return self._images(z).clamp(0, 1).view(-1, *self.input_shape)
 
     def _reconstruction(self, z: Tensor, target: Tensor) -> Tensor:
-        flat = target.flatten(1)
-        if self.config.loss == "mse":
-            return 4 * (self.decoder(z) - flat).pow(2).mean()
-        return F.binary_cross_entropy_with_logits(self.decoder(z), flat)
+        """The reconstruction term per input, averaged over the batch and the inputs (the paper's convention)."""
+        flat, out = target.flatten(1), self.decoder(z)
+        per_example = 4 * lik.squared_error(out, flat) if self.config.loss == "mse" else -lik.bernoulli(out, flat)
+        return per_example.mean() / flat.shape[1]
 
     def score(self, images: Tensor) -> Tensor:
         """The critic's estimate of the mixing coefficient, (B,)."""

@@ -6,11 +6,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..nn import ARCHS, encoder_decoder, mlp
+from ..nn import likelihood as lik
 from .base import Autoencoder, Batch, Denoiser, Progress, Trainable, Update, register
 from .capabilities import Traits
 from .rbm import RBM, unroll_into
@@ -52,15 +52,13 @@ def reconstruction_loss(logits: Tensor, x: Tensor, kind: str, weight: Tensor | N
     weighs each input's term in the loss (the logged bce / sq_err stay unweighted)."""
     flat = x.flatten(1)
     with torch.no_grad():
-        sq_err = (torch.sigmoid(logits) - flat).pow(2).sum(1).mean()
-    if kind == "bce":
-        per = F.binary_cross_entropy_with_logits(logits, flat, reduction="none")
-    else:
-        per = (torch.sigmoid(logits) - flat).pow(2)
-    loss = (per if weight is None else per * weight).sum(1).mean()
-    if kind == "bce":
-        return {"loss": loss, "bce": per.detach().sum(1).mean(), "sq_err": sq_err}
-    return {"loss": loss, "sq_err": sq_err}
+        sq_err = lik.squared_error(torch.sigmoid(logits), flat).mean()
+    if kind == "mse":
+        return {"loss": lik.squared_error(torch.sigmoid(logits), flat, weight).mean(), "sq_err": sq_err}
+    loss = -lik.bernoulli(logits, flat, weight).mean()
+    with torch.no_grad():
+        bce = loss if weight is None else -lik.bernoulli(logits, flat).mean()
+    return {"loss": loss, "bce": bce.detach(), "sq_err": sq_err}
 
 
 @register

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..config import from_dict, to_dict
 from ..errors import ConfigError
+from ..nn import likelihood as lik
 from ..nn.collective import Collective
 from .capabilities import Traits
 
@@ -269,14 +270,16 @@ class Autoencoder(Trainable):
 
     def eval_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Squared error and cross-entropy summed over pixels, and PSNR (dB, peak 1), per example."""
-        flat = x.flatten(1)
-        recon = self(x).flatten(1)
-        eps = 1e-7
-        clamped = recon.clamp(eps, 1 - eps)
-        bce = -(flat * clamped.log() + (1 - flat) * (1 - clamped).log()).sum(1)
-        sq = (recon - flat).pow(2)
-        psnr = -10 * torch.log10(sq.mean(1).clamp_min(1e-10))
-        return {"sq_err": sq.sum(1), "bce": bce, "psnr": psnr}
+        return reconstruction_terms(self(x), x)
+
+
+def reconstruction_terms(recon: Tensor, x: Tensor) -> dict[str, Tensor]:
+    """Squared error and Bernoulli cross-entropy of a reconstruction in [0, 1] summed over pixels, and PSNR (dB,
+    peak 1), per example: what every autoencoder is scored by, whatever its own likelihood."""
+    flat, recon = x.flatten(1), recon.flatten(1)
+    sq = (recon - flat).pow(2)  # per pixel: the PSNR wants its mean
+    psnr = -10 * torch.log10(sq.mean(1).clamp_min(1e-10))
+    return {"sq_err": sq.sum(1), "bce": -lik.bernoulli_probs(recon, flat), "psnr": psnr}
 
 
 class Denoiser:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..nn import likelihood as lik
 from .base import Autoencoder, Batch, Progress, Update, register
 
 
@@ -72,9 +73,13 @@ class RBM(Autoencoder):
     def poisson(self) -> bool:
         return self.config.visible_unit == "poisson"
 
+    def visible_logits(self, h: Tensor) -> Tensor:
+        """The visible units' total inputs b + W^T h."""
+        return F.linear(h, self.weight.t(), self.visible_bias)
+
     def visible_prob(self, h: Tensor) -> Tensor:
         """p(v = 1 | h); for counts, the share of the document's words each word is expected to take."""
-        a = F.linear(h, self.weight.t(), self.visible_bias)
+        a = self.visible_logits(h)
         return torch.softmax(a, dim=1) if self.poisson else torch.sigmoid(a)
 
     def visible_mean(self, h: Tensor, v: Tensor) -> Tensor:
@@ -103,12 +108,11 @@ class RBM(Autoencoder):
             v_neg = self.visible_mean(h, v)  # mean-field reconstruction, as in the papers' code
         gap = self.free_energy(v, pre).mean() - self.free_energy(v_neg).mean()
         loss = gap + 0.5 * self.config.weight_cost * self.weight.pow(2).sum()
-        if self.poisson:  # cross-entropy of the document's word distribution under the reconstruction, per word
-            with torch.no_grad():
-                share = v / v.sum(1, keepdim=True).clamp_min(1)
-                ce = -(share * torch.log(self.visible_prob(h).clamp_min(1e-12))).sum(1).mean()
-            return {"loss": loss, "free_energy_gap": gap.detach(), "word_ce": ce}
-        recon = (v_neg - v).pow(2).sum(1).mean()
+        with torch.no_grad():  # how well the mean-field reconstruction scores the data, logged only
+            if self.poisson:
+                ce = lik.word_cross_entropy(self.visible_logits(h), v).mean()
+                return {"loss": loss, "free_energy_gap": gap.detach(), "word_ce": ce}
+            recon = lik.squared_error(v_neg, v).mean()
         return {"loss": loss, "free_energy_gap": gap.detach(), "sq_err": recon}
 
     def updates(self) -> list[Update]:

@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..nn import likelihood as lik
 from ..nn import mlp
 from .base import Autoencoder, Batch, Denoiser, Progress, Trainable, Update, register
 from .capabilities import Traits
@@ -129,10 +129,7 @@ class SemanticHasher(Denoiser, Autoencoder):
     def reconstruction(self, logits: Tensor, x: Tensor) -> Tensor:
         """Per-example loss: cross-entropy to the word distribution (nats per word), or summed pixel cross-entropy."""
         flat = x.flatten(1)
-        if self.counts:
-            share = flat / flat.sum(1, keepdim=True).clamp_min(1)
-            return -(share * F.log_softmax(logits, dim=1)).sum(1)
-        return F.binary_cross_entropy_with_logits(logits, flat, reduction="none").sum(1)
+        return lik.word_cross_entropy(logits, flat) if self.counts else -lik.bernoulli(logits, flat)
 
     def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """The fine-tuning objective with the code made binary by fixed noise (or straight through)."""

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..nn import GatedPixelCNN, PoolDecoder, PoolEncoder, VectorQuantizer, check_conv_shape, pool_grid
 from ..nn.collective import ALONE
-from .base import Autoencoder, Batch, Denoiser, DensityModel, Progress, Update, register
+from ..nn.likelihood import decoder_likelihood
+from .base import Autoencoder, Batch, Denoiser, DensityModel, Progress, Update, reconstruction_terms, register
 from .capabilities import Traits
 
 
@@ -165,13 +165,8 @@ class VQVAE(Denoiser, Autoencoder):
     # --- the objective ----------------------------------------------------------------------
     def nll_given_codes(self, logits: Tensor, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """-log p(x | z_q) per example in nats, summed over pixels (each weighted by `weight` when given)."""
-        flat, out = x.flatten(1), logits.flatten(1)
-        if self.config.likelihood == "bernoulli":
-            per = F.binary_cross_entropy_with_logits(out, flat, reduction="none")
-        else:
-            s = self.config.sigma
-            per = 0.5 * ((flat - torch.sigmoid(out)) / s).pow(2) + math.log(s) + 0.5 * math.log(2 * math.pi)
-        return (per if weight is None else per * weight).sum(1)
+        p = decoder_likelihood(self.config.likelihood, torch.tensor(math.log(self.config.sigma)))
+        return -p.log_prob(logits.flatten(1), x.flatten(1), weight)
 
     def loss(self, batch: Batch, progress: Progress) -> dict[str, Tensor]:
         """Eq. 3 per example, averaged over the batch: -log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2
@@ -191,17 +186,12 @@ class VQVAE(Denoiser, Autoencoder):
         """The reconstruction terms, -log p(x|z_q), and with a prior the bound on -log p(x) in nats and bits/dim."""
         indices = self.encode_indices(x)
         logits = self.decoder(self.quantizer.lookup(indices))
-        recon = torch.sigmoid(logits).flatten(1)
-        flat = x.flatten(1)
-        sq = (recon - flat).pow(2)
-        clamped = recon.clamp(1e-7, 1 - 1e-7)
-        terms = {"sq_err": sq.sum(1), "bce": -(flat * clamped.log() + (1 - flat) * (1 - clamped).log()).sum(1),
-                 "psnr": -10 * torch.log10(sq.mean(1).clamp_min(1e-10)), "rec_nll": self.nll_given_codes(logits, x)}
+        terms = {**reconstruction_terms(torch.sigmoid(logits), x), "rec_nll": self.nll_given_codes(logits, x)}
         if self.prior is not None:
             # log p(x) >= log p(x|z_q) + log p(z_q): q(z|x) is one-hot, so the ELBO's KL is -log p(z_q) (Sec. 3.2)
             bound = terms["rec_nll"] - self.prior.log_prob(indices)
             terms["nll_bound"] = bound
-            terms["bits_per_dim"] = bound / (flat.shape[1] * LN2)
+            terms["bits_per_dim"] = bound / (x[0].numel() * LN2)
         return terms
 
 

@@ -16,16 +16,18 @@ ARCHS = ("mlp", "conv", "pool")
 
 
 def encoder_decoder(arch: str, input_shape: tuple[int, ...], hidden: tuple[int, ...], channels: tuple[int, ...],
-                    activation: str, enc_out: int, dec_in: int) -> tuple[nn.Module, nn.Module]:
-    """Encoder (data -> enc_out features) and decoder (dec_in code -> flat pre-activations, B x C*H*W)."""
+                    activation: str, enc_out: int, dec_in: int, outputs: int = 1) -> tuple[nn.Module, nn.Module]:
+    """Encoder (data -> enc_out features) and decoder (dec_in code -> flat pre-activations, B x outputs*C*H*W, with
+    `outputs` values per input: 256 logits for a categorical over 8-bit levels, laid out (outputs, C, H, W))."""
     d = math.prod(input_shape)
+    out_shape = (outputs * input_shape[0], *input_shape[1:])
     if arch == "conv":
         return (ConvEncoder(input_shape, channels, enc_out, activation),
-                ConvDecoder(dec_in, channels, input_shape, activation))
+                ConvDecoder(dec_in, channels, out_shape, activation))
     if arch == "pool":
         return (FlatPoolEncoder(input_shape, channels, enc_out, activation),
-                FlatPoolDecoder(dec_in, channels, input_shape, activation))
+                FlatPoolDecoder(dec_in, channels, out_shape, activation))
     if arch == "mlp":
         return (nn.Sequential(nn.Flatten(), mlp([d, *hidden, enc_out], activation)),
-                mlp([dec_in, *hidden[::-1], d], activation))
+                mlp([dec_in, *hidden[::-1], outputs * d], activation))
     raise ConfigError(f"unknown arch {arch!r}; use {' or '.join(ARCHS)}")
