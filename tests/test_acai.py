@@ -10,7 +10,7 @@ from aelab.recipes import presets
 from aelab.errors import ConfigError
 from aelab.models import Batch, Progress
 from aelab.models.base import build_model, model_class
-from aelab.nn import PoolDecoder, PoolEncoder, encoder_decoder
+from aelab.nn import Net, PoolDecoder, PoolEncoder, encoder_decoder
 
 PROGRESS = Progress(0, 10, 10)
 
@@ -81,28 +81,29 @@ def test_acai_updates_own_disjoint_parameters_and_decodes_into_the_unit_interval
 @pytest.mark.parametrize("shape,channels,grid", [((1, 32, 32), (16, 32, 64, 128), (2, 2)),
                                                   ((1, 28, 28), (8, 16, 32), (4, 4)), ((3, 8, 12), (4,), (4, 6))])
 def test_the_pool_family_halves_per_scale_pads_to_fit_and_crops_back(shape, channels, grid):
-    enc = PoolEncoder(shape, channels, 5)
-    dec = PoolDecoder(5, channels, shape)
+    net = Net(channels=channels, activation="lrelu")
+    enc = PoolEncoder(shape, net, 5)
+    dec = PoolDecoder(5, net, shape)
     x = torch.rand(2, *shape)
     z = enc(x)
     assert z.shape == (2, 5, *grid)
     assert dec(z).shape == (2, *shape)
-    flat_enc, flat_dec = encoder_decoder("pool", shape, (), channels, "lrelu", 3 * grid[0] * grid[1],
-                                         2 * grid[0] * grid[1])
+    flat_enc, flat_dec = encoder_decoder("pool", shape, net, 3 * grid[0] * grid[1], 2 * grid[0] * grid[1])
     assert flat_enc(x).shape == (2, 3 * grid[0] * grid[1])
     assert flat_dec(torch.randn(2, 2 * grid[0] * grid[1])).shape == (2, shape[0] * shape[1] * shape[2])
 
 
 def test_the_pool_family_refuses_codes_that_are_not_whole_grids_in_one_line():
     with pytest.raises(ConfigError, match="multiple of 4"):
-        encoder_decoder("pool", (1, 32, 32), (), (16, 32, 64, 128), "lrelu", 10, 10)
+        encoder_decoder("pool", (1, 32, 32), Net(channels=(16, 32, 64, 128), activation="lrelu"), 10, 10)
     with pytest.raises(ConfigError, match="at least 16x16"):
         build_model("acai", {"input_shape": (1, 8, 8), "channels": (4, 4, 4, 4), "latent_dim": 4})
 
 
 def test_the_pool_padding_is_zero_and_centred():
     # 28 -> 32: the first layer sees the image in the middle and two rows and columns of zeros on each side
-    enc = PoolEncoder((1, 28, 28), (4, 8, 16), 2)
+    net = Net(channels=(4, 8, 16), activation="lrelu")
+    enc = PoolEncoder((1, 28, 28), net, 2)
     seen = []
     enc.net[0].register_forward_hook(lambda mod, inputs, out: seen.append(inputs[0]))
     x = torch.rand(3, 1, 28, 28) + 0.5  # no pixel is 0, so only padding can be
@@ -114,7 +115,7 @@ def test_the_pool_padding_is_zero_and_centred():
     border[2:30, 2:30] = False
     assert torch.equal(padded[..., border], torch.zeros_like(padded[..., border]))
     # the decoder crops the same window back out of its 32x32 output
-    dec = PoolDecoder(2, (4, 8, 16), (1, 28, 28))
+    dec = PoolDecoder(2, net, (1, 28, 28))
     z = torch.randn(1, 2, 4, 4)
     assert torch.equal(dec(z), dec.net(z)[..., 2:30, 2:30])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .conv import check_conv_shape, conv_stack
-from .mlp import activation
+from .net import Net, activation
 
 
 class ConvDiscriminator(nn.Module):
@@ -14,7 +14,7 @@ class ConvDiscriminator(nn.Module):
     def __init__(self, input_shape: tuple[int, ...], channels: tuple[int, ...], hidden: int, act: str = "lrelu") -> None:
         super().__init__()
         h, w = check_conv_shape(input_shape, len(channels))
-        self.convs = conv_stack(input_shape[0], channels, act)
+        self.convs = conv_stack(input_shape[0], Net(channels=channels, activation=act))
         self.head = nn.Sequential(nn.Linear(channels[-1] * h * w, hidden), activation(act), nn.Linear(hidden, 1))
 
     def features(self, x: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .mlp import activation
+from .net import Net
 
 
 def pool_grid(input_shape: tuple[int, ...], scales: int) -> tuple[int, int]:
@@ -38,8 +38,9 @@ def _conv(c_in: int, c_out: int, k: int) -> nn.Conv2d:
     return conv
 
 
-def _block(c_in: int, c_out: int, act: str) -> list[nn.Module]:
-    return [_conv(c_in, c_out, 3), activation(act), _conv(c_out, c_out, 3), activation(act)]
+def _block(c_in: int, c_out: int, net: Net) -> list[nn.Module]:
+    return [_conv(c_in, c_out, 3), *net.after_hidden(c_out, maps=True), _conv(c_out, c_out, 3),
+            *net.after_hidden(c_out, maps=True)]
 
 
 class _Upsample(nn.Module):
@@ -48,20 +49,20 @@ class _Upsample(nn.Module):
 
 
 class PoolEncoder(nn.Module):
-    """(B, C, H, W) -> (B, out_channels, H / 2^s, W / 2^s), s = len(channels): a 1x1 conv, then per scale two 3x3
+    """(B, C, H, W) -> (B, out_channels, H / 2^s, W / 2^s), s = len(net.channels): a 1x1 conv, then per scale two 3x3
     convs of that scale's width and a 2x2 average pool, then a 3x3 conv of twice the last width and a linear 3x3."""
 
-    def __init__(self, input_shape: tuple[int, ...], channels: tuple[int, ...], out_channels: int,
-                 act: str = "lrelu") -> None:
+    def __init__(self, input_shape: tuple[int, ...], net: Net, out_channels: int) -> None:
         super().__init__()
+        channels = net.channels
         self.grid = pool_grid(input_shape, len(channels))
         self.pad = _padding(input_shape, self.grid, len(channels))
         layers: list[nn.Module] = [_conv(input_shape[0], channels[0], 1)]
         c = channels[0]
         for width in channels:
-            layers += [*_block(c, width, act), nn.AvgPool2d(2)]
+            layers += [*_block(c, width, net), nn.AvgPool2d(2)]
             c = width
-        layers += [_conv(c, 2 * c, 3), activation(act), _conv(2 * c, out_channels, 3)]
+        layers += [_conv(c, 2 * c, 3), *net.after_hidden(2 * c, maps=True), _conv(2 * c, out_channels, 3)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -73,9 +74,9 @@ class PoolDecoder(nn.Module):
     2x upsampling, then a 3x3 conv of the first width and a linear 3x3 conv to the image's channels; the padding
     the encoder added is cropped."""
 
-    def __init__(self, in_channels: int, channels: tuple[int, ...], output_shape: tuple[int, ...],
-                 act: str = "lrelu") -> None:
+    def __init__(self, in_channels: int, net: Net, output_shape: tuple[int, ...]) -> None:
         super().__init__()
+        channels = net.channels
         self.grid = pool_grid(output_shape, len(channels))
         self.pad = _padding(output_shape, self.grid, len(channels))
         self.size = tuple(output_shape[1:])
@@ -83,9 +84,10 @@ class PoolDecoder(nn.Module):
         layers: list[nn.Module] = []
         c = in_channels
         for width in channels[::-1]:
-            layers += [*_block(c, width, act), _Upsample()]
+            layers += [*_block(c, width, net), _Upsample()]
             c = width
-        layers += [_conv(c, channels[0], 3), activation(act), _conv(channels[0], out_channels, 3)]
+        layers += [_conv(c, channels[0], 3), *net.after_hidden(channels[0], maps=True),
+                   _conv(channels[0], out_channels, 3)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
@@ -107,10 +109,9 @@ def _latent_channels(dim: int, grid: tuple[int, int], what: str) -> int:
 class FlatPoolEncoder(PoolEncoder):
     """PoolEncoder whose (B, c, h, w) output is flattened to (B, out_dim), channel-major (out_dim = c * h * w)."""
 
-    def __init__(self, input_shape: tuple[int, ...], channels: tuple[int, ...], out_dim: int, act: str = "lrelu",
-                 what: str = "the code size") -> None:
-        grid = pool_grid(input_shape, len(channels))
-        super().__init__(input_shape, channels, _latent_channels(out_dim, grid, what), act)
+    def __init__(self, input_shape: tuple[int, ...], net: Net, out_dim: int, what: str = "the code size") -> None:
+        grid = pool_grid(input_shape, len(net.channels))
+        super().__init__(input_shape, net, _latent_channels(out_dim, grid, what))
 
     def forward(self, x: Tensor) -> Tensor:
         return super().forward(x).flatten(1)
@@ -119,10 +120,9 @@ class FlatPoolEncoder(PoolEncoder):
 class FlatPoolDecoder(PoolDecoder):
     """PoolDecoder from a flat code (B, in_dim), read as (B, in_dim / (h w), h, w); flat output (B, C*H*W)."""
 
-    def __init__(self, in_dim: int, channels: tuple[int, ...], output_shape: tuple[int, ...], act: str = "lrelu",
-                 what: str = "the code size") -> None:
-        grid = pool_grid(output_shape, len(channels))
-        super().__init__(_latent_channels(in_dim, grid, what), channels, output_shape, act)
+    def __init__(self, in_dim: int, net: Net, output_shape: tuple[int, ...], what: str = "the code size") -> None:
+        grid = pool_grid(output_shape, len(net.channels))
+        super().__init__(_latent_channels(in_dim, grid, what), net, output_shape)
         self.start = (in_dim // (grid[0] * grid[1]), *grid)
 
     def forward(self, z: Tensor) -> Tensor:

@@ -17,6 +17,7 @@ from ..corruption.apply import Corruption
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import Batch, Noise, Progress, Trainable, Update, model_spec
 from ..models.capabilities import Restorer
+from ..nn.net import has_batch_norm
 from ..recipes.train import TrainConfig
 from ..runs.folder import RunFolder, no_interrupt
 from .callbacks import C, Callback
@@ -105,6 +106,9 @@ class Trainer:
         for u in self.updates:
             if u.every < 1:
                 raise ConfigError(f"update {u.name!r} of model {model.name!r} has every={u.every}; it must be >= 1")
+        if ranks.distributed and has_batch_norm(model):
+            raise ConfigError("batch normalisation would see each process's share of a batch only, so the run would "
+                              "not train as on one process; use norm=layer or one process")
         self.optimizers = [make_optimizer(u, config) for u in self.updates]
         # fp16 needs a loss scale per update (each has its own optimiser); it skips steps with non-finite gradients
         self.scalers = {u.name: torch.amp.GradScaler(self.device.type) for u in self.updates} \
