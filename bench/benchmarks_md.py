@@ -249,6 +249,8 @@ def index_speed(d: dict) -> str:
 
 def denoise(d: dict) -> str:
     r = d.get("recipe", {})
+    model = r.get("model", {})
+    code = model.get("latent_dim", model.get("code_dim"))  # results saved before the config key was renamed
     lines = [
         "## Denoising and inpainting (Vincent et al. 2008): our DAE against a median filter, PCA and biharmonic inpainting",
         "",
@@ -256,7 +258,7 @@ def denoise(d: dict) -> str:
         "fixed seed, the DAE trained on training images corrupted afresh each batch. PCA: projection onto the top",
         "components of the clean training images, their number picked on held-out training images. Inpainting keeps",
         f"every known pixel. DAE: `ae` with hidden {tuple(r.get('model', {}).get('hidden', ()))}, code "
-        f"{r.get('model', {}).get('code_dim')}, {r.get('model', {}).get('activation')} units, {r.get('epochs')} epochs "
+        f"{code}, {model.get('activation')} units, {r.get('epochs')} epochs "
         "(photos: see `PHOTO_RECIPE` in the script). Command:",
         "",
         "```",

@@ -33,8 +33,8 @@ from aelab.runs import RunFolder
 CORRUPTIONS = ["masking:0.25", "masking:0.5", "gaussian:0.3", "gaussian:0.5", "saltpepper:0.2", "occlude:10"]
 # The denoiser measured here: a deep autoencoder with a wide code (a denoiser needs room for detail, unlike
 # the 30-unit code of the dimensionality-reduction paper), ELU units, cross-entropy to the clean image.
-RECIPE = {"model": {"hidden": (1000, 500), "code_dim": 128, "activation": "elu"}, "epochs": 20, "lr": 1e-3}
-PHOTO_RECIPE = {"model": {"hidden": (1024,), "code_dim": 512, "activation": "elu", "loss": "mse"},
+RECIPE = {"model": {"hidden": (1000, 500), "latent_dim": 128, "activation": "elu"}, "epochs": 20, "lr": 1e-3}
+PHOTO_RECIPE = {"model": {"hidden": (1024,), "latent_dim": 512, "activation": "elu", "loss": "mse"},
                 "epochs": 20, "lr": 1e-3}
 PCA_COMPONENTS = (16, 32, 64, 128, 256)
 TEST_SEED = 1234
@@ -185,7 +185,7 @@ def linear_probe(train, test, args) -> list[dict]:
             zte = model.encode(test.x).numpy()
         acc = probe(ztr, train.y[:n].numpy(), zte, test.y.numpy())["accuracy"]
         rows.append({"data": "mnist", "corruption": corrupt or "none", "method": f"linear probe on {name} codes",
-                     "code_dim": RECIPE["model"]["code_dim"], "probe_train": n, "accuracy": acc})
+                     "code_dim": RECIPE["model"]["latent_dim"], "probe_train": n, "accuracy": acc})
         print(f"linear probe {name:18s} accuracy {acc:.4f}", flush=True)
     return rows
 

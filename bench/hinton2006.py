@@ -27,13 +27,13 @@ import aelab  # noqa: E402
 PAPER = {"ae-rbm": 3.00, "logistic-pca": 8.01, "pca": 13.87}
 
 
-def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activation: str, epochs: int,
+def train_ae(name: str, args, train, test, latent_dim: int, pretrain: bool, activation: str, epochs: int,
              pretrain_epochs: int) -> dict:
     """One deep autoencoder row: (pre-training +) fine-tuning, timed, with its test curve."""
     out = args.runs / name
     t0 = time.time()
     # the preset's 784-1000-500-250 network; the RBMs with the paper's recipe (aelab.recipes.ae.PRETRAIN_TRAIN)
-    run = aelab.fit("ae", train, out=out, preset="hinton2006", config={"code_dim": code_dim, "activation": activation},
+    run = aelab.fit("ae", train, out=out, preset="hinton2006", config={"latent_dim": latent_dim, "activation": activation},
                     train={"epochs": epochs, "batch_size": args.batch_size, "lr": args.lr, "schedule": "cosine",
                            "seed": args.seed, "log_every": 100},
                     pretrain="rbm" if pretrain else None,
@@ -54,7 +54,7 @@ def train_ae(name: str, args, train, test, code_dim: int, pretrain: bool, activa
             "finetune_s": finetune_s, "samples_per_s": len(train.x) * epochs / finetune_s, "epochs": epochs,
             "pretrain_epochs_per_layer": pretrain_epochs if pretrain else 0, "batch_size": args.batch_size,
             "lr": args.lr, "pretrain_batch_size": args.pretrain_batch_size if pretrain else None, "seed": args.seed,
-            "architecture": "-".join(map(str, [784, *run.spec.main.model_config["hidden"], code_dim])), "activation": activation,
+            "architecture": "-".join(map(str, [784, *run.spec.main.model_config["hidden"], latent_dim])), "activation": activation,
             "curve": curve, "run": str(out), "model": model}
 
 

@@ -45,7 +45,7 @@ def _model_codes(dataset: str, bits: int, train, args) -> tuple[object, float]:
     t0 = time.time()
     done = RunFolder(out).all_finished()
     if not done:
-        aelab.fit("semhash", train, out=out, preset=dataset, config={"bits": bits, **json.loads(args.set or "{}")},
+        aelab.fit("semhash", train, out=out, preset=dataset, config={"latent_dim": bits, **json.loads(args.set or "{}")},
                   train=train_options, data_dir=args.data_dir, overwrite=True, progress=not args.no_progress)
     return aelab.load(out), (time.time() - t0) if not done else float("nan")
 

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from aelab.cli import main
 
-TINY_AE = ["--set", "hidden=16", "--set", "code_dim=2", "--epochs", "1", "--no-progress", "--no-report"]
+TINY_AE = ["--set", "hidden=16", "--set", "latent_dim=2", "--epochs", "1", "--no-progress", "--no-report"]
 TINY_VAE = ["--set", "hidden=16", "--set", "latent_dim=2", "--epochs", "1", "--no-progress", "--no-report"]
 
 
@@ -78,10 +78,10 @@ CASES = [
     (["train", "ae", "--lr", "nan"], 2, "positive number"),
     (["train", "ae", "--lr=-1e-3"], 2, "positive number"),
     (["train", "ae", "--optimizer", "lbfgs"], 2, "invalid choice"),
-    (["train", "ae", "--set", "code_dim=-1"], 1, "positive"),
+    (["train", "ae", "--set", "latent_dim=-1"], 1, "positive"),
     (["train", "ae", "--set", "size=3"], 1, "unknown key"),
-    (["train", "ae", "--set", "code_dim"], 1, "KEY=VALUE"),
-    (["train", "ae", "--set", "code_dim=two"], 1, "expected an integer"),
+    (["train", "ae", "--set", "latent_dim"], 1, "KEY=VALUE"),
+    (["train", "ae", "--set", "latent_dim=two"], 1, "expected an integer"),
     (["train", "ae", "--set", "activation=swish", "--out", "{w}/x1"], 1, "unknown activation"),
     (["train", "ae", "--preset", "hinton2006"], 1, "shape"),
     (["train", "ae", "--preset", "nope"], 1, "unknown preset"),
@@ -94,8 +94,8 @@ CASES = [
     (["train", "vae", "--out", "{w}/ae", "--resume"], 1, "holds a 'ae' run"),
     (["train", "ae", "--out", "{w}/ae", "--resume", "--no-progress"], 1, "already finished"),
     (["train", "ae", "--out", "{w}/ae", "--resume", "--binarize"], 2, "--binarize True (the run has False) cannot change"),
-    (["train", "ae", "--out", "{w}/ae", "--resume", "--epochs", "2", "--lr", "5", "--set", "code_dim=9", "--seed", "42"],
-     2, "--lr 5.0 (the run has 0.003); --seed 42 (the run has 0); --set code_dim=9 (the run has 2) cannot change now"),
+    (["train", "ae", "--out", "{w}/ae", "--resume", "--epochs", "2", "--lr", "5", "--set", "latent_dim=9", "--seed", "42"],
+     2, "--lr 5.0 (the run has 0.003); --seed 42 (the run has 0); --set latent_dim=9 (the run has 2) cannot change now"),
     (["train", "ae", "--out", "{w}/ae", "--resume", "--data", "{w}/big.npy"], 1, "is not the data this run trained on"),
     (["train", "ae", "--out", "{w}/ae", "--resume", "--overwrite"], 2, "give one of them"),
     (["train", "ae", "--out", "{w}/ae", "--resume", "--epochs", "3", "--more-epochs", "1"], 2, "not both"),

@@ -7,7 +7,7 @@ import pytest
 
 from aelab.cli import main
 
-TINY = ["--set", "hidden=32,16", "--set", "code_dim=3", "--epochs", "2", "--no-progress"]
+TINY = ["--set", "hidden=32,16", "--set", "latent_dim=3", "--epochs", "2", "--no-progress"]
 
 
 def run(capsys, *argv):
@@ -72,7 +72,7 @@ def test_resume_of_finished_run(trained, capsys):
         (["train", "ae", "--data", "mnist", "--data-dir", "{tmp}/empty"], "aelab data fetch"),
         (["train", "ae", "--epochs", "0"], "positive integer"),
         (["train", "ae", "--lr", "nan"], "positive number"),
-        (["train", "ae", "--set", "code_dim=-1"], "positive"),
+        (["train", "ae", "--set", "latent_dim=-1"], "positive"),
         (["train", "ae", "--set", "size=3"], "unknown key"),
         (["train", "ae", "--preset", "hinton2006"], "shape"),
         (["train", "ae", "--preset", "nope"], "unknown preset"),

@@ -14,7 +14,7 @@ from aelab.train.callbacks import StopAt
 from aelab.train.devices import resolve_device
 from aelab.train.trainer import Trainer
 
-AE = {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}
+AE = {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 3}
 
 
 def weights(model):

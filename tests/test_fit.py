@@ -10,7 +10,7 @@ from aelab.cli import main
 from aelab.errors import UsageError
 from aelab.train.callbacks import Callback, StopAt
 
-SMALL = ["--set", "hidden=16", "--set", "code_dim=3", "--epochs", "2", "--batch-size", "50", "--seed", "3"]
+SMALL = ["--set", "hidden=16", "--set", "latent_dim=3", "--epochs", "2", "--batch-size", "50", "--seed", "3"]
 STAGED = SMALL + ["--pretrain", "rbm", "--pretrain-epochs", "1", "--prior", "gmm", "--prior-epochs", "2"]
 
 
@@ -28,7 +28,7 @@ def _same_weights(a, b) -> None:
 def test_the_cli_and_fit_train_the_same_run(tmp_path, staged):
     assert main(["train", "ae", *(STAGED if staged else SMALL), "--out", str(tmp_path / "cli"), "--no-progress",
                  "--no-report"]) == 0
-    run = aelab.fit("ae", "digits", out=tmp_path / "api", config={"hidden": [16], "code_dim": 3},
+    run = aelab.fit("ae", "digits", out=tmp_path / "api", config={"hidden": [16], "latent_dim": 3},
                     train={"epochs": 2, "batch_size": 50, "seed": 3}, progress=False,
                     **({"pretrain": "rbm", "pretrain_train": {"epochs": 1}, "prior": "gmm",
                         "prior_train": {"epochs": 2}} if staged else {}))
@@ -41,7 +41,7 @@ def test_the_cli_and_fit_train_the_same_run(tmp_path, staged):
 
 
 def test_a_stopped_fit_resumes_to_the_same_weights(tmp_path):
-    kw = {"config": {"hidden": [16], "code_dim": 3}, "train": {"epochs": 3, "batch_size": 100}, "progress": False}
+    kw = {"config": {"hidden": [16], "latent_dim": 3}, "train": {"epochs": 3, "batch_size": 100}, "progress": False}
     aelab.fit("ae", "digits", out=tmp_path / "full", **kw)
     stopped = aelab.fit("ae", "digits", out=tmp_path / "cut", callbacks={"model": [StopAt(20)]}, **kw)
     assert json.loads((stopped.path / "trainer.json").read_text())["step"] == 15  # the last checkpoint before 20
@@ -69,7 +69,7 @@ def test_fit_takes_a_tensor_and_the_callers_callbacks(tmp_path):
 
 def test_resume_with_the_runs_own_command_is_not_a_change(tmp_path, capsys):
     run = str(tmp_path / "r")
-    args = ["train", "ae", "--set", "hidden=16", "--set", "code_dim=3", "--epochs", "1", "--no-progress", "--no-report"]
+    args = ["train", "ae", "--set", "hidden=16", "--set", "latent_dim=3", "--epochs", "1", "--no-progress", "--no-report"]
     assert main([*args, "--out", run]) == 0
     capsys.readouterr()
     assert main([*args, "--out", run, "--resume"]) != 0  # hidden=16 is the run's [16]: refused only as finished

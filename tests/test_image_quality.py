@@ -13,7 +13,7 @@ from aelab.eval.image_quality import largest_window, psnr, ssim
 from aelab.eval.suite import EvalOptions, evaluate_suite, metric_names
 from aelab.models import build_model
 
-AE = {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}
+AE = {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 3}
 
 
 def slow_ssim(x: np.ndarray, y: np.ndarray, window: int = 11, sigma: float = 1.5, k1: float = 0.01,
@@ -165,6 +165,6 @@ def test_the_suite_reports_ssim_for_image_models(digits):
     assert metrics["ssim"] == pytest.approx(float(expected), abs=1e-9) and -1 <= metrics["ssim"] < 1
     vae = build_model("vae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 2})
     assert "ssim" in evaluate_suite(vae, x, EvalOptions(iw_samples=10))[0]
-    tiny = build_model("ae", {"input_shape": [1, 6, 6], "hidden": [8], "code_dim": 2})
+    tiny = build_model("ae", {"input_shape": [1, 6, 6], "hidden": [8], "latent_dim": 2})
     small = evaluate_suite(tiny, torch.rand(10, 1, 6, 6))[0]  # under 7 pixels a side: no SSIM, the rest as before
     assert "psnr" in small and "ssim" not in small

@@ -165,7 +165,7 @@ def test_decoder_likelihoods_by_name():
 def test_the_vqvae_gaussian_is_torchs_normal_around_the_logistic_output():
     torch.manual_seed(0)
     model = build_model("vqvae", {"input_shape": [1, 8, 8], "hidden": 8, "res_hidden": 4, "num_codes": 8,
-                                  "code_dim": 4, "likelihood": "gaussian", "sigma": 0.2})
+                                  "latent_dim": 4, "likelihood": "gaussian", "sigma": 0.2})
     logits, x = torch.randn(3, 1, 8, 8), torch.rand(3, 1, 8, 8)
     want = -Normal(torch.sigmoid(logits), 0.2).log_prob(x).flatten(1).sum(1)
     assert torch.allclose(model.nll_given_codes(logits, x), want, atol=1e-3)

@@ -252,7 +252,7 @@ class PixelIdentity(Autoencoder):
 
 
 def test_interpolate_pairs_batches_and_matches_the_single_pair():
-    model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3})
+    model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 3})
     model.train()
     g = torch.Generator().manual_seed(0)
     a, b = torch.rand(5, 1, 8, 8, generator=g), torch.rand(5, 1, 8, 8, generator=g)
@@ -301,7 +301,7 @@ def test_aelab_eval_scores_interpolations_of_a_lines_model_and_refuses_other_dat
     np.save(data, images)
     run = tmp_path / "ae"
     assert main(["train", "ae", "--data", str(data), "--set", "arch=pool", "--set", "channels=[4,4,4,4]",
-                 "--set", "code_dim=4", "--set", "input_shape=[1,32,32]", "--set", "activation=lrelu",
+                 "--set", "latent_dim=4", "--set", "input_shape=[1,32,32]", "--set", "activation=lrelu",
                  "--epochs", "1", "--out", str(run), "--no-progress", "--no-report"]) == 0
     capsys.readouterr()
     assert main(["eval", str(run), "--interpolation", "lines", "--json", "--no-progress"]) == 0

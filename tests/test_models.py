@@ -38,7 +38,7 @@ def test_paper_presets():
 def test_cd1_lowers_rbm_reconstruction_error(tmp_path, digits):
     train, test = digits
     torch.manual_seed(0)
-    rbm = RBM(RBMConfig(input_shape=(1, 8, 8), n_hidden=64))
+    rbm = RBM(RBMConfig(input_shape=(1, 8, 8), latent_dim=64))
     before = evaluate(rbm, test.x)["sq_err"]
     Trainer(rbm, train.x, TrainConfig(epochs=5, batch_size=20, optimizer="sgd", lr=0.1), tmp_path).fit()
     after = evaluate(rbm, test.x)["sq_err"]
@@ -47,7 +47,7 @@ def test_cd1_lowers_rbm_reconstruction_error(tmp_path, digits):
 
 def test_cd1_gradient_is_the_contrastive_divergence_update():
     torch.manual_seed(0)
-    rbm = RBM(RBMConfig(input_shape=(1, 1, 6), n_hidden=4, weight_cost=0.0))
+    rbm = RBM(RBMConfig(input_shape=(1, 1, 6), latent_dim=4, weight_cost=0.0))
     v = torch.rand(5, 1, 1, 6)
     torch.manual_seed(1)
     rbm.cd1_loss(aelab.models.Batch(v), aelab.models.Progress.at())["loss"].backward()
@@ -63,7 +63,7 @@ def test_cd1_gradient_is_the_contrastive_divergence_update():
 
 
 def test_rbm_stack_unrolls_into_the_autoencoder():
-    cfg = AEConfig(input_shape=(1, 8, 8), hidden=(16, 8), code_dim=3)
+    cfg = AEConfig(input_shape=(1, 8, 8), hidden=(16, 8), latent_dim=3)
     spec = plan_run("ae", to_dict(cfg), pretrain="rbm")  # the recipe's stack, completed from the model
     stages = spec.before_main()
     assert [s.model_config["hidden_unit"] for s in stages] == ["bernoulli", "bernoulli", "gaussian"]
@@ -83,7 +83,7 @@ def test_rbm_stack_unrolls_into_the_autoencoder():
 
 def test_pretrained_run_saves_stages_and_loads_back(tmp_path, digits):
     train, test = digits
-    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [32, 16], "code_dim": 4}, "digits",
+    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [32, 16], "latent_dim": 4}, "digits",
                    train=TrainConfig(epochs=2, batch_size=50), pretrain="rbm",
                    pretrain_train=TrainConfig(epochs=1, batch_size=50, optimizer="sgd", lr=0.1))
     run = aelab.fit(spec, train, out=tmp_path / "run", test=test, progress=False)
@@ -99,7 +99,7 @@ def test_pretrained_run_saves_stages_and_loads_back(tmp_path, digits):
 
 def test_pretrained_run_resumes_to_the_same_weights(tmp_path, digits):
     train, _ = digits
-    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
+    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 3}, "digits",
                    train=TrainConfig(epochs=2, batch_size=100, checkpoint_every=3), pretrain="rbm",
                    pretrain_train=TrainConfig(epochs=1, batch_size=100, optimizer="sgd", lr=0.1))
     full = aelab.fit(spec, train.x, out=tmp_path / "a", progress=False).model
@@ -124,7 +124,7 @@ def test_load_refuses_bad_run_folders(tmp_path):
 
 def test_load_refuses_misshapen_or_corrupt_weights(tmp_path, digits):
     train, _ = digits
-    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
+    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 3}, "digits",
                    train=TrainConfig(epochs=1, batch_size=500))
     aelab.fit(spec, train.x, out=tmp_path / "r", progress=False)
     from safetensors.torch import save_file

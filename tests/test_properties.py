@@ -103,7 +103,8 @@ json_values = st.recursive(
     max_leaves=12,
 )
 config_keys = st.sampled_from(["input_shape", "hidden", "code_dim", "latent_dim", "activation", "loss", "arch",
-                               "channels", "likelihood", "sigma", "beta", "gamma", "n_hidden", "hidden_unit", "x"])
+                               "channels", "likelihood", "sigma", "beta", "gamma", "n_hidden", "hidden_unit", "bits",
+                               "norm", "dropout", "x"])
 
 
 @SETTINGS
@@ -158,7 +159,7 @@ def test_safetensors_reader_parses_or_refuses(tmp_path, data):
     except Exception as e:  # noqa: BLE001
         _one_line(e)
         return
-    model = aelab.models.build_model("ae", {"input_shape": [1, 2, 2], "hidden": [3], "code_dim": 1})
+    model = aelab.models.build_model("ae", {"input_shape": [1, 2, 2], "hidden": [3], "latent_dim": 1})
     try:
         load_weights(model, tensors, path)
     except Exception as e:  # noqa: BLE001

@@ -19,7 +19,7 @@ from aelab.runs.folder import PREVIOUS
 from aelab.train.callbacks import StopAt
 from aelab.train.plan import plan_run
 
-TRAIN = ["train", "ae", "--set", "hidden=48,24", "--set", "code_dim=3", "--epochs", "12", "--batch-size", "20",
+TRAIN = ["train", "ae", "--set", "hidden=48,24", "--set", "latent_dim=3", "--epochs", "12", "--batch-size", "20",
          "--checkpoint-every", "7", "--no-progress", "--no-report"]
 
 
@@ -50,7 +50,7 @@ def _weights(run) -> dict:
     return aelab.load(run).state_dict()
 
 
-STAGED = ["train", "ae", "--set", "hidden=48,24", "--set", "code_dim=3", "--epochs", "3", "--batch-size", "50",
+STAGED = ["train", "ae", "--set", "hidden=48,24", "--set", "latent_dim=3", "--epochs", "3", "--batch-size", "50",
           "--pretrain", "rbm", "--pretrain-epochs", "2", "--pretrain-batch-size", "20", "--prior", "gmm",
           "--prior-epochs", "8", "--prior-batch-size", "100", "--no-progress", "--no-report"]
 
@@ -132,7 +132,7 @@ def test_sigkill_at_five_random_points_then_resume_is_bit_identical(tmp_path):
 
 
 def _spec(**train):
-    return plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "digits",
+    return plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 3}, "digits",
                    train=TrainConfig(epochs=3, batch_size=100, checkpoint_every=4, **train))
 
 
@@ -205,7 +205,7 @@ def test_pickle_planted_as_a_checkpoint_is_refused_without_running(tmp_path, dig
 
 
 @pytest.mark.parametrize("model_name, config, step_name", [
-    ("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}, "model"),
+    ("ae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 3}, "model"),
     ("vae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 2}, "model"),
     ("vaegan", {"input_shape": [1, 8, 8], "channels": [4, 8], "latent_dim": 2, "dis_channels": [4, 8], "dis_hidden": 8},
      "discriminator"),

@@ -66,7 +66,7 @@ def test_unfinished_run_is_labelled_in_the_title_area(tmp_path, capsys, digits):
 
     train, _ = digits
     run = tmp_path / "run"
-    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 2}, "digits",
+    spec = plan_run("ae", {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 2}, "digits",
                     train=TrainConfig(epochs=3, batch_size=100))
     aelab.fit(spec, train.x, out=run, progress=False, callbacks={"model": [StopAt(20)]})  # "killed" in epoch 2
     state = json.loads((run / "trainer.json").read_text())
@@ -236,7 +236,7 @@ def _tiny_model_and_data():
     from aelab.models import build_model
 
     torch.manual_seed(0)
-    model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [8], "code_dim": 2})
+    model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [8], "latent_dim": 2})
     g = torch.Generator().manual_seed(0)
     data = SimpleNamespace(x=torch.rand(20, 1, 8, 8, generator=g), y=None, name="random", classes=None)
     return model, data

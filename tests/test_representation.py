@@ -57,7 +57,7 @@ def test_codes_of_flattens_a_vqvae_grid():
     model = build_model("vqvae", presets("vqvae")["tiny"]).eval()
     x = model.example_input(5, generator=torch.Generator().manual_seed(0))
     codes = codes_of(model, x, batch_size=2)
-    d, (h, w) = model.config.code_dim, model.config.grid
+    d, (h, w) = model.config.latent_dim, model.config.grid
     assert codes.shape == (5, d * h * w)
     with torch.no_grad():
         assert torch.equal(codes, model.encode(x).flatten(1))

@@ -37,7 +37,7 @@ def photos(tmp_path_factory):
 def denoiser(photos, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "dae"
     code = main(["train", "ae", "--data", f"patches:{photos}", "--patch", "12", "--patch-count", "1500",
-                 "--corrupt", "gaussian:0.1+occlude:4", "--set", "hidden=64", "--set", "code_dim=32",
+                 "--corrupt", "gaussian:0.1+occlude:4", "--set", "hidden=64", "--set", "latent_dim=32",
                  "--set", "activation=elu", "--epochs", "2", "--out", str(out), "--no-progress"])
     assert code == 0
     return out
@@ -124,7 +124,7 @@ def test_a_model_of_vectors_cannot_restore_photos(tmp_path, capsys):
     words = ["apple", "river", "orbit", "engine", "garden", "violin", "planet", "coffee"]
     docs.write_text("label\ttext\n" + "".join(f"{i % 2}\t{words[i % 8]} {words[(i * 3) % 8]} {words[i % 5]}\n"
                                                  for i in range(40)))
-    code = main(["train", "semhash", "--data", str(docs), "--set", "hidden=8", "--set", "bits=4", "--epochs", "1",
+    code = main(["train", "semhash", "--data", str(docs), "--set", "hidden=8", "--set", "latent_dim=4", "--epochs", "1",
                  "--out", str(tmp_path / "sh"), "--no-progress"])
     assert code == 0
     capsys.readouterr()

@@ -95,7 +95,7 @@ def test_an_overwrite_killed_before_its_first_checkpoint_keeps_the_old_run_aside
     assert subprocess.run(_cli("train", "ae", *TINY, "--epochs", "1", "--out", str(run)), env=_env()).returncode == 0
     old = _weights(run)
     killed = subprocess.run(_killed_cli("run/model.safetensors@15", "train", "ae", *TINY, "--epochs", "2", "--set",
-                                        "code_dim=5", "--out", str(run), "--overwrite"), env=_env())
+                                        "latent_dim=5", "--out", str(run), "--overwrite"), env=_env())
     assert killed.returncode == -signal.SIGKILL
     kept = aelab.load(run / REPLACED)  # the old run, whole, until a new one commits
     assert all(torch.equal(old[k], kept.state_dict()[k]) for k in old)
@@ -169,7 +169,7 @@ def test_ctrl_c_during_a_checkpoint_write_waits_for_the_write_to_end(tmp_path, m
     from aelab.models import build_model
 
     x = torch.rand(40, 1, 8, 8)
-    model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [8], "code_dim": 2})
+    model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [8], "latent_dim": 2})
     trainer = Trainer(model, x, TrainConfig(epochs=2, batch_size=20), tmp_path)
     real = RunFolder._put
 

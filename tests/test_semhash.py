@@ -42,7 +42,7 @@ def test_the_noise_drives_the_code_units_to_zero_or_one(tmp_path):
 
 
 def test_straight_through_makes_the_forward_code_binary():
-    model = build_model("semhash", {"input_shape": [1, 8, 8], "input_kind": "binary", "hidden": [8], "bits": 6,
+    model = build_model("semhash", {"input_shape": [1, 8, 8], "input_kind": "binary", "hidden": [8], "latent_dim": 6,
                                     "binarize": "straight-through"})
     logits = torch.randn(5, 6, requires_grad=True)
     z = model._binary_code(logits, Batch(torch.rand(5, 1, 8, 8)), Progress.at(0))
@@ -55,7 +55,7 @@ def test_constrained_poisson_rbm_keeps_the_document_length_and_learns():
     torch.manual_seed(0)
     topics = torch.softmax(torch.randn(3, 40) * 3, dim=1)
     docs = torch.stack([torch.distributions.Multinomial(60, topics[i % 3]).sample() for i in range(300)])
-    rbm = RBM(RBM.Config(input_shape=(40,), n_hidden=8, visible_unit="poisson", init_std=0.01))
+    rbm = RBM(RBM.Config(input_shape=(40,), latent_dim=8, visible_unit="poisson", init_std=0.01))
     assert torch.allclose(rbm.visible_mean(torch.rand(5, 8), docs[:5]).sum(1), docs[:5].sum(1))
     opt = torch.optim.SGD(rbm.parameters(), lr=1e-3, momentum=0.9)
     first = None
@@ -69,7 +69,7 @@ def test_constrained_poisson_rbm_keeps_the_document_length_and_learns():
 
 
 def test_rbm_plan_for_documents_starts_with_a_poisson_layer():
-    cfg = {"input_shape": [50], "input_kind": "counts", "hidden": [20, 10], "bits": 8}
+    cfg = {"input_shape": [50], "input_kind": "counts", "hidden": [20, 10], "latent_dim": 8}
     spec = plan_run("semhash", cfg, "x", pretrain="rbm", pretrain_train=TrainConfig(lr=0.1))
     rbms = spec.before_main()
     assert [s.name for s in rbms] == ["rbm1", "rbm2", "rbm3"]
@@ -88,6 +88,6 @@ def test_rbm_plan_for_documents_starts_with_a_poisson_layer():
 def test_documents_need_counts_and_images_need_intensities():
     with pytest.raises(Exception, match="input_kind"):
         build_model("semhash", {"input_kind": "words"})
-    model = build_model("semhash", {"input_shape": [1, 8, 8], "input_kind": "binary", "hidden": [8], "bits": 4})
+    model = build_model("semhash", {"input_shape": [1, 8, 8], "input_kind": "binary", "hidden": [8], "latent_dim": 4})
     with pytest.raises(Exception, match=r"\[0, 1\]"):
         model.check_input(torch.full((2, 1, 8, 8), 3.0))

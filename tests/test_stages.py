@@ -21,7 +21,7 @@ from aelab.train.plan import plan_run
 from aelab.recipes.train import TrainConfig
 from aelab.train.trainer import Trainer
 
-AE = {"input_shape": [1, 8, 8], "hidden": [16], "code_dim": 3}
+AE = {"input_shape": [1, 8, 8], "hidden": [16], "latent_dim": 3}
 
 
 def staged_spec(checkpoint_every=4):
@@ -67,7 +67,7 @@ def test_a_run_killed_in_any_stage_resumes_exactly(tmp_path, digits, stage, step
 
 def test_a_prior_is_added_to_a_finished_run_and_retrained_on_request(tmp_path, digits, capsys):
     run = tmp_path / "run"
-    assert main(["train", "ae", "--set", "hidden=16", "--set", "code_dim=3", "--epochs", "2", "--out", str(run),
+    assert main(["train", "ae", "--set", "hidden=16", "--set", "latent_dim=3", "--epochs", "2", "--out", str(run),
                  "--no-progress", "--no-report"]) == 0
     main_weights = (run / "model.safetensors").read_bytes()
     assert not isinstance(aelab.load(run), Sampler)

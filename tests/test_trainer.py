@@ -14,7 +14,7 @@ from aelab.train.trainer import Trainer
 
 def tiny_ae():
     torch.manual_seed(0)
-    return build_model("ae", {"input_shape": [1, 8, 8], "hidden": [32, 16], "code_dim": 4})
+    return build_model("ae", {"input_shape": [1, 8, 8], "hidden": [32, 16], "latent_dim": 4})
 
 
 def data(n=200):
@@ -59,7 +59,7 @@ def test_loss_falls_on_digits(tmp_path, digits):
     train, test = digits
     from aelab.eval.reconstruction import evaluate
 
-    model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [128, 64], "code_dim": 10, "activation": "elu"})
+    model = build_model("ae", {"input_shape": [1, 8, 8], "hidden": [128, 64], "latent_dim": 10, "activation": "elu"})
     before = evaluate(model, test.x)["sq_err"]
     Trainer(model, train.x, TrainConfig(epochs=15, batch_size=64, lr=3e-3), tmp_path).fit()
     after = evaluate(model, test.x)["sq_err"]

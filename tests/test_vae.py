@@ -125,7 +125,7 @@ def test_active_units_follow_burdas_criterion():
     assert d["active_units"] == 1 and d["latent_dim"] == 3
     assert d["kl_per_dim"][2] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ConfigError, match="no likelihood"):
-        latent_diagnostics(build_model("ae", {"input_shape": [1, 8, 8], "hidden": [8], "code_dim": 2}), torch.rand(3, 1, 8, 8))
+        latent_diagnostics(build_model("ae", {"input_shape": [1, 8, 8], "hidden": [8], "latent_dim": 2}), torch.rand(3, 1, 8, 8))
 
 
 def test_gaussian_decoder_density_and_learned_sigma():
@@ -293,7 +293,7 @@ def test_cli_vae_eval_sample_interpolate(vae_run, tmp_path, capsys):
 
 def test_cli_sample_refuses_a_model_without_prior(tmp_path, capsys):
     out = tmp_path / "ae"
-    assert _cli(capsys, "train", "ae", "--out", out, "--set", "hidden=16", "--set", "code_dim=2",
+    assert _cli(capsys, "train", "ae", "--out", out, "--set", "hidden=16", "--set", "latent_dim=2",
                 "--epochs", "1", "--no-progress")[0] == 0
     code, _, err = _cli(capsys, "sample", out, "-o", tmp_path / "x.png")
     assert code == 1 and "no prior to sample from" in err

@@ -1,15 +1,55 @@
-"""Dataclass configs with a strict JSON round trip (unknown keys and wrong types are refused)."""
+"""Dataclass configs with a strict JSON round trip (unknown keys and wrong types are refused; keys a config class
+has renamed, in its `RENAMED: ClassVar[dict[str, str]]` of old -> new, are read under their new name with a note)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import sys
 import types
 import typing
-from typing import Any, TypeVar
+from typing import Any, Iterator, TypeVar
 
 from .errors import ConfigError
 
 T = TypeVar("T")
+
+# The renames noted in the current `notes_once` block: one load of a run reads each config several times.
+_noted: contextvars.ContextVar[set[tuple[str, str]] | None] = contextvars.ContextVar("aelab_noted", default=None)
+
+
+@contextlib.contextmanager
+def notes_once() -> Iterator[None]:
+    """Inside this block (nested ones join the outermost), each renamed key is noted once, not at every reading."""
+    if _noted.get() is not None:
+        yield
+        return
+    token = _noted.set(set())
+    try:
+        yield
+    finally:
+        _noted.reset(token)
+
+
+def current_keys(cls: type, data: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """`data` with each key `cls` has renamed under its new name, saying so in a one-line note on stderr."""
+    renamed: dict[str, str] = getattr(cls, "RENAMED", {})
+    old = [k for k in data if k in renamed]
+    if not old:
+        return data
+    out = dict(data)
+    for key in old:
+        new = renamed[key]
+        if new in data:
+            raise ConfigError(f"{where}: {key!r} is the old name of {new!r}; give {new!r} alone")
+        out[new] = out.pop(key)
+        seen = _noted.get()
+        if seen is None or (cls.__qualname__, key) not in seen:
+            print(f"aelab: note: {where} key {key!r} is now {new!r}", file=sys.stderr)
+        if seen is not None:
+            seen.add((cls.__qualname__, key))
+    return out
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -72,6 +112,7 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     """Build dataclass `cls` from a dict, refusing unknown keys and ill-typed values."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
+    data = current_keys(cls, data, where)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .. import recipes
+from ..config import notes_once
 from ..errors import ConfigError, UsageError
 from ..recipes.stages import RunSpec
 from ..recipes.train import TrainConfig
@@ -51,7 +52,7 @@ def model_config(model: str, data_name: str, input_shape: tuple[int, ...], prese
     With no `preset`, the preset named after a registered data set is taken when the family has one ("none": the
     plain defaults). A preset sized for other data is refused.
     """
-    from ..config import from_dict, to_dict
+    from ..config import current_keys, from_dict, to_dict
     from ..models import model_class
 
     cls = model_class(model)
@@ -68,7 +69,7 @@ def model_config(model: str, data_name: str, input_shape: tuple[int, ...], prese
             raise ConfigError(f"preset {preset!r} is for data of shape {tuple(cfg['input_shape'])}, "
                               f"but the data has shape {tuple(input_shape)}")
     cfg["input_shape"] = list(input_shape)
-    cfg.update(config or {})
+    cfg.update(current_keys(cls.Config, dict(config or {}), f"{model} config"))  # an old key overrides the preset too
     return to_dict(from_dict(cls.Config, cfg, f"{model} config")), train
 
 
@@ -111,6 +112,7 @@ def _as_dataset(data: Any, name: str = "tensor"):
     return data if isinstance(data, Dataset) else Dataset(x=data, y=None, name=name)
 
 
+@notes_once()
 def fit(
     model: str | RunSpec | None = None,
     data: Any = None,

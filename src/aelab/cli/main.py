@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Sequence
 
+from ..config import notes_once
 from ..errors import AelabError, UsageError
 from .common import Parser
 
@@ -43,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # usage errors (one line, see Parser) and --help
         return int(e.code or 0)
     try:
-        return _module(args.command).run(args)
+        with notes_once():  # a renamed config key is noted once in a command, however often it is read
+            return _module(args.command).run(args)
     except AelabError as e:
         if args.debug:
             raise

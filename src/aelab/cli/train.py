@@ -26,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None, help="a named architecture, e.g. hinton2006 (default: the preset named "
                    "after the data set, if the model has one; --preset none for the plain defaults)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="model config value, e.g. --set code_dim=2 --set hidden=1000,500,250")
+                   help="model config value, e.g. --set latent_dim=2 --set hidden=1000,500,250")
+    p.add_argument("--bits", type=positive_int, default=None, metavar="N",
+                   help="the code length of a model with binary codes (semhash): an alias of --set latent_dim=N")
     p.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps; "
                    "not part of the run: a run may resume on another device")
     add_train_flags(p)
@@ -89,6 +91,7 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
         raise UsageError("--stage names a stage of an existing run: give the run with --from RUN")
     if args.model is None:
         raise UsageError("name the model to train (see `aelab models`), or give an existing run with --from RUN")
+    _bits_alias(args)
     out = args.out or Path("runs") / f"{args.model}-{Path(str(args.data or DEFAULT_DATA)).stem}"
     if args.resume and RunFolder(out).is_empty():
         print(f"nothing to resume in {out} (killed before the run was recorded); starting it")
@@ -110,12 +113,31 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
     return _after_training(run, args)
 
 
+def _bits_alias(args: argparse.Namespace) -> None:
+    """--bits N is --set latent_dim=N, for models whose codes are binary."""
+    if args.bits is None:
+        return
+    from ..config import current_keys
+    from ..models import BinaryCoder, model_class, model_names
+
+    cls = model_class(args.model)  # a one-line error for an unknown model
+    if not issubclass(cls, BinaryCoder):
+        binary = [m for m in model_names() if issubclass(model_class(m), BinaryCoder)]
+        raise UsageError(f"--bits is the code length of a model with binary codes ({', '.join(binary)}); "
+                         f"{args.model} has none: use --set latent_dim=N")
+    if "latent_dim" in current_keys(cls.Config, parse_sets(args.set), f"{args.model} config"):
+        raise UsageError("--bits N is --set latent_dim=N: give one of them")
+    args.set = [*args.set, f"latent_dim={args.bits}"]
+
+
 def _refuse_changes(args: argparse.Namespace, spec) -> None:
     """--resume continues the run as recorded: a flag whose value differs from the run's is refused (all named in
     one line); repeating the run's own command with --resume added is fine."""
     import json
 
     from .. import recipes
+    from ..config import current_keys
+    from ..models import model_class
     from ..train.plan import full_config
 
     if args.overwrite and not (args.epochs or args.more_epochs):
@@ -141,8 +163,9 @@ def _refuse_changes(args: argparse.Namespace, spec) -> None:
         elif key != "epochs":
             compare(flag_name(key), value, getattr(main.train, key))
     full = full_config(main.model, main.model_config)
-    sets = parse_sets(args.set)
-    as_set = full_config(main.model, {**main.model_config, **sets})  # read as a new run would: 64 is hidden=[64]
+    cls = model_class(main.model).Config  # a key given or recorded under its old name is compared under its new one
+    sets = current_keys(cls, parse_sets(args.set), f"{main.model} config")
+    as_set = full_config(main.model, {**current_keys(cls, main.model_config, f"{main.model} config"), **sets})
     for key, value in sets.items():
         if as_set.get(key) != full.get(key):
             compare(f"--set {key}=", value, full.get(key))
@@ -204,7 +227,7 @@ def _train_from(args: argparse.Namespace, ranks, device: str) -> int:
         raise ConfigError(f"{run} holds a {stored.model!r} run, not {args.model!r}")
     ignored = [flag_name(k) for k in given_train_flags(args)] + (["--preset"] if args.preset else [])
     ignored += [flag for flag, given in (("--pretrain", args.pretrain), ("--resume", args.resume), ("--out", args.out),
-                                         ("--set", args.set)) if given]
+                                         ("--set", args.set), ("--bits", args.bits)) if given]
     if ignored:
         raise UsageError(f"with --from RUN, {', '.join(ignored)} do(es) not apply: the run keeps its settings; add a "
                          "prior with --prior PLAN (and --prior-epochs ...) or train a stage again with --stage NAME")

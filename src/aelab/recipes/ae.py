@@ -18,18 +18,18 @@ PRETRAIN_TRAIN: dict[str, Any] = {"epochs": 10, "lr": 0.1, "batch_size": 100, "o
 
 # The paper's architectures (Science 2006, Fig. 2 and Fig. 3).
 PRESETS: dict[str, dict] = {
-    "tiny": {"input_shape": (1, 8, 8), "hidden": (16,), "code_dim": 3},
+    "tiny": {"input_shape": (1, 8, 8), "hidden": (16,), "latent_dim": 3},
     # The embedded 8x8 digits: the paper's logistic units at a size the data supports; RBM pre-training
     # (--pretrain rbm) then beats training from random weights, as in the paper (0.78 vs 1.39 sq_err).
-    "digits": {"input_shape": (1, 8, 8), "hidden": (256, 128), "code_dim": 8, "train": {"epochs": 100, "lr": 3e-3}},
-    "hinton2006": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 30},
-    "hinton2006-2d": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "code_dim": 2},
+    "digits": {"input_shape": (1, 8, 8), "hidden": (256, 128), "latent_dim": 8, "train": {"epochs": 100, "lr": 3e-3}},
+    "hinton2006": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "latent_dim": 30},
+    "hinton2006-2d": {"input_shape": (1, 28, 28), "hidden": (1000, 500, 250), "latent_dim": 2},
     # The ACAI paper's baseline autoencoder on its lines data: its conv family, no critic (cross-entropy: a squared
     # error through the logistic output stalls at blank images, where the paper's linear output does not)
-    "lines": lines.preset(code_dim=64, loss="bce"),
+    "lines": lines.preset(latent_dim=64, loss="bce"),
     # MNIST at the size of the other families' codes (bench/representation.py, bench/alae.py): ELU units, since the
     # paper's logistic units learn little in a few epochs without RBM pre-training
-    "mnist-elu": {"input_shape": (1, 28, 28), "hidden": (1000, 500), "code_dim": 32, "activation": "elu",
+    "mnist-elu": {"input_shape": (1, 28, 28), "hidden": (1000, 500), "latent_dim": 32, "activation": "elu",
                   "train": {"lr": 1e-3, "batch_size": 100}},
 }
 
@@ -39,9 +39,18 @@ def pretrain_train(seed: int = 0, **given: Any) -> TrainConfig:
     return TrainConfig(**{**PRETRAIN_TRAIN, **{k: v for k, v in given.items() if v is not None}}, seed=seed)
 
 
-def layer_sizes(config: dict[str, Any], code: str) -> list[int]:
-    """Encoder widths from input to code, e.g. [784, 1000, 500, 250, 30]; `code` names the code-size key."""
-    return [math.prod(config["input_shape"]), *config["hidden"], config[code]]
+def layer_sizes(config: dict[str, Any]) -> list[int]:
+    """Encoder widths from input to code, e.g. [784, 1000, 500, 250, 30]."""
+    return [math.prod(config["input_shape"]), *config["hidden"], config["latent_dim"]]
+
+
+def check_unrollable(config: dict[str, Any], settings: str) -> None:
+    """RBMs unroll into plain logistic layers: refuse a network with anything else between them."""
+    if config["activation"] != "sigmoid":
+        raise ConfigError(f"RBM pre-training needs logistic (sigmoid) hidden units; use {settings}")
+    if config["norm"] != "none":
+        raise ConfigError(f"RBM pre-training unrolls into layers without normalisation; this network has "
+                          f"norm={config['norm']}")
 
 
 def rbm_stack(sizes: list[int], input_shape: Any, train: TrainConfig, counts: bool = False,
@@ -56,7 +65,7 @@ def rbm_stack(sizes: list[int], input_shape: Any, train: TrainConfig, counts: bo
     for i, n_out in enumerate(sizes[1:]):
         gaussian = gaussian_code and i == len(sizes) - 2
         poisson = counts and i == 0
-        cfg: dict[str, Any] = {"n_hidden": n_out, "hidden_unit": "gaussian" if gaussian else "bernoulli"}
+        cfg: dict[str, Any] = {"latent_dim": n_out, "hidden_unit": "gaussian" if gaussian else "bernoulli"}
         if poisson:
             cfg.update(visible_unit="poisson", init_std=0.01)
         if i == 0:
@@ -72,10 +81,9 @@ def rbm_pretraining(config: dict[str, Any], train: TrainConfig) -> list[Stage]:
     if config["arch"] != "mlp":
         raise ConfigError(f"RBM pre-training needs the fully connected architecture; this autoencoder is "
                           f"{config['arch']!r}")
-    if config["activation"] != "sigmoid":
-        raise ConfigError("RBM pre-training needs logistic (sigmoid) hidden units; use --activation sigmoid")
-    return rbm_stack(layer_sizes(config, "code_dim"), config["input_shape"], train)
+    check_unrollable(config, "--set activation=sigmoid")
+    return rbm_stack(layer_sizes(config), config["input_shape"], train)
 
 
 register(Family("ae", PRESETS, {**priors.PLANS, "pretrain": {"rbm": rbm_pretraining}}))
-register(Family("rbm", {"tiny": {"input_shape": (1, 8, 8), "n_hidden": 12}}, dict(priors.PLANS)))
+register(Family("rbm", {"tiny": {"input_shape": (1, 8, 8), "latent_dim": 12}}, dict(priors.PLANS)))

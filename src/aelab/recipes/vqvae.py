@@ -11,20 +11,20 @@ from .stages import MAIN, Stage
 from .train import TrainConfig
 
 PRESETS: dict[str, dict] = {
-    "tiny": {"input_shape": (1, 8, 8), "hidden": 16, "res_hidden": 8, "num_codes": 8, "code_dim": 4,
+    "tiny": {"input_shape": (1, 8, 8), "hidden": 16, "res_hidden": 8, "num_codes": 8, "latent_dim": 4,
              "prior_channels": 8, "prior_layers": 2, "prior_kernel": 3},
     # EMA codebook and dead-code restarts: with the codebook loss alone, 30 epochs on digits used 2 of 64 codes
-    "digits": {"input_shape": (1, 8, 8), "hidden": 64, "res_hidden": 32, "num_codes": 64, "code_dim": 16,
+    "digits": {"input_shape": (1, 8, 8), "hidden": 64, "res_hidden": 32, "num_codes": 64, "latent_dim": 16,
                "ema": True, "restart_after": 20, "prior_channels": 32, "prior_layers": 4, "prior_kernel": 3,
                "train": {"epochs": 30, "lr": 2e-3}},
     # The paper's network (Sec. 4.1) at the size of the reference example for 32x32 images: two stride-2 4x4
     # convolutions, two residual 3x3 blocks; 28x28 gives a 7x7 grid of codes, 32x32 an 8x8 one.
-    "mnist": {"input_shape": (1, 28, 28), "hidden": 128, "res_hidden": 32, "num_codes": 512, "code_dim": 64,
+    "mnist": {"input_shape": (1, 28, 28), "hidden": 128, "res_hidden": 32, "num_codes": 512, "latent_dim": 64,
               "ema": True, "restart_after": 100, "train": {"epochs": 30, "lr": 2e-4}},
     # The ACAI paper's lines comparison (Berthelot et al. 2019, Sec. 4): its conv family, codes at 2x2
-    "lines": lines.preset(activation=None, code_dim=16, num_codes=512, ema=True, restart_after=100,
+    "lines": lines.preset(activation=None, latent_dim=16, num_codes=512, ema=True, restart_after=100,
                           prior_channels=32, prior_layers=4, prior_kernel=3),
-    "cifar": {"input_shape": (3, 32, 32), "hidden": 128, "res_hidden": 32, "num_codes": 512, "code_dim": 64,
+    "cifar": {"input_shape": (3, 32, 32), "hidden": 128, "res_hidden": 32, "num_codes": 512, "latent_dim": 64,
               "ema": True, "restart_after": 100, "likelihood": "gaussian", "train": {"epochs": 30, "lr": 2e-4}},
 }
 

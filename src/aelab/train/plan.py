@@ -19,7 +19,7 @@ from ..recipes.train import TrainConfig
 def full_config(model: str, config: Any) -> dict[str, Any]:
     """A model config with every default filled in, as JSON would hold it (so partial and full ones compare)."""
     try:
-        return json.loads(json.dumps(to_dict(from_dict(model_class(model).Config, config, "config"))))
+        return json.loads(json.dumps(to_dict(from_dict(model_class(model).Config, config, f"{model} config"))))
     except ConfigError:
         return config if isinstance(config, dict) else {}
 

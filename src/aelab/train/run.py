@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..batching import map_batches
-from ..config import to_dict
+from ..config import notes_once, to_dict
 from ..errors import CheckpointError, ConfigError
 from ..models.base import Trainable, build_model
 from ..recipes.stages import DATA, MAIN, RunSpec, Stage, with_stages
@@ -72,6 +72,7 @@ def _build(stage: Stage) -> Trainable:
     return build_model(stage.model, stage.model_config)
 
 
+@notes_once()
 def load(run_dir: str | Path | RunFolder) -> Trainable:
     """The trained model of a run folder, with its later stages attached (e.g. a prior): no pickle anywhere."""
     run = _folder(run_dir)
