@@ -3,6 +3,7 @@ critic that predicts the mixing coefficient."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -10,14 +11,14 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..nn import ARCHS, encoder_decoder
+from ..nn import ARCHS, Net, encoder_decoder
 from ..nn import likelihood as lik
 from .base import Autoencoder, Batch, Denoiser, Progress, Update, register
 
 
 
-@dataclass
-class ACAIConfig:
+@dataclass(frozen=True)
+class ACAIConfig(Net):
     """Encoder/decoder (the paper's pool family by default), the critic's widths, and the weights of Sec. 2."""
 
     input_shape: tuple[int, ...] = (1, 32, 32)
@@ -32,6 +33,7 @@ class ACAIConfig:
     gamma: float = 0.2  # how far the critic's real examples are blended from reconstructions towards the data
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
             raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
         if self.arch not in ARCHS:
@@ -60,11 +62,10 @@ class ACAI(Denoiser, Autoencoder):
     def __init__(self, config: ACAIConfig) -> None:
         super().__init__(config)
         c = config
-        self.encoder, self.decoder = encoder_decoder(c.arch, c.input_shape, c.hidden, c.channels, c.activation,
-                                                     c.latent_dim, c.latent_dim)
+        self.encoder, self.decoder = encoder_decoder(c.arch, c.input_shape, c, c.latent_dim, c.latent_dim)
         # the critic is the encoder's network with its own weights; its score is the mean of its outputs
-        self.critic = encoder_decoder(c.arch, c.input_shape, c.hidden, c.critic_channels or c.channels, c.activation,
-                                      c.latent_dim, c.latent_dim)[0]
+        critic = dataclasses.replace(c, channels=c.critic_channels or c.channels)
+        self.critic = encoder_decoder(c.arch, c.input_shape, critic, c.latent_dim, c.latent_dim)[0]
 
     # With loss "mse" the decoder is linear at the top and its output is read on the data's own [0, 1] scale; the
     # paper works on [-1, 1] (2x - 1), so its mean squared errors are 4x ours: the factor keeps lam's balance the

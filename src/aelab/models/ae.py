@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..nn import ARCHS, encoder_decoder, mlp
+from ..nn import ARCHS, Net, encoder_decoder, mlp
 from ..nn import likelihood as lik
 from .base import Autoencoder, Batch, Denoiser, Progress, Trainable, Update, register
 from .capabilities import Traits
@@ -17,34 +18,37 @@ from .rbm import RBM, unroll_into
 
 
 
-@dataclass
-class AEConfig:
+@dataclass(frozen=True)
+class AEConfig(Net):
     """Layer sizes and units of a deep autoencoder."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"code_dim": "latent_dim"}
 
     input_shape: tuple[int, ...] = (1, 28, 28)
     hidden: tuple[int, ...] = (1000, 500, 250)
-    code_dim: int = 30
+    latent_dim: int = 30
     activation: str = "sigmoid"
     loss: str = "bce"  # cross-entropy (the paper's fine-tuning loss) or "mse"
     arch: str = "mlp"  # the paper's fully connected layers; "conv" or "pool" use `channels` (no RBM pre-training)
     channels: tuple[int, ...] = (32, 64)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
             raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
         if self.arch not in ARCHS:
             raise ConfigError(f"unknown arch {self.arch!r}; use {' or '.join(ARCHS)}")
         if self.arch != "mlp" and not self.channels:
             raise ConfigError(f"a {self.arch} autoencoder needs at least one entry in channels")
-        if self.code_dim < 1 or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"layer sizes must be positive, got hidden={self.hidden} code_dim={self.code_dim}")
+        if self.latent_dim < 1 or any(h < 1 for h in self.hidden):
+            raise ConfigError(f"layer sizes must be positive, got hidden={self.hidden} latent_dim={self.latent_dim}")
         if self.loss not in ("bce", "mse"):
             raise ConfigError(f"unknown loss {self.loss!r}; use bce or mse")
 
     @property
     def sizes(self) -> list[int]:
         """Encoder widths from input to code, e.g. [784, 1000, 500, 250, 30]."""
-        return [math.prod(self.input_shape), *self.hidden, self.code_dim]
+        return [math.prod(self.input_shape), *self.hidden, self.latent_dim]
 
 
 def reconstruction_loss(logits: Tensor, x: Tensor, kind: str, weight: Tensor | None = None) -> dict[str, Tensor]:
@@ -73,10 +77,9 @@ class DeepAutoencoder(Denoiser, Autoencoder):
         super().__init__(config)
         c = config
         if c.arch == "mlp":  # plain Sequentials of Linear layers: the RBMs unroll into them, checkpoints keep their keys
-            self.encoder, self.decoder = mlp(c.sizes, c.activation), mlp(c.sizes[::-1], c.activation)
+            self.encoder, self.decoder = mlp(c.sizes, c), mlp(c.sizes[::-1], c)
         else:
-            self.encoder, self.decoder = encoder_decoder(c.arch, c.input_shape, c.hidden, c.channels, c.activation,
-                                                         c.code_dim, c.code_dim)
+            self.encoder, self.decoder = encoder_decoder(c.arch, c.input_shape, c, c.latent_dim, c.latent_dim)
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x.flatten(1) if self.config.arch == "mlp" else x.view(-1, *self.input_shape))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,10 +21,12 @@ from .base import Autoencoder, Batch, Progress, Update, register
 
 @dataclass
 class RBMConfig:
-    """One RBM: visible shape, hidden width and hidden unit type."""
+    """One RBM: visible shape, hidden width (latent_dim: its hidden layer is the code of its stage) and unit types."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"n_hidden": "latent_dim"}
 
     input_shape: tuple[int, ...] = (1, 28, 28)
-    n_hidden: int = 1000
+    latent_dim: int = 1000
     hidden_unit: str = "bernoulli"  # "bernoulli" (logistic) or "gaussian" (linear, unit variance)
     # "bernoulli" (pixels in [0, 1]) or "poisson": word counts under the constrained Poisson model
     # (Salakhutdinov & Hinton, Semantic hashing 2009, Eq. 3): rates N * softmax(b + W^T h), N the document's length
@@ -36,8 +39,8 @@ class RBMConfig:
             raise ConfigError(f"unknown hidden_unit {self.hidden_unit!r}; use bernoulli or gaussian")
         if self.visible_unit not in ("bernoulli", "poisson"):
             raise ConfigError(f"unknown visible_unit {self.visible_unit!r}; use bernoulli or poisson")
-        if self.n_hidden < 1 or not self.input_shape or any(d < 1 for d in self.input_shape):
-            raise ConfigError("an RBM needs n_hidden >= 1 and an input_shape of positive sizes")
+        if self.latent_dim < 1 or not self.input_shape or any(d < 1 for d in self.input_shape):
+            raise ConfigError("an RBM needs latent_dim >= 1 and an input_shape of positive sizes")
 
 
 @register
@@ -50,8 +53,8 @@ class RBM(Autoencoder):
     def __init__(self, config: RBMConfig) -> None:
         super().__init__(config)
         n_vis = math.prod(config.input_shape)
-        self.weight = nn.Parameter(torch.randn(config.n_hidden, n_vis) * config.init_std)
-        self.hidden_bias = nn.Parameter(torch.zeros(config.n_hidden))
+        self.weight = nn.Parameter(torch.randn(config.latent_dim, n_vis) * config.init_std)
+        self.hidden_bias = nn.Parameter(torch.zeros(config.latent_dim))
         self.visible_bias = nn.Parameter(torch.zeros(n_vis))
 
     @property
@@ -119,7 +122,7 @@ class RBM(Autoencoder):
         return [Update("model", list(self.parameters()), self.cd1_loss)]
 
     def stage_output(self, x: Tensor) -> Tensor:
-        """E[h | v] as examples of shape (1, 1, n_hidden): the data of the next RBM in a stack."""
+        """E[h | v] as examples of shape (1, 1, latent_dim): the data of the next RBM in a stack."""
         return self.hidden_mean(x.flatten(1)).view(len(x), 1, 1, -1)
 
 

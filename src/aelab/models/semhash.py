@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..nn import likelihood as lik
-from ..nn import mlp
+from ..nn import Net, mlp
 from .base import Autoencoder, Batch, Denoiser, Progress, Trainable, Update, register
 from .capabilities import Traits
 
@@ -29,14 +30,16 @@ BINARIZERS = ("noise", "straight-through")
 # RBM pre-training (--pretrain rbm), which is what made them train in the paper.
 
 
-@dataclass
-class SemhashConfig:
-    """Layer sizes, code length and how the code is made binary."""
+@dataclass(frozen=True)
+class SemhashConfig(Net):
+    """Layer sizes, code length (latent_dim: the bits of the hash) and how the code is made binary."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"bits": "latent_dim"}
 
     input_shape: tuple[int, ...] = (2000,)
     input_kind: str = "counts"  # "counts" (word counts of documents) or "binary" (intensities in [0, 1])
     hidden: tuple[int, ...] = (500, 500)
-    bits: int = 32
+    latent_dim: int = 32
     activation: str = "sigmoid"  # of the hidden layers (the paper's logistic units; RBM pre-training needs them)
     log_counts: bool = False  # documents enter the encoder as log(1 + counts) (the paper: the counts themselves)
     code_noise: float = 4.0  # std of the deterministic noise on the code units' inputs (the paper: variance 16)
@@ -47,13 +50,16 @@ class SemhashConfig:
     noise_ramp: float = 0.5
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.channels:
+            raise ConfigError(f"semhash is fully connected: its widths are hidden, not channels (got {self.channels})")
         if not self.input_shape or any(d < 1 for d in self.input_shape):
             raise ConfigError(f"input_shape must have positive sizes, got {self.input_shape}")
         if self.input_kind not in INPUTS:
             raise ConfigError(f"unknown input_kind {self.input_kind!r}; use {' or '.join(INPUTS)}")
-        if not 1 <= self.bits <= 1024 or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"bits must be in 1..1024 and hidden sizes positive, got bits={self.bits} "
-                              f"hidden={self.hidden}")
+        if not 1 <= self.latent_dim <= 1024 or any(h < 1 for h in self.hidden):
+            raise ConfigError(f"latent_dim (the bits) must be in 1..1024 and hidden sizes positive, got "
+                              f"latent_dim={self.latent_dim} hidden={self.hidden}")
         if self.binarize not in BINARIZERS:
             raise ConfigError(f"unknown binarize {self.binarize!r}; use {' or '.join(BINARIZERS)}")
         if not (self.code_noise >= 0 and math.isfinite(self.code_noise)):
@@ -64,7 +70,7 @@ class SemhashConfig:
     @property
     def sizes(self) -> list[int]:
         """Encoder widths from input to code, e.g. [2000, 500, 500, 32]."""
-        return [math.prod(self.input_shape), *self.hidden, self.bits]
+        return [math.prod(self.input_shape), *self.hidden, self.latent_dim]
 
 
 @register
@@ -78,8 +84,8 @@ class SemanticHasher(Denoiser, Autoencoder):
     def __init__(self, config: SemhashConfig) -> None:
         super().__init__(config)
         sizes = config.sizes
-        self.encoder = mlp(sizes, config.activation)  # ends in the code units' inputs
-        self.decoder = mlp(sizes[::-1], config.activation)  # ends in the output units' inputs
+        self.encoder = mlp(sizes, config)  # ends in the code units' inputs
+        self.decoder = mlp(sizes[::-1], config)  # ends in the output units' inputs
 
     @property
     def counts(self) -> bool:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..nn import draws
-from ..nn import ARCHS, LOG_2PI, encoder_decoder, gaussian_kl, reparameterize
+from ..nn import ARCHS, LOG_2PI, Net, encoder_decoder, gaussian_kl, reparameterize
 from ..nn.likelihood import DECODER_LIKELIHOODS, Likelihood, decoder_likelihood
 from .base import Autoencoder, Batch, Denoiser, Progress, Update, ramp, register
 from .capabilities import Traits
@@ -23,8 +23,8 @@ DECODER_ROWS = 20_000
 
 
 
-@dataclass
-class VAEConfig:
+@dataclass(frozen=True)
+class VAEConfig(Net):
     """Architecture, latent size, decoder likelihood and the KL weight beta."""
 
     input_shape: tuple[int, ...] = (1, 28, 28)
@@ -40,6 +40,7 @@ class VAEConfig:
     kl_warmup: float = 0.0  # epochs over which the KL weight ramps linearly from 0 to beta (Bowman et al. 2016)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
             raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
         if self.arch not in ARCHS:
@@ -95,9 +96,8 @@ class VAE(GaussianCodeMixin, Denoiser, Autoencoder):
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
-        self.encoder, self.decoder = encoder_decoder(config.arch, config.input_shape, config.hidden, config.channels,
-                                                     config.activation, 2 * config.latent_dim, config.latent_dim,
-                                                     DECODER_LIKELIHOODS[config.likelihood].outputs)
+        self.encoder, self.decoder = encoder_decoder(config.arch, config.input_shape, config, 2 * config.latent_dim,
+                                                     config.latent_dim, DECODER_LIKELIHOODS[config.likelihood].outputs)
         if config.likelihood == "gaussian" and config.learn_sigma:
             self.log_sigma = nn.Parameter(torch.tensor(math.log(self.sigma)))
 

@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..nn import ARCHS, ConvDiscriminator, encoder_decoder, gaussian_kl, reparameterize
+from ..nn import ARCHS, ConvDiscriminator, Net, encoder_decoder, gaussian_kl, reparameterize
 from .base import Autoencoder, Batch, Denoiser, Progress, Update, register
 from .vae import GaussianCodeMixin
 
 
-@dataclass
-class VAEGANConfig:
+@dataclass(frozen=True)
+class VAEGANConfig(Net):
     """Encoder/decoder as in `vae`, a conv discriminator, and the weights of Algorithm 1."""
 
     input_shape: tuple[int, ...] = (1, 28, 28)
@@ -31,6 +31,7 @@ class VAEGANConfig:
     beta: float = 1.0  # weight of the KL prior term in the encoder's update
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if len(self.input_shape) != 3 or any(d < 1 for d in self.input_shape):
             raise ConfigError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
         if self.arch not in ARCHS:
@@ -61,8 +62,8 @@ class VAEGAN(GaussianCodeMixin, Denoiser, Autoencoder):
 
     def __init__(self, config: VAEGANConfig) -> None:
         super().__init__(config)
-        self.encoder, self.decoder = encoder_decoder(config.arch, config.input_shape, config.hidden, config.channels,
-                                                     config.activation, 2 * config.latent_dim, config.latent_dim)
+        self.encoder, self.decoder = encoder_decoder(config.arch, config.input_shape, config, 2 * config.latent_dim,
+                                                     config.latent_dim)
         self.discriminator = ConvDiscriminator(config.input_shape, config.dis_channels, config.dis_hidden)
 
     def feature_nll(self, x: Tensor, x_rec: Tensor) -> Tensor:

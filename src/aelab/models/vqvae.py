@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..nn import GatedPixelCNN, PoolDecoder, PoolEncoder, VectorQuantizer, check_conv_shape, pool_grid
+from ..nn import GatedPixelCNN, Net, PoolDecoder, PoolEncoder, VectorQuantizer, check_conv_shape, pool_grid
 from ..nn.collective import ALONE
 from ..nn.likelihood import decoder_likelihood
 from .base import Autoencoder, Batch, Denoiser, DensityModel, Progress, Update, reconstruction_terms, register
@@ -33,12 +33,14 @@ VQ_ARCHS = ("resnet", "pool")
 class VQVAEConfig:
     """The encoder/decoder widths, the codebook and the prior's size."""
 
+    RENAMED: ClassVar[dict[str, str]] = {"code_dim": "latent_dim"}
+
     input_shape: tuple[int, ...] = (1, 28, 28)
     hidden: int = 128
     res_hidden: int = 32
     res_blocks: int = 2
     num_codes: int = 512  # K
-    code_dim: int = 64  # D
+    latent_dim: int = 64  # D, the size of each codebook vector
     beta: float = 0.25  # commitment weight (eq. 3)
     ema: bool = False  # codebook by exponential moving averages (Appendix A.1) instead of its loss term
     decay: float = 0.99
@@ -59,8 +61,8 @@ class VQVAEConfig:
         if self.arch == "pool" and (not self.channels or min(self.channels) < 1):
             raise ConfigError("the pool arch needs positive channels, one per halving")
         self.grid  # a one-line error for an image the encoder cannot halve
-        if min(self.hidden, self.res_hidden, self.num_codes, self.code_dim) < 1 or self.res_blocks < 0:
-            raise ConfigError("hidden, res_hidden, num_codes and code_dim must be >= 1, res_blocks >= 0")
+        if min(self.hidden, self.res_hidden, self.num_codes, self.latent_dim) < 1 or self.res_blocks < 0:
+            raise ConfigError("hidden, res_hidden, num_codes and latent_dim must be >= 1, res_blocks >= 0")
         if self.hidden < 2:
             raise ConfigError(f"hidden must be >= 2 (the first layer has hidden // 2 channels), got {self.hidden}")
         if self.likelihood not in LIKELIHOODS:
@@ -103,21 +105,22 @@ class VQVAE(Denoiser, Autoencoder):
     def __init__(self, config: VQVAEConfig) -> None:
         super().__init__(config)
         c, h = config.input_shape[0], config.hidden
-        self.quantizer = VectorQuantizer(config.num_codes, config.code_dim, beta=config.beta, ema=config.ema,
+        self.quantizer = VectorQuantizer(config.num_codes, config.latent_dim, beta=config.beta, ema=config.ema,
                                          decay=config.decay, restart_after=config.restart_after)
         if config.arch == "pool":
-            self.encoder = PoolEncoder(config.input_shape, config.channels, config.code_dim)
-            self.decoder = PoolDecoder(config.code_dim, config.channels, config.input_shape)
+            net = Net(channels=config.channels, activation="lrelu")  # the ACAI paper's family as it is
+            self.encoder = PoolEncoder(config.input_shape, net, config.latent_dim)
+            self.decoder = PoolDecoder(config.latent_dim, net, config.input_shape)
             return
         self.encoder = nn.Sequential(
             nn.Conv2d(c, h // 2, 4, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(h // 2, h, 4, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(h, h, 3, padding=1),
             *_residual_stack(h, config.res_hidden, config.res_blocks),
-            nn.Conv2d(h, config.code_dim, 1),
+            nn.Conv2d(h, config.latent_dim, 1),
         )
         self.decoder = nn.Sequential(
-            nn.Conv2d(config.code_dim, h, 3, padding=1),
+            nn.Conv2d(config.latent_dim, h, 3, padding=1),
             *_residual_stack(h, config.res_hidden, config.res_blocks),
             nn.ConvTranspose2d(h, h // 2, 4, stride=2, padding=1), nn.ReLU(),
             nn.ConvTranspose2d(h // 2, c, 4, stride=2, padding=1),
