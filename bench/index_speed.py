@@ -18,9 +18,10 @@ searches are approximate and not timed. Memory: our arrays' bytes, FAISS's seria
 of the process's resident set while building is recorded too (noisy: freed temporaries are reused).
 
 --calibrate measures what plan.py's rule counts, on this machine, and writes index_calibration.json:
-the time of one code word of a linear scan, of one table probe, of one multi-index candidate gathered
-and verified, and the fixed cost of a scan and of a step of each growing way; the rule's PROBE,
-CANDIDATE and FIXED are these divided by the first.
+the time of one code word of a linear scan (for a range, and for the 100 nearest), of one table probe,
+of one multi-index candidate gathered and verified (both in 8M codes, past the caches), and the fixed
+cost of a scan and of a step of each growing way; the rule's NEAREST, PROBE, CANDIDATE and FIXED are
+these divided by the first.
 
     OMP_NUM_THREADS=1 python bench/index_speed.py                # 1M and 10M, 32 and 64 bits
     OMP_NUM_THREADS=1 python bench/index_speed.py --quick        # 100k, 50 queries: index_speed_quick.json
@@ -311,43 +312,51 @@ def _best_ns(fn, reps: int) -> float:
     return float(best)
 
 
-def calibrate(n: int, out: Path, rounds: int = 15) -> dict:
-    """Time what plan.py's rule counts, and its ratios: PROBE, CANDIDATE and FIXED in scanned code words."""
+def calibrate(out: Path, n: int = 1_000_000, big: int = 8_000_000, rounds: int = 9) -> dict:
+    """Time what plan.py's rule counts, and its ratios: NEAREST, PROBE, CANDIDATE and FIXED in scanned code words.
+
+    Scans run on n codes; probes and candidates on `big` codes, more than the caches hold, as in the large
+    indexes where the choice matters (smaller ones probe faster: the rule then leans a little to the scan)."""
     rng = np.random.default_rng(0)
     q = 8  # a small batch: a probe's or a candidate's own cost, not the calls around it
     seg64 = _build_ours(64, random_codes(n, 64, rng)).segments[0]
-    seg32 = _build_ours(32, random_codes(n, 32, rng)).segments[0]
+    big64 = _build_ours(64, random_codes(big, 64, rng)).segments[0]
+    big32 = _build_ours(32, random_codes(big, 32, rng)).segments[0]  # 16-bit substrings: big / 2**16 per probe
     tiny = _build_ours(64, random_codes(1000, 64, rng)).segments[0]
-    q64, q32 = make_queries(seg64.codes, 64, q, rng), make_queries(seg32.codes, 32, q, rng)
+    q64 = make_queries(seg64.codes, 64, q, rng)
+    qb64, qb32 = make_queries(big64.codes, 64, q, rng), make_queries(big32.codes, 32, q, rng)
     one = tiny.codes[:1].copy()  # a code of the tiny segment: each step finds it, verifying it as usual
-    t = len(seg32.subs)  # step m: table 0 at substring distance 1, each probe gathering n / 2**16 candidates
-    verified = multiindex.shell(seg32, q32, t)[1]
-    timed = {"word": lambda: scan.within(seg64, q64, 3), "probe": lambda: hashtable.shell(seg64, q64, 2),
-             "mih": lambda: multiindex.shell(seg32, q32, t), "hash": lambda: hashtable.shell(tiny, one, 0),
-             "multi-index": lambda: multiindex.shell(tiny, one, 0), "scan": lambda: scan.within(tiny, one, 1)}
+    t = len(big32.subs)  # step m: table 0 at substring distance 1
+    verified = multiindex.shell(big32, qb32, t)[1]
+    timed = {"word": lambda: scan.within(seg64, q64, 3), "nearest": lambda: scan.nearest(seg64, q64, 100),
+             "probe": lambda: hashtable.shell(big64, qb64, 2), "mih": lambda: multiindex.shell(big32, qb32, t),
+             "hash": lambda: hashtable.shell(tiny, one, 0), "multi-index": lambda: multiindex.shell(tiny, one, 0),
+             "scan": lambda: scan.within(tiny, one, 1)}
     ns = dict.fromkeys(timed, np.inf)
     for _ in range(rounds):  # interleaved rounds, the best of each: load from other processes hits them alike
         for name, fn in timed.items():
-            ns[name] = min(ns[name], _best_ns(fn, 3 if name in ("word", "probe", "mih") else 20))
+            ns[name] = min(ns[name], _best_ns(fn, 3 if name in ("hash", "multi-index", "scan") else 1))
     word = ns["word"] / (q * seg64.n * seg64.words)
-    probes = q * hashtable.probes(seg64, 2)
+    probes = q * hashtable.probes(big64, 2)
     probe = ns["probe"] / probes
-    candidate = (ns["mih"] - q * multiindex.probes(seg32, t) * probe) / verified
+    candidate = (ns["mih"] - q * multiindex.probes(big32, t) * probe) / verified
     fixed = {"hash": ns["hash"], "multi-index": ns["multi-index"], "scan": ns["scan"] - tiny.n * tiny.words * word}
-    ratios = {"PROBE": probe / word, "CANDIDATE": candidate / word, "FIXED": {w: v / word for w, v in fixed.items()}}
-    rounded = {"PROBE": _two_digits(ratios["PROBE"]), "CANDIDATE": _two_digits(ratios["CANDIDATE"]),
-               "FIXED": {w: _two_digits(v) for w, v in ratios["FIXED"].items()}}
+    ratios = {"NEAREST": ns["nearest"] / ns["word"], "PROBE": probe / word, "CANDIDATE": candidate / word,
+              "FIXED": {w: v / word for w, v in fixed.items()}}
+    rounded = {k: ({w: _two_digits(x) for w, x in v.items()} if isinstance(v, dict) else _two_digits(v))
+               for k, v in ratios.items()}
     rows = [{"measure": "scan: one code word", "ns": round(word, 4), "items": seg64.n, "queries": q},
-            {"measure": "hash table: one probe", "ns": round(probe, 2), "items": seg64.n, "queries": q,
+            {"measure": "scan for the 100 nearest: one code word", "ns": round(ns["nearest"] / (q * seg64.n), 4),
+             "items": seg64.n, "queries": q},
+            {"measure": "hash table: one probe", "ns": round(probe, 2), "items": big64.n, "queries": q,
              "probes": probes},
             {"measure": "multi-index: one candidate gathered and verified", "ns": round(candidate, 2),
-             "items": seg32.n, "queries": q, "candidates": int(verified)},
+             "items": big32.n, "queries": q, "candidates": int(verified)},
             *({"measure": f"fixed cost of a {'scan' if way == 'scan' else 'step'}: {way}", "ns": round(v, 1),
                "items": tiny.n, "queries": 1} for way, v in fixed.items())]
     for r in rows:
         print(f"  {r['measure']:52s} {r['ns']:12.2f} ns")
-    code = _rule()
-    print(f"  ratios, in code words of a scan: {rounded}\n  plan.py holds:                   {code}")
+    print(f"  ratios, in code words of a scan: {rounded}\n  plan.py holds:                   {_rule()}")
     save_rows(out, rows, key=lambda r: (r["measure"],), benchmark="index_calibration", numpy=np.__version__,
               ratios=rounded, command="OMP_NUM_THREADS=1 python bench/index_speed.py --calibrate")
     return rounded
@@ -358,7 +367,7 @@ def _two_digits(x: float) -> float:
 
 
 def _rule() -> dict:
-    return {"PROBE": plan.PROBE, "CANDIDATE": plan.CANDIDATE, "FIXED": dict(plan.FIXED)}
+    return {"NEAREST": plan.NEAREST, "PROBE": plan.PROBE, "CANDIDATE": plan.CANDIDATE, "FIXED": dict(plan.FIXED)}
 
 
 def main() -> None:
@@ -376,7 +385,7 @@ def main() -> None:
     args = p.parse_args()
     print(f"machine: {machine()}; numpy {np.__version__}; one thread", flush=True)
     if args.calibrate:
-        calibrate(parse_size(args.sizes.split(",")[0]), args.out or CALIBRATION)
+        calibrate(args.out or CALIBRATION)
         print(f"\nwrote {args.out or CALIBRATION}")
         return
     try:

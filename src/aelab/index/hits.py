@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-CHUNK_PROBES = 1 << 20  # probes built at once (queries x masks): bounds the temporary arrays of a batch
+CHUNK_PROBES = 1 << 16  # probes built at once (queries x masks): their candidates stay within the caches
 
 
 class Hits(NamedTuple):

@@ -3,7 +3,7 @@
 Work is counted in one unit, the code word a linear scan XORs and popcounts, and each way's work is the
 operations it performs times what one costs in that unit on this machine:
 
-    scan                  FIXED["scan"]        + Q * n * words
+    scan                  FIXED["scan"]        + Q * n * words  (times NEAREST when it ranks the k nearest)
     hash-table step t     FIXED["hash"]        + Q * C(bits, t) * PROBE
     multi-index step t    FIXED["multi-index"] + Q * C(w_j, rho) * (PROBE + n / 2**w_j * CANDIDATE),  t = m * rho + j
 
@@ -14,10 +14,11 @@ growing search ("auto" only) also counts the work it actually does (probes, and 
 verified), and before a step that would take it past a scan's it scans the segment instead for the
 queries still open, so codes clustered unlike the uniform estimate cost at most about two scans.
 
-PROBE, CANDIDATE and FIXED are ratios, measured by `python bench/index_speed.py --calibrate` (which writes
-bench/results/index_calibration.json, raw timings included): how many code words a scan handles in the time
-of one probe of a table, of one candidate gathered and verified, and of the fixed cost of a scan or a step
-(its numpy calls, whatever their size). Only the ratios matter; the rule holds no time of its own.
+NEAREST, PROBE, CANDIDATE and FIXED are ratios, measured by `python bench/index_speed.py --calibrate` (which
+writes bench/results/index_calibration.json, raw timings included): how many code words a scan for a range
+handles in the time a scan for the k nearest handles one, of one probe of a table, of one candidate gathered
+and verified (both in more codes than the caches hold, the costly case), and of the fixed cost of a scan or
+a step (its numpy calls, whatever their size). Only the ratios matter; the rule holds no time of its own.
 """
 
 from __future__ import annotations
@@ -29,18 +30,19 @@ from . import hashtable, multiindex
 from .segment import Segment
 
 # bench/results/index_calibration.json ("ratios"): measured with numpy 2.4 on the machine the benchmarks name
-PROBE = 59.0
-CANDIDATE = 42.0
-FIXED = {"hash": 12000.0, "multi-index": 19000.0, "scan": 12000.0}
+NEAREST = 2.1
+PROBE = 120.0
+CANDIDATE = 57.0
+FIXED = {"hash": 13000.0, "multi-index": 20000.0, "scan": 13000.0}
 
 METHODS = ("auto", "scan", "hash", "multi-index")
 GROWING = {"hash": hashtable, "multi-index": multiindex}
 MAX_PROBES = 50_000_000  # a forced method past this many probes is refused in one line, not attempted
 
 
-def scan_work(seg: Segment, queries: int) -> float:
-    """A scan of the segment for `queries` queries."""
-    return FIXED["scan"] + queries * seg.n * seg.words
+def scan_work(seg: Segment, queries: int, nearest: bool = False) -> float:
+    """A scan of the segment for `queries` queries: for a range, or ranking the k nearest."""
+    return FIXED["scan"] + queries * seg.n * seg.words * (NEAREST if nearest else 1.0)
 
 
 def step_work(seg: Segment, how: str, queries: int, t: int, verified: int | None = None) -> float:
@@ -65,16 +67,17 @@ def _growing(seg: Segment, how: str) -> str:
     return how if how == "hash" or multiindex.usable(seg) else "hash"
 
 
-def choose(seg: Segment, queries: int, steps: int) -> str:
-    """The way of least estimated work for `steps` steps (0..steps-1) of `queries` queries."""
-    key = ("way", queries, steps)  # a segment never changes: decided once per batch size and step count
+def choose(seg: Segment, queries: int, steps: int, nearest: bool = False) -> str:
+    """The way of least estimated work for `steps` steps (0..steps-1) of `queries` queries (the k nearest's, or
+    a range's)."""
+    key = ("way", queries, steps, nearest)  # a segment never changes: decided once per batch size and steps
     if key not in seg.cache:
-        seg.cache[key] = _least_work(seg, queries, steps)
+        seg.cache[key] = _least_work(seg, queries, steps, nearest)
     return seg.cache[key]
 
 
-def _least_work(seg: Segment, queries: int, steps: int) -> str:
-    best, least = "scan", scan_work(seg, queries)
+def _least_work(seg: Segment, queries: int, steps: int, nearest: bool) -> str:
+    best, least = "scan", scan_work(seg, queries, nearest)
     for how in dict.fromkeys(_growing(seg, h) for h in GROWING):
         work = 0.0
         for t in range(steps):
@@ -110,5 +113,5 @@ def for_range(seg: Segment, queries: int, radius: int, method: str) -> str:
 def for_knn(seg: Segment, queries: int, k: int, total: int, method: str) -> str:
     """How a k-nearest search starts on this segment (the index holding `total` items in all)."""
     if method == "auto":
-        return choose(seg, queries, uniform_radius(total, seg.bits, k) + 1)
+        return choose(seg, queries, uniform_radius(total, seg.bits, k) + 1, nearest=True)
     return method if method == "scan" else _growing(seg, method)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from .hits import Hits, concat, no_hits
 from .segment import Segment
 
 BLOCK = 1 << 16  # query x code pairs per block: a block's temporaries stay in the L2 cache
+GROUP = 8  # queries scanned together: more would shorten the blocks until numpy's per-call cost dominates
 
 
 def blocks(seg: Segment, queries: np.ndarray, first: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -59,8 +60,23 @@ def _true_cells(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.divmod(flat, mask.shape[1])
 
 
+def _by_group(scan: Callable[[np.ndarray], Hits], queries: np.ndarray) -> Hits:
+    """`scan` over GROUP queries at a time, with the hits' query rows those of the whole batch."""
+    if len(queries) <= GROUP:
+        return scan(queries)
+    parts = []
+    for s in range(0, len(queries), GROUP):
+        h = scan(queries[s : s + GROUP])
+        parts.append(Hits(h.query + s, h.position, h.distance))
+    return concat(parts)
+
+
 def within(seg: Segment, queries: np.ndarray, radius: int) -> Hits:
     """Every item at distance < radius of each query."""
+    return _by_group(lambda qs: _within(seg, qs, radius), queries)
+
+
+def _within(seg: Segment, queries: np.ndarray, radius: int) -> Hits:
     parts = []
     for s, d in blocks(seg, queries):
         qi, p = _true_cells(d < radius)
@@ -75,9 +91,13 @@ def nearest(seg: Segment, queries: np.ndarray, k: int) -> Hits:
     Counting selection: distances are small integers, so a histogram of the distances kept gives each
     query's current k-th distance T; only items within T are kept, T only falls, and nothing is sorted.
     A short first block sets T before the long ones: keeping all of a long block would cost more."""
-    q, b = len(queries), seg.bits
-    if k <= 0 or not seg.n or not q:
+    if k <= 0 or not seg.n or not len(queries):
         return no_hits()
+    return _by_group(lambda qs: _nearest(seg, qs, k), queries)
+
+
+def _nearest(seg: Segment, queries: np.ndarray, k: int) -> Hits:
+    q, b = len(queries), seg.bits
     thr = np.full((q, 1), b, np.uint8 if b <= 255 else np.uint16)
     hist = np.zeros((q, b + 1), np.int64)
     rows = (np.arange(q) * (b + 1))[:, None]

@@ -104,7 +104,7 @@ def _knn_hits(segments: list[Segment], queries: np.ndarray, k: int, total: int, 
         qs = queries[open_rows]
         for si, how in list(growing.items()):
             seg, way = segments[si], plan.GROWING[how]
-            if method == "auto" and spent[si] + plan.step_work(seg, how, len(qs), t) > plan.scan_work(seg, len(qs)):
+            if method == "auto" and spent[si] + plan.step_work(seg, how, len(qs), t) > plan.scan_work(seg, len(qs), True):
                 # the codes are not spread as the estimate assumed: a scan now costs less than growing on
                 del growing[si]
                 hits = _not_reached_before(seg, how, qs, scan.nearest(seg, qs, k), t)
@@ -114,11 +114,15 @@ def _knn_hits(segments: list[Segment], queries: np.ndarray, k: int, total: int, 
                 plan.check_probes(seg, how, len(qs), range(t, t + 1))
             hits, verified = way.shell(seg, qs, t)
             spent[si] += plan.step_work(seg, how, len(qs), t, verified)
-            parts.append((si, _count(hist, hits.for_rows(open_rows))))
+            _count(hist, hits.for_rows(open_rows))
+            # a step verifies items of any distance: keep only those within each query's k-th distance so far
+            kth = (np.cumsum(hist[open_rows], axis=1) < k).sum(axis=1)
+            parts.append((si, hits.where(hits.distance <= kth[hits.query]).for_rows(open_rows)))
         within_t = hist[open_rows, : t + 1].sum(axis=1)
         everything = hist[open_rows].sum(axis=1) >= total  # every item reached: nothing more to find
         open_rows = open_rows[(within_t < k) & ~everything]
-    return parts
+    kth = (np.cumsum(hist, axis=1) < k).sum(axis=1)  # the k-th distance has fallen since some hits were kept
+    return [(si, h.where(h.distance <= kth[h.query])) for si, h in parts]
 
 
 def _not_reached_before(seg: Segment, how: str, queries: np.ndarray, hits: Hits, t: int) -> Hits:
@@ -130,6 +134,7 @@ def _not_reached_before(seg: Segment, how: str, queries: np.ndarray, hits: Hits,
 def _count(hist: np.ndarray, hits: Hits) -> Hits:
     """Add the hits to the (query, distance) histogram; returns them."""
     if len(hits.query):
-        np.add.at(hist, (hits.query, hits.distance), 1)
+        cells = hits.query * hist.shape[1] + hits.distance
+        hist += np.bincount(cells, minlength=hist.size).reshape(hist.shape)
     return hits
 
