@@ -288,7 +288,8 @@ def table(rows: list[dict]) -> str:
         forced = [med.get((b, n, op, f"aelab-{w}")) for w in FORCED]
         if any(forced):
             cells = [f"{f['median_us']:.1f}" if f else "refused" for f in forced]
-            out.append(f"| {b} | {n:,} | {op} | {med[(b, n, op, 'aelab')].get('way', '-')} | " + " | ".join(cells) + " |")
+            picked = med[(b, n, op, "aelab")].get("way", "-")
+            out.append(f"| {b} | {n:,} | {op} | {picked} | " + " | ".join(cells) + " |")
     out += ["", "| bits | items | engine | build s | memory MiB | RSS growth MiB | save s | open ms |",
             "|---|---|---|---|---|---|---|---|"]
     seen = set()

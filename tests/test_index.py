@@ -430,7 +430,8 @@ def test_save_open_memory_mapped_without_reading_codes(tmp_path):
     queries = codes[[0, 12345, n - 1]]
     assert [0, 12345, n - 1] == [i for i in opened.lookup(queries)[1].tolist()]
     for way in ("auto", "scan", "multi-index"):
-        assert all(np.array_equal(a, b) for a, b in zip(opened.search(queries, 10, method=way), index.search(queries, 10)))
+        got, want = opened.search(queries, 10, method=way), index.search(queries, 10)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
         assert all(np.array_equal(a, b) for a, b in zip(opened.range_search(queries, 4, method=way),
                                                         index.range_search(queries, 4)))
     loaded = Index.open(tmp_path / "ix", mmap=False, verify=True)

@@ -52,6 +52,11 @@ def step_work(seg: Segment, how: str, queries: int, t: int, verified: int | None
     return FIXED[how] + queries * way.probes(seg, t) * PROBE + cands * CANDIDATE
 
 
+def scan_instead(seg: Segment, how: str, queries: int, t: int, spent: float, nearest: bool = False) -> bool:
+    """Whether a growing search that has done `spent` work should scan the segment rather than take step t."""
+    return spent + step_work(seg, how, queries, t) > scan_work(seg, queries, nearest)
+
+
 def uniform_radius(total: int, bits: int, k: int) -> int:
     """The radius holding k of `total` uniformly random codes on average."""
     need = k << bits  # ball volume * total >= k * 2**bits, in integers: 2.0**bits overflows past 1023 bits

@@ -16,7 +16,7 @@ from .hits import Hits
 from .segment import Segment
 
 FILLER = np.iinfo(np.int32).max  # the distance beside a missing neighbour's id -1, as FAISS fills it
-KNN_BATCH = 1024  # queries searched together: bounds the (queries, bits + 1) histogram of distances
+KNN_BATCH = 1024  # queries searched together: bounds the (queries, bits + 2) histogram of distances
 
 
 def _ordered(segments: list[Segment], parts: list[tuple[int, Hits]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -48,7 +48,7 @@ def range_search(segments: list[Segment], queries: np.ndarray, radius: int,
             continue
         way, spent = plan.GROWING[how], 0.0
         for t in range(min(radius, seg.bits + 1)):
-            if method == "auto" and spent + plan.step_work(seg, how, len(queries), t) > plan.scan_work(seg, len(queries)):
+            if method == "auto" and plan.scan_instead(seg, how, len(queries), t, spent):
                 # the codes are not spread as the estimate assumed: the rest costs less by a scan
                 parts.append((si, _not_reached_before(seg, how, queries, scan.within(seg, queries, radius), t)))
                 break
@@ -104,7 +104,7 @@ def _knn_hits(segments: list[Segment], queries: np.ndarray, k: int, total: int, 
         qs = queries[open_rows]
         for si, how in list(growing.items()):
             seg, way = segments[si], plan.GROWING[how]
-            if method == "auto" and spent[si] + plan.step_work(seg, how, len(qs), t) > plan.scan_work(seg, len(qs), True):
+            if method == "auto" and plan.scan_instead(seg, how, len(qs), t, spent[si], nearest=True):
                 # the codes are not spread as the estimate assumed: a scan now costs less than growing on
                 del growing[si]
                 hits = _not_reached_before(seg, how, qs, scan.nearest(seg, qs, k), t)
