@@ -1,4 +1,4 @@
-"""The model contract (encode / decode / updates), what a model can do, and the registry that names models.
+"""The model contract (encode / decode / updates), the batch and noise a loss sees, the registry of models.
 
 Vocabulary used everywhere: a *step* is one batch of training (the global step counter); an
 *update* is one optimiser update inside a step (a VAE-GAN step runs three updates); a *stage*
