@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -226,6 +227,8 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
                               progress=progress, callbacks=callbacks, device=device, ranks=ranks)
     report = report and ranks.main
     spec = run.read_spec()
+    if ranks.main:
+        _say_if_collapsed(model, eval_data(train_set.x, spec.train))
     if test_x is not None and (not result or spec.after_main()):
         result = evaluate_suite(model, test_x, options_for(spec.data, spec.train))[0]
     if report:
@@ -234,6 +237,20 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
         write_run_report(run, model, test_set if test_set is not None else train_set,
                          train_set if test_set is not None else None)
     return Run(model, result, run, spec, train_set, test_set)
+
+
+def _say_if_collapsed(model: Any, x: Any) -> None:
+    """One line on stderr when a hasher's training items ended with collapsed codes (eval/code_usage.py)."""
+    from ..batching import map_batches
+    from ..eval.code_usage import code_usage, collapse_note
+    from ..models.capabilities import BinaryCoder
+
+    if not isinstance(model, BinaryCoder) or len(x) == 0:
+        return
+    bits = map_batches(model, x, model.binary_codes).numpy()
+    note = collapse_note(code_usage(bits)[0], len(bits), bits.shape[1])
+    if note:
+        print(f"aelab: warning: {note}", file=sys.stderr)
 
 
 def _resume(model: Any, data: Any, out: Any, preset: Any, config: Any, train: Any, pretrain: Any, prior: Any,

@@ -178,6 +178,13 @@ def _prior_fit(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
     return {"prior_nll": float(nll)}, {}
 
 
+def _code_usage(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
+    """How the items' binary codes use their bits (eval/code_usage.py); no labels needed."""
+    from .code_usage import code_usage
+
+    return code_usage(map_batches(model, x, model.binary_codes).numpy())  # type: ignore[attr-defined]
+
+
 def _retrieval(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
     """The items as queries against the database by Hamming distance of their codes; relevant = same label."""
     from .retrieval import hamming_distances, radius_curve, ranking_scores
@@ -241,6 +248,7 @@ METRICS: list[Metric] = [
     Metric("codebook", (DiscreteCoder,), _codebook),
     Metric("likelihood", (LikelihoodBound,), _likelihood),
     Metric("prior fit", (Sampler, Encoder), _prior_fit, lambda m, x, o: getattr(m, "prior", None) is not None),
+    Metric("code usage", (BinaryCoder,), _code_usage, lambda m, x, o: len(x) > 0),
     Metric("retrieval", (BinaryCoder,), _retrieval,
            lambda m, x, o: o.database is not None and o.labels is not None),
     Metric("representation", (Encoder,), _representation,  # any model with an encode; not a prior (a Density)
