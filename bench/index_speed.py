@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, save_rows  # noqa: E402
 
-from aelab.index import Index, hashtable, multiindex, plan, scan  # noqa: E402
+from aelab.index import Index, hashtable, kernels, multiindex, plan, scan  # noqa: E402
 from aelab.index.bits import to_bytes  # noqa: E402
 
 OUT = RESULTS / "index_speed.json"
@@ -359,6 +359,7 @@ def calibrate(out: Path, n: int = 1_000_000, big: int = 8_000_000, rounds: int =
         print(f"  {r['measure']:52s} {r['ns']:12.2f} ns")
     print(f"  ratios, in code words of a scan: {rounded}\n  plan.py holds:                   {_rule()}")
     save_rows(out, rows, key=lambda r: (r["measure"],), benchmark="index_calibration", numpy=np.__version__,
+              engine=kernels.engine(),
               ratios=rounded, command="OMP_NUM_THREADS=1 python bench/index_speed.py --calibrate")
     return rounded
 
@@ -407,7 +408,7 @@ def main() -> None:
             rows += run_config(b, n, args.queries, args.k, radii, args.seed, args.scratch)
     print("\n" + table(rows))
     save_rows(out, rows, key=lambda r: (r["bits"], r["items"], r["engine"], r["operation"]),
-              benchmark="index_speed", numpy=np.__version__, faiss=faiss.__version__, aelab_engine="numpy",
+              benchmark="index_speed", numpy=np.__version__, faiss=faiss.__version__, aelab_engine=kernels.engine(),
               codes="uniformly random; queries are database codes with 0-2 bits flipped",
               rule=_rule(),
               seconds=round(time.perf_counter() - started, 1))

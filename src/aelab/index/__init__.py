@@ -8,10 +8,13 @@ what a brute-force scan returns, ordered by (distance, id).
 Codes are packed into uint64 words, bit j in word j // 64 at bit j % 64 (`bits.py`); ids are int64.
 Which rows the index takes (bits, FAISS's bytes or words): `bits.packed_rows`.
 
-Each search way is written once, in numpy: `scan.py` (XOR and popcount over every code),
+Each search way is written once, in Python: `scan.py` (XOR and popcount over every code),
 `hashtable.py` (bit-flip enumeration over the full-code table), `multiindex.py` (substring tables);
 `plan.py` holds the one rule that picks among them per segment, from counts of the work each would do,
-and `search.py` runs them over the segments and orders the hits.
+and `search.py` runs them over the segments and orders the hits. The inner loops the ways repeat (scans
+of a block of codes, probes of a key table for a batch of keys, the check of multi-index candidates)
+are the primitives of `kernels.py`, each defined once in numpy and replaced by its compiled twin
+(`_kernels.c`, an optional extension built by setup.py) when that was built.
 
 The hash table is arrays, not a pointer-based map, because arrays are what numpy probes in one
 vectorised call and what opens by memory-mapping a .npy file, with no load or rebuild step and no

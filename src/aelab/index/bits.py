@@ -93,8 +93,7 @@ def packed_rows(codes: object, bits: int, what: str) -> np.ndarray:
     if a.ndim != 2:
         raise CodeIndexError(f"{what} are a 2-D array, one row per code (a single code is a batch of one, "
                              f"shape (1, ...)); got shape {a.shape}")
-    forms = (f"(n, {bits}) bits, (n, {nbytes}) uint8 bytes as FAISS packs them, or (n, {w}) uint64 words")
-    if a.shape[1] == bits and (a.dtype == np.bool_ or np.issubdtype(a.dtype, np.number)):
+    if a.shape[1] == bits and a.dtype.kind in "biufc":  # bool or a number
         return pack_bits(a) if len(a) else np.zeros((0, w), U64)
     if a.dtype == np.uint8 and a.shape[1] == nbytes:
         spare = bits % 8
@@ -104,9 +103,10 @@ def packed_rows(codes: object, bits: int, what: str) -> np.ndarray:
         return from_bytes(a, bits)
     if a.dtype == U64 and a.shape[1] == w:
         spare = bits % 64
-        if spare and len(a) and (a[:, -1] >> U64(spare)).any():
+        if spare and len(a) and int(np.bitwise_or.reduce(a[:, -1])) >> spare:
             raise CodeIndexError(f"packed {what} have bits set above bit {bits}; pack them with pack_bits")
         return np.ascontiguousarray(a)
+    forms = (f"(n, {bits}) bits, (n, {nbytes}) uint8 bytes as FAISS packs them, or (n, {w}) uint64 words")
     raise CodeIndexError(f"{what} for {bits}-bit codes are {forms}; got {a.dtype} {a.shape}")
 
 

@@ -7,12 +7,13 @@ within distance < r; a top-k search takes steps until k items are found.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from .bits import flip_masks, row_distances
-from .hits import Hits, concat, no_hits, query_chunks
+from .hits import Hits, no_hits
 from .segment import Segment
 
 
@@ -36,16 +37,19 @@ def first_step(seg: Segment, x: np.ndarray) -> np.ndarray:
     return row_distances(x).astype(np.int64)
 
 
-def shell(seg: Segment, queries: np.ndarray, t: int) -> tuple[Hits, int]:
-    """The items at exactly distance t of each query, and the candidates verified (none beyond the probes)."""
-    if t > seg.bits:
+@functools.lru_cache(maxsize=256)
+def _masks(bits: int, t: int, upto: int) -> np.ndarray:
+    """The masks of steps t..upto-1 (M, W), one step after another."""
+    masks = np.concatenate([flip_masks(bits, s) for s in range(t, upto)])
+    masks.setflags(write=False)
+    return masks
+
+
+def shell(seg: Segment, queries: np.ndarray, t: int, limit: int | None = None,
+          upto: int | None = None) -> tuple[Hits, int]:
+    """The items at distance t (to upto - 1, when given) of each query, none at distance >= limit, and the
+    candidates verified (none beyond the probes)."""
+    last = min(t + 1 if upto is None else upto, seg.bits + 1, seg.bits + 1 if limit is None else limit)
+    if t >= last:
         return no_hits(), 0
-    masks = flip_masks(seg.bits, t)
-    m = len(masks)
-    parts = []
-    for sl in query_chunks(len(queries), m):
-        qs = queries[sl]
-        probed = qs ^ masks[0] if m == 1 else (qs[:, None, :] ^ masks[None, :, :]).reshape(-1, seg.words)
-        pos, which = seg.find(probed)
-        parts.append(Hits(which // m + sl.start, pos, np.full(len(pos), t, np.int32)))
-    return concat(parts), 0
+    return Hits(*seg.find(queries, _masks(seg.bits, t, last))), 0

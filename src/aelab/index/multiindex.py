@@ -15,8 +15,9 @@ import math
 
 import numpy as np
 
-from .bits import extract, flip_masks, popcount, row_distances
-from .hits import Hits, concat, no_hits, query_chunks
+from . import kernels
+from .bits import flip_masks, popcount
+from .hits import CHUNK_PROBES, Hits, concat, no_hits
 from .segment import Segment
 
 
@@ -71,18 +72,6 @@ def first_step(seg: Segment, x: np.ndarray) -> np.ndarray:
     return first
 
 
-def _first_reached(seg: Segment, x: np.ndarray, j: int, rho: int) -> np.ndarray:
-    """Whether step m * rho + j is each candidate's first (found by table j at rho): no earlier table
-    i < j has d_i <= rho, and no later one d_i < rho."""
-    fresh = np.ones(len(x), np.bool_)
-    for i in range(len(seg.subs)):
-        if i < j:
-            fresh &= _substring_distances(seg, x, i) > rho
-        elif i > j and rho > 0:
-            fresh &= _substring_distances(seg, x, i) >= rho
-    return fresh
-
-
 @functools.lru_cache(maxsize=512)
 def _substring_masks(width: int, rho: int) -> np.ndarray:
     """Masks (M,) uint64 with exactly rho of `width` <= 64 bits set."""
@@ -91,23 +80,25 @@ def _substring_masks(width: int, rho: int) -> np.ndarray:
     return out
 
 
-def shell(seg: Segment, queries: np.ndarray, t: int) -> tuple[Hits, int]:
-    """The items step t reaches first, with their distances, and the candidates it verified."""
+def shell(seg: Segment, queries: np.ndarray, t: int, limit: int | None = None,
+          upto: int | None = None) -> tuple[Hits, int]:
+    """The items step t (to upto - 1, when given) reaches first, with their distances (those at distance <
+    limit when it is given), and the candidates verified."""
+    if upto is not None and upto > t + 1:
+        steps = [shell(seg, queries, s, limit) for s in range(t, upto)]
+        return concat([h for h, _ in steps]), sum(v for _, v in steps)
     j, rho = _table(seg, t)
     start, width, table = seg.subs[j]
     if rho > width:
         return no_hits(), 0
     masks = _substring_masks(width, rho)
-    m = len(masks)
-    keys = extract(queries, start, width)
+    far = seg.bits + 1 if limit is None else limit
     parts, verified = [], 0
-    for sl in query_chunks(len(queries), m):
-        pos, which = table.probe((keys[sl, None] ^ masks[None, :]).reshape(-1))
+    step = max(1, CHUNK_PROBES // len(masks))  # queries probed together: their candidates stay within the caches
+    for s in range(0, len(queries), step):
+        qi, pos = table.probe(queries[s : s + step], start, masks)
         verified += len(pos)
-        if not len(pos):
-            continue
-        qi = which // m + sl.start
-        x = seg.codes[pos] ^ queries[qi]
-        fresh = _first_reached(seg, x, j, rho)
-        parts.append(Hits(qi[fresh], pos[fresh], row_distances(x[fresh])))
+        qi = qi + s if s else qi
+        # first reached by step t: no earlier table i < j has d_i <= rho, and no later one d_i < rho
+        parts.append(Hits(*kernels.verify(seg.codes, queries, qi, pos, _substring_bits(seg), j, rho, far)))
     return concat(parts), verified

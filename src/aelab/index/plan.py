@@ -18,7 +18,7 @@ NEAREST, PROBE, CANDIDATE and FIXED are ratios, measured by `python bench/index_
 writes bench/results/index_calibration.json, raw timings included): how many code words a scan for a range
 handles in the time a scan for the k nearest handles one, of one probe of a table, of one candidate gathered
 and verified (both in more codes than the caches hold, the costly case), and of the fixed cost of a scan or
-a step (its numpy calls, whatever their size). Only the ratios matter; the rule holds no time of its own.
+a step (its Python and numpy calls around the primitives, whatever their size). Only the ratios matter; the rule holds no time of its own.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from ..errors import CodeIndexError
 from . import hashtable, multiindex
 from .segment import Segment
 
-# bench/results/index_calibration.json ("ratios"): measured with numpy 2.4 on the machine the benchmarks name
-NEAREST = 2.1
-PROBE = 120.0
-CANDIDATE = 57.0
-FIXED = {"hash": 13000.0, "multi-index": 20000.0, "scan": 13000.0}
+# bench/results/index_calibration.json ("ratios"): measured with the compiled primitives (kernels.engine()) on the
+# machine the benchmarks name
+NEAREST = 1.2
+PROBE = 230.0
+CANDIDATE = 220.0
+FIXED = {"hash": 22000.0, "multi-index": 44000.0, "scan": 16000.0}
 
 METHODS = ("auto", "scan", "hash", "multi-index")
 GROWING = {"hash": hashtable, "multi-index": multiindex}
@@ -52,9 +53,36 @@ def step_work(seg: Segment, how: str, queries: int, t: int, verified: int | None
     return FIXED[how] + queries * way.probes(seg, t) * PROBE + cands * CANDIDATE
 
 
+def _memo(seg: Segment, key: tuple, make) -> float:
+    """A count of `seg` kept in its cache (a segment never changes): the hot path of a small query recounts nothing."""
+    held = seg.cache.get(key)
+    if held is None:
+        held = seg.cache[key] = make()
+    return held
+
+
 def scan_instead(seg: Segment, how: str, queries: int, t: int, spent: float, nearest: bool = False) -> bool:
-    """Whether a growing search that has done `spent` work should scan the segment rather than take step t."""
-    return spent + step_work(seg, how, queries, t) > scan_work(seg, queries, nearest)
+    """Whether a growing search that has done `spent` work should scan the segment rather than take step t (before
+    any work, no: the way was chosen for costing less than a scan, its first step included)."""
+    if not spent:
+        return False
+    limit = _memo(seg, ("scan instead", how, queries, t, nearest),
+                  lambda: scan_work(seg, queries, nearest) - step_work(seg, how, queries, t))
+    return spent > limit
+
+
+def steps_work(seg: Segment, how: str, queries: int, t: int, upto: int, verified: int) -> float:
+    """Steps t..upto-1 of a growing way for `queries` queries that verified `verified` candidates in all."""
+    probing = _memo(seg, ("steps", how, queries, t, upto),
+                    lambda: sum(step_work(seg, how, queries, s, 0) for s in range(t, upto)))
+    return probing + verified * CANDIDATE
+
+
+def together(seg: Segment, how: str, t: int, end: int) -> int:
+    """The step a growing search of steps t..end-1 next checks `scan_instead` before: a way whose work is only its
+    probes (the hash table's: what the rule estimated, so a check between its steps could not change the
+    choice) takes them all in one call; a way that verifies candidates (multi-index) one step at a time."""
+    return end if GROWING[how].candidates(seg, t) == 0 else t + 1
 
 
 def uniform_radius(total: int, bits: int, k: int) -> int:

@@ -46,19 +46,21 @@ def range_search(segments: list[Segment], queries: np.ndarray, radius: int,
         if how == "scan":
             parts.append((si, scan.within(seg, queries, radius)))
             continue
-        way, spent = plan.GROWING[how], 0.0
-        for t in range(min(radius, seg.bits + 1)):
+        way, spent, t, end = plan.GROWING[how], 0.0, 0, min(radius, seg.bits + 1)
+        while t < end:
             if method == "auto" and plan.scan_instead(seg, how, len(queries), t, spent):
                 # the codes are not spread as the estimate assumed: the rest costs less by a scan
                 parts.append((si, _not_reached_before(seg, how, queries, scan.within(seg, queries, radius), t)))
                 break
-            hits, verified = way.shell(seg, queries, t)
-            spent += plan.step_work(seg, how, len(queries), t, verified)
-            far = hits.distance >= radius  # multi-index steps reach items farther than their step
-            parts.append((si, hits.where(~far) if far.any() else hits))
+            upto = plan.together(seg, how, t, end)
+            # multi-index steps reach items farther than the radius: not kept
+            hits, verified = way.shell(seg, queries, t, radius, upto)
+            if upto < end:  # counted for the check before the next step
+                spent += plan.steps_work(seg, how, len(queries), t, upto, verified)
+            parts.append((si, hits))
+            t = upto
     q, ids, d = _ordered(segments, parts)
-    lims = np.zeros(len(queries) + 1, np.int64)
-    np.cumsum(np.bincount(q, minlength=len(queries)), out=lims[1:])
+    lims = np.searchsorted(q, np.arange(len(queries) + 1)).astype(np.int64, copy=False)  # q is ordered
     return lims, d, ids
 
 
@@ -113,7 +115,7 @@ def _knn_hits(segments: list[Segment], queries: np.ndarray, k: int, total: int, 
             if method != "auto":
                 plan.check_probes(seg, how, len(qs), range(t, t + 1))
             hits, verified = way.shell(seg, qs, t)
-            spent[si] += plan.step_work(seg, how, len(qs), t, verified)
+            spent[si] += plan.steps_work(seg, how, len(qs), t, t + 1, verified)
             _count(hist, hits.for_rows(open_rows))
             # a step verifies items of any distance: keep only those within each query's k-th distance so far
             kth = (np.cumsum(hist[open_rows], axis=1) < k).sum(axis=1)

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CodeIndexError
-from .bits import FIB, U64, code_keys, extract, words_for
+from . import kernels
+from .bits import U64, code_keys, extract, words_for
 
 # A table of keys of width w is a direct-address offsets array when 2**w slots cost at most this many
 # offsets per item (or fit in 2**10): a probe is then two array reads instead of a binary search.
@@ -73,8 +74,6 @@ class KeyTable:
                  keys: np.ndarray | None, prefix: int = 0) -> None:
         self.kind, self.width, self.n, self.prefix = kind, width, n, prefix
         self.order, self.offsets, self.keys = order, offsets, keys
-        self._shift = U64(64 - prefix)
-        self._kdt = keys.dtype if keys is not None else None
 
     @classmethod
     def build_sub(cls, keys: np.ndarray, width: int) -> KeyTable:
@@ -87,38 +86,11 @@ class KeyTable:
             return cls("direct", width, n, order, _offsets(keys, 2**width, n), None)
         return cls("sorted", width, n, order, None, keys.astype(_key_dtype(width)))
 
-    def slots(self, probe: np.ndarray) -> np.ndarray:
-        """The directory slot of each probe: the key itself, or the top bits of the full-code hash."""
-        return probe >> self._shift if self.kind == "bucketed" else probe
-
-    def runs(self, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end (P,) of each probe's run of table rows."""
-        if self.kind == "sorted":
-            # same dtype as the table: a mixed-dtype searchsorted would convert the whole table
-            p = probe.astype(self._kdt, copy=False)
-            return np.searchsorted(self.keys, p, "left"), np.searchsorted(self.keys, p, "right")
-        p = self.slots(probe).astype(np.intp)
-        return self.offsets[p], self.offsets[p + 1]
-
-    def probe(self, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Item positions in each probe's run, and the index of the probe each came from."""
-        lo, hi = self.runs(probe)
-        if len(lo) == 1:  # one probe: a slice, no index arithmetic
-            a, b = int(lo[0]), int(hi[0])
-            pos = np.arange(a, b, dtype=np.int64) if self.order is None else self.order[a:b].astype(np.int64)
-            return pos, np.zeros(b - a, np.int64)
-        lo = lo.astype(np.int64)
-        lengths = hi.astype(np.int64) - lo
-        hit = np.flatnonzero(lengths)
-        if not len(hit):
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        lo, lengths = lo[hit], lengths[hit]
-        ends = np.cumsum(lengths)
-        which = np.repeat(hit, lengths)
-        pos = np.arange(ends[-1], dtype=np.int64) + np.repeat(lo - (ends - lengths), lengths)
-        if self.order is not None:
-            pos = self.order[pos].astype(np.int64)
-        return pos, which
+    def probe(self, queries: np.ndarray, start: int, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every item whose key ("direct" and "sorted" tables) is bits [start, start + width) of queries[r] XOR a
+        mask: (r, position), by r, mask, then row."""
+        table = self.offsets if self.kind == "direct" else self.keys
+        return kernels.probe_table(self.kind, table, self.order, queries, start, self.width, masks)
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {}
@@ -205,22 +177,11 @@ class Segment:
                 subs.append((start, width, KeyTable.build_sub(extract(codes, start, width), width)))
         return cls(name, bits, codes, ids, full, subs)
 
-    def find(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Items whose code equals a probe code (P, W) exactly: (position, probe index)."""
-        if self.full.kind == "direct":
-            return self.full.probe(probes[:, 0])
-        if self.words == 1:  # 1-D arrays: gathers from them are several times cheaper than row gathers
-            p1 = probes.reshape(-1)
-            pos, which = self.full.probe(p1 * FIB)
-            same = (self.codes.reshape(-1)[pos] == p1[which]).nonzero()[0]  # a bucket holds other codes too
-            return pos[same], which[same]
-        pos, which = self.full.probe(code_keys(probes))
-        if len(pos):
-            same = self.codes[pos, 0] == probes[which, 0]
-            for j in range(1, self.words):
-                same &= self.codes[pos, j] == probes[which, j]
-            pos, which = pos[same], which[same]
-        return pos, which
+    def find(self, queries: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every item whose code is queries[r] ^ masks[a] (M, W) exactly: (r, position, distance), by r, a, then
+        position."""
+        prefix = 0 if self.full.kind == "direct" else self.full.prefix
+        return kernels.find_codes(self.codes, self.full.offsets, prefix, queries, masks)
 
     # -- persistence -------------------------------------------------------------------------------
 
