@@ -50,6 +50,9 @@ def test_a_run_whose_codes_collapse_says_so_in_one_line(tmp_path, capsys):
     x[::2, :, :4] = 1  # two kinds of item: at most two codes whatever the training
     np.save(tmp_path / "same.npy", x)
     assert main(["train", "semhash", "--preset", "tiny", "--data", str(tmp_path / "same.npy"), "--epochs", "1",
-                 "--out", str(tmp_path / "r"), "--no-progress", "--no-report"]) == 0
+                 "--out", str(tmp_path / "r"), "--no-progress"]) == 0
     said = [line for line in capsys.readouterr().err.splitlines() if "collapsed" in line]
     assert len(said) == 1 and re.search(r"[12] distinct 8-bit codes for \d+ items", said[0])
+    report = (tmp_path / "r" / "report.html").read_text()  # the report's code usage section says it too
+    section = report.split('id="code-usage"')[1].split("</section>")[0]
+    assert "The codes collapsed" in section and 'alt="share of ones per bit"' in section

@@ -247,6 +247,25 @@ def _retrieval(model: "Autoencoder", queries: Any, database: Any, curve: dict[st
     return _img_tag(pr_curve_png(curve, title), "precision-recall curve") + note + examples
 
 
+def _code_usage(model: "Autoencoder", x: Tensor) -> str:
+    """How the items' binary codes use their bits (eval/code_usage.py): the numbers, each bit's share, a collapse."""
+    from ..batching import map_batches
+    from ..eval.code_usage import code_usage, collapse_note
+    from .retrieval import bit_shares_png
+
+    bits = map_batches(model, x, model.binary_codes).numpy()  # type: ignore[attr-defined]
+    m, details = code_usage(bits)
+    n, width = bits.shape
+    line = (f'<p class="meta">{int(m["distinct_codes"]):,} distinct {width}-bit codes for {n:,} items '
+            f'({m["distinct_share"]:.1%} of the most they could have); {int(m["dead_bits"])} bits the same for every '
+            f'item; bit balance {m["bit_balance"]:.2f} (1: every bit on for half the items); mean |correlation| '
+            f'between bits {m["bit_correlation"]:.2f}.</p>')
+    note = collapse_note(m, n, width)
+    warn = f'<p class="banner">{_esc(note[0].upper() + note[1:])}.</p>' if note else ""
+    chart = bit_shares_png(details["bit_ones"], f"each bit's share of ones over {n:,} items (red: constant)")
+    return warn + line + _img_tag(chart, "share of ones per bit")
+
+
 def _reconstructions(model: "Autoencoder", x: Tensor) -> str:
     device, dtype = _place(model)
     with torch.no_grad():
@@ -456,6 +475,9 @@ def write_report(
             parts.append(_section("reconstructions", "Reconstructions", _reconstructions(model, x[:n])))
         elif n > 0 and autoencoder and vocabulary is not None:
             parts.append(_section("reconstructions", "Reconstructions", _word_reconstructions(model, data, vocabulary)))
+
+        if isinstance(model, BinaryCoder) and x.shape[0] > 0:
+            parts.append(_section("code-usage", "Code usage", _code_usage(model, x)))
 
         if retrieval_curve is not None and isinstance(model, BinaryCoder) and database is not None \
                 and x.shape[0] > 0:

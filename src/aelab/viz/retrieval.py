@@ -32,6 +32,20 @@ def pr_curve_png(curve: dict[str, list[float]], title: str) -> bytes:
     return _png(fig)
 
 
+def bit_shares_png(ones: list[float], title: str) -> bytes:
+    """Each bit's share of items with that bit on: a bar per bit, the balanced half marked."""
+    fig = Figure(figsize=(max(3.0, min(9.0, 0.14 * len(ones) + 1.5)), 2.6))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.bar(range(len(ones)), ones, width=0.8, color=["#c0392b" if v in (0.0, 1.0) else "#4a78a8" for v in ones])
+    ax.axhline(0.5, color="#555", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("bit")
+    ax.set_ylabel("share of items with it on")
+    ax.set_ylim(0, 1)
+    ax.set_xlim(-0.6, len(ones) - 0.4)
+    ax.set_title(title, fontsize=9)
+    return _png(fig)
+
+
 def _first_words(text: str, n: int = 14) -> str:
     words = text.split()
     return " ".join(words[:n]) + (" …" if len(words) > n else "")
