@@ -269,11 +269,15 @@ def test_bad_split_and_unknown_name(tmp_path):
         load_dataset("nosuchset")
     assert one_line(e) == (
         "unknown dataset 'nosuchset'; known: 20newsgroups, digits, fashion-mnist, lines, mnist, "
-        "or a folder of images or text files / a .npy or .tsv file"
+        "or a folder of images or text files / a .npy file / a text table (.tsv, .csv, .jsonl)"
     )
-    f = tmp_path / "x.csv"
+    f = tmp_path / "x.dat"
     f.write_text("1,2\n")
     with pytest.raises(DataError, match="not a .npy"):
+        load_dataset(str(f))
+    f = tmp_path / "x.csv"
+    f.write_text("1,2\n")
+    with pytest.raises(DataError, match="names no 'label' and 'text' columns"):
         load_dataset(str(f))
     with pytest.raises(DataError, match="image_size"):
         load_dataset("digits", image_size=(0, 3))

@@ -108,7 +108,7 @@ def test_unknown_names_give_one_line_listing_known(tiny):
         load_dataset("nosuchset")
     assert str(e.value) == (
         "unknown dataset 'nosuchset'; known: 20newsgroups, digits, fashion-mnist, lines, mnist, tiny-set, "
-        "or a folder of images or text files / a .npy or .tsv file"
+        "or a folder of images or text files / a .npy file / a text table (.tsv, .csv, .jsonl)"
     )
     with pytest.raises(DataError) as e:
         dataset_source("nosuchset")

@@ -434,11 +434,48 @@ def test_folder_kinds_decided_by_files(tmp_path):
 
 
 def test_unknown_path_messages_name_text_inputs(tmp_path):
-    other = tmp_path / "x.csv"
-    other.write_text("label,text\n")
+    other = tmp_path / "x.xml"
+    other.write_text("<label/>\n")
     with pytest.raises(DataError) as e:
         load_dataset(str(other))
-    assert "not a .npy array or a .tsv / .tsv.gz text table" in one_line(e)
+    assert "not a .npy array or a text table (.tsv, .csv, .jsonl, each also .gz)" in one_line(e)
     with pytest.raises(DataError) as e:
         load_dataset("no-such-corpus")
-    assert one_line(e).endswith("or a folder of images or text files / a .npy or .tsv file")
+    assert one_line(e).endswith("or a folder of images or text files / a .npy file / a text table (.tsv, .csv, .jsonl)")
+
+
+def test_csv_and_json_lines_give_the_corpus_a_tsv_gives(tmp_path):
+    """One corpus as .tsv, .csv (quoted commas, line breaks, extra columns) and .jsonl(.gz): the same documents."""
+    import csv
+    import gzip
+    import json
+
+    rows = [("space", "the shuttle launch, delayed\nagain"), ("hockey", "the goalie saved it"), ("space", "orbit"),
+            ("hockey", "a puck, a stick")] * 5
+    (tmp_path / "c.tsv").write_text("label\ttext\n" + "".join(f"{a}\t{b.replace(chr(10), ' ')}\n" for a, b in rows))
+    with open(tmp_path / "c.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text", "label"])
+        w.writerows([(i, b, a) for i, (a, b) in enumerate(rows)])  # a quoted line break stays in its field
+    with gzip.open(tmp_path / "c.jsonl.gz", "wt") as f:
+        f.write("\n".join(json.dumps({"text": b.replace("\n", " "), "label": a, "source": "x"}) for a, b in rows) + "\n")
+    loaded = [load_dataset(str(tmp_path / n), "train") for n in ("c.tsv", "c.csv", "c.jsonl.gz")]
+    for other in loaded[1:]:
+        assert other.vocabulary == loaded[0].vocabulary and torch.equal(other.x, loaded[0].x)
+        assert torch.equal(other.y, loaded[0].y) and len(other.texts) == len(loaded[0].texts)
+    assert loaded[2].texts == loaded[0].texts and any("delayed\nagain" in t for t in loaded[1].texts)
+
+
+@pytest.mark.parametrize("name, body, words", [
+    ("a.csv", "text,topic\nhello,x\n", "names no 'label' and 'text' columns"),
+    ("b.csv", "label,text\n,hello\n", "row 2 has no label"),
+    ("c.jsonl", '{"label": "x", "text": "hi"}\nnot json\n', "line 2 is not JSON"),
+    ("d.jsonl", '{"label": "x"}\n', "line 1 has no text"),
+    ("e.jsonl", "[1, 2]\n", "line 1 is not an object"),
+    ("f.jsonl", "\n\n", "no documents"),
+])
+def test_bad_tables_are_one_line_errors_naming_the_row(tmp_path, name, body, words):
+    (tmp_path / name).write_text(body)
+    with pytest.raises(DataError) as e:
+        load_dataset(str(tmp_path / name))
+    assert words in one_line(e) and name in one_line(e)

@@ -12,7 +12,7 @@ from .dataset import Dataset, check_image_size, check_split, check_val_fraction
 from .images import list_images, load_image_folder
 from .patches import DEFAULT_PATCH, DEFAULT_PATCH_COUNT, load_patch_folder, patch_folder_of
 from .registry import dataset_names, describe_datasets, find_dataset
-from .text import is_tsv, list_text_files, load_text_folder, load_tsv
+from .text import is_text_table, list_text_files, load_text_folder, load_text_table
 
 __all__ = ["load_dataset", "dataset_names", "describe_datasets"]
 
@@ -78,18 +78,19 @@ def load_dataset(
         _refuse_text_options(name, text_options)
         return load_image_folder(path, split, size, grayscale, name=name, val_fraction=val_fraction)
     if path.is_file():
-        if is_tsv(path):
-            return load_tsv(path, split, size, grayscale, name=name, val_fraction=val_fraction, **text_options)
+        if is_text_table(path):
+            return load_text_table(path, split, size, grayscale, name=name, val_fraction=val_fraction, **text_options)
         if path.suffix.lower() == ".npy":
             _refuse_text_options(name, text_options)
             return load_npy(path, split, size, grayscale, name=name, val_fraction=val_fraction)
         raise DataError(
-            f"{name!r} is a file but not a .npy array or a .tsv / .tsv.gz text table; "
-            "give a folder of images or text files, a .npy file or a .tsv file"
+            f"{name!r} is a file but not a .npy array or a text table (.tsv, .csv, .jsonl, each also .gz); "
+            "give a folder of images or text files, a .npy file or a text table"
         )
     known = ", ".join(dataset_names())
     raise DataError(
-        f"unknown dataset {name!r}; known: {known}, or a folder of images or text files / a .npy or .tsv file"
+        f"unknown dataset {name!r}; known: {known}, or a folder of images or text files / a .npy file / a text "
+        f"table (.tsv, .csv, .jsonl)"
     )
 
 

@@ -1,8 +1,10 @@
 """Text as data: each document as the counts of the words of a vocabulary (Dataset.kind "counts").
 
 Sources: the registered `20newsgroups` (`train.tsv.gz` and `test.tsv.gz` found like MNIST's
-files, see paths.py); a `.tsv` or `.tsv.gz` file with the header `label<TAB>text` and one document
-per line; a folder whose first-level sub-folders hold `.txt` files (the sub-folder is the label).
+files, see paths.py); a text table, one document a row with its label: `.tsv` with the header
+`label<TAB>text`, `.csv` with columns named `label` and `text` (others ignored), `.jsonl` with one
+object `{"label": ..., "text": ...}` a line (each also gzip-compressed, `.gz`); a folder whose
+first-level sub-folders hold `.txt` files (the sub-folder is the label, as scikit-learn's `load_files`).
 
 One set of rules for every source, split and query:
 - Words are found by scikit-learn's `CountVectorizer`: the lower-cased text's runs of letters
@@ -59,19 +61,19 @@ __all__ = [
     "DEFAULT_VOCAB_SIZE",
     "NEWSGROUPS",
     "TEXT_SUFFIXES",
-    "TSV_SUFFIXES",
+    "TABLE_SUFFIXES",
     "TOKEN_PATTERN",
     "build_vocabulary",
     "check_vocab_size",
     "check_vocabulary",
     "count_words",
-    "is_tsv",
+    "is_text_table",
     "list_text_files",
     "load_newsgroups",
     "load_text_folder",
-    "load_tsv",
+    "load_text_table",
     "locate_newsgroups",
-    "read_tsv",
+    "read_text_table",
     "read_vocabulary",
     "tokenize",
     "write_vocabulary",
@@ -79,7 +81,7 @@ __all__ = [
 
 DEFAULT_VOCAB_SIZE = 2000
 TEXT_SUFFIXES = (".txt",)
-TSV_SUFFIXES = (".tsv", ".tsv.gz")
+TABLE_SUFFIXES = (".tsv", ".tsv.gz", ".csv", ".csv.gz", ".jsonl", ".jsonl.gz")
 HEADER = ("label", "text")
 NEWSGROUPS = [
     "alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware",
@@ -219,9 +221,70 @@ def read_vocabulary(path: str | os.PathLike) -> list[str]:
 # ---------------------------------------------------------------- reading corpora
 
 
-def is_tsv(path: str | os.PathLike) -> bool:
-    """Whether a file name is a text table: .tsv or .tsv.gz (any case)."""
-    return os.fspath(path).lower().endswith(TSV_SUFFIXES)
+def is_text_table(path: str | os.PathLike) -> bool:
+    """Whether a file name is a text table: .tsv, .csv or .jsonl, each also .gz (any case)."""
+    return os.fspath(path).lower().endswith(TABLE_SUFFIXES)
+
+
+def read_text_table(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(labels, texts) of a text table, read by its suffix: .tsv, .csv or .jsonl (each also .gz)."""
+    name = os.fspath(path).lower().removesuffix(".gz")
+    reader = read_csv if name.endswith(".csv") else read_jsonl if name.endswith(".jsonl") else read_tsv
+    return reader(path)
+
+
+def _document(path: Path, where: str, label: object, text: object) -> tuple[str, str]:
+    """A row's (label, text), or a one-line DataError naming the file and row."""
+    if not isinstance(label, (str, int)) or isinstance(label, bool) or not str(label).strip():
+        raise DataError(f"{path}: {where} has no label (a non-empty string or integer under 'label')")
+    if not isinstance(text, str):
+        raise DataError(f"{path}: {where} has no text (a string under 'text')")
+    return str(label).strip(), text
+
+
+def read_csv(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(labels, texts) of a CSV whose header names the columns `label` and `text` (others are ignored); quoted
+    fields may hold commas and line breaks. UTF-8, undecodable bytes replaced."""
+    import csv
+    import io
+
+    path = Path(path)
+    rows = csv.DictReader(io.StringIO(_read_bytes(path).decode("utf-8", errors="replace").removeprefix("\ufeff")))
+    columns = {(c or "").strip().lower(): c for c in rows.fieldnames or []}
+    if "label" not in columns or "text" not in columns:
+        raise DataError(f"{path}: the header {rows.fieldnames} names no 'label' and 'text' columns")
+    try:
+        pairs = [_document(path, f"row {i}", row[columns["label"]], row[columns["text"]])
+                 for i, row in enumerate(rows, start=2)]
+    except csv.Error as e:
+        raise DataError(f"{path}: not a CSV table ({e})") from None
+    if not pairs:
+        raise DataError(f"{path}: no documents after the header line")
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def read_jsonl(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(labels, texts) of JSON lines, one object with `label` and `text` a line (other keys ignored; blank lines
+    skipped). UTF-8, undecodable bytes replaced."""
+    import json
+
+    path = Path(path)
+    labels, texts = [], []
+    for number, line in enumerate(_read_bytes(path).decode("utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.removeprefix("\ufeff"))
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: line {number} is not JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: line {number} is not an object with 'label' and 'text'")
+        label, text = _document(path, f"line {number}", row.get("label"), row.get("text"))
+        labels.append(label)
+        texts.append(text)
+    if not labels:
+        raise DataError(f"{path}: no documents")
+    return labels, texts
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -381,7 +444,7 @@ def _seeded_corpus(
     )
 
 
-def load_tsv(
+def load_text_table(
     path: str | os.PathLike,
     split: str = "train",
     image_size: tuple[int, int] | None = None,
@@ -392,12 +455,12 @@ def load_tsv(
     vocabulary: Sequence[str] | None = None,
     vocab_size: int | None = None,
 ) -> Dataset:
-    """A `label<TAB>text` table as word counts; a seeded split holding out val_fraction (None: 10%).
+    """A text table (.tsv, .csv, .jsonl) as word counts; a seeded split holding out val_fraction (None: 10%).
 
-    Dataset.index is each document's row in the table (0 = the line after the header).
+    Dataset.index is each document's row in the table (0 = the first document).
     """
     split, val_fraction, label = _check_text_args(path, split, image_size, grayscale, name, val_fraction)
-    labels, texts = read_tsv(path)
+    labels, texts = read_text_table(path)
     return _seeded_corpus(label, split, labels, texts, val_fraction, vocabulary, vocab_size)
 
 
