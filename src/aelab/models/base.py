@@ -20,6 +20,7 @@ from ..nn import likelihood as lik
 from ..nn.collective import Collective
 from .capabilities import Traits
 
+
 class Noise:
     """The random draws of one update in one step, made for the whole global batch and cut to this process's rows.
 
@@ -295,11 +296,11 @@ class Denoiser:
 class DensityModel(Trainable):
     """A density over its inputs (a prior over another model's codes): `log_prob` and `sample`."""
 
+    traits = Traits(inputs="codes", codes="none")
+
     def log_prob(self, x: Tensor) -> Tensor:
         """log p(x) per example, shape (B,)."""
         raise NotImplementedError
-
-    traits = Traits(inputs="codes", codes="none")
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError
