@@ -277,7 +277,7 @@ def test_bad_split_and_unknown_name(tmp_path):
         load_dataset(str(f))
     f = tmp_path / "x.csv"
     f.write_text("1,2\n")
-    with pytest.raises(DataError, match="names no 'label' and 'text' columns"):
+    with pytest.raises(DataError, match="names no 'text' column"):
         load_dataset(str(f))
     with pytest.raises(DataError, match="image_size"):
         load_dataset("digits", image_size=(0, 3))
@@ -425,8 +425,11 @@ def test_image_folder_grey_and_unlabelled(tmp_path):
 def test_image_folder_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    (empty / "readme.txt").write_text("no images")
+    (empty / "notes.md").write_text("no images")
     with pytest.raises(DataError, match="no images found"):
+        load_dataset(str(empty))
+    (empty / "readme.txt").write_text("no images")  # .txt files alone are an unlabelled corpus: its one document is
+    with pytest.raises(DataError, match="no document is left"):  # too short
         load_dataset(str(empty))
     bad = tmp_path / "bad"
     save(bad / "ok.png", Image.new("L", (3, 3)))

@@ -9,14 +9,14 @@ import dataclasses
 import sys
 import types
 import typing
-from typing import Any, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from .errors import ConfigError
 
 T = TypeVar("T")
 
-# The renames noted in the current `notes_once` block: one load of a run reads each config several times.
-_noted: contextvars.ContextVar[set[tuple[str, str]] | None] = contextvars.ContextVar("aelab_noted", default=None)
+# The notes given in the current `notes_once` block (renamed keys, skipped documents): a command reads a run often.
+_noted: contextvars.ContextVar[set[tuple[str, ...]] | None] = contextvars.ContextVar("aelab_noted", default=None)
 
 
 @contextlib.contextmanager
@@ -30,6 +30,21 @@ def notes_once() -> Iterator[None]:
         yield
     finally:
         _noted.reset(token)
+
+
+def note_once(key: tuple[str, ...], message: Callable[[], str | None]) -> None:
+    """A one-line note on stderr, once per key inside a `notes_once` block (each time outside one).
+
+    `message()` is called only when the note is due, so what it costs is paid once; None says nothing.
+    """
+    seen = _noted.get()
+    if seen is not None and key in seen:
+        return
+    text = message()
+    if seen is not None:
+        seen.add(key)
+    if text:
+        print(f"aelab: note: {text}", file=sys.stderr)
 
 
 def current_keys(cls: type, data: dict[str, Any], where: str = "config") -> dict[str, Any]:

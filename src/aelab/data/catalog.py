@@ -32,8 +32,8 @@ def load_dataset(
 ) -> Dataset:
     """Load a dataset by registered name (digits, mnist, fashion-mnist, 20newsgroups, ...) or path.
 
-    A path is a folder of images, a folder whose sub-folders (the labels) hold .txt files, a .npy
-    file, or a .tsv / .tsv.gz text table with the header `label<TAB>text`. split is "train", "test"
+    A path is a folder of images, a folder of .txt files (its sub-folders are the labels; none: unlabelled), a .npy
+    file, or a text table (.tsv, .csv, .jsonl, each also .gz; with or without labels). split is "train", "test"
     or "all". A registered name wins over a folder of the same name in the working directory
     (write ./mnist for the folder).
 
@@ -101,13 +101,13 @@ def _refuse_text_options(name: str, options: dict) -> None:
 
 
 def _is_text_folder(path: Path, name: str) -> bool:
-    """Whether a folder is a text corpus: .txt files in its sub-folders, and no images (which win).
+    """Whether a folder is a text corpus: .txt files (in its sub-folders, or all in it: unlabelled), and no images
+    (which win).
 
     Decided by the files found, so that a folder of images keeps loading as images.
     """
     try:
-        texts = [p for p in list_text_files(path) if len(p.relative_to(path).parts) >= 2]
-        if not texts:
+        if not list_text_files(path):
             return False
         images = list_images(path)
     except OSError as e:

@@ -5,6 +5,16 @@ files, see paths.py); a text table, one document a row with its label: `.tsv` wi
 `label<TAB>text`, `.csv` with columns named `label` and `text` (others ignored), `.jsonl` with one
 object `{"label": ..., "text": ...}` a line (each also gzip-compressed, `.gz`); a folder whose
 first-level sub-folders hold `.txt` files (the sub-folder is the label, as scikit-learn's `load_files`).
+A user's corpus may have no labels: a table without the label column (a `.tsv` with the header
+`text`), JSON lines without `label`, a folder with every `.txt` file in the folder itself.
+
+A user's corpus is read as UTF-8, and the documents nothing can be learnt from are skipped, in every
+split, and counted in one note on stderr (`aelab: note: CORPUS: skipped 3 of 5,012 documents: 1 empty
+(...), 1 with fewer than 2 words of the vocabulary (...), 1 not UTF-8 (...)`, the first of each kind
+named): those that are not UTF-8 (a wrong decoding would invent words), empty ones, and those with fewer
+than MIN_WORDS (2) words of the vocabulary, repeats counted (a code made of one word or none says
+nothing of its document). A corpus with nothing left is a one-line DataError. 20newsgroups keeps every
+row of its files, as the published protocols count them.
 
 One set of rules for every source, split and query:
 - Words are found by scikit-learn's `CountVectorizer`: the lower-cased text's runs of letters
@@ -28,6 +38,7 @@ One set of rules for every source, split and query:
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import re
 import zlib
@@ -38,6 +49,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..config import note_once
 from ..errors import DataError
 from ..fsio import atomic_write_bytes
 from .dataset import (
@@ -52,7 +64,7 @@ from .dataset import (
     split_indices,
 )
 from .paths import data_folders
-from .registry import register_dataset
+from .registry import find_dataset, register_dataset
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import CountVectorizer
@@ -69,11 +81,15 @@ __all__ = [
     "count_words",
     "is_text_table",
     "list_text_files",
+    "MIN_WORDS",
+    "not_utf8",
     "load_newsgroups",
     "load_text_folder",
     "load_text_table",
     "locate_newsgroups",
     "read_text_table",
+    "read_documents",
+    "read_text_folder",
     "read_vocabulary",
     "tokenize",
     "write_vocabulary",
@@ -95,6 +111,8 @@ NEWSGROUPS_TEST = 7528
 
 TOKEN_PATTERN = r"[^\W\d_]+"  # a run of letters: one-letter words are tokens too, so a given vocabulary may hold them
 _WORD = re.compile(TOKEN_PATTERN)  # checks that a vocabulary's words are words the vectorizer can find
+_UNDECODED = re.compile("[\udc80-\udcff]")  # what `_decode` makes of bytes that are not UTF-8
+MIN_WORDS = 2  # a user's document with fewer words of the vocabulary (repeats counted) is skipped: see `_seeded_corpus`
 
 
 # ---------------------------------------------------------------- words
@@ -226,65 +244,82 @@ def is_text_table(path: str | os.PathLike) -> bool:
     return os.fspath(path).lower().endswith(TABLE_SUFFIXES)
 
 
-def read_text_table(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """(labels, texts) of a text table, read by its suffix: .tsv, .csv or .jsonl (each also .gz)."""
+def read_text_table(path: str | os.PathLike) -> tuple[list[str] | None, list[str]]:
+    """(labels, texts) of a text table, read by its suffix: .tsv, .csv or .jsonl (each also .gz); labels None when
+    the table has none. A document that is not UTF-8 keeps its bytes as surrogates (`not_utf8` finds it)."""
     name = os.fspath(path).lower().removesuffix(".gz")
     reader = read_csv if name.endswith(".csv") else read_jsonl if name.endswith(".jsonl") else read_tsv
     return reader(path)
 
 
-def _document(path: Path, where: str, label: object, text: object) -> tuple[str, str]:
-    """A row's (label, text), or a one-line DataError naming the file and row."""
-    if not isinstance(label, (str, int)) or isinstance(label, bool) or not str(label).strip():
+def _decode(data: bytes) -> str:
+    """UTF-8 text; bytes that are not UTF-8 become lone surrogates, so the documents holding them can be skipped."""
+    return data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+
+
+def not_utf8(text: str) -> bool:
+    """Whether a document read by this module had bytes that are not UTF-8."""
+    return _UNDECODED.search(text) is not None
+
+
+def _document(path: Path, where: str, label: object, text: object, labelled: bool = True) -> tuple[str, str]:
+    """A row's (label, text), or a one-line DataError naming the file and row; label "" in an unlabelled table."""
+    if not labelled:
+        label = ""
+    elif not isinstance(label, (str, int)) or isinstance(label, bool) or not str(label).strip():
         raise DataError(f"{path}: {where} has no label (a non-empty string or integer under 'label')")
     if not isinstance(text, str):
         raise DataError(f"{path}: {where} has no text (a string under 'text')")
     return str(label).strip(), text
 
 
-def read_csv(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """(labels, texts) of a CSV whose header names the columns `label` and `text` (others are ignored); quoted
-    fields may hold commas and line breaks. UTF-8, undecodable bytes replaced."""
+def read_csv(path: str | os.PathLike) -> tuple[list[str] | None, list[str]]:
+    """(labels, texts) of a CSV whose header names the column `text` and, if labelled, `label` (others are ignored);
+    quoted fields may hold commas and line breaks. UTF-8."""
     import csv
     import io
 
     path = Path(path)
-    rows = csv.DictReader(io.StringIO(_read_bytes(path).decode("utf-8", errors="replace").removeprefix("\ufeff")))
+    rows = csv.DictReader(io.StringIO(_decode(_read_bytes(path))))
     columns = {(c or "").strip().lower(): c for c in rows.fieldnames or []}
-    if "label" not in columns or "text" not in columns:
-        raise DataError(f"{path}: the header {rows.fieldnames} names no 'label' and 'text' columns")
+    if "text" not in columns:
+        raise DataError(f"{path}: the header {rows.fieldnames} names no 'text' column (and 'label', if labelled)")
+    labelled = "label" in columns
     try:
-        pairs = [_document(path, f"row {i}", row[columns["label"]], row[columns["text"]])
+        pairs = [_document(path, f"row {i}", row.get(columns.get("label", "")), row[columns["text"]], labelled)
                  for i, row in enumerate(rows, start=2)]
     except csv.Error as e:
         raise DataError(f"{path}: not a CSV table ({e})") from None
     if not pairs:
         raise DataError(f"{path}: no documents after the header line")
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+    return [p[0] for p in pairs] if labelled else None, [p[1] for p in pairs]
 
 
-def read_jsonl(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """(labels, texts) of JSON lines, one object with `label` and `text` a line (other keys ignored; blank lines
-    skipped). UTF-8, undecodable bytes replaced."""
+def read_jsonl(path: str | os.PathLike) -> tuple[list[str] | None, list[str]]:
+    """(labels, texts) of JSON lines, one object with `text` and, if labelled, `label` a line (other keys ignored;
+    blank lines skipped). Labelled when the first object has a label; then every one needs one. UTF-8."""
     import json
 
     path = Path(path)
     labels, texts = [], []
-    for number, line in enumerate(_read_bytes(path).decode("utf-8", errors="replace").splitlines(), start=1):
+    labelled: bool | None = None
+    for number, line in enumerate(_decode(_read_bytes(path)).splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line.removeprefix("\ufeff"))
+            row = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: line {number} is not JSON ({e.msg})") from None
         if not isinstance(row, dict):
-            raise DataError(f"{path}: line {number} is not an object with 'label' and 'text'")
-        label, text = _document(path, f"line {number}", row.get("label"), row.get("text"))
+            raise DataError(f"{path}: line {number} is not an object with 'text' (and 'label', if labelled)")
+        if labelled is None:
+            labelled = row.get("label") is not None
+        label, text = _document(path, f"line {number}", row.get("label"), row.get("text"), labelled)
         labels.append(label)
         texts.append(text)
-    if not labels:
+    if not texts:
         raise DataError(f"{path}: no documents")
-    return labels, texts
+    return labels if labelled else None, texts
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -301,24 +336,28 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})".replace("\n", " ")) from None
 
 
-def read_tsv(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """(labels, texts) of a `label<TAB>text` table (.tsv, or gzip-compressed .tsv.gz).
+def read_tsv(path: str | os.PathLike) -> tuple[list[str] | None, list[str]]:
+    """(labels, texts) of a `label<TAB>text` table (.tsv, or gzip-compressed .tsv.gz), or of a `text` one.
 
     The first line is the header `label<TAB>text`; every other line is one document: the label up
-    to the first tab, the text after it (later tabs are part of the text). UTF-8, undecodable bytes
-    replaced; CRLF line ends and blank lines at the end are accepted. Anything else is a one-line
-    DataError naming the file and line.
+    to the first tab, the text after it (later tabs are part of the text). An unlabelled table has
+    the header `text` and a document a line, tabs and all (labels None). UTF-8; CRLF line ends and
+    blank lines at the end are accepted. Anything else is a one-line DataError naming the file and line.
     """
     path = Path(path)
-    text = _read_bytes(path).decode("utf-8", errors="replace")
-    lines = text.removeprefix("\ufeff").split("\n")
+    lines = _decode(_read_bytes(path)).split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
-        raise DataError(f"{path}: empty file; expected the header line 'label<TAB>text' and one document per line")
+        raise DataError(f"{path}: empty file; expected the header line 'label<TAB>text' (or 'text') and one "
+                        "document per line")
     header = tuple(h.strip().lower() for h in lines[0].rstrip("\r").split("\t"))
+    if header == ("text",):
+        if len(lines) < 2:
+            raise DataError(f"{path}: no documents after the header line")
+        return None, [line.rstrip("\r") for line in lines[1:]]
     if header != HEADER:
-        raise DataError(f"{path}: line 1 is {lines[0][:60]!r}, not the header 'label<TAB>text'")
+        raise DataError(f"{path}: line 1 is {lines[0][:60]!r}, not the header 'label<TAB>text' (or 'text')")
     labels, texts = [], []
     for number, line in enumerate(lines[1:], start=2):
         label, tab, body = line.partition("\t")
@@ -341,7 +380,7 @@ def list_text_files(folder: str | os.PathLike) -> list[Path]:
 
 def _read_text_file(path: Path) -> str:
     try:
-        return path.read_bytes().decode("utf-8", errors="replace")
+        return _decode(path.read_bytes())
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})".replace("\n", " ")) from None
 
@@ -413,35 +452,93 @@ def _counts_dataset(
 
 
 def _seeded_corpus(
+    source: str | os.PathLike,
     label: str,
     split: str,
-    labels: list[str],
+    labels: list[str] | None,
     texts: list[str],
     val_fraction: float | None,
     vocabulary: Sequence[str] | None,
     vocab_size: int | None,
     files: list[str] | None = None,
 ) -> Dataset:
-    """A user corpus split by split_indices; classes from every document, so that train and test agree."""
+    """A user corpus split by split_indices over all its documents, then the unusable ones skipped in each split.
+
+    Skipped, and counted in one note for the whole corpus: a document that is not UTF-8, an empty one (white space
+    only), and one with fewer than MIN_WORDS words of the vocabulary (repeats counted): its code would say nothing
+    of it. The first two do not depend on the vocabulary, so the vocabulary is built from the rest of the training
+    split; the split is drawn before anything is skipped, so each document stays in its split and `index` is its
+    row in the source. `labels` None: an unlabelled corpus (y and classes None). Classes come from every readable
+    document, so that train and test agree. The note is said once per `notes_once` block for a `source` (its path)
+    and vocabulary, however often the corpus is read.
+    """
     n = len(texts)
-    classes = sorted(set(labels))
-    code = {c: i for i, c in enumerate(classes)}
-    y_all = np.array([code[c] for c in labels], dtype=np.int64)
+    broken = [not_utf8(t) or (labels is not None and not_utf8(labels[i])) for i, t in enumerate(texts)]
+    empty = [not b and not t.strip() for b, t in zip(broken, texts)]
+    readable = [not (b or e) for b, e in zip(broken, empty)]
+    classes = None if labels is None else sorted({c for c, ok in zip(labels, readable) if ok})
+    if not any(readable):
+        raise DataError(f"{label}: no document is left: {sum(empty):,} of {n:,} are empty, {sum(broken):,} not UTF-8")
     idx = split_indices(n, split, val_fraction=val_fraction)
     if len(idx) == 0:
         raise DataError(f"{label}: the {split!r} split is empty ({n} document(s) in all)")
     train_idx = idx if split == "train" else split_indices(n, "train", val_fraction=val_fraction)
-    words = _vocabulary_for(label, [texts[i] for i in train_idx], vocabulary, vocab_size)
-    return _counts_dataset(
-        label,
-        split,
-        [texts[i] for i in idx],
-        y_all[idx],
-        classes,
-        idx,
-        words,
-        None if files is None else [files[i] for i in idx],
+    words = _vocabulary_for(label, [texts[i] for i in train_idx if readable[i]], vocabulary, vocab_size)
+    rows = [int(i) for i in idx if readable[i]]
+    counts = _sparse_counts([texts[i] for i in rows], words)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    keep = totals >= MIN_WORDS
+    kept = [r for r, k in zip(rows, keep) if k]
+
+    def skipped() -> str | None:  # the whole corpus, not only this split: said once per command (notes_once)
+        enough = dict(zip(rows, keep))  # readable documents -> whether they have MIN_WORDS words of the vocabulary
+        others = [i for i in range(n) if readable[i] and i not in enough]
+        enough.update(zip(others, np.asarray(_sparse_counts([texts[i] for i in others], words).sum(axis=1)).ravel()
+                          >= MIN_WORDS))
+        return _skipped_note(label, n, broken, empty, [readable[i] and not enough[i] for i in range(n)], files)
+
+    words_sha256 = hashlib.sha256("\n".join(words).encode()).hexdigest()
+    note_once(("skipped documents", str(Path(source).resolve()), words_sha256), skipped)
+    if not kept:
+        raise DataError(f"{label}: no document is left in the {split!r} split: its {len(idx):,} are all empty, not "
+                        f"UTF-8 or with fewer than {MIN_WORDS} words of the vocabulary")
+    x = _dense(label, counts[np.flatnonzero(keep)])
+    code = {c: k for k, c in enumerate(classes or [])}
+    return Dataset(
+        x=x,
+        y=None if classes is None else torch.tensor([code[labels[i]] for i in kept], dtype=torch.int64),
+        name=label,
+        classes=classes,
+        index=np.asarray(kept, dtype=np.int64),
+        files=None if files is None else [files[i] for i in kept],
+        kind="counts",
+        vocabulary=list(words),
+        texts=[texts[i] for i in kept],
     )
+
+
+def _skipped_note(label: str, n: int, broken: list[bool], empty: list[bool], short: list[bool],
+                  files: list[str] | None) -> str | None:
+    """One line: how many documents were skipped, of each kind, and the first of each (None when none was)."""
+    kinds = [(sum(flags), what, flags.index(True)) for flags, what in
+             ((empty, "empty"), (short, f"with fewer than {MIN_WORDS} words of the vocabulary"), (broken, "not UTF-8"))
+             if any(flags)]
+    if not kinds:
+        return None
+    where = (lambda i: files[i]) if files is not None else (lambda i: f"id {i}")  # a table's documents from 0
+    parts = [f"{count:,} {what} ({'' if count == 1 else 'first: '}{where(first)})" for count, what, first in kinds]
+    return f"{label}: skipped {sum(c for c, _, _ in kinds):,} of {n:,} documents: {', '.join(parts)}"
+
+
+def _sparse_counts(texts: Sequence[str], words: Sequence[str]):
+    """scipy CSR float32 (len(texts), len(words)) of the vocabulary's counts (count_words without the dense copy)."""
+    return _vectorizer(vocabulary=list(words), dtype=np.float32).transform(texts)
+
+
+def _dense(label: str, counts) -> torch.Tensor:
+    out = _allocate_counts(label, counts.shape[0], counts.shape[1])
+    counts.toarray(out=out)
+    return torch.from_numpy(out)
 
 
 def load_text_table(
@@ -460,8 +557,8 @@ def load_text_table(
     Dataset.index is each document's row in the table (0 = the first document).
     """
     split, val_fraction, label = _check_text_args(path, split, image_size, grayscale, name, val_fraction)
-    labels, texts = read_text_table(path)
-    return _seeded_corpus(label, split, labels, texts, val_fraction, vocabulary, vocab_size)
+    labels, texts = read_text_table(path)  # labels None: an unlabelled table
+    return _seeded_corpus(path, label, split, labels, texts, val_fraction, vocabulary, vocab_size)
 
 
 def load_text_folder(
@@ -475,28 +572,61 @@ def load_text_folder(
     vocabulary: Sequence[str] | None = None,
     vocab_size: int | None = None,
 ) -> Dataset:
-    """A folder of labelled .txt files as word counts: label = first-level sub-folder (files found recursively).
+    """A folder of .txt files as word counts: label = first-level sub-folder (files found recursively), as
+    scikit-learn's `load_files`; files all directly in the folder are an unlabelled corpus.
 
-    A seeded split holds out val_fraction (None: 10%). Files are UTF-8 (undecodable bytes
-    replaced). Dataset.files is each row's path relative to the folder, Dataset.index its position
-    in the sorted file list. A .txt file directly in the folder has no label and is a DataError.
+    A seeded split holds out val_fraction (None: 10%). Files are UTF-8 (others are skipped, see
+    `_seeded_corpus`). Dataset.files is each row's path relative to the folder, Dataset.index its
+    position in the sorted file list. Files both in the folder and in sub-folders are a DataError.
     """
     folder = Path(folder)
     split, val_fraction, label = _check_text_args(folder, split, image_size, grayscale, name, val_fraction)
+    labels, texts, files = read_text_folder(folder)
+    return _seeded_corpus(folder, label, split, labels, texts, val_fraction, vocabulary, vocab_size, files)
+
+
+def read_text_folder(folder: str | os.PathLike) -> tuple[list[str] | None, list[str], list[str]]:
+    """(labels, texts, files) of a folder's .txt files in sorted order: the label is a file's first-level
+    sub-folder, None for a folder whose files are all in it (unlabelled); files relative to the folder."""
+    folder = Path(folder)
     paths = list_folder(folder, list_text_files)
     if not paths:
-        raise DataError(f"{folder}: no .txt files found in its sub-folders")
+        raise DataError(f"{folder}: no .txt files found in it or its sub-folders")
     rel = [p.relative_to(folder).parts for p in paths]
     loose = [p for p, r in zip(paths, rel) if len(r) < 2]
-    if loose:
+    if loose and len(loose) < len(paths):
         raise DataError(
             f"{loose[0]}: a text file outside the label sub-folders ({len(loose)} such); "
-            "put each document in the sub-folder named by its label"
+            "put each document in the sub-folder named by its label (or every one in the folder itself, unlabelled)"
         )
     texts = [_read_text_file(p) for p in paths]
-    return _seeded_corpus(
-        label, split, [r[0] for r in rel], texts, val_fraction, vocabulary, vocab_size, ["/".join(r) for r in rel]
-    )
+    return None if loose else [r[0] for r in rel], texts, ["/".join(r) for r in rel]
+
+
+def read_documents(
+    name: str | os.PathLike, data_dir: str | os.PathLike | None = None
+) -> tuple[list[str] | None, list[str], list[str] | None] | None:
+    """Every document of a text corpus in source order, as `Dataset.index` numbers them: (labels, texts, files), read
+    again without counting words or skipping any (what a search shows of its hits); None for data that is not text.
+
+    labels None: unlabelled; files None: a table. 20newsgroups: the train file's rows, then the test file's.
+    """
+    source = find_dataset(name)
+    if source is not None:
+        if source.name != "20newsgroups":
+            return None
+        try:
+            files = locate_newsgroups(data_dir, "all")
+        except DataError:
+            files = locate_newsgroups(data_dir, "train")
+        parts = [_read_newsgroups(files[s]) for s in ("train", "test") if s in files]
+        return ([NEWSGROUPS[int(c)] for y, _ in parts for c in y], [t for _, texts in parts for t in texts], None)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return read_text_folder(path)
+    if path.is_file() and is_text_table(path):
+        return (*read_text_table(path), None)
+    return None
 
 
 # ---------------------------------------------------------------- 20 Newsgroups
@@ -541,6 +671,9 @@ def _file_key(path: Path) -> tuple[str, int, int]:
 def _read_newsgroups(path: Path) -> tuple[np.ndarray, list[str]]:
     """(labels as indices into NEWSGROUPS, texts) of one file; other labels mean another corpus: DataError."""
     labels, texts = read_tsv(path)
+    if labels is None:
+        raise DataError(f"{path}: no labels (the header is 'text'); 20newsgroups files are 'label<TAB>text'")
+    texts = [t.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not_utf8(t) else t for t in texts]
     code = {c: i for i, c in enumerate(NEWSGROUPS)}
     y = np.fromiter((code.get(c, -1) for c in labels), dtype=np.int64, count=len(labels))
     if (y < 0).any():
