@@ -69,6 +69,7 @@ def _say_plan(plan: "IWPlan") -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
+    from ..eval.retrieval import no_labels
     from ..eval.suite import LINES_SHAPE, evaluate_suite, options_for
     from ..models.capabilities import BinaryCoder, LikelihoodBound, is_autoencoder
 
@@ -87,19 +88,26 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--interpolation lines needs a model of the lines images (1x32x32) evaluated on them; "
                               f"this split holds {len(x)} items of shape {tuple(x.shape[1:])}")
         options.interpolation = args.interpolation
+    unlabelled = data.y is None
     if (isinstance(model, BinaryCoder) or is_autoencoder(model)) and data.y is not None and args.split != "train":
         # the split's items as queries against the training items (the retrieval protocol of semantic hashing),
         # and the training items' codes as the linear probe's training set
         base = load_run_data(spec, "train", args.data, args.data_dir, data_options(args))
+        unlabelled = base.y is None
         if base.y is not None:
             options.labels, options.database = data.y, (eval_data(base.x, spec.train), base.y)
     metrics, details = evaluate_suite(model, x, options)
+    why = no_labels(data.kind) if isinstance(model, BinaryCoder) and unlabelled and args.split != "train" else None
+    if why and args.json:
+        print(f"aelab: note: {why}", file=sys.stderr)
     strip = _lines_strip(model, x, args.run) if "lines_mean_distance" in metrics else None
     if args.json:
         print(json.dumps({**metrics, **details}))
         return 0
     how = ", binarised with seed 0" if spec.train.binarize else ""
     print_metrics(metrics, f"{model.name} on {data.name} ({args.split} split, {len(data)} examples{how})")
+    if why:
+        print(f"  {why}")
     if "kl_per_dim" in details:
         kl = sorted(details["kl_per_dim"], reverse=True)
         print("  KL per latent dimension (nats, largest first): " + " ".join(f"{v:.2f}" for v in kl))

@@ -16,6 +16,11 @@ from ..errors import ConfigError
 Distances = Callable[[np.ndarray], np.ndarray]  # query rows -> (Q, N_db) distances, smaller is nearer
 
 
+def no_labels(kind: str = "counts") -> str:
+    """Why a hasher of unlabelled data has no retrieval scores: the one line `aelab eval` and the report give."""
+    return f"no labels: retrieval precision needs labelled {'documents' if kind == 'counts' else 'items'}"
+
+
 def hamming_distances(queries: np.ndarray, database: np.ndarray) -> np.ndarray:
     """(Q, N) Hamming distances between bool codes (Q, bits) and (N, bits), as int32."""
     q = np.packbits(queries.astype(bool), axis=1)

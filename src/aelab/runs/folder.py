@@ -47,7 +47,8 @@ METRICS = "metrics.jsonl"
 REPORT = "report.html"
 STAGES = "stages"
 REPLACED = ".replaced"
-RUN_FILES = (CONFIG, *CHECKPOINT_FILES, PREVIOUS, METRICS, REPORT, STAGES)  # what a run owns in its folder
+INDEX = "index"  # `aelab index build RUN`'s default: the training items' codes, which `aelab search RUN` reads
+RUN_FILES = (CONFIG, *CHECKPOINT_FILES, PREVIOUS, METRICS, REPORT, STAGES, INDEX)  # what a run owns in its folder
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -151,6 +152,10 @@ class RunFolder:
     @property
     def report_path(self) -> Path:
         return self.path / REPORT
+
+    @property
+    def index_path(self) -> Path:
+        return self.path / INDEX
 
     def write_report(self, html: str) -> Path:
         return atomic_write_bytes(self.report_path, html.encode("utf-8"))

@@ -482,6 +482,12 @@ def write_report(
         if retrieval_curve is not None and isinstance(model, BinaryCoder) and database is not None \
                 and x.shape[0] > 0:
             parts.append(_section("retrieval", "Retrieval", _retrieval(model, data, database, retrieval_curve)))
+        elif isinstance(model, BinaryCoder) and (getattr(data, "y", None) is None
+                                                 or getattr(database, "y", 0) is None):
+            from ..eval.retrieval import no_labels
+
+            why = no_labels(getattr(data, "kind", "image"))
+            parts.append(_section("retrieval", "Retrieval", f'<p class="meta">{_esc(why[0].upper() + why[1:])}.</p>'))
 
         if autoencoder and images:
             parts.append(_section("interpolations", "Interpolations", _interpolations(model, x)))
