@@ -122,7 +122,7 @@ CASES = [
     (["train", "ae", "--data", "{w}/objects.npy", "--out", "{w}/x7"], 1, "pickled"),
     (["train", "ae", "--data", "{w}/garbage.npy", "--out", "{w}/x8"], 1, "not a valid .npy"),
     (["train", "ae", "--data", "{w}/empty", "--out", "{w}/x9"], 1, "no images"),
-    (["train", "ae", "--data", "{w}/notes", "--out", "{w}/x10"], 1, "no images"),
+    (["train", "ae", "--data", "{w}/notes", "--out", "{w}/x10"], 1, "no document is left"),  # a .txt folder is text
     (["eval", "{w}/missing-run"], 1, "does not exist"),
     (["eval", "{w}/empty"], 1, "config.json is missing"),
     (["eval", "{w}/nojson"], 1, "not valid JSON"),

@@ -497,11 +497,11 @@ def _seeded_corpus(
                           >= MIN_WORDS))
         return _skipped_note(label, n, broken, empty, [readable[i] and not enough[i] for i in range(n)], files)
 
-    words_sha256 = hashlib.sha256("\n".join(words).encode()).hexdigest()
-    note_once(("skipped documents", str(Path(source).resolve()), words_sha256), skipped)
-    if not kept:
+    if not kept:  # the error alone: a note before it would say the same twice
         raise DataError(f"{label}: no document is left in the {split!r} split: its {len(idx):,} are all empty, not "
                         f"UTF-8 or with fewer than {MIN_WORDS} words of the vocabulary")
+    words_sha256 = hashlib.sha256("\n".join(words).encode()).hexdigest()
+    note_once(("skipped documents", str(Path(source).resolve()), words_sha256), skipped)
     x = _dense(label, counts[np.flatnonzero(keep)])
     code = {c: k for k, c in enumerate(classes or [])}
     return Dataset(
