@@ -36,7 +36,7 @@ def test_every_train_config_field_is_a_flag_whose_default_is_the_field_default()
             "--weight-decay", "0.1", "--betas", "0.5,0.9", "--schedule", "constant", "--warmup-steps", "4",
             "--grad-clip", "1.5", "--eval-every", "5", "--checkpoint-every", "6", "--log-every", "2", "--seed", "9",
             "--precision", "bf16", "--binarize", "--update-opt", "model.lr=0.25", "--update-opt", "model.optimizer=adam",
-            "--corrupt", "masking:0.25", "--emphasis", "2"]
+            "--corrupt", "masking:0.25", "--emphasis", "2", "--validation", "0.2"]
     given = given_train_flags(parser.parse_args(argv))
     flagged = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)}
     assert flagged == {f.name for f in dataclasses.fields(TrainConfig)} - {"restart_epoch"}  # set by --more-epochs only

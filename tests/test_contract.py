@@ -116,8 +116,9 @@ def test_one_training_step_is_finite_and_moves_each_update(name, tmp_path):
     trainer = Trainer(model, x, TrainConfig(epochs=1, batch_size=16, lr=1e-2), tmp_path)
     with torch.no_grad():
         model.prepare(x)
+        model.set_training_data(x)
     before = {u.name: [p.detach().clone() for p in u.params] for u in trainer.updates}
-    terms = trainer.train_batch(Batch(x[:16]))
+    terms = trainer.train_batch(Batch(x[:16], index=torch.arange(16)))  # the rows, as the trainer gives them
     assert terms and all(torch.isfinite(v).all() for v in terms.values())
     for u in trainer.updates:
         if u.due(Progress(0, 1, 1)):

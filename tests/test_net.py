@@ -19,7 +19,7 @@ from aelab.train.trainer import Trainer
 
 FAMILIES = ["ae", "vae", "vaegan", "acai", "semhash"]
 # one tiny network per architecture the families build: mlp (ae's own and the shared one), conv, pool
-BODIES = {"ae-mlp": ("ae", {}), "vae-mlp": ("vae", {}), "semhash": ("semhash", {}),
+BODIES = {"ae-mlp": ("ae", {}), "vae-mlp": ("vae", {}), "semhash": ("semhash", {"dropout": 0.0}),
           "ae-conv": ("ae", {"arch": "conv", "channels": [4, 8]}), "vaegan-conv": ("vaegan", {}),
           "acai-pool": ("acai", {}), "vae-pool": ("vae", {"arch": "pool", "channels": [4, 8], "latent_dim": 8})}
 
@@ -32,8 +32,10 @@ def tiny(name, **settings):
 def test_the_families_share_one_network_configuration():
     for name in FAMILIES:
         config = model_class(name).Config()
-        assert isinstance(config, Net) and (config.norm, config.dropout) == ("none", 0.0)
+        # each family its own defaults: semhash's encoder, learning neighbourhood targets, drops 20% of its units
+        assert isinstance(config, Net) and (config.norm, config.dropout) == ("none", 0.2 if name == "semhash" else 0.0)
     assert model_class("ae").Config().activation == "sigmoid" and model_class("acai").Config().activation == "lrelu"
+    assert model_class("semhash").Config().activation == "relu"
 
 
 @pytest.mark.parametrize("name", FAMILIES)

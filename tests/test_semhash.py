@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 
+from aelab import recipes
+
 from aelab.cli import main
 from aelab.models import Batch, Progress, build_model
 from aelab.models.base import Noise
@@ -26,7 +28,8 @@ def test_fixed_noise_belongs_to_the_example_not_the_step_or_the_batch():
 
 def test_the_noise_drives_the_code_units_to_zero_or_one(tmp_path):
     run = tmp_path / "run"
-    assert main(["train", "semhash", "--epochs", "40", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    assert main(["train", "semhash", "--epochs", "40", "--set", "targets=none", "--validation", "0", "--out", str(run),
+                 "--no-progress", "--no-report"]) == 0
     train = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in r]
     decided = [r["model/bits_decided"] for r in train]
     assert decided[0] < 0.5 < 0.8 < decided[-1]
@@ -69,7 +72,7 @@ def test_constrained_poisson_rbm_keeps_the_document_length_and_learns():
 
 
 def test_rbm_plan_for_documents_starts_with_a_poisson_layer():
-    cfg = {"input_shape": [50], "input_kind": "counts", "hidden": [20, 10], "latent_dim": 8}
+    cfg = {"input_shape": [50], "input_kind": "counts", "hidden": [20, 10], "latent_dim": 8, **recipes.semhash.PAPER}
     spec = plan_run("semhash", cfg, "x", pretrain="rbm", pretrain_train=TrainConfig(lr=0.1))
     rbms = spec.before_main()
     assert [s.name for s in rbms] == ["rbm1", "rbm2", "rbm3"]

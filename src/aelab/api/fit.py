@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from .. import recipes
 from ..config import notes_once
 from ..errors import ConfigError, UsageError
-from ..recipes.stages import RunSpec
+from ..recipes.stages import MAIN, RunSpec
 from ..recipes.train import TrainConfig
 from ..runs import RunFolder
 from .data import (absolute, check_same_data, check_trainable, eval_data, fingerprint, load_run_data, recorded_name,
@@ -58,7 +58,7 @@ def model_config(model: str, data_name: str, input_shape: tuple[int, ...], prese
 
     cls = model_class(model)
     cfg: dict[str, Any] = {}
-    train: dict[str, Any] = {}
+    train: dict[str, Any] = recipes.training(model)
     if preset is None and data_name in recipes.presets(model):  # sized for this registered data set ("digits")
         preset = data_name
         if say:
@@ -223,8 +223,14 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
 
     test_x = eval_data(test_set.x, spec.train) if test_set is not None else None
     evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
-    model, result = train_run(spec, run, train_set.x, train_set.y, evaluate, resume=resume, overwrite=overwrite,
+    fit_set, val_set = held_out(train_set, spec.train.validation, spec.train.seed)
+    if val_set is not None:
+        callbacks = {**(callbacks or {}), "model": [*(callbacks or {}).get("model", ()),
+                                                    _keep_best(spec, run, fit_set, val_set)]}
+    model, result = train_run(spec, run, fit_set.x, fit_set.y, evaluate, resume=resume, overwrite=overwrite,
                               progress=progress, callbacks=callbacks, device=device, ranks=ranks)
+    if val_set is not None and test_x is not None:  # the last evaluation saw the last epoch, not the one kept
+        result = {}
     report = report and ranks.main
     spec = run.read_spec()
     if ranks.main:
@@ -237,6 +243,43 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
         write_run_report(run, model, test_set if test_set is not None else train_set,
                          train_set if test_set is not None else None)
     return Run(model, result, run, spec, train_set, test_set)
+
+
+def held_out(train_set: Any, share: float, seed: int) -> tuple[Any, Any]:
+    """(the items a run trains on, the validation items it chooses its epoch by): a seeded `share` held out."""
+    if not share:
+        return train_set, None
+    import torch
+
+    n = len(train_set.x)
+    n_val = max(1, round(n * share))
+    if n - n_val < 2:
+        raise ConfigError(f"{n} training items are too few to hold out {share:g} of them for validation; "
+                          "give more data or --validation 0")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return _rows(train_set, order[n_val:].sort().values), _rows(train_set, order[:n_val].sort().values)
+
+
+def _rows(data: Any, rows: Any) -> Any:
+    """The Dataset of `data`'s rows (in their order), everything per row kept with them."""
+    picked = rows.numpy()
+    return dataclasses.replace(
+        _as_dataset(data), x=data.x[rows], y=None if data.y is None else data.y[rows],
+        index=None if getattr(data, "index", None) is None else data.index[picked],
+        files=None if getattr(data, "files", None) is None else [data.files[i] for i in picked],
+        texts=None if getattr(data, "texts", None) is None else [data.texts[i] for i in picked])
+
+
+def _keep_best(spec: RunSpec, run: RunFolder, fit_set: Any, val_set: Any) -> Any:
+    """The callback that scores each epoch on the validation items and keeps the best (train/callbacks.py)."""
+    from ..eval.selection import validation_score
+    from ..models import build_model
+    from ..train.callbacks import KeepBest
+
+    model = build_model(spec.model, spec.stage(MAIN).model_config)
+    score = validation_score(model, eval_data(fit_set.x, spec.train), fit_set.y, eval_data(val_set.x, spec.train),
+                             val_set.y, documents=getattr(fit_set, "vocabulary", None) is not None)
+    return KeepBest(lambda m: score(m), run.stage(MAIN).metrics)
 
 
 def _say_if_collapsed(model: Any, x: Any) -> None:
@@ -282,7 +325,7 @@ def _resume(model: Any, data: Any, out: Any, preset: Any, config: Any, train: An
         if epochs < stored.train.epochs:
             raise ConfigError(f"the run has {stored.train.epochs} epochs; --epochs can extend it, not shorten it")
         if ranks.main:  # rank 0 alone writes the run folder
-            extend(folder, epochs, overwrite, len(train_set.x))
+            extend(folder, epochs, overwrite, len(held_out(train_set, stored.train.validation, stored.train.seed)[0]))
         ranks.barrier()
     return _train(folder.read_spec(), folder, train_set, test_set, True, False, device, progress, report, callbacks,
                   ranks)

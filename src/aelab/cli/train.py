@@ -162,10 +162,11 @@ def _refuse_changes(args: argparse.Namespace, spec) -> None:
                     compare(f"--update-opt {update}.{k}", v, main.train.option(update, k))
         elif key != "epochs":
             compare(flag_name(key), value, getattr(main.train, key))
-    full = full_config(main.model, main.model_config)
+    full = full_config(main.model, main.model_config, saved=True)
     cls = model_class(main.model).Config  # a key given or recorded under its old name is compared under its new one
     sets = current_keys(cls, parse_sets(args.set), f"{main.model} config")
-    as_set = full_config(main.model, {**current_keys(cls, main.model_config, f"{main.model} config"), **sets})
+    as_set = full_config(main.model, {**current_keys(cls, main.model_config, f"{main.model} config"), **sets},
+                         saved=True)
     for key, value in sets.items():
         if as_set.get(key) != full.get(key):
             compare(f"--set {key}=", value, full.get(key))

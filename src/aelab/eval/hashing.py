@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from ..nn.itq import itq as iterative_quantisation, principal_components
 
 
 def tfidf(train_counts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -57,13 +58,7 @@ def lsh(x: np.ndarray, bits: int, seed: int = 0) -> LinearHash:
 
 def _pca(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     _check(x, bits)
-    mean = x.mean(0)
-    # the top right-singular vectors of the centred data, from its covariance (D x D: cheap for D <= a few thousand)
-    cov = np.cov((x - mean).T.astype(np.float64))
-    values, vectors = np.linalg.eigh(cov)
-    top = vectors[:, np.argsort(values)[::-1][:bits]]
-    top *= np.sign(top[np.argmax(np.abs(top), axis=0), range(bits)])  # a fixed sign per component: reproducible
-    return mean.astype(np.float32), top.astype(np.float32)
+    return principal_components(x, bits)
 
 
 def pca_sign(x: np.ndarray, bits: int) -> LinearHash:
@@ -73,15 +68,9 @@ def pca_sign(x: np.ndarray, bits: int) -> LinearHash:
 
 def itq(x: np.ndarray, bits: int, iterations: int = 50, seed: int = 0) -> LinearHash:
     """Iterative quantisation: alternate B = sign(V R) and the orthogonal Procrustes R for fixed B (Eq. 2-3)."""
-    mean, top = _pca(x, bits)
-    v = (x - mean) @ top
-    rng = np.random.default_rng(seed)
-    rotation, _ = np.linalg.qr(rng.standard_normal((bits, bits)))
-    for _ in range(iterations):
-        b = np.where(v @ rotation > 0, 1.0, -1.0)
-        u, _, wt = np.linalg.svd(b.T @ v)  # B^T V = U S W^T  ->  R = W U^T
-        rotation = wt.T @ u.T
-    return LinearHash("itq", mean, (top @ rotation).astype(np.float32))
+    _check(x, bits)
+    mean, projection = iterative_quantisation(x, bits, iterations, seed)
+    return LinearHash("itq", mean, projection)
 
 
 def rerank(short_list: np.ndarray, query_vectors: np.ndarray, database_vectors: np.ndarray) -> np.ndarray:

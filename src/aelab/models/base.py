@@ -210,6 +210,10 @@ class Trainable(nn.Module):
     def prepare(self, x: Tensor) -> None:
         """Data-dependent initialisation before a stage's first step (never on resume); default: none."""
 
+    def set_training_data(self, x: Tensor) -> None:
+        """What the loss reads of the whole training set by `Batch.index` (semhash's neighbourhood targets),
+        computed again at every start and resume after `prepare`, never saved; default: nothing."""
+
     # --- stages: how this model uses the stages of its run -------------------------------
     def stage_output(self, x: Tensor) -> Tensor:
         """What a later stage that names this one as its input trains on (a batch of `x` in, a batch out)."""
@@ -333,9 +337,15 @@ def model_class(name: str) -> type[Trainable]:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(model_names())}") from None
 
 
-def build_model(name: str, config: dict[str, Any] | Any) -> Trainable:
-    """Instantiate a registered model from a config dict (or its dataclass)."""
+def build_model(name: str, config: dict[str, Any] | Any, saved: bool = False) -> Trainable:
+    """Instantiate a registered model from a config dict (or its dataclass).
+
+    `saved`: the dict was read from a run folder, where a key the config class has gained since (its `ADDED`, new
+    key -> the value runs had before it) is missing: it takes that value, not today's default.
+    """
     cls = model_class(name)
+    if saved and not dataclasses.is_dataclass(config):
+        config = {**getattr(cls.Config, "ADDED", {}), **config}
     cfg = config if dataclasses.is_dataclass(config) else from_dict(cls.Config, config, f"{name} config")
     return cls(cfg)
 

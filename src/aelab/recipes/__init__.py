@@ -8,12 +8,12 @@ family is one new file here (and its model's file in aelab.models).
 import importlib
 import pkgutil
 
-from .registry import Family, family, plan, preset, presets
+from .registry import Family, family, plan, preset, presets, training
 from .stages import DATA, MAIN, RunSpec, Stage, with_stages
 from .train import TrainConfig
 
 for _module in pkgutil.iter_modules(__path__):  # registration happens at import
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["DATA", "MAIN", "Family", "RunSpec", "Stage", "TrainConfig", "family", "plan", "preset", "presets",
+__all__ = ["DATA", "MAIN", "Family", "RunSpec", "Stage", "TrainConfig", "family", "plan", "preset", "presets", "training",
            "with_stages"]

@@ -27,6 +27,7 @@ class Family:
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # "tiny" for tests, a data set's name for its default
     plans: dict[str, dict[str, Plan]] = field(default_factory=dict)  # {"pretrain": {"rbm": fn}, "prior": {"gmm": fn}}
     default_prior: str | None = None  # a prior stage every run of this model gets (VQ-VAE: pixelcnn)
+    train: dict[str, Any] = field(default_factory=dict)  # the family's training recipe, under any preset's own
 
     def __post_init__(self) -> None:
         unknown = set(self.plans) - set(KINDS)
@@ -57,7 +58,12 @@ def preset(model: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if name not in known:
         raise ConfigError(f"unknown preset {name!r} for model {model!r}; known: {', '.join(sorted(known)) or 'none'}")
     config = dict(known[name])
-    return config, dict(config.pop("train", {}))
+    return config, {**family(model).train, **config.pop("train", {})}
+
+
+def training(model: str) -> dict[str, Any]:
+    """The family's training recipe when no preset applies (TrainConfig's defaults under it)."""
+    return dict(family(model).train)
 
 
 def plan(model: str, kind: str, choice: str) -> Plan:

@@ -45,6 +45,9 @@ class TrainConfig:
                       "joined by '+': gaussian:SIGMA, masking:P, saltpepper:P, occlude:S (or HxW), mask:PATH")
     emphasis: float = _f(1.0, "loss weight of the inputs a corruption destroyed, relative to the others "
                          "(Vincent et al. 2010's emphasised denoising)", min=0.0, exclusive=True)
+    validation: float = _f(0.0, "share of the training items held out to choose the epoch: the model is scored on "
+                           "them after each epoch (a hasher by retrieval) and the best epoch's weights are kept",
+                           min=0.0, max=0.5)
     restart_epoch: int = _f(0, "epoch where the learning-rate schedule starts again: set when a finished run is "
                             "extended with --epochs", min=0, cli=False)
     update_options: dict[str, dict] = field(default_factory=dict, metadata={
@@ -67,6 +70,8 @@ class TrainConfig:
             raise ConfigError("grad_clip and weight_decay must be >= 0 and momentum in [0, 1)")
         if not 0 <= self.restart_epoch < self.epochs:
             raise ConfigError(f"restart_epoch must be in [0, epochs), got {self.restart_epoch} of {self.epochs}")
+        if not 0 <= self.validation <= 0.5:
+            raise ConfigError(f"validation is the share of training items held out, in [0, 0.5], got {self.validation}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):

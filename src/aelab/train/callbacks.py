@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any, Protocol, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from torch import Tensor
 
@@ -167,6 +167,53 @@ class Progress(Callback):
 
     def _tested(self) -> list[str]:
         return [f"test {k}={v:.4g}" for k, v in list(self.last_eval.items())[:3] if isinstance(v, (int, float))]
+
+
+class KeepBest(Callback):
+    """Scores the model on held-out validation items after each epoch and ends the stage with the best epoch's weights.
+
+    `score(model) -> (metric, value)`, higher is better. Each score goes to metrics.jsonl (split "validation"); the
+    best weights ride in the checkpoint, so a resumed run keeps choosing among all its epochs. At the last epoch the
+    best weights are put back before the final checkpoint: the run holds the chosen epoch, and says which.
+    """
+
+    key = "best"
+
+    def __init__(self, score: Callable[[Any], tuple[str, float]], log: MetricsLog) -> None:
+        self.score = score
+        self.log = log
+        self.weights: dict[str, Tensor] = {}
+        self.chosen: dict[str, Any] = {}
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        import torch
+
+        model = trainer.model
+        model.eval()
+        with torch.random.fork_rng(), torch.no_grad():
+            metric, value = self.score(model)
+        model.train()
+        epoch = math.ceil(trainer.step / trainer.steps_per_epoch)
+        if trainer.ranks.main:
+            self.log.append({"step": trainer.step, "epoch": trainer.step / trainer.steps_per_epoch,
+                             "split": "validation", "time": trainer.clock(), metric: value})
+        if not self.chosen or value > self.chosen["value"]:
+            self.chosen = {"epoch": epoch, "step": trainer.step, "metric": metric, "value": value}
+            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if trainer.step == trainer.total_steps:
+            model.load_state_dict(self.weights)
+            epochs = math.ceil(trainer.total_steps / trainer.steps_per_epoch)
+            if trainer.ranks.main:
+                self.log.append({"step": trainer.step, "epoch": trainer.step / trainer.steps_per_epoch,
+                                 "split": "selection", "time": trainer.clock(), **self.chosen})
+                print(f"{trainer.model.name}: kept epoch {self.chosen['epoch']} of {epochs}, the best on the "
+                      f"validation items ({metric} {self.chosen['value']:.4g})", flush=True)
+
+    def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        return dict(self.weights), dict(self.chosen)
+
+    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+        self.weights, self.chosen = dict(tensors), dict(meta)
 
 
 class StopAt(Callback):

@@ -16,10 +16,14 @@ from ..recipes.stages import DATA, MAIN, RunSpec, Stage
 from ..recipes.train import TrainConfig
 
 
-def full_config(model: str, config: Any) -> dict[str, Any]:
-    """A model config with every default filled in, as JSON would hold it (so partial and full ones compare)."""
+def full_config(model: str, config: Any, saved: bool = False) -> dict[str, Any]:
+    """A model config with every default filled in, as JSON would hold it (so partial and full ones compare);
+    `saved`: read from a run folder, where a key added since takes the value it had before (`Config.ADDED`)."""
+    cls = model_class(model).Config
+    if saved and isinstance(config, dict):
+        config = {**getattr(cls, "ADDED", {}), **config}
     try:
-        return json.loads(json.dumps(to_dict(from_dict(model_class(model).Config, config, f"{model} config"))))
+        return json.loads(json.dumps(to_dict(from_dict(cls, config, f"{model} config"))))
     except ConfigError:
         return config if isinstance(config, dict) else {}
 

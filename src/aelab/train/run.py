@@ -46,9 +46,9 @@ def check_recorded(folder: RunFolder, stage: Stage) -> None:
     if not state or not isinstance(state.get("model"), dict):
         return
     recorded = state["model"]
-    stated = full_config(stage.model, stage.model_config)
-    if recorded.get("name") != stage.model or full_config(stage.model, recorded.get("config")) != stated:
-        diff = _first_difference(full_config(stage.model, recorded.get("config")), stated) \
+    stated = full_config(stage.model, stage.model_config, saved=True)
+    if recorded.get("name") != stage.model or full_config(stage.model, recorded.get("config"), saved=True) != stated:
+        diff = _first_difference(full_config(stage.model, recorded.get("config"), saved=True), stated) \
             if recorded.get("name") == stage.model else f"model {recorded.get('name')!r} vs {stage.model!r}"
         raise CheckpointError(f"the config.json of {folder.path} contradicts its checkpoint ({diff}); was it edited by "
                               "hand? Restore it, or train a new run")
@@ -69,7 +69,7 @@ def _first_difference(recorded: dict[str, Any], stated: dict[str, Any]) -> str:
 
 def _build(stage: Stage) -> Trainable:
     torch.manual_seed(stage.train.seed)  # initial weights depend on the stage's seed alone
-    return build_model(stage.model, stage.model_config)
+    return build_model(stage.model, stage.model_config, saved=True)
 
 
 @notes_once()
@@ -77,7 +77,7 @@ def load(run_dir: str | Path | RunFolder) -> Trainable:
     """The trained model of a run folder, with its later stages attached (e.g. a prior): no pickle anywhere."""
     run = _folder(run_dir)
     spec = run.read_spec()
-    model = build_model(spec.model, spec.model_config)
+    model = build_model(spec.model, spec.model_config, saved=True)
     if not run.has_weights():
         raise CheckpointError(f"{run.path} has no model.safetensors (training never reached a checkpoint)")
     check_recorded(run, spec.main)
@@ -87,7 +87,7 @@ def load(run_dir: str | Path | RunFolder) -> Trainable:
         folder = run.stage(stage.name)
         state = folder.committed()
         if state and state.get("finished"):  # a stage still training is not part of the model yet
-            part = build_model(stage.model, stage.model_config)
+            part = build_model(stage.model, stage.model_config, saved=True)
             _load_stage(part, folder)
             attached[stage.name] = part.eval()
     model.attach(attached)

@@ -335,6 +335,8 @@ class Trainer:
         """Load the last committed checkpoint, or initialise; says in one line where training starts."""
         if resume and self.has_checkpoint():
             state = self.load_checkpoint()
+            with torch.no_grad():
+                self.model.set_training_data(self.x)
             if state.get("finished") and self.step >= self.total_steps:
                 raise CheckpointError(f"the run in {self.run_dir} already finished ({self.step} steps); nothing to resume")
             if self.ranks.main:
@@ -348,6 +350,7 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
         with torch.no_grad():
             self.model.prepare(self.x)
+            self.model.set_training_data(self.x)
         return False
 
     def fit(self, resume: bool = False) -> dict[str, float]:

@@ -1,0 +1,88 @@
+"""What a run chooses its epoch by: a score of the model on validation items held out of its training data.
+
+A hasher (BinaryCoder) is scored by retrieval, the validation items as queries against the training items: with
+labels, precision@100 (relevant = same label, the measure the hashing literature reports); without, the share of
+each query's 10 nearest training items in input space (cosine; TF-IDF for word counts) that come back in its 100
+nearest by Hamming distance, a label-free score of what the codes are for. Higher is better.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from torch import Tensor
+
+from ..batching import map_batches
+from ..errors import ConfigError
+from ..models.capabilities import BinaryCoder
+
+MAX_QUERIES = 2000  # validation queries scored at most (a seeded subset): the score is read after every epoch
+NEAREST = 10  # input-space neighbours a label-free score looks for
+
+
+def validation_score(model: object, fit_x: Tensor, fit_y: Tensor | None, val_x: Tensor, val_y: Tensor | None,
+                     documents: bool = False) -> Callable[[object], tuple[str, float]]:
+    """A function model -> (metric, value) for `KeepBest`, with what it needs of the data computed once;
+    `documents`: the items are word counts (their neighbours by TF-IDF cosine)."""
+    if not isinstance(model, BinaryCoder):
+        raise ConfigError(f"validation chooses the epoch by retrieval, and model {getattr(model, 'name', model)!r} "
+                          "has no binary codes; leave validation at 0")
+    if len(val_x) > MAX_QUERIES:
+        keep = np.sort(np.random.default_rng(0).choice(len(val_x), MAX_QUERIES, replace=False))
+        val_x, val_y = val_x[keep], None if val_y is None else val_y[keep]
+    k = min(100, len(fit_x))
+    if val_y is not None and fit_y is not None:
+        from .retrieval import hamming_distances, ranking_scores
+
+        labels, db_labels = val_y.numpy(), fit_y.numpy()
+
+        def by_labels(m: object) -> tuple[str, float]:
+            q, db = _codes(m, val_x), _codes(m, fit_x)
+            return f"precision@{k}", ranking_scores(hamming_distances, q, labels, db, db_labels, ks=(k,))[
+                f"precision@{k}"]
+
+        return by_labels
+    wanted = _input_neighbours(fit_x, val_x, min(NEAREST, len(fit_x)), documents)
+
+    def by_neighbours(m: object) -> tuple[str, float]:
+        return f"neighbours@{k}", neighbour_recall(_codes(m, val_x), _codes(m, fit_x), wanted, k)
+
+    return by_neighbours
+
+
+def _codes(model: object, x: Tensor) -> np.ndarray:
+    return map_batches(model, x, model.binary_codes).numpy()  # type: ignore[attr-defined]
+
+
+def _features(x: np.ndarray, train: np.ndarray, counts: bool) -> np.ndarray:
+    if counts:
+        from .hashing import tfidf
+
+        return tfidf(train, x)
+    flat = x.reshape(len(x), -1).astype(np.float32)
+    return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+
+
+def _input_neighbours(fit_x: Tensor, val_x: Tensor, n: int, counts: bool) -> np.ndarray:
+    """(Q, n) indices of each validation item's n nearest training items by cosine in input space."""
+    fit, val = fit_x.flatten(1).numpy(), val_x.flatten(1).numpy()
+    db, q = _features(fit, fit, counts), _features(val, fit, counts)
+    out = np.empty((len(q), n), dtype=np.int64)
+    for start in range(0, len(q), 256):
+        sims = q[start : start + 256] @ db.T
+        out[start : start + 256] = np.argpartition(-sims, n - 1, axis=1)[:, :n]
+    return out
+
+
+def neighbour_recall(queries: np.ndarray, database: np.ndarray, wanted: np.ndarray, k: int) -> float:
+    """Mean share of each query's `wanted` database rows found among its k nearest codes (ties by database order)."""
+    from .retrieval import hamming_distances
+
+    found = 0
+    for start in range(0, len(queries), 256):
+        dist = hamming_distances(queries[start : start + 256], database)
+        top = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        want = wanted[start : start + 256]
+        found += int((want[:, :, None] == top[:, None, :]).any(2).sum())
+    return found / max(1, wanted.size)

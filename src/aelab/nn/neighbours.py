@@ -1,0 +1,60 @@
+"""Target codes from the training items' neighbourhood: each item's features averaged with its nearest neighbours'
+(repeated `hops` times, a diffusion over the k-nearest-neighbour graph), then hashed by ITQ. An encoder trained to
+predict these bits is the second step of self-taught hashing (Zhang et al., SIGIR 2010); the smoothing over
+neighbours is what SNUH (Ou et al., ACL 2021) brings in through a graph, here done before training."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .itq import itq, principal_components
+
+CHUNK = 1024  # rows of the (chunk x N) similarity block at a time
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (a zero row stays zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def nearest(features: np.ndarray, k: int) -> np.ndarray:
+    """(N, k) indices of each row's k most cosine-similar other rows (rows of unit length)."""
+    n = len(features)
+    k = min(k, n - 1)
+    out = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, CHUNK):
+        sims = features[start : start + CHUNK] @ features.T
+        rows = np.arange(len(sims))
+        sims[rows, rows + start] = -np.inf  # not its own neighbour
+        out[start : start + CHUNK] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return out
+
+
+def smooth(features: np.ndarray, neighbours: np.ndarray, hops: int) -> np.ndarray:
+    """r <- unit(f + mean of r over each row's neighbours), `hops` times, starting from r = f."""
+    r = features
+    for _ in range(hops):
+        nxt = np.empty_like(features)
+        for start in range(0, len(features), CHUNK):
+            part = slice(start, start + CHUNK)
+            nxt[part] = unit_rows(features[part] + r[neighbours[part]].mean(1))
+        r = nxt
+    return r
+
+
+def neighbourhood_codes(features: np.ndarray, bits: int, neighbours: int = 10, hops: int = 2,
+                        dims: int = 128, seed: int = 0) -> np.ndarray:
+    """(N, bits) bool: ITQ codes of the items smoothed over their k-nearest-neighbour graph.
+
+    The graph is of the features (cosine); the smoothing runs in their top `dims` principal directions (at least
+    `bits`), which on 20 Newsgroups' validation queries retrieved better than smoothing the TF-IDF itself (precision@100
+    0.661 vs 0.642 at 32 bits) and costs N x dims instead of N x vocabulary.
+    """
+    f = unit_rows(features)
+    mean, top = principal_components(f, min(max(dims, bits), f.shape[1], len(f)))
+    z = unit_rows((f - mean) @ top)
+    if neighbours and hops and len(f) > 1:
+        z = smooth(z, nearest(f, neighbours), hops)
+    mean, projection = itq(z, bits, seed=seed)
+    return (z - mean) @ projection > 0

@@ -1,0 +1,107 @@
+"""A run chooses its epoch on validation items held out of its training data, and semhash's codes learn
+neighbourhood targets: the choice is recorded, survives a kill, and never sees the test split."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import aelab
+from aelab.api.fit import held_out
+from aelab.cli import main
+from aelab.data import Dataset, load_dataset
+from aelab.errors import ConfigError
+from aelab.eval.selection import validation_score
+from aelab.models import Batch, build_model
+from aelab.nn.neighbours import nearest, neighbourhood_codes
+from aelab.train.callbacks import StopAt
+
+TINY = {"hidden": [32], "latent_dim": 8}
+
+
+def _log(run, split: str) -> list[dict]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["split"] == split]
+
+
+def test_a_hasher_keeps_the_epoch_that_retrieves_its_validation_items_best(tmp_path, capsys):
+    run = aelab.fit("semhash", "digits", out=tmp_path / "r", config=TINY, progress=False,
+                    train={"epochs": 4, "validation": 0.2, "lr": 3e-3})
+    scores = _log(run.path, "validation")
+    assert [round(r["epoch"]) for r in scores] == [1, 2, 3, 4]
+    values = [r["precision@100"] for r in scores]
+    (chosen,) = _log(run.path, "selection")
+    assert chosen["epoch"] == 1 + int(np.argmax(values)) and chosen["value"] == max(values)
+    assert f"kept epoch {chosen['epoch']} of 4" in capsys.readouterr().out
+    # the run holds the chosen epoch: scored again on the same held-out items, it gives the chosen value
+    train = load_dataset("digits", "train")
+    fit_set, val_set = held_out(train, 0.2, 0)
+    assert len(fit_set) + len(val_set) == len(train) and len(val_set) == round(0.2 * len(train))
+    assert not set(fit_set.index.tolist()) & set(val_set.index.tolist())
+    score = validation_score(run.model, fit_set.x, fit_set.y, val_set.x, val_set.y)
+    assert score(aelab.load(run.path)) == ("precision@100", pytest.approx(chosen["value"]))
+
+
+def test_a_killed_run_resumes_to_the_same_choice_and_weights(tmp_path):
+    kw = {"config": TINY, "train": {"epochs": 3, "validation": 0.2}, "progress": False}
+    aelab.fit("semhash", "digits", out=tmp_path / "full", **kw)
+    aelab.fit("semhash", "digits", out=tmp_path / "cut", callbacks={"model": [StopAt(20)]}, **kw)
+    aelab.fit("semhash", out=tmp_path / "cut", resume=True, progress=False)
+    a, b = aelab.load(tmp_path / "full").state_dict(), aelab.load(tmp_path / "cut").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _log(tmp_path / "full", "selection") == _log(tmp_path / "cut", "selection") or \
+        [{k: v for k, v in r.items() if k != "time"} for r in _log(tmp_path / "full", "selection")] == \
+        [{k: v for k, v in r.items() if k != "time"} for r in _log(tmp_path / "cut", "selection")]
+
+
+def test_an_unlabelled_corpus_is_scored_by_its_input_neighbours(tmp_path):
+    data = load_dataset("digits", "train")
+    run = aelab.fit("semhash", Dataset(x=data.x, y=None, name="unlabelled"), out=tmp_path / "u",
+                    config={**TINY, "input_kind": "binary"},
+                    progress=False, train={"epochs": 2, "validation": 0.1})
+    scores = [r["neighbours@100"] for r in _log(run.path, "validation")]
+    assert len(scores) == 2 and all(0 < s <= 1 for s in scores)
+
+
+def test_validation_needs_a_model_with_binary_codes(tmp_path, capsys):
+    assert main(["train", "ae", "--preset", "tiny", "--validation", "0.1", "--out", str(tmp_path / "a"),
+                 "--no-progress", "--no-report"]) == 1
+    assert not (tmp_path / "a").exists()  # refused before anything was written
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("aelab: error: validation chooses the epoch by retrieval") and len(err) == 1
+
+
+def test_neighbourhood_targets_follow_the_clusters_and_use_every_bit():
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((6, 40)) * 3
+    labels = np.repeat(np.arange(6), 50)
+    x = centres[labels] + rng.standard_normal((300, 40))
+    near = nearest(x / np.linalg.norm(x, axis=1, keepdims=True), 5)
+    assert near.shape == (300, 5) and not (near == np.arange(300)[:, None]).any()  # never its own neighbour
+    codes = neighbourhood_codes(x, 8, neighbours=5, hops=2)
+    assert codes.shape == (300, 8) and codes.dtype == bool
+    assert 0.2 < codes.mean(0).min() and codes.mean(0).max() < 0.8  # balanced bits (ITQ on centred data)
+    dist = (codes[:, None, :] != codes[None, :, :]).sum(2)
+    same = labels[:, None] == labels[None, :]
+    assert dist[same].mean() < 0.5 * dist[~same].mean()
+
+
+def test_the_target_loss_needs_the_trainers_rows():
+    model = build_model("semhash", {"input_shape": [1, 8, 8], "input_kind": "binary", **TINY})
+    with pytest.raises(ConfigError, match="neighbourhood targets"):
+        model.loss(Batch(torch.rand(4, 1, 8, 8)), None)
+    model.set_training_data(torch.rand(20, 1, 8, 8))
+    terms = model.loss(Batch(torch.rand(4, 1, 8, 8), index=torch.arange(4)), None)
+    assert terms["loss"].requires_grad and 0 <= float(terms["bits_agree"]) <= 1
+
+
+def test_documents_enter_as_the_tfidf_of_the_training_set():
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    counts = torch.poisson(torch.full((30, 12), 0.7))
+    counts[:, 0] = 0  # a word no document has
+    model = build_model("semhash", {"input_shape": [12], "hidden": [8], "latent_dim": 4})
+    model.prepare(counts)
+    want = TfidfTransformer(sublinear_tf=True).fit(counts.numpy()).transform(counts.numpy()).toarray()
+    assert np.allclose(model.features(counts).numpy(), want, atol=1e-5)
