@@ -112,14 +112,21 @@ class Protocol:
                 **{k: len(v["y"]) for k, v in self.queries.items()}}
 
 
-def load_protocol(data_dir: str | None, quick: bool = False) -> Protocol:
+def load_protocol(data_dir: str | None, quick: bool = False, groups: list[str] | None = None) -> Protocol:
     """The VDSH protocol's splits from the 20 Newsgroups train/test tables in `data_dir` (see the module's doc);
-    with `quick`, the first QUICK["train"] kept training documents and QUICK["queries"] queries of each half."""
+    with `quick`, the first QUICK["train"] kept training documents and QUICK["queries"] queries of each half;
+    with `groups`, those newsgroups alone, as if the corpus held nothing else (its own words and idf)."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
     paths = locate_newsgroups(data_dir, "all")
     train_labels, train_texts = read_tsv(paths["train"])
     test_labels, test_texts = read_tsv(paths["test"])
+    if groups is not None:
+        unknown = sorted(set(groups) - set(train_labels))
+        if unknown:
+            raise SystemExit(f"no newsgroup {', '.join(unknown)} in {paths['train']}")
+        train_labels, train_texts = map(list, zip(*[(y, t) for y, t in zip(train_labels, train_texts) if y in groups]))
+        test_labels, test_texts = map(list, zip(*[(y, t) for y, t in zip(test_labels, test_texts) if y in groups]))
     vectorizer = CountVectorizer(**VOCABULARY).fit(train_texts)
     classes = sorted(set(train_labels))
 
@@ -243,11 +250,11 @@ def our_rows(p: Protocol, scorer: Scorer, bits_list: list[int], seeds: list[int]
                            for k, x in query_x.items()}
             spec = folder.read_spec()
             main = next(s for s in spec.stages if s.name == "model")
-            rows.append(_result("semhash (ours)", bits, seed, scorer.codes(db, queries),
+            rows.append(_result(args.name, bits, seed, scorer.codes(db, queries),
                                 train_s=seconds, distinct_codes=int(len(np.unique(db, axis=0))), run=str(out),
                                 epochs=main.train.epochs))
             r = rows[-1]
-            print(f"ours {bits:>3} bits seed {seed}: test P@100 {r['test_precision@100']:.3f} "
+            print(f"{args.name} {bits:>3} bits seed {seed}: test P@100 {r['test_precision@100']:.3f} "
                   f"(validation {r['validation_precision@100']:.3f}), {r['distinct_codes']} distinct codes, "
                   f"{'reused' if reused else f'{seconds:.0f} s'}", flush=True)
     return rows
@@ -281,6 +288,10 @@ def main() -> None:
     p.add_argument("--preset", default=None, help="a semhash preset (default: the model's default config)")
     p.add_argument("--set", default="", help='semhash config overrides as JSON, e.g. \'{"code_noise": 8}\'')
     p.add_argument("--skip-ours", action="store_true", help="the classical rows only")
+    p.add_argument("--skip-classical", action="store_true", help="our rows only (the classical ones kept from the "
+                   "results file)")
+    p.add_argument("--name", default="semhash (ours)", help="the method name of our rows (another recipe, another "
+                   "name: its rows are kept beside the default's)")
     p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "text_hashing")
     p.add_argument("--quick", action="store_true",
                    help=f"{QUICK['train']} training documents, {QUICK['queries']} queries a half, 1 epoch, 16 bits")
@@ -294,19 +305,21 @@ def main() -> None:
     proto = load_protocol(args.data_dir, args.quick)
     print(f"protocol: {proto.sizes} (dropped {proto.dropped}) in {time.time() - t0:.0f} s", flush=True)
     scorer = Scorer(proto)
-    rows = classical_rows(proto, scorer, bits_list, seeds)
+    rows = [] if args.skip_classical else classical_rows(proto, scorer, bits_list, seeds)
     if not args.skip_ours:
         rows += our_rows(proto, scorer, bits_list, seeds, args)
-    lines = summary(rows, bits_list)
-    print_table(lines, [("method", "method", "<28"), *[(f"{b} bits", str(b), ">14") for b in bits_list],
-                        ("note / source", "note", "<")])
     common = {"quick": args.quick, **{f"{k}_docs": v for k, v in proto.sizes.items()}}
-    save_rows(RESULTS / ("text_hashing_quick.json" if args.quick else OUT.name), [{**common, **r} for r in rows],
+    out = RESULTS / ("text_hashing_quick.json" if args.quick else OUT.name)
+    save_rows(out, [{**common, **r} for r in rows],
               key=lambda r: (r["method"], r["bits"], r["seed"], r.get("quick")), benchmark="text_hashing",
               protocol={"vocabulary": VOCABULARY, "tokens": [MIN_TOKENS, MAX_TOKENS], "svd": SVD_DIMS,
                         "dropped": proto.dropped},
               recipe={"preset": args.preset, "set": args.set, "epochs": args.epochs or "model default"},
               published=PUBLISHED)
+    saved = [r for r in json.loads(out.read_text())["rows"] if r["machine"] == machine()]  # the rows kept, too
+    print_table(summary(saved, bits_list), [("method", "method", "<28"),
+                                            *[(f"{b} bits", str(b), ">14") for b in bits_list],
+                                            ("note / source", "note", "<")])
     print(f"machine: {machine()}; {time.time() - t0:.0f} s; results in "
           f"{RESULTS / ('text_hashing_quick.json' if args.quick else OUT.name)}")
 

@@ -20,6 +20,9 @@ PRESETS: dict[str, dict] = {
     "tiny": {"input_shape": (1, 8, 8), "input_kind": "binary", "hidden": (16,), "latent_dim": 8, "activation": "elu"},
     "digits": {"input_shape": (1, 8, 8), "input_kind": "binary", "hidden": (256, 128), "latent_dim": 16, "activation": "elu",
                "train": {"epochs": 30, "lr": 3e-3}},
+    # MNIST's intensities, the default recipe (neighbourhood targets); 5 epochs, the kept one chosen on validation
+    # (after 1 epoch at 32 bits its own validation precision@100 was 0.864; ITQ on the test queries: 0.827)
+    "mnist": {"input_shape": (1, 28, 28), "input_kind": "binary", "train": {"epochs": 5}},
     # The paper's own model (targets "none"): its 20 Newsgroups architecture, 2000-500-500-(code), logistic, full
     # noise from the start; on documents this trained best of its variants (32 bits, 30 epochs: mAP 0.294 vs
     # 0.15-0.18 with ELU or log counts; 60 epochs: 0.312).
