@@ -26,7 +26,7 @@ def _log(run, split: str) -> list[dict]:
 
 
 def test_a_hasher_keeps_the_epoch_that_retrieves_its_validation_items_best(tmp_path, capsys):
-    run = aelab.fit("semhash", "digits", out=tmp_path / "r", config=TINY, progress=False,
+    run = aelab.fit("semhash", "digits", out=tmp_path / "r", config=TINY, progress=False, report=True,
                     train={"epochs": 4, "validation": 0.2, "lr": 3e-3})
     scores = _log(run.path, "validation")
     assert [round(r["epoch"]) for r in scores] == [1, 2, 3, 4]
@@ -34,6 +34,7 @@ def test_a_hasher_keeps_the_epoch_that_retrieves_its_validation_items_best(tmp_p
     (chosen,) = _log(run.path, "selection")
     assert chosen["epoch"] == 1 + int(np.argmax(values)) and chosen["value"] == max(values)
     assert f"kept epoch {chosen['epoch']} of 4" in capsys.readouterr().out
+    assert f"the weights are those of epoch {chosen['epoch']} of 4" in (run.path / "report.html").read_text().lower()
     # the run holds the chosen epoch: scored again on the same held-out items, it gives the chosen value
     train = load_dataset("digits", "train")
     fit_set, val_set = held_out(train, 0.2, 0)

@@ -390,6 +390,18 @@ def _stage_curves(main_records: list[dict[str, Any]], stages: Sequence[StageReco
     return "\n".join(parts)
 
 
+def _selection_note(records: list[dict[str, Any]]) -> str:
+    """The epoch a run kept on its validation items (TrainConfig.validation), when it chose one."""
+    chosen = [r for r in records if r.get("split") == "selection"]
+    if not chosen:
+        return ""
+    c = chosen[-1]
+    epochs = max((r.get("epoch", 0) for r in records if r.get("split") == "validation"), default=c["epoch"])
+    return (f'<p class="meta" id="selection">The weights are those of epoch {c["epoch"]} of {round(epochs)}, the best '
+            f'on the validation items held out of the training data ({_esc(c["metric"])} {c["value"]:.4g}); '
+            "the test split took no part in the choice.</p>\n")
+
+
 def write_report(
     run_dir: Path,
     model: "Autoencoder",
@@ -438,6 +450,7 @@ def write_report(
         parts = [
             f"<header><h1>{_esc(title)}</h1>\n"
             + (f'<p class="banner" id="unfinished">{_esc(unfinished)}</p>\n' if unfinished else "")
+            + _selection_note(records)
             + f"<p class=\"meta\">model <code>{_esc(model_name)}</code>"
             f" ({n_params:,} parameters; can {_esc(', '.join(capabilities(model)))})"
             f" &middot; data <code>{_esc(data_name)}</code>"
