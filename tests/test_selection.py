@@ -35,6 +35,10 @@ def test_a_hasher_keeps_the_epoch_that_retrieves_its_validation_items_best(tmp_p
     assert chosen["epoch"] == 1 + int(np.argmax(values)) and chosen["value"] == max(values)
     assert f"kept epoch {chosen['epoch']} of 4" in capsys.readouterr().out
     assert f"the weights are those of epoch {chosen['epoch']} of 4" in (run.path / "report.html").read_text().lower()
+    tests = _log(run.path, "test")  # the last test record is the kept model's, evaluated again if it was earlier
+    assert len(tests) == 4 + (chosen["epoch"] != 4) and tests[-1]["bce"] == pytest.approx(run.metrics["bce"])
+    if chosen["epoch"] != 4:
+        assert tests[-1]["bce"] == pytest.approx(tests[chosen["epoch"] - 1]["bce"])
     # the run holds the chosen epoch: scored again on the same held-out items, it gives the chosen value
     train = load_dataset("digits", "train")
     fit_set, val_set = held_out(train, 0.2, 0)

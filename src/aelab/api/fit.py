@@ -229,8 +229,6 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
                                                     _keep_best(spec, run, fit_set, val_set)]}
     model, result = train_run(spec, run, fit_set.x, fit_set.y, evaluate, resume=resume, overwrite=overwrite,
                               progress=progress, callbacks=callbacks, device=device, ranks=ranks)
-    if val_set is not None and test_x is not None:  # the last evaluation saw the last epoch, not the one kept
-        result = {}
     report = report and ranks.main
     spec = run.read_spec()
     if ranks.main:

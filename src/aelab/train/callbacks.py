@@ -32,6 +32,7 @@ class Trainer(Protocol):
     steps_per_epoch: int
 
     def clock(self) -> float: ...
+    def evaluate_now(self) -> None: ...
     def callback(self, kind: type[C]) -> C | None: ...
     def stop(self) -> None: ...
 
@@ -174,7 +175,8 @@ class KeepBest(Callback):
 
     `score(model) -> (metric, value)`, higher is better. Each score goes to metrics.jsonl (split "validation"); the
     best weights ride in the checkpoint, so a resumed run keeps choosing among all its epochs. At the last epoch the
-    best weights are put back before the final checkpoint: the run holds the chosen epoch, and says which.
+    best weights are put back before the final checkpoint (and evaluated again, so that the last test record is the
+    kept model's): the run holds the chosen epoch, and says which.
     """
 
     key = "best"
@@ -201,8 +203,10 @@ class KeepBest(Callback):
             self.chosen = {"epoch": epoch, "step": trainer.step, "metric": metric, "value": value}
             self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if trainer.step == trainer.total_steps:
-            model.load_state_dict(self.weights)
             epochs = math.ceil(trainer.total_steps / trainer.steps_per_epoch)
+            if self.chosen["step"] != trainer.step:  # an earlier epoch: its weights back, and its test numbers
+                model.load_state_dict(self.weights)
+                trainer.evaluate_now()
             if trainer.ranks.main:
                 self.log.append({"step": trainer.step, "epoch": trainer.step / trainer.steps_per_epoch,
                                  "split": "selection", "time": trainer.clock(), **self.chosen})

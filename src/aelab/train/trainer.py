@@ -247,7 +247,8 @@ class Trainer:
     def _due(self, every: int) -> bool:
         return (self.step % every == 0) if every else (self.step % self.steps_per_epoch == 0)
 
-    def _run_eval(self) -> None:
+    def evaluate_now(self) -> None:
+        """The caller's evaluation of the model as it is now, told to the callbacks (logged); none without one."""
         if self.evaluate_fn is None or not self.ranks.main:
             return
         self.model.eval()
@@ -380,7 +381,7 @@ class Trainer:
                 self._emit("on_step", terms)
                 last = self.step == self.total_steps
                 if self._due(self.cfg.eval_every) or last:
-                    self._run_eval()
+                    self.evaluate_now()
                 if self.step % self.steps_per_epoch == 0 or last:
                     self._emit("on_epoch_end")
                 if self._due(self.cfg.checkpoint_every) or last:
