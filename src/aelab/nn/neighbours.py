@@ -9,7 +9,8 @@ import numpy as np
 
 from .itq import itq, principal_components
 
-CHUNK = 1024  # rows of the (chunk x N) similarity block at a time
+CHUNK = 1024  # rows of the (chunk x N) similarity block at a time (fewer for large N: at most BLOCK numbers)
+BLOCK = 2**26
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -19,15 +20,16 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def nearest(features: np.ndarray, k: int) -> np.ndarray:
-    """(N, k) indices of each row's k most cosine-similar other rows (rows of unit length)."""
+    """(N, k) indices of each row's k most cosine-similar other rows (rows of unit length). Exact: N^2 D work."""
     n = len(features)
     k = min(k, n - 1)
     out = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, CHUNK):
-        sims = features[start : start + CHUNK] @ features.T
+    chunk = max(1, min(CHUNK, BLOCK // max(n, 1)))
+    for start in range(0, n, chunk):
+        sims = features[start : start + chunk] @ features.T
         rows = np.arange(len(sims))
         sims[rows, rows + start] = -np.inf  # not its own neighbour
-        out[start : start + CHUNK] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        out[start : start + chunk] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     return out
 
 
