@@ -29,6 +29,7 @@ from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, sav
 from text_hashing import Scorer, classical_rows, load_protocol, our_rows
 from aelab.data.text import locate_newsgroups, read_tsv
 from aelab.models import model_class
+from aelab.runs import RunFolder
 
 GRID = {"neighbours": (5, 10, 20), "hops": (1, 2, 3)}
 TUNING_BITS = 32
@@ -48,9 +49,8 @@ def _runs(args: argparse.Namespace, part: str, **more: object) -> argparse.Names
 
 
 def _chosen_value(run: str) -> float:
-    """The run's own validation score of the epoch it kept (its metrics.jsonl)."""
-    rows = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
-    return float(next(r for r in rows if r["split"] == "selection")["value"])
+    """The run's own validation score of the epoch it kept (its metrics log)."""
+    return float(next(r for r in RunFolder(run).metrics.records() if r["split"] == "selection")["value"])
 
 
 def part_a(groups: list[str], args: argparse.Namespace) -> list[dict]:
