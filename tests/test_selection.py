@@ -110,3 +110,23 @@ def test_documents_enter_as_the_tfidf_of_the_training_set():
     model.prepare(counts)
     want = TfidfTransformer(sublinear_tf=True).fit(counts.numpy()).transform(counts.numpy()).toarray()
     assert np.allclose(model.features(counts).numpy(), want, atol=1e-5)
+
+
+def test_long_codes_from_a_subspace_are_several_codes_of_its_directions():
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(6), 50)
+    x = (rng.standard_normal((6, 40)) * 3)[labels] + rng.standard_normal((300, 40))
+    plain = neighbourhood_codes(x, 8, neighbours=5, hops=2)
+    assert np.array_equal(neighbourhood_codes(x, 8, neighbours=5, hops=2, subspace=8), plain)  # not longer: the same
+    codes = neighbourhood_codes(x, 20, neighbours=5, hops=2, subspace=8)
+    assert codes.shape == (300, 20) and 0.2 < codes.mean(0).min() and codes.mean(0).max() < 0.8
+    assert not np.array_equal(codes[:, :8], codes[:, 8:16])  # each part its own rotation
+    dist = (codes[:, None, :] != codes[None, :, :]).sum(2)
+    same = labels[:, None] == labels[None, :]
+    assert dist[same].mean() < 0.5 * dist[~same].mean()
+    model = build_model("semhash", {"input_shape": [40], "hidden": [16], "latent_dim": 20, "subspace": 8,
+                                    "input_kind": "binary"})
+    model.set_training_data(torch.from_numpy((x - x.min()) / (x.max() - x.min())).float())
+    assert model.targets.shape == (300, 20)
+    with pytest.raises(ConfigError, match="subspace"):
+        build_model("semhash", {"input_shape": [40], "subspace": -1})

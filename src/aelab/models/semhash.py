@@ -58,6 +58,10 @@ class SemhashConfig(Net):
     targets: str = "neighbours"
     neighbours: int = 10  # k of the k-nearest-neighbour graph the targets are smoothed over
     hops: int = 2  # smoothing steps over that graph
+    # > 0: target codes longer than this are several ITQ codes of the top `subspace` smoothed directions (0: one code
+    # over as many directions as bits); measured better at 64 and 128 bits with 32, not yet the default (see
+    # nn/neighbours.py::subspace_codes)
+    subspace: int = 0
     tfidf: bool = True  # documents enter the encoder as sublinear TF-IDF (idf of the training set), unit length
     log_counts: bool = False  # documents enter the encoder as log(1 + counts) (the paper: the counts themselves)
     code_noise: float = 4.0  # std of the deterministic noise on the code units' inputs (the paper: variance 16)
@@ -86,6 +90,8 @@ class SemhashConfig(Net):
             raise ConfigError(f"noise_ramp is a share of training in [0, 1], got {self.noise_ramp}")
         if self.targets not in TARGETS:
             raise ConfigError(f"unknown targets {self.targets!r}; use {' or '.join(TARGETS)}")
+        if self.subspace < 0:
+            raise ConfigError(f"subspace is a number of directions >= 0 (0: off), got {self.subspace}")
         if self.neighbours < 1 or self.hops < 0:
             raise ConfigError(f"neighbours must be >= 1 and hops >= 0, got neighbours={self.neighbours} hops={self.hops}")
         if self.tfidf and self.log_counts:
@@ -154,8 +160,9 @@ class SemanticHasher(Denoiser, Autoencoder):
         from ..nn.neighbours import neighbourhood_codes
 
         feats = map_batches(self, x, self.features, batch_size=4096).numpy()
-        self.targets = torch.from_numpy(neighbourhood_codes(feats, self.config.latent_dim, self.config.neighbours,
-                                                            self.config.hops))
+        c = self.config
+        self.targets = torch.from_numpy(neighbourhood_codes(feats, c.latent_dim, c.neighbours, c.hops,
+                                                            subspace=c.subspace))
 
     def code_logits(self, x: Tensor) -> Tensor:
         """The code units' total inputs (before the logistic)."""
