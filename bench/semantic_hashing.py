@@ -134,7 +134,7 @@ def plot(rows: list[dict], path: Path) -> None:
     for i, (dataset, bits) in enumerate(panels):
         ax = fig.add_subplot((len(panels) + 3) // 4, min(4, len(panels)), i + 1)
         for r in rows:
-            if (r["dataset"], r["bits"]) == (dataset, bits) and "curve" in r and not r.get("seed"):
+            if (r["dataset"], r["bits"]) == (dataset, bits) and "curve" in r and r.get("seed") == 0:
                 ax.plot(r["curve"]["recall"], r["curve"]["precision"], marker=".", markersize=3, label=r["method"])
         ax.set_title(f"{dataset}, {bits} bits (seed 0)", fontsize=9)
         ax.set_xlabel("recall")
