@@ -23,6 +23,7 @@ from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, sav
 import aelab
 from aelab.api.data import load_run_data
 from aelab.batching import map_batches
+from aelab.config import notes_once
 from aelab.eval.code_usage import code_usage
 from aelab.eval.hashing import itq, tfidf
 from aelab.eval.retrieval import cosine_distances, hamming_distances, ranking_scores
@@ -30,6 +31,7 @@ from aelab.eval.retrieval import cosine_distances, hamming_distances, ranking_sc
 OUT = RESULTS / "user_corpus.json"
 
 
+@notes_once()
 def main() -> None:
     p = bench_parser(__doc__, epochs=0, batch_size=0, lr=0.0)
     p.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "data" / "20newsgroups" / "train.tsv.gz")
