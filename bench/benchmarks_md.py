@@ -282,6 +282,8 @@ def semantic_hashing(d: dict) -> str:
                      for b in bits), default=1)
         queries = new[0]["queries"]
         flag = f" --queries {queries}" if queries < test_items.get(dataset, queries) else ""
+        epochs = sorted({r["epochs"] for r in new if r.get("epochs")})
+        flag += f" --epochs {epochs[0]}" if len(epochs) == 1 else ""  # the runs' recipe overridden on the command line
         presets = sorted({str(r.get("preset")) for r in new if r["method"] == "semhash (ours)" and "preset" in r})
         lines += ["", f"### {dataset} ({queries} queries, {new[0]['database']} items)", "",
                   f"`python bench/semantic_hashing.py --datasets {dataset} --bits {','.join(map(str, bits))} "

@@ -103,7 +103,8 @@ def run_dataset(dataset: str, args) -> list[dict]:
                 p100 = float((db_y[order[:, :100]] == q_y[:, None]).mean())
                 found.append({"method": f"semhash short-list {SHORT_LIST}, tf-idf re-rank", "precision@100": p100})
             for f in found:
-                rows.append({**common, "bits": bits, "seed": seed, "preset": _preset(dataset, args), **f})
+                rows.append({**common, "bits": bits, "seed": seed, "preset": _preset(dataset, args),
+                             **({"epochs": args.epochs} if args.epochs else {}), **f})
                 shown = "  ".join(f"{k} {f[k]:.3f}" for k in ("map", "precision@100", "precision_r2") if k in f)
                 print(f"{dataset} {bits:>3} bits seed {seed}  {f['method']:<40} {shown}", flush=True)
     return rows
