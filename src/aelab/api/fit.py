@@ -250,12 +250,17 @@ def held_out(train_set: Any, share: float, seed: int) -> tuple[Any, Any]:
     import torch
 
     n = len(train_set.x)
-    n_val = max(1, round(n * share))
+    n_val = n - trained_rows(n, share)
     if n - n_val < 2:
         raise ConfigError(f"{n} training items are too few to hold out {share:g} of them for validation; "
                           "give more data or --validation 0")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return _rows(train_set, order[n_val:].sort().values), _rows(train_set, order[:n_val].sort().values)
+
+
+def trained_rows(n: int, share: float) -> int:
+    """How many of n training items a run trains on when it holds out `share` of them for validation."""
+    return n - (max(1, round(n * share)) if share else 0)
 
 
 def _rows(data: Any, rows: Any) -> Any:
@@ -271,13 +276,13 @@ def _rows(data: Any, rows: Any) -> Any:
 def _keep_best(spec: RunSpec, run: RunFolder, fit_set: Any, val_set: Any) -> Any:
     """The callback that scores each epoch on the validation items and keeps the best (train/callbacks.py)."""
     from ..eval.selection import validation_score
-    from ..models import build_model
+    from ..models import model_class
     from ..train.callbacks import KeepBest
 
-    model = build_model(spec.model, spec.stage(MAIN).model_config)
-    score = validation_score(model, eval_data(fit_set.x, spec.train), fit_set.y, eval_data(val_set.x, spec.train),
-                             val_set.y, documents=getattr(fit_set, "vocabulary", None) is not None)
-    return KeepBest(lambda m: score(m), run.stage(MAIN).metrics)
+    score = validation_score(model_class(spec.model), eval_data(fit_set.x, spec.train), fit_set.y,
+                             eval_data(val_set.x, spec.train), val_set.y,
+                             documents=getattr(fit_set, "vocabulary", None) is not None)
+    return KeepBest(score, run.stage(MAIN).metrics)
 
 
 def _say_if_collapsed(model: Any, x: Any) -> None:
@@ -323,7 +328,7 @@ def _resume(model: Any, data: Any, out: Any, preset: Any, config: Any, train: An
         if epochs < stored.train.epochs:
             raise ConfigError(f"the run has {stored.train.epochs} epochs; --epochs can extend it, not shorten it")
         if ranks.main:  # rank 0 alone writes the run folder
-            extend(folder, epochs, overwrite, len(held_out(train_set, stored.train.validation, stored.train.seed)[0]))
+            extend(folder, epochs, overwrite, trained_rows(len(train_set.x), stored.train.validation))
         ranks.barrier()
     return _train(folder.read_spec(), folder, train_set, test_set, True, False, device, progress, report, callbacks,
                   ranks)

@@ -16,16 +16,19 @@ from torch import Tensor
 from ..batching import map_batches
 from ..errors import ConfigError
 from ..models.capabilities import BinaryCoder
+from ..nn.neighbours import nearest, unit_rows
+from .hashing import tfidf
 
 MAX_QUERIES = 2000  # validation queries scored at most (a seeded subset): the score is read after every epoch
 NEAREST = 10  # input-space neighbours a label-free score looks for
 
 
-def validation_score(model: object, fit_x: Tensor, fit_y: Tensor | None, val_x: Tensor, val_y: Tensor | None,
+def validation_score(model: type, fit_x: Tensor, fit_y: Tensor | None, val_x: Tensor, val_y: Tensor | None,
                      documents: bool = False) -> Callable[[object], tuple[str, float]]:
-    """A function model -> (metric, value) for `KeepBest`, with what it needs of the data computed once;
-    `documents`: the items are word counts (their neighbours by TF-IDF cosine)."""
-    if not isinstance(model, BinaryCoder):
+    """A function model -> (metric, value) for `KeepBest`, with what it needs of the data computed once; `model` is
+    the model's class (checked before anything trains); `documents`: the items are word counts (their neighbours by
+    TF-IDF cosine)."""
+    if not issubclass(model, BinaryCoder):  # the Protocol holds only methods: a class answers it
         raise ConfigError(f"validation chooses the epoch by retrieval, and model {getattr(model, 'name', model)!r} "
                           "has no binary codes; leave validation at 0")
     if len(val_x) > MAX_QUERIES:
@@ -55,24 +58,12 @@ def _codes(model: object, x: Tensor) -> np.ndarray:
     return map_batches(model, x, model.binary_codes).numpy()  # type: ignore[attr-defined]
 
 
-def _features(x: np.ndarray, train: np.ndarray, counts: bool) -> np.ndarray:
-    if counts:
-        from .hashing import tfidf
-
-        return tfidf(train, x)
-    flat = x.reshape(len(x), -1).astype(np.float32)
-    return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
-
-
 def _input_neighbours(fit_x: Tensor, val_x: Tensor, n: int, counts: bool) -> np.ndarray:
     """(Q, n) indices of each validation item's n nearest training items by cosine in input space."""
     fit, val = fit_x.flatten(1).numpy(), val_x.flatten(1).numpy()
-    db, q = _features(fit, fit, counts), _features(val, fit, counts)
-    out = np.empty((len(q), n), dtype=np.int64)
-    for start in range(0, len(q), 256):
-        sims = q[start : start + 256] @ db.T
-        out[start : start + 256] = np.argpartition(-sims, n - 1, axis=1)[:, :n]
-    return out
+    if counts:
+        fit, val = tfidf(fit, fit), tfidf(fit, val)
+    return nearest(unit_rows(val), n, database=unit_rows(fit))
 
 
 def neighbour_recall(queries: np.ndarray, database: np.ndarray, wanted: np.ndarray, k: int) -> float:

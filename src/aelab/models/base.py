@@ -337,6 +337,11 @@ def model_class(name: str) -> type[Trainable]:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(model_names())}") from None
 
 
+def saved_config(config_class: type, config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict read from a run folder, each key its class has gained since (`ADDED`) at its old value."""
+    return {**getattr(config_class, "ADDED", {}), **config}
+
+
 def build_model(name: str, config: dict[str, Any] | Any, saved: bool = False) -> Trainable:
     """Instantiate a registered model from a config dict (or its dataclass).
 
@@ -345,7 +350,7 @@ def build_model(name: str, config: dict[str, Any] | Any, saved: bool = False) ->
     """
     cls = model_class(name)
     if saved and not dataclasses.is_dataclass(config):
-        config = {**getattr(cls.Config, "ADDED", {}), **config}
+        config = saved_config(cls.Config, config)
     cfg = config if dataclasses.is_dataclass(config) else from_dict(cls.Config, config, f"{name} config")
     return cls(cfg)
 

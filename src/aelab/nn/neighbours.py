@@ -19,16 +19,19 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def nearest(features: np.ndarray, k: int) -> np.ndarray:
-    """(N, k) indices of each row's k most cosine-similar other rows (rows of unit length). Exact: N^2 D work."""
-    n = len(features)
-    k = min(k, n - 1)
-    out = np.empty((n, k), dtype=np.int64)
-    chunk = max(1, min(CHUNK, BLOCK // max(n, 1)))
-    for start in range(0, n, chunk):
-        sims = features[start : start + chunk] @ features.T
-        rows = np.arange(len(sims))
-        sims[rows, rows + start] = -np.inf  # not its own neighbour
+def nearest(features: np.ndarray, k: int, database: np.ndarray | None = None) -> np.ndarray:
+    """(Q, k) indices of each row's k most cosine-similar rows of `database` (rows of unit length); without a
+    database, of the other rows of `features` (never itself). Exact: Q N D work."""
+    own = database is None
+    db = features if own else database
+    k = min(k, len(db) - own)
+    out = np.empty((len(features), k), dtype=np.int64)
+    chunk = max(1, min(CHUNK, BLOCK // max(len(db), 1)))
+    for start in range(0, len(features), chunk):
+        sims = features[start : start + chunk] @ db.T
+        if own:
+            rows = np.arange(len(sims))
+            sims[rows, rows + start] = -np.inf  # not its own neighbour
         out[start : start + chunk] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     return out
 
@@ -50,8 +53,9 @@ def neighbourhood_codes(features: np.ndarray, bits: int, neighbours: int = 10, h
     """(N, bits) bool: ITQ codes of the items smoothed over their k-nearest-neighbour graph.
 
     The graph is of the features (cosine); the smoothing runs in their top `dims` principal directions (at least
-    `bits`), which on 20 Newsgroups' validation queries retrieved better than smoothing the TF-IDF itself (precision@100
-    0.661 vs 0.642 at 32 bits) and costs N x dims instead of N x vocabulary. `subspace` > 0: a code longer than it is
+    `bits`), which in an exploratory comparison on 20 Newsgroups' validation queries (one seed, a script outside the
+    repository) retrieved better than smoothing the TF-IDF itself (precision@100 0.661 vs 0.642 at 32 bits), and costs
+    N x dims instead of N x vocabulary. `subspace` > 0: a code longer than it is
     several ITQ codes of the top `subspace` smoothed directions, each from another random rotation, side by side,
     instead of one code over as many directions as bits (see `subspace_codes`).
     """
@@ -70,7 +74,8 @@ def subspace_codes(z: np.ndarray, bits: int, subspace: int, seed: int = 0) -> np
     """(N, bits) bool: ceil(bits / subspace) ITQ codes of z's top `subspace` principal directions, each after its own
     seeded random rotation, concatenated. The directions past the first few dozen carry little but noise, and
     every bit drawn from them blurs a Hamming ranking; several codes of the same informative directions do not
-    (20 Newsgroups, validation queries: 64 bits 0.673 vs 0.661, 128 bits 0.680 vs 0.664, with subspace 32)."""
+    (exploratory, one seed, a script outside the repository: 20 Newsgroups' validation queries, 64 bits 0.673 vs
+    0.661, 128 bits 0.680 vs 0.664 with subspace 32; to be measured by the benches before it becomes a default)."""
     mean, top = principal_components(z, min(subspace, z.shape[1]))
     v = (z - mean) @ top
     parts, left, k = [], bits, 0

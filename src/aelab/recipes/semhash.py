@@ -21,7 +21,7 @@ PRESETS: dict[str, dict] = {
     "digits": {"input_shape": (1, 8, 8), "input_kind": "binary", "hidden": (256, 128), "latent_dim": 16, "activation": "elu",
                "train": {"epochs": 30, "lr": 3e-3}},
     # MNIST's intensities, the default recipe (neighbourhood targets); 5 epochs, the kept one chosen on validation
-    # (after 1 epoch at 32 bits its own validation precision@100 was 0.864; ITQ on the test queries: 0.827)
+    # (bench/semantic_hashing.py --datasets mnist, BENCHMARKS.md: above ITQ on mAP and P@100 at 16-128 bits)
     "mnist": {"input_shape": (1, 28, 28), "input_kind": "binary", "train": {"epochs": 5}},
     # The paper's own model (targets "none"): its 20 Newsgroups architecture, 2000-500-500-(code), logistic, full
     # noise from the start; on documents this trained best of its variants (32 bits, 30 epochs: mAP 0.294 vs

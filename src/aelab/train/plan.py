@@ -11,7 +11,7 @@ import torch
 from .. import recipes
 from ..config import from_dict, to_dict
 from ..errors import ConfigError
-from ..models.base import Trainable, build_model, model_class
+from ..models.base import Trainable, build_model, model_class, saved_config
 from ..recipes.stages import DATA, MAIN, RunSpec, Stage
 from ..recipes.train import TrainConfig
 
@@ -21,7 +21,7 @@ def full_config(model: str, config: Any, saved: bool = False) -> dict[str, Any]:
     `saved`: read from a run folder, where a key added since takes the value it had before (`Config.ADDED`)."""
     cls = model_class(model).Config
     if saved and isinstance(config, dict):
-        config = {**getattr(cls, "ADDED", {}), **config}
+        config = saved_config(cls, config)
     try:
         return json.loads(json.dumps(to_dict(from_dict(cls, config, f"{model} config"))))
     except ConfigError:
