@@ -142,10 +142,10 @@ def fit(
 
     `model`: a registered name (its recipe: `preset`, then `config` and `train` overrides, `pretrain` / `prior`
     stages), or a RunSpec planned already. `data`: a registered name or a path (read with `data_dir` and
-    `data_options`: image_size, val_fraction, patch, patch_count), a `Dataset`, or a bare tensor. `test`: "split"
-    scores on the data's held-out split, None on nothing, or a Dataset / tensor. `resume` continues the run in
-    `out` with its recorded settings (`data` may then point to its data in a new place, or hand the run's data
-    over as a Dataset or tensor; `epochs` extends a finished run). `callbacks` adds trainer callbacks by stage
+    `data_options`: image_size, val_fraction, patch, patch_count, patch_split), a `Dataset`, or a bare tensor.
+    `test`: "split" scores on the data's held-out split, None on nothing, or a Dataset / tensor. `resume` continues
+    the run in `out` with its recorded settings (`data` may then point to its data in a new place, or hand the run's
+    data over as a Dataset or tensor; `epochs` extends a finished run). `callbacks` adds trainer callbacks by stage
     name ("model" for the run's own).
     """
     from ..train.distributed import SINGLE
@@ -169,6 +169,8 @@ def fit(
                     preset_for=train_set.name if _registered(train_set) else "")
         if train_set.vocabulary is not None:  # documents: the words counted, so that every later read counts the same
             options = {**options, "vocabulary": list(train_set.vocabulary)}
+        if train_set.patch_split is not None:  # photos: by photo or by region, so that every later read splits alike
+            options = {**options, "patch_split": train_set.patch_split}
         spec = dataclasses.replace(spec, data_options=options, fingerprint=fingerprint(train_set.x))
     out = Path(out) if out is not None else Path("runs") / f"{spec.model}-{Path(str(spec.data)).stem}"
     return _train(spec, RunFolder(out), train_set, _test_set(test, spec, None, data_dir, named), False, overwrite,

@@ -29,6 +29,7 @@ def load_dataset(
     vocab_size: int | None = None,
     patch: int | None = None,
     patch_count: int | None = None,
+    patch_split: str | None = None,
 ) -> Dataset:
     """Load a dataset by registered name (digits, mnist, fashion-mnist, 20newsgroups, ...) or path.
 
@@ -44,7 +45,9 @@ def load_dataset(
     words; image_size and grayscale are refused.
 
     `patches:FOLDER` is random patch x patch crops (default 32) of the photos in FOLDER, patch_count of them
-    (default 50,000) over all photos, split by photo (data/patches.py); patch and patch_count apply to it alone.
+    (default 50,000) over all photos, split by photo, or by region of each photo when too few photos are large
+    enough for that (one photo), or as patch_split says ("photo", "region"; data/patches.py); patch, patch_count and
+    patch_split apply to it alone.
 
     val_fraction (0 <= f < 1) is the share held out as the test split; None keeps each data set's
     own split: 10% of a folder, .npy or .tsv file, 297 of digits' 1797, the official test files of
@@ -64,10 +67,10 @@ def load_dataset(
             raise DataError(f"--image-size does not apply to {name}: patches keep the photos' scale; use --patch N")
         _refuse_text_options(name, text_options)
         return load_patch_folder(folder, split, patch or DEFAULT_PATCH, patch_count or DEFAULT_PATCH_COUNT,
-                                 grayscale, val_fraction, name=name)
-    if patch is not None or patch_count is not None:
-        raise DataError(f"--patch and --patch-count apply to photos read as patches (--data patches:FOLDER), "
-                        f"not to {name}")
+                                 grayscale, val_fraction, name=name, patch_split=patch_split)
+    if patch is not None or patch_count is not None or patch_split is not None:
+        raise DataError(f"--patch, --patch-count and patch_split apply to photos read as patches "
+                        f"(--data patches:FOLDER), not to {name}")
     source = find_dataset(name)
     if source is not None:
         return source.load(split, data_dir, size, grayscale, val_fraction=val_fraction, **text_options)

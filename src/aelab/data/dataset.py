@@ -54,6 +54,8 @@ class Dataset:
     file, and a test file row i is `train + i`, e.g. 60000 + i for MNIST). `files` holds the path
     of each row's file relative to the folder (folders only). A loader that does not know its rows'
     sources leaves index None. Rows keep the split's own order (the seeded permutation for train/test).
+    `patch_split` says how a patch data set's train and test were drawn apart: "photo" or "region"
+    (data/patches.py; a run records it, so that every later read splits alike); None for other data.
     """
 
     x: torch.Tensor
@@ -65,6 +67,7 @@ class Dataset:
     kind: str = "image"
     vocabulary: list[str] | None = None
     texts: list[str] | None = None
+    patch_split: str | None = None
 
     def __post_init__(self) -> None:
         # programming errors of a loader, not user errors: a wrong kind would send counts to image code

@@ -4,11 +4,13 @@ What `--data patches:FOLDER --patch N` trains on:
 
 - `random_patches(images, patch, count, rng)` draws training crops from photos of differing sizes,
   each photo's share in proportion to its area; `load_patch_folder` makes a Dataset of them from a
-  folder, split by photo.
+  folder, split by photo, or by region of each photo (`region_bands`) when too few photos are large enough
+  to give both train and test one (a single photo).
 - `check_patch` and `check_image` are the checks every patch size and image passes, here and in
   restore/tiling.py (which cuts a photo into overlapping tiles for inference and blends them back).
 
 The crops are torch-free; only `load_patch_folder` builds torch tensors (imported when it runs).
+Photo sizes in messages are width x height, as photo viewers give them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
+from ..config import note_once
 from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -30,7 +33,10 @@ __all__ = [
     "PATCHES_PREFIX",
     "DEFAULT_PATCH",
     "DEFAULT_PATCH_COUNT",
+    "PATCH_SPLITS",
     "check_patch",
+    "check_patch_split",
+    "region_bands",
     "check_image",
     "patch_counts",
     "random_crops",
@@ -43,6 +49,7 @@ PATCHES_PREFIX = "patches:"  # `--data patches:FOLDER`
 DEFAULT_PATCH = 32
 DEFAULT_PATCH_COUNT = 50_000  # 50,000 3x32x32 patches are 614 MB of float32, the size of CIFAR-10's training set
 PATCH_SEED = 0  # the patch data set's draw is fixed, like every data set's split
+PATCH_SPLITS = ("photo", "region")  # how train and test are drawn apart; None: by photo unless a split gets no patch
 
 
 class PatchSample(NamedTuple):
@@ -68,6 +75,22 @@ def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     if a.shape[0] < 1 or a.shape[1] < 1 or a.shape[2] < 1:
         raise DataError(f"{what} has no pixels (shape {a.shape})")
     return a if np.issubdtype(a.dtype, np.floating) else a.astype(np.float32)
+
+
+def check_patch_split(patch_split: str | None) -> str | None:
+    """patch_split as "photo", "region" or None (decided by the folder); else a one-line ConfigError."""
+    if patch_split is None or patch_split in PATCH_SPLITS:
+        return patch_split
+    raise ConfigError(f"patch_split must be 'photo' or 'region' (or None: decided by the folder), got {patch_split!r}")
+
+
+def region_bands(length: int, patch: int, val_fraction: float | None = None) -> tuple[int, int] | None:
+    """(training, held-out) lengths of a photo's side split by region: val_fraction of it (None: 10%), at least one
+    patch, held out at its end; None when either part would be shorter than the patch."""
+    from .dataset import train_count  # the held-out share rounds as a folder's split does
+
+    held = max(patch, length - train_count(length, val_fraction))
+    return (length - held, held) if length - held >= patch else None
 
 
 def patch_counts(
@@ -148,6 +171,7 @@ def load_patch_folder(
     val_fraction: float | None = None,
     name: str | None = None,
     seed: int = PATCH_SEED,
+    patch_split: str | None = None,
 ) -> "Dataset":
     """Random patch x patch crops of the photos under folder as (N, C, patch, patch) in [0, 1], split by photo.
 
@@ -156,54 +180,135 @@ def load_patch_folder(
     test patches come from photos never seen in training. Photos are split as a folder's images
     are (split_indices over the sorted files, val_fraction None: 10%). Photos are read at their own
     size (no resizing) one at a time; those smaller than the patch give none (one warning line).
+
+    When that split would leave train or test without a photo at least patch x patch (one photo), each
+    photo is split by region instead, said in one note: the end of its longer side (its height when square),
+    val_fraction of it (None: 10%) and at least one patch, is its test region, the rest its training region
+    (`region_bands`); each crop lies inside one region, the count shared over regions by area; photos too
+    small for two regions give none. patch_split "photo" or "region" forces either; Dataset.patch_split says
+    which was used (a run records it). With nothing held out (val_fraction 0) every photo trains whole.
     C is 1 when every photo is grey, else 3 (grayscale=True/False forces it). Dataset.index is each
     row's row in the "all" split; Dataset.files the photo's path relative to folder.
     """
+    import dataclasses
+
     import torch
 
-    from .dataset import allocate, check_split, check_val_fraction, finish, list_folder, refuse_empty_test, split_indices
+    from .dataset import (DEFAULT_VAL_FRACTION, allocate, check_split, check_val_fraction, finish, list_folder,
+                          refuse_empty_test, split_indices)
     from .images import IMAGE_SUFFIXES, _header, list_images, read_image
 
     split = check_split(split)
     val_fraction = check_val_fraction(val_fraction)
     check_patch(patch)
+    patch_split = check_patch_split(patch_split)
     folder = Path(folder)
     label = name if name is not None else f"{PATCHES_PREFIX}{folder}"
     refuse_empty_test(label, split, val_fraction)
     paths = list_folder(folder, list_images)
     if not paths:
         raise DataError(f"{folder}: no photos found ({', '.join(IMAGE_SUFFIXES)}, searched recursively)")
+    names = [p.relative_to(folder).as_posix() for p in paths]
 
     # headers only: the draw needs each photo's area and min(H, W), both the same before and after EXIF rotation
     headers = [_header(p, grayscale is None) for p in paths]
     if grayscale is None:  # decided over ALL photos, so train and test agree on the channel count
         grayscale = all(grey for grey, _ in headers)
-    counts, skipped = patch_counts([size for _, size in headers], patch, count, np.random.default_rng(seed))
-    if skipped:
-        print(
-            f"aelab: warning: {label}: {skipped} of {len(paths)} photos are smaller than {patch}x{patch} "
-            "and give no patches",
-            file=sys.stderr,
-        )
-    first_row = np.concatenate([[0], np.cumsum(counts)[:-1]])  # each photo's first row in the "all" split
+    sizes = [size for _, size in headers]
+    fits = np.array([min(size) >= patch for size in sizes])
+    if not fits.any():
+        nearest = max(range(len(sizes)), key=lambda i: (min(sizes[i]), sizes[i][0] * sizes[i][1]))
+        raise _too_small(label, names, sizes, nearest, f"a {patch}x{patch} patch",
+                         f"use --patch {min(sizes[nearest])} or less")
+    # by photo unless a split would get no photo that gives patches; the choice reads the headers alone, so
+    # every split (and a resume) makes it alike
+    empty = None if val_fraction == 0 else next(
+        (s for s in ("train", "test") if not fits[split_indices(len(paths), s, val_fraction=val_fraction)].any()), None)
+    by_region = val_fraction != 0 and (patch_split or ("region" if empty else "photo")) == "region"
+    need = _region_need(patch, val_fraction) if by_region else 0  # the longer side two regions need
 
-    photos = split_indices(len(paths), split, val_fraction=val_fraction)
-    photos = photos[counts[photos] > 0]
-    n = int(counts[photos].sum())
+    # what the crops are drawn from: (photo, part, start, end along the photo's longer side); part None: all of it
+    if not by_region:
+        pieces = [(i, None, 0, max(size)) for i, size in enumerate(sizes)]
+        chosen = split_indices(len(paths), split, val_fraction=val_fraction)
+        if split == empty:  # only when patch_split forces "photo"
+            raise DataError(f"{label}: split by photo, the {split!r} split holds no photo of at least {patch}x{patch}; "
+                            "split it by region (patch_split 'region') or use a smaller --patch")
+    else:
+        pieces = []
+        for i, size in enumerate(sizes):
+            bands = region_bands(max(size), patch, val_fraction) if fits[i] else None
+            if bands is not None:
+                pieces += [(i, "train", 0, bands[0]), (i, "test", bands[0], max(size))]
+        if not pieces:
+            largest = max(np.flatnonzero(fits), key=lambda i: max(sizes[i]))
+            raise _too_small(label, names, sizes, largest,
+                             f"a training and a test region of {patch}x{patch} patches ({need} pixels along one side)",
+                             "use a smaller --patch, more photos, or --val-fraction 0")
+        chosen = np.array([k for k, piece in enumerate(pieces) if split in ("all", piece[1])], dtype=np.int64)
+        f = DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
+        why = ("one photo cannot be split by photo" if len(paths) == 1 else
+               f"split by photo, the {empty!r} split would hold no photo of at least {patch}x{patch}" if empty else
+               "patch_split is 'region'")
+        note_once(("patches split by region", str(folder.resolve()), str(patch), repr(val_fraction)),
+                  lambda: f"{label}: {why}, so each photo is split by region: the last {f * 100:g}% of its longer side "
+                          f"(at least {patch} pixels: the bottom band, or the right one when wider than high) is the "
+                          "test split, the rest trains, and no patch crosses between them")
+    small = int((~fits).sum())
+    unsplit = int(fits.sum()) - len(pieces) // 2 if by_region else 0
+    if small or unsplit:
+        parts = [f"{small} of {len(paths)} photos are smaller than {patch}x{patch}"] if small else []
+        parts += [f"{unsplit} of {len(paths)} photos have fewer than {need} pixels along their longer side, "
+                  "too few for two regions"] if unsplit else []
+        print(f"aelab: warning: {label}: {' and '.join(parts)} and give no patches", file=sys.stderr)
+    shapes = [(end - start, min(sizes[i])) for i, _, start, end in pieces]
+    counts, _ = patch_counts(shapes, patch, count, np.random.default_rng(seed))
+    first_row = np.concatenate([[0], np.cumsum(counts)[:-1]])  # each piece's first row in the "all" split
+
+    chosen = chosen[counts[chosen] > 0]
+    n = int(counts[chosen].sum())
     if n == 0:
-        raise DataError(f"{label}: the {split!r} split's photos are all smaller than {patch}x{patch}; use a smaller --patch")
+        raise DataError(f"{label}: none of the {count} patches falls in the {split!r} split; raise --patch-count")
     c = 1 if grayscale else 3
     x = allocate(label, (n, c, patch, patch), f"{n} patches of {c}x{patch}x{patch}")
     index = np.empty(n, dtype=np.int64)
     files: list[str] = []
-    row = 0
-    for i in photos:
-        k = int(counts[i])
-        image = read_image(paths[i], None, grayscale).numpy()
-        # a photo's crops come from a generator of its own, so a split reads only its photos and still
+    row, read = 0, (-1, None)
+    for piece in chosen:
+        i, part, start, end = pieces[piece]
+        k = int(counts[piece])
+        if read[0] != i:  # a photo's two regions are read once
+            read = (i, read_image(paths[i], None, grayscale).numpy())
+        # a piece's crops come from a generator of its own, so a split reads only its photos and still
         # gets exactly the rows the "all" split has for them
-        x[row : row + k], _ = random_crops(image, patch, k, np.random.default_rng([seed, int(i)]))
-        index[row : row + k] = first_row[i] + np.arange(k)
-        files += [paths[i].relative_to(folder).as_posix()] * k
+        rng = np.random.default_rng([seed, int(i)] if part is None else [seed, int(i), ("train", "test").index(part)])
+        x[row : row + k], _ = random_crops(_along_longer_side(read[1], start, end), patch, k, rng)
+        index[row : row + k] = first_row[piece] + np.arange(k)
+        files += [names[i]] * k
         row += k
-    return finish(torch.from_numpy(x), None, label, None, split, None, None, index=index, files=files)
+    data = finish(torch.from_numpy(x), None, label, None, split, None, None, index=index, files=files)
+    return dataclasses.replace(data, patch_split="region" if by_region else "photo")
+
+
+def _along_longer_side(image: np.ndarray, start: int, end: int) -> np.ndarray:
+    """A (C, H, W) photo from start to end along its longer side (its height when square), all of the other."""
+    return image[:, start:end] if image.shape[1] >= image.shape[2] else image[:, :, start:end]
+
+
+def _region_need(patch: int, val_fraction: float | None) -> int:
+    """The shortest side `region_bands` can split into two regions of `patch` pixels or more."""
+    length = 2 * patch
+    while region_bands(length, patch, val_fraction) is None:
+        length += 1
+    return length
+
+
+def _too_small(label: str, names: list[str], sizes: list[tuple[int, int]], k: int, what: str,
+               advice: str) -> DataError:
+    """The one-line error for photos too small for `what`, naming photo k (the only one, or the nearest to enough)."""
+    h, w = sizes[k]
+    photo = f"{names[k]} ({w}x{h} pixels, width x height)"
+    if len(names) == 1:
+        return DataError(f"{label}: the photo {photo} is too small for {what}; {advice}")
+    return DataError(f"{label}: none of the {len(names)} photos is large enough for {what} (the nearest is "
+                     f"{photo}); {advice}")
