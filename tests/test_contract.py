@@ -41,6 +41,8 @@ def outputs(model, x):
             out["log_prob"] = model.log_prob(x)
         if isinstance(model, Sampler):
             out["sample"] = model.sample(4, generator=torch.Generator().manual_seed(3))
+        if isinstance(model, Restorer):
+            out["restore"] = model.restore(x)
     return out
 
 
@@ -162,7 +164,7 @@ RESTORERS = [name for name in NAMES if isinstance(tiny(name), Restorer)]
 
 
 def test_the_families_that_restore():
-    assert set(RESTORERS) == {"ae", "vae", "vaegan", "semhash", "acai", "vqvae"}  # a new one is covered below
+    assert set(RESTORERS) == {"ae", "vae", "vaegan", "semhash", "acai", "vqvae", "dncnn"}  # a new one is covered below
 
 
 @pytest.mark.parametrize("name", RESTORERS)

@@ -160,7 +160,7 @@ def test_models_without_a_reconstruction_refuse_to_denoise(tmp_path):
             Trainer(model, x, TrainConfig(epochs=1, corrupt="masking:0.3", emphasis=emphasis), tmp_path / name)
 
 
-@pytest.mark.parametrize("name", ["ae", "vae"])
+@pytest.mark.parametrize("name", ["ae", "vae", "dncnn"])  # dncnn: its batch norm's running statistics resume too
 def test_a_denoiser_resumes_exactly_and_learns_from_the_corrupted_input(tmp_path, name):
     from aelab.models.base import build_model
     from aelab.train.trainer import Trainer

@@ -191,6 +191,16 @@ def run_data(args: argparse.Namespace, split: str):
     return model, data, spec
 
 
+def need(model: Any, kinds: Sequence[type], doing: str) -> None:
+    """A one-line error unless `model` has each capability in `kinds` (models.capabilities): what it can do instead."""
+    from ..models.capabilities import Restorer, capabilities
+
+    if all(isinstance(model, kind) for kind in kinds):
+        return
+    instead = " (aelab denoise, aelab inpaint)" if isinstance(model, Restorer) else ""
+    raise ConfigError(f"model {model.name!r} cannot {doing}; what it can do: {', '.join(capabilities(model))}{instead}")
+
+
 def refuse_existing(path: Path, overwrite: bool) -> None:
     """An output file may be written: not a folder, not there already (unless asked), in a folder that exists."""
     if path.is_dir():

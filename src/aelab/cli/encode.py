@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from .common import add_data_args, path_arg, refuse_existing, run_data
+from .common import add_data_args, need, path_arg, refuse_existing, run_data
 
 HELP = "write the codes of a data split, in source order, with each row's index (and file, label)"
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from ..batching import map_batches
     from ..eval.reconstruction import encode_all
     from ..index.bits import pack_bits
-    from ..models.capabilities import BinaryCoder
+    from ..models.capabilities import BinaryCoder, Encoder
     from ..fsio import atomic_write_bytes, atomic_write_npy
 
     out: Path = args.output
@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_existing(sidecar, args.overwrite)
     split = args.split or ("all" if args.data else "test")
     model, data, _ = run_data(args, split)
+    need(model, (Encoder,), "encode data")
     # codes in source order: a train/test split comes in its seeded shuffle, which means nothing to a user
     order = np.argsort(data.index, kind="stable") if data.index is not None else np.arange(len(data))
     x = data.x if np.array_equal(order, np.arange(len(data))) else data.x[order]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from .common import add_data_args, check_output, nonneg_int, positive_int, run_data, write_images, path_arg
+from .common import add_data_args, check_output, need, nonneg_int, positive_int, run_data, write_images, path_arg
 
 HELP = "decode the straight line between the codes of two examples"
 
@@ -26,9 +26,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..eval.interpolation import interpolate
+    from ..models.capabilities import Decoder, Encoder
 
     check_output(args.output, args.overwrite)
     model, data, _ = run_data(args, args.split)
+    need(model, (Encoder, Decoder), "interpolate between codes")
     for which, i in (("--from", args.i), ("--to", args.j)):
         if i >= len(data):
             raise ConfigError(f"{which} {i} is out of range: the {args.split} split of {data.name} has {len(data)} examples")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from .common import check_output, positive_int, seed_int, write_images, path_arg
+from .common import check_output, need, positive_int, seed_int, write_images, path_arg
 
 HELP = "draw samples from a generative model: a PNG grid or a .npy array"
 
@@ -22,12 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..models.capabilities import Sampler
+    from ..models.capabilities import Encoder, Sampler
     from ..api import load
 
     check_output(args.output, args.overwrite)
     model = load(args.run)
     if not isinstance(model, Sampler):
+        need(model, (Encoder,), "sample")  # no codes: no prior could be trained on them either
         raise ConfigError(f"model {model.name!r} has no prior to sample from; use a generative model (e.g. vae) or "
                           f"train a prior on its codes: aelab train --from {args.run} --prior gmm")
     model.eval()

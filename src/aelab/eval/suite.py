@@ -117,8 +117,12 @@ def _denoising(model: Trainable, x: Tensor, options: EvalOptions) -> Result:
     restored = map_batches(model, c.x, model.restore, batch,
                            "denoising" if options.progress else None)
     versions = {"corrupted": c.x, "restored": restored}
-    if c.holes is not None:
-        versions["inpainted"] = torch.where(c.holes, restored, c.x)  # every input outside the holes as given
+    if c.holes is not None:  # the holes' place told to the model (restore's `known`), every other input kept as given
+        known = ~c.holes
+        rows = torch.arange(len(x))  # batches of row numbers, on the model's device: each picks its inputs and mask
+        versions["inpainted"] = map_batches(
+            model, rows, lambda i: model.restore(c.x[i.cpu()].to(i.device), known[i.cpu()].to(i.device)), batch,
+            "inpainting" if options.progress else None)
     images = x.dim() == 4 and min(x.shape[2:]) >= SSIM_MIN_SIDE
     window = largest_window(x.shape[2], x.shape[3]) if images else 0
     metrics: dict[str, float] = {}

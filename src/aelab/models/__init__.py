@@ -7,6 +7,7 @@ import pkgutil
 from .base import Autoencoder, Batch, DensityModel, Denoiser, Progress, Trainable, Update, build_model, model_class, model_names, register
 from .capabilities import (
     CAPABILITIES,
+    AnySize,
     BinaryCoder,
     Decoder,
     Density,
@@ -23,6 +24,6 @@ from .capabilities import (
 for _module in pkgutil.iter_modules(__path__):  # registration happens at import
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["Autoencoder", "Batch", "BinaryCoder", "CAPABILITIES", "Decoder", "Denoiser", "Density", "DensityModel",
+__all__ = ["AnySize", "Autoencoder", "Batch", "BinaryCoder", "CAPABILITIES", "Decoder", "Denoiser", "Density", "DensityModel",
            "DiscreteCoder", "Encoder", "LikelihoodBound", "Progress", "Restorer", "Sampler", "Trainable", "Traits",
            "Update", "build_model", "capabilities", "is_autoencoder", "model_class", "model_names", "register"]

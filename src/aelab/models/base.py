@@ -68,6 +68,9 @@ class Batch:
     clean: Tensor | None = None
     missing: Tensor | None = None
     emphasis: float = 1.0
+    # of `missing`, the holes whose place is known (occlusion, a user's mask), bool, x's shape: what an inpainter is
+    # told at restore time (`restore(x, known=~holes)`), so a model that reads the mask sees it in training too
+    holes: Tensor | None = None
     # the processes sharing the global batch (the trainer's `Ranks`), for a loss that keeps statistics of the whole
     # batch (VQ-VAE's EMA codebook); None: this batch is all there is
     ranks: Collective | None = None

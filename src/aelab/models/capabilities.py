@@ -77,10 +77,20 @@ class Restorer(Protocol):
     def restore(self, x: Tensor, known: Tensor | None = None) -> Tensor: ...
 
 
+@runtime_checkable
+class AnySize(Protocol):
+    """restore(x, known) on images of any height and width (fully convolutional), each output pixel reading only the
+    input within `halo` pixels of it: tiles that overlap by the halo restore exactly as the whole image does."""
+
+    halo: int
+
+    def restore(self, x: Tensor, known: Tensor | None = None) -> Tensor: ...
+
+
 # The names a person reads (the capability table of `aelab models`, the report); each is one of the types above.
 CAPABILITIES: dict[str, type] = {
     "encode": Encoder, "decode": Decoder, "sample": Sampler, "likelihood": LikelihoodBound, "density": Density,
-    "binary codes": BinaryCoder, "discrete codes": DiscreteCoder, "restore": Restorer,
+    "binary codes": BinaryCoder, "discrete codes": DiscreteCoder, "restore": Restorer, "any size": AnySize,
 }
 
 

@@ -1,6 +1,8 @@
 """Restoring a user's photos with a trained denoiser: any size and 1 or 3 channels, by overlapping patches of the
 model's input size, restored independently and blended without seams (tiling.py); inpainting keeps every known
-pixel and fills the holes (corruption.inpaint)."""
+pixel and fills the holes (corruption.inpaint). A fully convolutional model (`AnySize`: dncnn) restores the whole
+photo at once, or, past MAX_PIXELS, tile by tile with windows overlapping by its receptive field (tiling.halo_tiles),
+which gives the whole photo's result."""
 
 from __future__ import annotations
 
@@ -13,13 +15,17 @@ import torch
 
 from ..corruption import inpaint
 from ..errors import ConfigError, DataError
-from ..models.capabilities import Restorer
-from .tiling import tile, untile
+from ..models.capabilities import AnySize, Restorer
+from .tiling import halo_tiles, tile, untile
 
-__all__ = ["BATCH", "LUMA_601", "patch_size", "match_channels", "denoise_image", "inpaint_image", "read_mask"]
+__all__ = ["BATCH", "LUMA_601", "MAX_PIXELS", "patch_size", "match_channels", "denoise_image", "inpaint_image",
+           "read_mask", "whole_image"]
 
 BATCH = 256  # patches per forward pass
 LUMA_601 = (0.299, 0.587, 0.114)  # ITU-R BT.601, what Pillow's "L" and data.dataset.to_grayscale use
+# pixels a fully convolutional model restores in one pass: 2 megapixels (a 1920x1080 frame), whose 48-map float32
+# feature maps take 400 MB each; a larger photo goes by tiles, with the same result
+MAX_PIXELS = 2**21
 
 
 def patch_size(model) -> tuple[int, int]:
@@ -73,28 +79,61 @@ def _by_batches(fn, *arrays: np.ndarray) -> np.ndarray:
 def _prepare(model, image: np.ndarray, name: str | None, stride: int | None) -> tuple[np.ndarray, int, int, int]:
     c, p = patch_size(model)
     img = match_channels(np.asarray(image, np.float32), c, name)
+    if isinstance(model, AnySize):
+        if stride is not None:
+            raise ConfigError(f"--stride sets the patches of a model restoring by patches; {model.name!r} restores "
+                              f"the whole photo (leave --stride out)")
+        return img, c, p, 0
     stride = stride or max(1, p // 4)  # a quarter patch: every pixel averaged over up to 16 patches
     if not 1 <= stride <= p:
         raise ConfigError(f"--stride must be from 1 to the patch size {p}, got {stride}")
     return img, c, p, stride
 
 
-def denoise_image(model, image: np.ndarray, stride: int | None = None, name: str | None = None) -> np.ndarray:
-    """(C, H, W) in [0, 1] -> the model's restoration, same shape and channels as given."""
+def whole_image(model: AnySize, image: np.ndarray, holes: np.ndarray | None = None,
+                tile_size: int | None = None) -> np.ndarray:
+    """A fully convolutional model's restoration of a (C, H, W) image (the model's channels), `holes` ((H, W) bool)
+    given to it as unknown: in one pass when `tile_size` is None and it has at most MAX_PIXELS, else by cores of that
+    side (default: the side whose window, `model.halo` wider on each side, fits MAX_PIXELS; tiling.halo_tiles)."""
+    c, h, w = image.shape
+    halo = int(model.halo)
+    if tile_size is None:
+        tile_size = max(h, w) if h * w <= MAX_PIXELS else max(1, int(MAX_PIXELS**0.5) - 2 * halo)
+    out = np.empty((c, h, w), np.float32)
+    for t in halo_tiles((h, w), tile_size, halo):
+        x = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *t.window)], dtype=np.float32))[None]
+        known = None if holes is None else torch.from_numpy(~holes[t.window])[None, None].expand_as(x)
+        with torch.no_grad():
+            restored = model.restore(x, known)[0].clamp(0, 1).numpy()
+        out[(slice(None), *t.core)] = restored[(slice(None), *t.inner)]
+    return out
+
+
+def denoise_image(model, image: np.ndarray, stride: int | None = None, name: str | None = None,
+                  tile_size: int | None = None) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> the model's restoration, same shape and channels as given (`tile_size`: whole_image's)."""
     img, _, p, stride = _prepare(model, image, name, stride)
+    if isinstance(model, AnySize):
+        return match_channels(whole_image(model, img, tile_size=tile_size), image.shape[0]).clip(0, 1)
     patches, layout = tile(img, p, stride)
     out = untile(_by_batches(lambda b: _forward(model, b), patches), layout)
     return match_channels(out, image.shape[0]).clip(0, 1)
 
 
 def inpaint_image(model, image: np.ndarray, holes: np.ndarray, iterations: int = 1, stride: int | None = None,
-                  name: str | None = None) -> np.ndarray:
-    """Fill `holes` ((H, W) bool, True = missing) of a (C, H, W) image; every other pixel stays exactly as given."""
+                  name: str | None = None, tile_size: int | None = None) -> np.ndarray:
+    """Fill `holes` ((H, W) bool, True = missing) of a (C, H, W) image; every other pixel stays exactly as given.
+
+    A fully convolutional model is told the holes (its mask channel) in one pass: feeding its guess back would only
+    give it the pass it was trained on again, so `iterations` change nothing there."""
     holes = np.asarray(holes, bool)
     if holes.shape != image.shape[1:]:
         raise DataError(f"the mask is {holes.shape[0]}x{holes.shape[1]} but {name or 'the image'} is "
                         f"{image.shape[1]}x{image.shape[2]}")
     img, c, p, stride = _prepare(model, image, name, stride)
+    if isinstance(model, AnySize):
+        filled = match_channels(whole_image(model, img, holes, tile_size), image.shape[0])
+        return np.where(holes[None], filled, image).clip(0, 1).astype(np.float32)  # known pixels exactly as given
     patches, layout = tile(img, p, stride)
     hole_patches, _ = tile(np.repeat(holes[None].astype(np.float32), c, axis=0), p, stride)
 

@@ -16,6 +16,13 @@
   independently processed patches over fewer pixels.
   untile(*tile(x)) == x to float precision for any size, stride and channel count.
 
+- `halo_tiles(size, core, halo)` is the other way, for a fully convolutional model (`AnySize`) whose output pixel
+  reads only the input within `halo` pixels: the image is cut into cores of side `core` (a partition, nothing
+  blended), each read through a window reaching `halo` further on every side (clipped at the image's edge, where
+  the model's own zero padding applies as on the whole image), and only the core of each output is kept. Every
+  kept pixel then saw exactly the input it sees in the whole image, so the tiles give the untiled result (up to
+  float summation order) and a tile's border leaves no trace by construction.
+
 Training crops of photos (`--data patches:FOLDER`) are data/patches.py's; this is for inference only.
 """
 
@@ -29,7 +36,7 @@ import numpy as np
 from ..data.patches import check_image, check_patch
 from ..errors import ConfigError
 
-__all__ = ["PatchLayout", "Window", "patch_starts", "tile", "untile", "blend_window"]
+__all__ = ["HaloTile", "PatchLayout", "Window", "blend_window", "halo_tiles", "patch_starts", "tile", "untile"]
 
 Window = Literal["hann", "flat"]
 
@@ -154,3 +161,30 @@ def untile(patches: np.ndarray, layout: PatchLayout, window: Window = "hann") ->
     out = total / np.outer(sum_y, sum_x)  # tile() covers every pixel and the windows are > 0, so this is > 0
     h, w = layout.size
     return out[:, :h, :w].astype(np.result_type(p.dtype, np.float32), copy=False)
+
+
+@dataclass(frozen=True)
+class HaloTile:
+    """One tile of halo_tiles(): the window of the image the model reads, the core it writes, the core in the window."""
+
+    window: tuple[slice, slice]  # rows, columns of the image given to the model
+    core: tuple[slice, slice]  # rows, columns of the image this tile's output fills
+    inner: tuple[slice, slice]  # the core's rows, columns inside the window (and so inside the model's output)
+
+
+def halo_tiles(size: tuple[int, int], core: int, halo: int) -> list[HaloTile]:
+    """Cores of side `core` partitioning an (H, W) image, each read through a window `halo` pixels wider."""
+    check_patch(core)
+    if isinstance(halo, bool) or not isinstance(halo, (int, np.integer)) or halo < 0:
+        raise ConfigError(f"the halo is a number of pixels >= 0, got {halo!r}")
+    h, w = size
+
+    def spans(length: int) -> list[tuple[slice, slice, slice]]:
+        out = []
+        for start in range(0, length, core):
+            stop = min(length, start + core)
+            lo, hi = max(0, start - halo), min(length, stop + halo)
+            out.append((slice(lo, hi), slice(start, stop), slice(start - lo, stop - lo)))
+        return out
+
+    return [HaloTile((wy, wx), (cy, cx), (iy, ix)) for wy, cy, iy in spans(h) for wx, cx, ix in spans(w)]

@@ -287,7 +287,7 @@ class Trainer:
         draws = Noise(self.cfg.seed, self.step, CORRUPTION_STREAM, (self._shard_start, self._shard_start + n),
                       self._global_rows or n, self.device)
         c = self.corruption(batch.x, draws)
-        return Batch(c.x, batch.y, index=batch.index, clean=batch.x, missing=c.missing,
+        return Batch(c.x, batch.y, index=batch.index, clean=batch.x, missing=c.missing, holes=c.holes,
                      emphasis=self.corruption.emphasis)
 
     def train_batch(self, batch: Batch) -> dict[str, Tensor]:

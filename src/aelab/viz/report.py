@@ -24,6 +24,7 @@ from .plots import code_map_png, drawable_text, loss_curves_png, metric_items, m
 
 if TYPE_CHECKING:  # the model classes live in aelab.models; imported lazily at run time
     from ..models.base import Autoencoder
+    from ..models.capabilities import Restorer
 
 __all__ = ["write_report", "metrics_table_html", "flatten_config", "final_metrics", "final_metrics_rows", "encode_all",
            "StageRecords"]
@@ -286,7 +287,7 @@ def _reconstructions(model: "Autoencoder", x: Tensor) -> str:
     return _figure(png, "reconstructions", caption, pixels=True)
 
 
-def _denoising(model: "Autoencoder", x: Tensor, corruption: str) -> str:
+def _denoising(model: "Restorer", x: Tensor, corruption: str) -> str:
     """Clean / corrupted / restored rows (and the inpainting, known inputs kept, when the holes' place is known)."""
     from ..corruption import Corruption, SeededDraws
 
@@ -295,13 +296,14 @@ def _denoising(model: "Autoencoder", x: Tensor, corruption: str) -> str:
     device, dtype = _place(model)
     clean = x.detach().to("cpu", torch.float32)
     c = Corruption(corruption)(clean, SeededDraws(1, len(clean)))  # the evaluation's own draw (EvalOptions.seed + 1)
+    given = c.x.to(device=device, dtype=dtype)
     with torch.no_grad():
-        restored = _as_images(model(c.x.to(device=device, dtype=dtype)), tuple(x.shape[1:]))
-    shown = [clean, c.x, restored]
-    names = ["clean", "corrupted", "restored"]
-    if c.holes is not None:
-        shown.append(torch.where(c.holes, restored, c.x))
-        names.append("inpainted (known inputs kept)")
+        restored = _as_images(model.restore(given), tuple(x.shape[1:]))
+        shown = [clean, c.x, restored]
+        names = ["clean", "corrupted", "restored"]
+        if c.holes is not None:  # the holes' place told to the model, as the evaluation does
+            shown.append(_as_images(model.restore(given, ~c.holes.to(device)), tuple(x.shape[1:])))
+            names.append("inpainted (known inputs kept)")
     cols = min(_RECON_PER_ROW, len(clean))
     rows = [t[i : i + cols] for i in range(0, len(clean), cols) for t in shown]
     rows = [r if len(r) == cols else torch.cat([r, torch.ones((cols - len(r), *r.shape[1:]))]) for r in rows]
@@ -432,7 +434,7 @@ def write_report(
     `retrieval_curve`: the evaluation suite's precision-recall by Hamming radius (details["pr_by_radius"]) of the
     test items against `database`, drawn in the retrieval section.
     """
-    from ..models.capabilities import BinaryCoder, Sampler, capabilities, is_autoencoder
+    from ..models.capabilities import BinaryCoder, Restorer, Sampler, capabilities, is_autoencoder
 
     run_dir = Path(run_dir)
     model_name = getattr(model, "name", "") or type(model).__name__
@@ -482,7 +484,7 @@ def write_report(
         autoencoder = is_autoencoder(model)  # a density model (a prior) has no codes to draw
         images = x.dim() == 4  # (N, C, H, W); documents are word counts (N, V)
         vocabulary = getattr(data, "vocabulary", None)
-        if n > 0 and autoencoder and corruption:
+        if n > 0 and isinstance(model, Restorer) and corruption:
             parts.append(_section("denoising", "Denoising", _denoising(model, x[:n], corruption)))
         if n > 0 and autoencoder and images:
             parts.append(_section("reconstructions", "Reconstructions", _reconstructions(model, x[:n])))
