@@ -65,18 +65,46 @@ def bench_parser(doc: str, epochs: int, batch_size: int, lr: float) -> argparse.
     return p
 
 
+def finished_and_current(out: Path, model: str, preset: str | None = None, config: dict | None = None) -> bool:
+    """Whether `out` holds a finished run whose model was built with today's defaults: every setting of the model's
+    config that neither `preset` nor `config` names has the value it has by default now. A run made before a default
+    changed is not taken for the new default's (the benches reuse finished runs by folder name)."""
+    import dataclasses
+
+    from aelab.models import model_class
+    from aelab.recipes import registry
+    from aelab.runs import RunFolder
+    from aelab.train.plan import full_config
+
+    folder = RunFolder(out)
+    if not folder.all_finished():
+        return False
+    if not isinstance(model, str):  # a spec of several stages: kept as it is
+        return True
+    named = {**(registry.preset(model, preset)[0] if preset and preset != "none" else {}), **(config or {})}
+    main = next((s for s in folder.read_spec().stages if s.name == "model"), None)
+    if main is None or main.model != model:
+        return True
+    saved = full_config(model, main.model_config, saved=True)
+    defaults = json.loads(json.dumps(dataclasses.asdict(model_class(model).Config())))
+    return all(saved.get(k) == v for k, v in defaults.items() if k not in named and k != "input_shape")
+
+
 def train_once(out: Path, data: Any, progress: bool = True, **recipe: Any) -> Any:
     """The run in `out` trained to its end: a new one from `recipe` (aelab.fit's model and settings), a killed one
-    resumed where it stopped, a finished one (every stage it started) left as it is. Returns its RunFolder."""
+    resumed where it stopped, a finished one (every stage it started) left as it is unless a default it was trained
+    with has changed since (`finished_and_current`). Returns its RunFolder."""
     import aelab
     from aelab.runs import RunFolder
 
     folder = RunFolder(out)
-    if not folder.all_finished():
-        if folder.is_run():
-            aelab.fit(data=data, out=out, resume=True, progress=progress)
-        else:
+    if folder.all_finished():
+        if not finished_and_current(out, recipe.get("model"), recipe.get("preset"), recipe.get("config")):
             aelab.fit(data=data, out=out, overwrite=True, progress=progress, **recipe)
+    elif folder.is_run():
+        aelab.fit(data=data, out=out, resume=True, progress=progress)
+    else:
+        aelab.fit(data=data, out=out, overwrite=True, progress=progress, **recipe)
     return folder
 
 

@@ -24,14 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows
+from common import RESULTS, ROOT, bench_parser, finished_and_current, machine, parse, print_table, save_rows
 import aelab
 from aelab import recipes
 from aelab.batching import map_batches
 from aelab.data import load_dataset
 from aelab.eval.hashing import itq, lsh, pca_sign, rerank, tfidf
 from aelab.eval.retrieval import cosine_distances, hamming_distances, radius_curve, ranking_scores
-from aelab.runs import RunFolder
 
 DATASETS = ("20newsgroups", "mnist")
 SHORT_LIST = 1000
@@ -46,10 +45,11 @@ def _model_codes(dataset: str, bits: int, seed: int, train, args) -> tuple[objec
     out = args.runs / f"{preset or 'default'}-{dataset}-{bits}-seed{seed}"
     train_options = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size)) if v}
     t0 = time.time()
-    done = RunFolder(out).all_finished()
+    config = {"latent_dim": bits, **json.loads(args.set or "{}")}
+    done = finished_and_current(out, "semhash", preset, config)
     if not done:
         aelab.fit("semhash", train, out=out, preset=preset or "none",
-                  config={"latent_dim": bits, **json.loads(args.set or "{}")}, train={**train_options, "seed": seed},
+                  config=config, train={**train_options, "seed": seed},
                   data_dir=args.data_dir, overwrite=True, progress=not args.no_progress)
     return aelab.load(out), (time.time() - t0) if not done else float("nan")
 

@@ -26,6 +26,7 @@ level to compare with, not a run in this harness. Writes bench/results/text_hash
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -36,14 +37,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows, train_once
+from common import (RESULTS, ROOT, bench_parser, finished_and_current, machine, parse, print_table, save_rows,
+                    train_once)
 import aelab
 from aelab.batching import map_batches
 from aelab.data import Dataset
 from aelab.data.text import locate_newsgroups, read_tsv
 from aelab.eval.hashing import itq, lsh
 from aelab.eval.retrieval import hamming_distances, ranking_scores
-from aelab.runs import RunFolder
+from aelab.models import model_class
 
 BITS = (16, 32, 64, 128)
 VOCABULARY = {"stop_words": "english", "max_features": 10000, "max_df": 0.8, "min_df": 3}
@@ -224,9 +226,11 @@ def classical_rows(p: Protocol, scorer: Scorer, bits_list: list[int], seeds: lis
 
 
 def recipe_tag(args) -> str:
-    """A short name of what the runs were trained with, so that another recipe trains anew instead of reusing."""
+    """A short name of what the runs were trained with, so that another recipe trains anew instead of reusing (the
+    model's defaults among it: runs made before a default changed are not taken for the new default's)."""
     recipe = {"preset": args.preset, "set": json.loads(args.set or "{}"), "epochs": args.epochs,
-              "batch_size": args.batch_size, "lr": args.lr, "quick": args.quick}
+              "batch_size": args.batch_size, "lr": args.lr, "quick": args.quick,
+              "defaults": dataclasses.asdict(model_class("semhash").Config())}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -239,9 +243,10 @@ def our_rows(p: Protocol, scorer: Scorer, bits_list: list[int], seeds: list[int]
     for bits in bits_list:
         for seed in seeds:
             out = args.runs / f"{recipe_tag(args)}-{bits}bits-seed{seed}"
-            t0, reused = time.time(), RunFolder(out).all_finished()
+            config = {"latent_dim": bits, **overrides}
+            t0, reused = time.time(), finished_and_current(out, "semhash", args.preset, config)
             folder = train_once(out, data, progress=not args.no_progress, model="semhash", preset=args.preset,
-                                config={"latent_dim": bits, **overrides}, train={**train, "seed": seed})
+                                config=config, train={**train, "seed": seed})
             seconds = None if reused else round(time.time() - t0, 1)
             model = aelab.load(out)
             with torch.no_grad():
