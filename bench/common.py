@@ -87,7 +87,10 @@ def finished_and_current(out: Path, model: str, preset: str | None = None, confi
         return True
     saved = full_config(model, main.model_config, saved=True)
     defaults = json.loads(json.dumps(dataclasses.asdict(model_class(model).Config())))
-    return all(saved.get(k) == v for k, v in defaults.items() if k not in named and k != "input_shape")
+    # a default of None is chosen by each run on its validation items: current if the run recorded that choice
+    chosen = {k for r in folder.metrics.records() if r.get("split") == "choice" for k in r["chosen"]}
+    return all(saved.get(k) == v or (v is None and k in chosen) for k, v in defaults.items()
+               if k not in named and k != "input_shape")
 
 
 def train_once(out: Path, data: Any, progress: bool = True, **recipe: Any) -> Any:

@@ -9,8 +9,11 @@ idf, document filter, and test split halved into validation and test queries).
   only codes longer than itself). Each run holds out 10% of its training documents and scores them after each
   epoch (the run's own validation, `TrainConfig.validation`); the setting whose kept epochs scored best on average
   over the seeds is chosen. No query of either half is looked at for the choice; A's validation queries are
-  printed for information. The model's default is what this part chose (see BENCHMARKS.md).
-- Part B, the other ten (rec.sport.hockey ... talk.religion.misc): the model's default config, unchanged, at each
+  printed for information. The model's default graph is what this part chose (see BENCHMARKS.md); its code step's
+  choice is the subspace of a run without validation items (semhash.SUBSPACE), since a run with them chooses its
+  own (SemanticHasher.choose_settings; this step showed that the subspace matters, and the full corpus that its
+  best value moves with the corpus).
+- Part B, the other ten (rec.sport.hockey ... talk.religion.misc): the model's default recipe, unchanged, at each
   code length and seed, against ITQ and TF-IDF cosine: mAP and precision@100 of B's test queries.
 Writes bench/results/held_out_groups.json.
 

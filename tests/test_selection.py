@@ -48,16 +48,20 @@ def test_a_hasher_keeps_the_epoch_that_retrieves_its_validation_items_best(tmp_p
     assert score(aelab.load(run.path)) == ("precision@100", pytest.approx(chosen["value"]))
 
 
-def test_a_killed_run_resumes_to_the_same_choice_and_weights(tmp_path):
-    kw = {"config": TINY, "train": {"epochs": 3, "validation": 0.2}, "progress": False}
+@pytest.mark.parametrize("config, splits", [({"hidden": [32], "latent_dim": 8}, ["selection"]),
+                                            ({"hidden": [32], "latent_dim": 32}, ["choice", "selection"])],
+                         ids=["epoch", "subspace-and-epoch"])
+def test_a_killed_run_resumes_to_the_same_choices_and_weights(tmp_path, config, splits):
+    kw = {"config": config, "train": {"epochs": 3, "validation": 0.2}, "progress": False}
     aelab.fit("semhash", "digits", out=tmp_path / "full", **kw)
     aelab.fit("semhash", "digits", out=tmp_path / "cut", callbacks={"model": [StopAt(20)]}, **kw)
     aelab.fit("semhash", out=tmp_path / "cut", resume=True, progress=False)
     a, b = aelab.load(tmp_path / "full").state_dict(), aelab.load(tmp_path / "cut").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    untimed = [[{k: v for k, v in r.items() if k != "time"} for r in _log(tmp_path / run, "selection")]
-               for run in ("full", "cut")]
-    assert untimed[0] == untimed[1] and len(untimed[0]) == 1
+    for split in splits:  # each choice made once, the same as the uninterrupted run's
+        untimed = [[{k: v for k, v in r.items() if k != "time"} for r in _log(tmp_path / run, split)]
+                   for run in ("full", "cut")]
+        assert untimed[0] == untimed[1] and len(untimed[0]) == 1
 
 
 def test_an_unlabelled_corpus_is_scored_by_its_input_neighbours(tmp_path):
@@ -130,3 +134,53 @@ def test_long_codes_from_a_subspace_are_several_codes_of_its_directions():
     assert model.targets.shape == (300, 20)
     with pytest.raises(ConfigError, match="subspace"):
         build_model("semhash", {"input_shape": [40], "subspace": -1})
+
+
+CHOOSING = {"hidden": [32], "latent_dim": 32}  # 32 bits: subspaces 0, 16 and 24 to choose among
+
+
+def test_a_hasher_chooses_its_target_subspace_on_the_validation_items_and_records_it(tmp_path, capsys):
+    from aelab.eval.selection import code_score
+    from aelab.models.semhash import SUBSPACES
+
+    run = aelab.fit("semhash", "digits", out=tmp_path / "r", config=CHOOSING, progress=False, report=True,
+                    train={"epochs": 1, "validation": 0.2})
+    (choice,) = _log(run.path, "choice")
+    assert list(choice["scores"]) == [f"subspace={s}" for s in SUBSPACES if s < 32]
+    best = max(SUBSPACES[:3], key=lambda s: (choice["scores"][f"subspace={s}"], -s))
+    assert choice["chosen"] == {"subspace": best} and choice["metric"] == "precision@100"
+    assert run.model.config.subspace == best
+    assert run.folder.read_spec().main.model_config["subspace"] == best  # a resume trains the same targets
+    assert f"semhash: chose subspace {best} on the validation items" in capsys.readouterr().out
+    assert f"Chosen before training on the validation items: subspace {best}" in (run.path / "report.html").read_text()
+    # made of the training split's fit and validation items alone: the same call on them gives the same choice
+    fit_set, val_set = held_out(load_dataset("digits", "train"), 0.2, 0)
+    queries, score = code_score(fit_set.x, fit_set.y, val_set.x, val_set.y)
+    as_planned = {**run.folder.read_spec().main.model_config, "subspace": None}
+    again = build_model("semhash", as_planned).choose_settings(fit_set.x, queries, score)
+    assert again.settings == {"subspace": best} and again.scores == pytest.approx(choice["scores"])
+
+
+def test_nothing_is_chosen_when_the_subspace_is_given_or_no_items_are_held_out(tmp_path):
+    from aelab.models.semhash import SUBSPACE
+
+    given = aelab.fit("semhash", "digits", out=tmp_path / "given", config={**CHOOSING, "subspace": 16},
+                      progress=False, train={"epochs": 1, "validation": 0.2})
+    assert _log(given.path, "choice") == [] and given.model.config.subspace == 16
+    bare = aelab.fit("semhash", "digits", out=tmp_path / "bare", config=CHOOSING, progress=False,
+                     train={"epochs": 1, "validation": 0})
+    assert _log(bare.path, "choice") == [] and bare.model.config.subspace is None
+    x = load_dataset("digits", "train").x
+    model = build_model("semhash", bare.folder.read_spec().main.model_config)
+    model.prepare(x)
+    model.set_training_data(x)  # without validation, the subspace part A chose
+    feats = model.features(x).numpy()
+    assert torch.equal(model.targets, torch.from_numpy(neighbourhood_codes(feats, 32, 10, 3, subspace=SUBSPACE)))
+
+
+def test_an_unlabelled_run_chooses_by_its_label_free_score(tmp_path):
+    data = load_dataset("digits", "train")
+    run = aelab.fit("semhash", Dataset(x=data.x, y=None, name="unlabelled"), out=tmp_path / "r", config=CHOOSING,
+                    progress=False, train={"epochs": 1, "validation": 0.2})
+    (choice,) = _log(run.path, "choice")
+    assert choice["metric"] == "neighbours@100" and len(choice["scores"]) == 3

@@ -227,7 +227,10 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
     evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
     fit_set, val_set = held_out(train_set, spec.train.validation, spec.train.seed)
     if val_set is not None:
-        callbacks = {**(callbacks or {}), "model": [*(callbacks or {}).get("model", ()),
+        chosen = []
+        if not resume:  # a resumed run's spec holds what it chose
+            spec, chosen = _choose_settings(spec, run, fit_set, val_set)
+        callbacks = {**(callbacks or {}), "model": [*(callbacks or {}).get("model", ()), *chosen,
                                                     _keep_best(spec, run, fit_set, val_set)]}
     model, result = train_run(spec, run, fit_set.x, fit_set.y, evaluate, resume=resume, overwrite=overwrite,
                               progress=progress, callbacks=callbacks, device=device, ranks=ranks)
@@ -285,6 +288,32 @@ def _keep_best(spec: RunSpec, run: RunFolder, fit_set: Any, val_set: Any) -> Any
                              eval_data(val_set.x, spec.train), val_set.y,
                              documents=getattr(fit_set, "vocabulary", None) is not None)
     return KeepBest(score, run.stage(MAIN).metrics)
+
+
+def _choose_settings(spec: RunSpec, run: RunFolder, fit_set: Any, val_set: Any) -> tuple[RunSpec, list[Any]]:
+    """The spec with what its model chooses of its own config on the validation items (models.capabilities
+    .ChoosesSettings) filled in, and the callback that records the choice; unchanged when there is nothing to choose."""
+    from ..eval.selection import code_score
+    from ..models import build_model
+    from ..models.capabilities import ChoosesSettings
+    from ..recipes.stages import DATA
+    from ..train.callbacks import RecordChoice
+
+    main = spec.main
+    if main.input != DATA:
+        return spec, []
+    model = build_model(main.model, main.model_config)
+    if not isinstance(model, ChoosesSettings):
+        return spec, []
+    fit_x = eval_data(fit_set.x, spec.train)
+    queries, score = code_score(fit_x, fit_set.y, eval_data(val_set.x, spec.train), val_set.y,
+                                documents=getattr(fit_set, "vocabulary", None) is not None)
+    choice = model.choose_settings(fit_x, queries, score)
+    if choice is None:
+        return spec, []
+    stages = [dataclasses.replace(s, model_config={**s.model_config, **choice.settings}) if s.name == MAIN else s
+              for s in spec.stages]
+    return dataclasses.replace(spec, stages=stages), [RecordChoice(choice, run.stage(MAIN).metrics)]
 
 
 def _say_if_collapsed(model: Any, x: Any) -> None:

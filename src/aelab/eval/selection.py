@@ -23,6 +23,9 @@ MAX_QUERIES = 2000  # validation queries scored at most (a seeded subset): the s
 NEAREST = 10  # input-space neighbours a label-free score looks for
 
 
+CodeScore = Callable[[np.ndarray, np.ndarray], tuple[str, float]]
+
+
 def validation_score(model: type, fit_x: Tensor, fit_y: Tensor | None, val_x: Tensor, val_y: Tensor | None,
                      documents: bool = False) -> Callable[[object], tuple[str, float]]:
     """A function model -> (metric, value) for `KeepBest`, with what it needs of the data computed once; `model` is
@@ -31,6 +34,14 @@ def validation_score(model: type, fit_x: Tensor, fit_y: Tensor | None, val_x: Te
     if not issubclass(model, BinaryCoder):  # the Protocol holds only methods: a class answers it
         raise ConfigError(f"validation chooses the epoch by retrieval, and model {getattr(model, 'name', model)!r} "
                           "has no binary codes; leave validation at 0")
+    queries, score = code_score(fit_x, fit_y, val_x, val_y, documents)
+    return lambda m: score(_codes(m, queries), _codes(m, fit_x))
+
+
+def code_score(fit_x: Tensor, fit_y: Tensor | None, val_x: Tensor, val_y: Tensor | None,
+               documents: bool = False) -> tuple[Tensor, CodeScore]:
+    """(the validation queries scored: at most MAX_QUERIES of val_x, a seeded subset; a function (their codes, the
+    training items' codes) -> (metric, value)): the module's score of binary codes, whatever made them."""
     if len(val_x) > MAX_QUERIES:
         keep = np.sort(np.random.default_rng(0).choice(len(val_x), MAX_QUERIES, replace=False))
         val_x, val_y = val_x[keep], None if val_y is None else val_y[keep]
@@ -40,18 +51,13 @@ def validation_score(model: type, fit_x: Tensor, fit_y: Tensor | None, val_x: Te
 
         labels, db_labels = val_y.numpy(), fit_y.numpy()
 
-        def by_labels(m: object) -> tuple[str, float]:
-            q, db = _codes(m, val_x), _codes(m, fit_x)
+        def by_labels(q: np.ndarray, db: np.ndarray) -> tuple[str, float]:
             return f"precision@{k}", ranking_scores(hamming_distances, q, labels, db, db_labels, ks=(k,))[
                 f"precision@{k}"]
 
-        return by_labels
+        return val_x, by_labels
     wanted = _input_neighbours(fit_x, val_x, min(NEAREST, len(fit_x)), documents)
-
-    def by_neighbours(m: object) -> tuple[str, float]:
-        return f"neighbours@{k}", neighbour_recall(_codes(m, val_x), _codes(m, fit_x), wanted, k)
-
-    return by_neighbours
+    return val_x, lambda q, db: (f"neighbours@{k}", neighbour_recall(q, db, wanted, k))
 
 
 def _codes(model: object, x: Tensor) -> np.ndarray:

@@ -87,6 +87,23 @@ class AnySize(Protocol):
     def restore(self, x: Tensor, known: Tensor | None = None) -> Tensor: ...
 
 
+@dataclass(frozen=True)
+class Choice:
+    """Settings of a model's own config chosen before training, with every candidate's validation score."""
+
+    settings: dict[str, Any]  # merged into the run's model config
+    metric: str
+    scores: dict[str, float]  # candidate (as the setting reads, e.g. "subspace=24") -> its score, higher is better
+
+
+@runtime_checkable
+class ChoosesSettings(Protocol):
+    """choose_settings(fit_x, val_x, score) -> a Choice, or None when nothing is left to choose; `score(val codes,
+    fit codes) -> (metric, value)` scores binary codes of the validation items against the training items'."""
+
+    def choose_settings(self, fit_x: Tensor, val_x: Tensor, score: Any) -> Choice | None: ...
+
+
 # The names a person reads (the capability table of `aelab models`, the report); each is one of the types above.
 CAPABILITIES: dict[str, type] = {
     "encode": Encoder, "decode": Decoder, "sample": Sampler, "likelihood": LikelihoodBound, "density": Density,

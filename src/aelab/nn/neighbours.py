@@ -50,20 +50,30 @@ def smooth(features: np.ndarray, neighbours: np.ndarray, hops: int) -> np.ndarra
 
 def neighbourhood_codes(features: np.ndarray, bits: int, neighbours: int = 10, hops: int = 2,
                         dims: int = 128, subspace: int = 0, seed: int = 0) -> np.ndarray:
-    """(N, bits) bool: ITQ codes of the items smoothed over their k-nearest-neighbour graph.
+    """(N, bits) bool: ITQ codes of the items smoothed over their k-nearest-neighbour graph (`smoothed`, then
+    `codes_of`)."""
+    return codes_of(smoothed(features, bits, neighbours, hops, dims), bits, subspace, seed)
+
+
+def smoothed(features: np.ndarray, bits: int, neighbours: int = 10, hops: int = 2, dims: int = 128) -> np.ndarray:
+    """(N, d) unit rows: the items' top d = max(dims, bits) principal directions (fewer if they have fewer), smoothed over their feature graph.
 
     The graph is of the features (cosine); the smoothing runs in their top `dims` principal directions (at least
     `bits`), which in an exploratory comparison on 20 Newsgroups' validation queries (one seed, a script outside the
     repository) retrieved better than smoothing the TF-IDF itself (precision@100 0.661 vs 0.642 at 32 bits), and costs
-    N x dims instead of N x vocabulary. `subspace` > 0: a code longer than it is
-    several ITQ codes of the top `subspace` smoothed directions, each from another random rotation, side by side,
-    instead of one code over as many directions as bits (see `subspace_codes`).
+    N x dims instead of N x vocabulary.
     """
     f = unit_rows(features)
     mean, top = principal_components(f, min(max(dims, bits), f.shape[1], len(f)))
     z = unit_rows((f - mean) @ top)
     if neighbours and hops and len(f) > 1:
         z = smooth(z, nearest(f, neighbours), hops)
+    return z
+
+
+def codes_of(z: np.ndarray, bits: int, subspace: int = 0, seed: int = 0) -> np.ndarray:
+    """(N, bits) bool codes of smoothed items: one ITQ code over as many directions as bits, or with `subspace` > 0
+    and shorter than `bits`, several codes of the top `subspace` directions (`subspace_codes`)."""
     if subspace and bits > subspace:
         return subspace_codes(z, bits, subspace, seed)
     mean, projection = itq(z, bits, seed=seed)
@@ -73,9 +83,9 @@ def neighbourhood_codes(features: np.ndarray, bits: int, neighbours: int = 10, h
 def subspace_codes(z: np.ndarray, bits: int, subspace: int, seed: int = 0) -> np.ndarray:
     """(N, bits) bool: ceil(bits / subspace) ITQ codes of z's top `subspace` principal directions, each after its own
     seeded random rotation, concatenated. The directions past the first few dozen carry little but noise, and
-    every bit drawn from them blurs a Hamming ranking; several codes of the same informative directions do not
-    (bench/held_out_groups.py, part A: own validation precision@100 at 64 bits 0.714 with one code, 0.734 with
-    subspace 16, 0.730 with 32, 3 seeds each)."""
+    every bit drawn from them blurs a Hamming ranking; several codes of the same informative directions do not.
+    How many directions are informative depends on the corpus (its topics), so a run chooses `subspace` on its own
+    validation items (models/semhash.py, SemanticHasher.choose_settings)."""
     mean, top = principal_components(z, min(subspace, z.shape[1]))
     v = (z - mean) @ top
     parts, left, k = [], bits, 0

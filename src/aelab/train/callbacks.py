@@ -220,6 +220,25 @@ class KeepBest(Callback):
         self.weights, self.chosen = dict(tensors), dict(meta)
 
 
+class RecordChoice(Callback):
+    """Writes the settings a run chose before training (a `models.capabilities.Choice`) to metrics.jsonl as its first
+    record (split "choice"), and says it in one line; a resumed run has it already."""
+
+    def __init__(self, choice: Any, log: MetricsLog) -> None:
+        self.choice = choice
+        self.log = log
+
+    def on_start(self, trainer: Trainer, resumed: bool) -> None:
+        if resumed or not trainer.ranks.main:
+            return
+        c = self.choice
+        self.log.append({"step": 0, "epoch": 0.0, "split": "choice", "time": trainer.clock(), "chosen": c.settings,
+                         "metric": c.metric, "scores": c.scores})
+        setting = ", ".join(f"{k} {v}" for k, v in c.settings.items())
+        others = ", ".join(f"{k} {v:.3f}" for k, v in c.scores.items())
+        print(f"{trainer.model.name}: chose {setting} on the validation items ({c.metric}: {others})", flush=True)
+
+
 class StopAt(Callback):
     """Leave the loop after `step` steps, as a kill would (no checkpoint beyond the last due one): the run resumes."""
 

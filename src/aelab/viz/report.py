@@ -132,7 +132,7 @@ def final_metrics_rows(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str
     Training logs "model/sq_err" where evaluation logs "sq_err": they share a row (see
     aelab.viz.plots.metric_rows); a metric one split lacks is None there.
     """
-    last = final_metrics(records)
+    last = {s: r for s, r in final_metrics(records).items() if s != "choice"}  # a choice is said in its note
     splits = list(dict.fromkeys(["train", "test", *last]))
     columns = ["metric", *(f"{s} (last)" for s in splits)]
     rows_of = metric_rows((k for k, _ in metric_items(last.get("train", {}))),
@@ -393,7 +393,23 @@ def _stage_curves(main_records: list[dict[str, Any]], stages: Sequence[StageReco
 
 
 def _selection_note(records: list[dict[str, Any]]) -> str:
-    """The epoch a run kept on its validation items (TrainConfig.validation), when it chose one."""
+    """The settings a run chose before training and the epoch it kept, on its validation items
+    (TrainConfig.validation), when it chose them."""
+    return _choice_note(records) + _epoch_note(records)
+
+
+def _choice_note(records: list[dict[str, Any]]) -> str:
+    chosen = [r for r in records if r.get("split") == "choice"]
+    if not chosen:
+        return ""
+    c = chosen[-1]
+    setting = ", ".join(f"{k} {v}" for k, v in c["chosen"].items())
+    scores = "; ".join(f"{k}: {v:.4g}" for k, v in c["scores"].items())
+    return (f'<p class="meta" id="choice">Chosen before training on the validation items: {_esc(setting)} '
+            f"({_esc(c['metric'])} of each candidate: {_esc(scores)}).</p>\n")
+
+
+def _epoch_note(records: list[dict[str, Any]]) -> str:
     chosen = [r for r in records if r.get("split") == "selection"]
     if not chosen:
         return ""
