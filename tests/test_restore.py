@@ -91,13 +91,17 @@ def test_inpaint_keeps_every_known_pixel_and_fills_the_box(denoiser, tmp_path, c
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o2.png"))[~holes], pic[~holes])
 
 
-def test_a_folder_is_restored_into_a_folder_with_the_same_names(denoiser, photos, tmp_path, capsys):
+def test_a_folder_is_restored_into_a_folder_with_the_same_names(denoiser, photos, tmp_path, capsys, monkeypatch):
     code, out, err = run(capsys, "denoise", denoiser, photos, "-o", tmp_path / "clean")
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "clean").iterdir()) == sorted(p.name for p in photos.iterdir())
     code, _, err = run(capsys, "denoise", denoiser, photos, "-o", tmp_path / "clean")
     assert code == 1
     one_line_error(err, "--overwrite")
+    monkeypatch.chdir(photos)  # "." names the folder: its restorations go beside it, '-denoised' added
+    assert run(capsys, "denoise", denoiser, ".")[0] == 0
+    beside = photos.parent / f"{photos.name}-denoised"
+    assert sorted(p.name for p in beside.iterdir()) == sorted(p.name for p in photos.iterdir())
 
 
 def test_bad_inputs_are_one_line_errors(denoiser, tmp_path, capsys):
@@ -109,7 +113,8 @@ def test_bad_inputs_are_one_line_errors(denoiser, tmp_path, capsys):
         (["inpaint", denoiser, src, "--mask", "box:50,0,3,3", "-o", tmp_path / "o.png"], "outside"),
         (["inpaint", denoiser, src, "--mask", "circle:3", "-o", tmp_path / "o.png"], "no such file"),
         (["denoise", denoiser, tmp_path / "missing.png", "-o", tmp_path / "o.png"], "no such file"),
-        (["denoise", denoiser, src, "-o", tmp_path / "o.jpg"], ".png"),
+        (["denoise", denoiser, src, "-o", tmp_path / "o.gif"], ".png, .jpg or .jpeg"),
+        (["denoise", denoiser, src, tmp_path / "o.png", "-o", tmp_path / "p.png"], "give one"),
         (["denoise", denoiser, src, "-o", tmp_path / "o.png", "--stride", "13"], "stride"),
     ]
     for argv, words in cases:
@@ -117,6 +122,43 @@ def test_bad_inputs_are_one_line_errors(denoiser, tmp_path, capsys):
         assert code != 0, argv
         one_line_error(err, words)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_users_files_keep_format_mode_alpha_and_orientation_and_are_never_overwritten(denoiser, tmp_path, capsys):
+    pic = _photo(30, 50, 3)
+    Image.fromarray(pic).save(tmp_path / "shot.jpg", quality=90)
+    code, out, err = run(capsys, "denoise", denoiser, tmp_path / "shot.jpg")  # no output named: beside the input
+    assert code == 0, err
+    got = Image.open(tmp_path / "shot-denoised.jpg")
+    assert got.format == "JPEG" and got.size == (50, 30) and got.mode == "RGB"
+    Image.fromarray(_photo(30, 50, 4, grey=True)).save(tmp_path / "grey.png")
+    assert run(capsys, "denoise", denoiser, tmp_path / "grey.png", tmp_path / "grey.jpg")[0] == 0  # OUT positional
+    got = Image.open(tmp_path / "grey.jpg")
+    assert got.format == "JPEG" and got.mode == "L" and got.size == (50, 30)
+    alpha = np.tile(np.linspace(0, 255, 50).astype(np.uint8), (30, 1))
+    Image.fromarray(np.dstack([pic, alpha])).save(tmp_path / "clear.png")
+    assert run(capsys, "denoise", denoiser, tmp_path / "clear.png")[0] == 0
+    got = Image.open(tmp_path / "clear-denoised.png")
+    assert got.mode == "RGBA" and np.array_equal(np.asarray(got)[..., 3], alpha)  # alpha as it was
+    # a phone's photo stored sideways with EXIF orientation 6 (turn 90 degrees clockwise to view): restored upright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pic).save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    assert run(capsys, "denoise", denoiser, tmp_path / "phone.jpg")[0] == 0
+    got = Image.open(tmp_path / "phone-denoised.jpg")
+    assert got.size == (30, 50) and got.getexif().get(0x0112, 1) == 1
+    stored = Image.open(tmp_path / "phone.jpg")
+    error = {turn: np.abs(np.asarray(got, np.float32) - np.asarray(stored.transpose(turn), np.float32)).mean()
+             for turn in (Image.Transpose.ROTATE_270, Image.Transpose.ROTATE_90)}
+    assert error[Image.Transpose.ROTATE_270] < error[Image.Transpose.ROTATE_90]  # the same picture, the same way up
+    before = (tmp_path / "shot.jpg").read_bytes()
+    for argv in (["denoise", denoiser, tmp_path / "shot.jpg", tmp_path / "shot.jpg", "--overwrite"],
+                 ["inpaint", denoiser, tmp_path / "shot.jpg", "--mask", "box:1,1,3,3", "-o", tmp_path / "shot.jpg",
+                  "--overwrite"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 1
+        one_line_error(err, "never replaces the photo it restores")
+    assert (tmp_path / "shot.jpg").read_bytes() == before
 
 
 def test_a_model_of_vectors_cannot_restore_photos(tmp_path, capsys):

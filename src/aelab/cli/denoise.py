@@ -11,10 +11,11 @@ HELP = "restore noisy photos (a file or a folder) with a model trained with --co
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `aelab denoise`."""
-    add_photo_args(p)
+    add_photo_args(p, "denoised")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..restore import denoise_image
 
-    return restore_photos(args, lambda model, image, name: denoise_image(model, image, args.stride, name), "denoised")
+    return restore_photos(args, lambda model, image, name, progress: denoise_image(model, image, args.stride, name,
+                                                                                    progress=progress), "denoised")

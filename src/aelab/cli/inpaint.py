@@ -12,7 +12,7 @@ HELP = "fill missing parts of photos (a mask image, white = missing, or box:x,y,
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `aelab inpaint`."""
-    add_photo_args(p)
+    add_photo_args(p, "inpainted")
     p.add_argument("--mask", required=True,
                    help="an image of the photo's size, white = missing; or box:x,y,w,h (left, top, width, height), "
                         "several joined by '+'")
@@ -23,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..restore import inpaint_image, read_mask
 
-    def restore(model, image, name):
+    def restore(model, image, name, progress):
         holes = read_mask(args.mask, image.shape[1:])
-        return inpaint_image(model, image, holes, args.iterations, args.stride, name)
+        return inpaint_image(model, image, holes, args.iterations, args.stride, name, progress=progress)
 
     return restore_photos(args, restore, "inpainted")

@@ -158,6 +158,23 @@ def read_image(
     return torch.from_numpy(a)
 
 
+def read_alpha(path: str | os.PathLike) -> np.ndarray | None:
+    """An image file's alpha channel as uint8 (H, W), turned upright like `read_image`'s pixels; None without one."""
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                if "A" not in im.getbands() and not (im.mode == "P" and "transparency" in im.info):
+                    return None
+                im.load()
+                return np.asarray(_orient(im).convert("RGBA").getchannel("A"))
+    except Exception as e:
+        raise _unreadable(path, e) from None
+
+
 def _header(path: Path, need_grey: bool) -> tuple[bool | None, tuple[int, int]]:
     """(is grey or None when not asked, (H, W) as read_image sees it, after EXIF rotation)."""
     from PIL import Image

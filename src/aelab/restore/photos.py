@@ -91,37 +91,46 @@ def _prepare(model, image: np.ndarray, name: str | None, stride: int | None) -> 
 
 
 def whole_image(model: AnySize, image: np.ndarray, holes: np.ndarray | None = None,
-                tile_size: int | None = None) -> np.ndarray:
+                tile_size: int | None = None, progress: str | None = None) -> np.ndarray:
     """A fully convolutional model's restoration of a (C, H, W) image (the model's channels), `holes` ((H, W) bool)
     given to it as unknown: in one pass when `tile_size` is None and it has at most MAX_PIXELS, else by cores of that
-    side (default: the side whose window, `model.halo` wider on each side, fits MAX_PIXELS; tiling.halo_tiles)."""
+    side (default: the side whose window, `model.halo` wider on each side, fits MAX_PIXELS; tiling.halo_tiles).
+    `progress` names a bar of the tiles shown on a terminal (stderr) while they run."""
+    from ..batching import progress_bar
+
     c, h, w = image.shape
     halo = int(model.halo)
     if tile_size is None:
         tile_size = max(h, w) if h * w <= MAX_PIXELS else max(1, int(MAX_PIXELS**0.5) - 2 * halo)
     out = np.empty((c, h, w), np.float32)
-    for t in halo_tiles((h, w), tile_size, halo):
+    tiles = halo_tiles((h, w), tile_size, halo)
+    bar = progress_bar(len(tiles), progress or "", progress is not None and len(tiles) > 1)
+    for t in tiles:
         x = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *t.window)], dtype=np.float32))[None]
         known = None if holes is None else torch.from_numpy(~holes[t.window])[None, None].expand_as(x)
         with torch.no_grad():
             restored = model.restore(x, known)[0].clamp(0, 1).numpy()
         out[(slice(None), *t.core)] = restored[(slice(None), *t.inner)]
+        bar.update(1)
+    bar.close()
     return out
 
 
 def denoise_image(model, image: np.ndarray, stride: int | None = None, name: str | None = None,
-                  tile_size: int | None = None) -> np.ndarray:
-    """(C, H, W) in [0, 1] -> the model's restoration, same shape and channels as given (`tile_size`: whole_image's)."""
+                  tile_size: int | None = None, progress: str | None = None) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> the model's restoration, same shape and channels as given (`tile_size`, `progress`:
+    whole_image's)."""
     img, _, p, stride = _prepare(model, image, name, stride)
     if isinstance(model, AnySize):
-        return match_channels(whole_image(model, img, tile_size=tile_size), image.shape[0]).clip(0, 1)
+        return match_channels(whole_image(model, img, tile_size=tile_size, progress=progress),
+                              image.shape[0]).clip(0, 1)
     patches, layout = tile(img, p, stride)
     out = untile(_by_batches(lambda b: _forward(model, b), patches), layout)
     return match_channels(out, image.shape[0]).clip(0, 1)
 
 
 def inpaint_image(model, image: np.ndarray, holes: np.ndarray, iterations: int = 1, stride: int | None = None,
-                  name: str | None = None, tile_size: int | None = None) -> np.ndarray:
+                  name: str | None = None, tile_size: int | None = None, progress: str | None = None) -> np.ndarray:
     """Fill `holes` ((H, W) bool, True = missing) of a (C, H, W) image; every other pixel stays exactly as given.
 
     A fully convolutional model is told the holes (its mask channel) in one pass: feeding its guess back would only
@@ -132,7 +141,7 @@ def inpaint_image(model, image: np.ndarray, holes: np.ndarray, iterations: int =
                         f"{image.shape[1]}x{image.shape[2]}")
     img, c, p, stride = _prepare(model, image, name, stride)
     if isinstance(model, AnySize):
-        filled = match_channels(whole_image(model, img, holes, tile_size), image.shape[0])
+        filled = match_channels(whole_image(model, img, holes, tile_size, progress), image.shape[0])
         return np.where(holes[None], filled, image).clip(0, 1).astype(np.float32)  # known pixels exactly as given
     patches, layout = tile(img, p, stride)
     hole_patches, _ = tile(np.repeat(holes[None].astype(np.float32), c, axis=0), p, stride)
