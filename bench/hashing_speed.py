@@ -7,10 +7,12 @@ training documents/s (documents x epochs / the fit's wall time, checkpoints incl
 documents/s (sparse counts -> the dense float32 batches it takes -> binary codes); ITQ's fit (TF-IDF idf,
 TruncatedSVD(256), the ITQ rotation) and encode (TF-IDF, projection, signs) on the same documents.
 
-Part 2, a synthetic corpus of `--docs` documents (default 1,000,000) over the same 10,000 words: each document
-has Poisson(`--words`) word draws from a Zipf-Mandelbrot law (rank r = 1, 2, ... drawn with weight 1 / (r + 2.7);
-the ranks placed on the vocabulary by a fixed random permutation), made in chunks of `--chunk` documents as sparse
-counts, never the whole corpus at once (1M x 10k dense float32 would be 40 GB). Each chunk is densified and encoded
+Part 2, a synthetic corpus of `--docs` documents (default 1,000,000) over the same 10,000 words, resampled from
+the training documents: each synthetic document picks a training document at random and draws Poisson(its length)
+words from that document's word distribution, so the corpus has the topics of a real one (a corpus of words drawn
+from one law for all has none, and any hasher trained on topics gives it a handful of codes). Made in chunks of
+`--chunk` documents as sparse counts, never the whole corpus at once (1M x 10k dense float32 would be 40 GB). Each
+chunk is densified and encoded
 by the model of part 1 (and by ITQ, for comparison); the codes, packed into uint64 words, are added to an
 `aelab.index.Index` in one `add` (ids 0..n-1), saved to a temporary folder, and searched: `--queries` codes of the
 corpus, k = 10 and 100 nearest, and all within 2 bits (`range_search(q, 3)`), each one batch call. Memory: the
@@ -43,8 +45,6 @@ from aelab.batching import map_batches
 from aelab.data import Dataset
 from aelab.eval.hashing import itq
 from aelab.index import Index, pack_bits
-
-ZIPF_OFFSET = 2.7  # Zipf-Mandelbrot: rank r = 1, 2, ... drawn with weight 1 / (r + ZIPF_OFFSET)
 
 
 def peak_mib() -> float:
@@ -121,23 +121,26 @@ def part_20ng(p: Protocol, args, clock: Clock) -> Any:
     return model, baseline
 
 
-def synthetic_chunks(n: int, vocabulary: int, words: float, chunk: int, seed: int = 0):
-    """Sparse (rows, vocabulary) float32 counts of n synthetic documents, `chunk` rows at a time."""
+def synthetic_chunks(source: Any, n: int, chunk: int, seed: int = 0):
+    """Sparse (rows, vocabulary) float32 counts of n documents resampled from `source` (CSR counts), `chunk` rows at a
+    time: each row a random source document's words, drawn again Poisson(its length) times."""
     from scipy.sparse import csr_matrix
 
     rng = np.random.default_rng(seed)
-    cdf = np.cumsum(1.0 / (np.arange(vocabulary) + 1 + ZIPF_OFFSET))
-    cdf /= cdf[-1]
-    place = rng.permutation(vocabulary)  # rank -> vocabulary column
+    cum = np.cumsum(source.data, dtype=np.float64)  # running word count over every stored entry, row after row
+    totals = np.asarray(source.sum(axis=1), dtype=np.float64).ravel()
+    before = np.concatenate([[0.0], cum])[source.indptr[:-1]]  # words of the rows above each row
     for start in range(0, n, chunk):
         rows = min(chunk, n - start)
-        lengths = np.maximum(rng.poisson(words, rows), 1)
-        cols = place[np.minimum(np.searchsorted(cdf, rng.random(int(lengths.sum()))), vocabulary - 1)]
+        picked = rng.integers(0, source.shape[0], rows)
+        lengths = np.maximum(rng.poisson(totals[picked]), 1)
         docs = np.repeat(np.arange(rows), lengths)
-        yield csr_matrix((np.ones(len(cols), np.float32), (docs, cols)), shape=(rows, vocabulary))  # sums repeats
+        at = before[picked][docs] + rng.random(len(docs)) * totals[picked][docs]  # a word position in its source row
+        cols = source.indices[np.searchsorted(cum, at, side="right")]
+        yield csr_matrix((np.ones(len(cols), np.float32), (docs, cols)), shape=(rows, source.shape[1]))  # sums repeats
 
 
-def part_synthetic(model: Any, baseline: ITQ, vocabulary: int, args, clock: Clock) -> None:
+def part_synthetic(model: Any, baseline: ITQ, source: Any, args, clock: Clock) -> None:
     n, bits = args.docs, args.bits
     methods = ["ours"] + ([] if args.skip_itq else ["itq"])
     packed = {m: np.empty((n, (bits + 63) // 64), np.uint64) for m in methods}
@@ -145,7 +148,7 @@ def part_synthetic(model: Any, baseline: ITQ, vocabulary: int, args, clock: Cloc
     times = dict.fromkeys(["generate", *methods], 0.0)
     words_drawn = done = 0
     t_all = time.time()
-    chunks = synthetic_chunks(n, vocabulary, args.words, args.chunk)
+    chunks = synthetic_chunks(source, n, args.chunk)
     while True:
         t0 = time.time()
         counts = next(chunks, None)
@@ -203,7 +206,6 @@ def main() -> None:
     p = bench_parser(__doc__, epochs=2, batch_size=0, lr=0.0)
     p.add_argument("--docs", type=int, default=1_000_000, help="synthetic documents")
     p.add_argument("--bits", type=int, default=32)
-    p.add_argument("--words", type=float, default=100.0, help="mean word draws per synthetic document")
     p.add_argument("--chunk", type=int, default=5000, help="synthetic documents made and encoded at a time")
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--skip-itq", action="store_true", help="do not encode the synthetic corpus with ITQ too")
@@ -220,7 +222,7 @@ def main() -> None:
     clock = Clock({"quick": args.quick, "bits": args.bits, "threads": torch.get_num_threads()})
     clock.add("20ng", "-", "protocol (read, count, tf-idf)", time.time() - t0, None)
     model, baseline = part_20ng(proto, args, clock)
-    part_synthetic(model, baseline, len(proto.vocabulary), args, clock)
+    part_synthetic(model, baseline, proto.train_counts, args, clock)
     print()
     print_table(clock.rows, [("part", "part", "<10"), ("method", "method", "<13"), ("phase", "phase", "<36"),
                              ("seconds", "seconds", ">9.2f"),
@@ -231,7 +233,7 @@ def main() -> None:
     save_rows(path, [{**r, "docs": args.docs} for r in clock.rows],
               key=lambda r: (r["part"], r["method"], r["phase"], r["bits"], r["docs"], r.get("quick")),
               benchmark="hashing_speed", memory="peak resident set of the whole process (ru_maxrss), read at the "
-              "end of each phase", synthetic={"docs": args.docs, "mean_words": args.words, "zipf_offset": ZIPF_OFFSET,
+              "end of each phase", synthetic={"docs": args.docs, "resampled": "training documents",
                                               "chunk": args.chunk})
     print(f"machine: {machine()}; {time.time() - t0:.0f} s; results in {path}")
 

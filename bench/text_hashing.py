@@ -257,12 +257,19 @@ def our_rows(p: Protocol, scorer: Scorer, bits_list: list[int], seeds: list[int]
             main = next(s for s in spec.stages if s.name == "model")
             rows.append(_result(args.name, bits, seed, scorer.codes(db, queries),
                                 train_s=seconds, distinct_codes=int(len(np.unique(db, axis=0))), run=str(out),
-                                epochs=main.train.epochs))
+                                epochs=main.train.epochs, **target_subspace(folder)))
             r = rows[-1]
             print(f"{args.name} {bits:>3} bits seed {seed}: test P@100 {r['test_precision@100']:.3f} "
                   f"(validation {r['validation_precision@100']:.3f}), {r['distinct_codes']} distinct codes, "
                   f"{'reused' if reused else f'{seconds:.0f} s'}", flush=True)
     return rows
+
+
+def target_subspace(folder: Any) -> dict[str, Any]:
+    """The subspace of the run's target codes, and whether the run chose it on its validation items."""
+    main = next(s for s in folder.read_spec().stages if s.name == "model")
+    chosen = any(r.get("split") == "choice" for r in folder.metrics.records())
+    return {"subspace": main.model_config.get("subspace"), "subspace_chosen": chosen}
 
 
 def summary(rows: list[dict], bits_list: list[int]) -> list[dict]:
