@@ -24,7 +24,9 @@ salt-and-pepper, which has no sigma, the sigma chosen), a median filter (per cha
 scikit-image's biharmonic, OpenCV's Telea and Navier-Stokes (on 8-bit images; radius chosen). Ours: DnCNN
 (models/dncnn.py, preset photos) trained on 40x40 patches of the training photos (`--data patches:FOLDER`, each
 photo's last 10% band its run's validation), one model a noise and one for every inpainting corruption at once
-(told the holes: `--corrupt mask:BANK.npy`, a bank of training masks drawn by this script's own generators). The
+(told the holes: `--corrupt mask:BANK.npy`, a bank of training masks drawn by this script's own generators), and
+one blind model, DnCNN-B, trained over sigma 0-55/255 (`--corrupt gaussian:0-0.2157`, each patch its own sigma)
+and tested on every Gaussian sigma beside the per-sigma models. The
 seed's MLP denoising autoencoder (bench/denoise.py's PHOTO_RECIPE on 32x32 patches, inpainting in 3 passes)
 keeps its rows. Runs live in bench/runs/restore_photos/ and are reused when finished.
 
@@ -83,6 +85,7 @@ TEXT_PX, TEXT_LINE = 20, 36  # the overlay's font size and line spacing in pixel
 WORDS = ("the quick brown fox jumps over a lazy dog photo copyright sample draft 2024 restore image proof "
          "archive holiday summer do not copy").split()
 DNCNN_PATCH, DAE_PATCH = 40, 32
+BLIND_SIGMA = 55  # of 255: DnCNN-B's training range, sigma in [0, 55] (Zhang et al. 2017, Sec. IV-A)
 BANK_SIZE = 4000  # training masks in each bank (an inpainting run draws one per example)
 TEST_SEED, TUNE_SEED = 1234, 4321
 
@@ -391,6 +394,10 @@ class Ours:
     train: dict
     patch: int
     passes: int = 1  # inpainting passes (an MLP feeds its guess back; DnCNN is told the holes)
+    blind: str = ""  # a blind denoiser: one model trained on this range of noises, tested on every Gaussian task
+
+    def applies(self, task: Task) -> bool:
+        return not self.blind or task.spec.startswith("gaussian:")
 
 
 def families(args) -> list[Ours]:
@@ -400,17 +407,20 @@ def families(args) -> list[Ours]:
         dncnn_train["batch_size"] = dae_train["batch_size"] = args.batch_size
     tiny = {"depth": 3, "width": 8} if args.quick else {}  # the tiny preset's size (its 8x8 input is no photo patch)
     dncnn = Ours("DnCNN (ours)", "ours", "dncnn", "photos", tiny, dncnn_train, DNCNN_PATCH)
+    blind = Ours(f"DnCNN-B (ours, blind: sigma 0-{BLIND_SIGMA})", "ours", "dncnn", "photos", tiny, dncnn_train,
+                 DNCNN_PATCH, blind=f"gaussian:0-{BLIND_SIGMA / 255!r}")
     dae_config = ({"hidden": (128,), "latent_dim": 64, "activation": "elu", "loss": "mse"} if args.quick
                   else PHOTO_RECIPE["model"])
     dae = Ours("MLP DAE (seed, 32x32 patches)", "seed", "ae", "none", dae_config, dae_train, DAE_PATCH, passes=3)
-    return [dncnn, dae]
+    return [dncnn, blind, dae]
 
 
 def trained(fam: Ours, track: str, task: Task, folder: Path, args) -> tuple[object, float | None]:
     """The family's model for a track and corruption (inpainting: one model for every hole kind), trained once."""
-    run_name = f"{track}-{fam.model}-{'holes' if task.inpainting else task.name}"
-    out = args.runs / run_name
-    if task.inpainting:
+    out = args.runs / run_name(fam, track, task)
+    if fam.blind:
+        corruption = fam.blind
+    elif task.inpainting:
         bank = args.runs / "masks" / f"bank-{fam.patch}-{args.bank}.npy"
         corruption = "mask:" + str(mask_bank(bank, fam.patch, args.bank))
     else:
@@ -424,6 +434,12 @@ def trained(fam: Ours, track: str, task: Task, folder: Path, args) -> tuple[obje
                config=fam.config, train={**fam.train, "corrupt": corruption, "seed": args.seed},
                data_options=data_options)
     return aelab.load(out), (None if done else round(time.time() - t0, 1))
+
+
+def run_name(fam: Ours, track: str, task: Task) -> str:
+    if fam.blind:
+        return f"{track}-{fam.model}-blind"
+    return f"{track}-{fam.model}-{'holes' if task.inpainting else task.name}"
 
 
 def restore(model, fam: Ours, y: np.ndarray, holes: np.ndarray | None) -> np.ndarray:
@@ -516,11 +532,11 @@ def run_track(track: str, photos: dict, train_names: list[str], test_names: list
             per, spm, outs[m.name] = measure(lambda y, h: apply(m.run, y, h, value), test, drawn)
             task_rows.append(row(base, m.name, "classical", per, spm, setting=shown(m, value),
                                  chosen=value, tuning_psnr=tried or None))
-        for fam in fams:
+        for fam in (f for f in fams if f.applies(task)):
             model, train_s = trained(fam, track, task, folder, args)
             per, spm, outs[fam.name] = measure(lambda y, h: restore(model, fam, y, h), test, drawn)
             task_rows.append(row(base, fam.name, fam.kind, per, spm, train_s=train_s, halo=getattr(model, "halo", None),
-                                 run=str(args.runs / f"{track}-{fam.model}-{'holes' if task.inpainting else task.name}")))
+                                 run=str(args.runs / run_name(fam, track, task))))
         compare(task_rows)
         show(track, task, task_rows, test)
         rows += task_rows
@@ -606,10 +622,10 @@ def main() -> None:
     for track in tracks:
         rows += run_track(track, photos, train_names, test_names, [known[n] for n in names], args, entries)
     missed = [r for r in rows if r["kind"] == "ours" and not r["beats_classical"]]
-    print(f"\nDnCNN (ours) beats every classical method on {sum(r['kind'] == 'ours' for r in rows) - len(missed)} of "
-          f"{sum(r['kind'] == 'ours' for r in rows)} (track, corruption)s" + ("; not on:" if missed else ""))
+    print(f"\nOur models beat every classical method in {sum(r['kind'] == 'ours' for r in rows) - len(missed)} of "
+          f"{sum(r['kind'] == 'ours' for r in rows)} (track, corruption, model)s" + ("; not in:" if missed else ""))
     for r in missed:
-        print(f"  {r['track']:6s} {r['label']:28s} {verdict(r)}")
+        print(f"  {r['track']:6s} {r['label']:28s} {r['method'][:34]:34s} {verdict(r)}")
     suffix = "_quick" if args.quick else ""
     figure(entries, RESULTS / f"restore_photos_examples{suffix}.png", 96 if args.quick else 160)
     out = RESULTS / f"restore_photos{suffix}.json"

@@ -33,6 +33,8 @@ def test_spec_round_trip_and_canonical_text():
     ("masking:1.5", "(0, 1]"),
     ("masking:0", "(0, 1]"),
     ("gaussian:abc", "must be a number"),
+    ("gaussian:0.3-0.1", "from a low >= 0 to a higher high"),
+    ("gaussian:0.1-x", "two numbers, low-high"),
     ("occlude:3x", "occlude"),
     ("occlude:0", "side >= 1"),
     ("masking:0.3+", "empty term"),
@@ -64,6 +66,18 @@ def test_gaussian_is_clipped_noise_and_destroys_nothing():
     c = Corruption("gaussian:0.5")(x, SeededDraws(3, len(x)))
     assert c.missing is None and c.x.min() >= 0 and c.x.max() <= 1
     assert 0.2 < (c.x - x).abs().mean() < 0.5
+
+
+def test_a_range_of_sigmas_gives_each_example_its_own_from_the_range():
+    spec = parse_corruption("gaussian:0-0.2+occlude:3")
+    assert spec.text() == "gaussian:0-0.2+occlude:3" and parse_corruption(spec.text()) == spec
+    x = torch.full((500, 1, 32, 32), 0.5)
+    c = Corruption("gaussian:0.02-0.2")(x, SeededDraws(5, len(x)))
+    sigma = (c.x - x).flatten(1).std(1)  # nothing clipped: 0.5 +- 3 sigma stays inside [0, 1]
+    assert c.missing is None and 0.017 < sigma.min() < 0.03 and 0.19 < sigma.max() < 0.21
+    assert abs(sigma.mean() - 0.11) < 0.01  # uniform over the range
+    again = Corruption("gaussian:0.02-0.2")(x, SeededDraws(5, len(x)))
+    assert torch.equal(again.x, c.x)  # the same draws, the same sigmas
 
 
 def test_occluder_is_one_box_of_the_given_size_inside_the_image():
@@ -160,15 +174,16 @@ def test_models_without_a_reconstruction_refuse_to_denoise(tmp_path):
             Trainer(model, x, TrainConfig(epochs=1, corrupt="masking:0.3", emphasis=emphasis), tmp_path / name)
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "dncnn"])  # dncnn: its batch norm's running statistics resume too
-def test_a_denoiser_resumes_exactly_and_learns_from_the_corrupted_input(tmp_path, name):
+@pytest.mark.parametrize("name, corrupt", [("ae", "masking:0.4+occlude:3"), ("vae", "masking:0.4+occlude:3"),
+                                           ("dncnn", "masking:0.4+occlude:3"),  # its batch norm's statistics too
+                                           ("dncnn", "gaussian:0.05-0.3+occlude:3")])  # a sigma per example
+def test_a_denoiser_resumes_exactly_and_learns_from_the_corrupted_input(tmp_path, name, corrupt):
     from aelab.models.base import build_model
     from aelab.train.trainer import Trainer
 
     cfg = {**{k: v for k, v in presets(name)["tiny"].items() if k != "train"}, "input_shape": (1, 8, 8)}
     x = _x(n=60, h=8, w=8)
-    tc = TrainConfig(epochs=3, batch_size=20, checkpoint_every=4, schedule="constant",
-                     corrupt="masking:0.4+occlude:3", emphasis=2.0)
+    tc = TrainConfig(epochs=3, batch_size=20, checkpoint_every=4, schedule="constant", corrupt=corrupt, emphasis=2.0)
 
     def run(folder, resume=False, callbacks=()):
         torch.manual_seed(0)

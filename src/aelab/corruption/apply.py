@@ -96,7 +96,10 @@ def _exact_fraction(x: Tensor, fraction: float, draws: Draws) -> Tensor:
 def _apply_term(term: Term, x: Tensor, draws: Draws) -> tuple[Tensor, Tensor | None]:
     """(corrupted x, the inputs this term destroyed or None)."""
     if term.kind == "gaussian":
-        return (x + term.amount * draws.randn(*x.shape[1:]).to(x.dtype)).clamp(0, 1), None
+        sigma: Tensor | float = term.amount
+        if term.high:  # each example its own sigma
+            sigma = (term.amount + (term.high - term.amount) * draws.rand()).to(x.dtype).view(-1, *[1] * (x.dim() - 1))
+        return (x + sigma * draws.randn(*x.shape[1:]).to(x.dtype)).clamp(0, 1), None
     if term.kind == "masking":
         m = _exact_fraction(x, term.amount, draws)
         return x.masked_fill(m, 0.0), m

@@ -4,6 +4,8 @@ A spec is a chain of terms applied left to right (Vincent et al., "Extracting an
 with denoising autoencoders", ICML 2008, Sec. 2.3; "Stacked denoising autoencoders", JMLR 2010, Sec. 4.2):
 
 - gaussian:SIGMA      additive isotropic Gaussian noise, then clipped to the data's [0, 1]
+- gaussian:LO-HI      the same with each example's sigma drawn uniformly from [LO, HI] (a blind denoiser's training,
+                      DnCNN-B's sigma in [0, 55/255]: Zhang et al. 2017, Sec. IV-A)
 - masking:P           a fraction P of the inputs, chosen at random per example, set to 0 (masking noise)
 - saltpepper:P        a fraction P set to 0 or 1 with equal probability (salt-and-pepper noise)
 - occlude:S           an S x S square at a random place, set to 0 (S, or SxT for a rectangle)
@@ -22,15 +24,18 @@ from pathlib import Path
 from ..errors import ConfigError
 
 KINDS = ("gaussian", "masking", "saltpepper", "occlude", "mask")
-EXAMPLE = "e.g. masking:0.3, gaussian:0.5+occlude:10, saltpepper:0.2, occlude:8x12, mask:holes.png"
+EXAMPLE = ("e.g. masking:0.3, gaussian:0.5+occlude:10, gaussian:0-0.2, saltpepper:0.2, occlude:8x12, "
+           "mask:holes.png")
 
 
 @dataclass(frozen=True)
 class Term:
-    """One corruption: its kind and parameters (`amount`: sigma or fraction; `size`: occluder height, width)."""
+    """One corruption: its kind and parameters (`amount`: sigma or fraction, the range's low end when `high` > 0;
+    `size`: occluder height, width)."""
 
     kind: str
     amount: float = 0.0
+    high: float = 0.0  # gaussian: sigma drawn per example from [amount, high] when > 0
     size: tuple[int, int] = (0, 0)
     path: str = ""
 
@@ -50,6 +55,8 @@ class Term:
             return f"occlude:{h}" if h == w else f"occlude:{h}x{w}"
         if self.kind == "mask":
             return f"mask:{self.path}"
+        if self.high:
+            return f"{self.kind}:{self.amount:g}-{self.high:g}"
         return f"{self.kind}:{self.amount:g}"
 
 
@@ -89,6 +96,17 @@ def _term(text: str, base: Path | None) -> Term:
         raise ConfigError(f"unknown corruption {kind!r} in {text!r}; known: {', '.join(KINDS)} ({EXAMPLE})")
     if not sep or not arg:
         raise ConfigError(f"corruption {kind!r} needs a value after ':' ({EXAMPLE})")
+    if kind == "gaussian" and "-" in arg.lstrip("-"):
+        low, _, high = arg.partition("-")
+        try:
+            lo, hi = float(low), float(high)
+        except ValueError:
+            raise ConfigError(f"corruption gaussian:{arg}: a range of sigmas is two numbers, low-high "
+                              "(gaussian:0-0.2)") from None
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi <= 10):
+            raise ConfigError(f"corruption gaussian:{arg}: a range of sigmas goes from a low >= 0 to a higher high "
+                              "<= 10 (gaussian:0-0.2)")
+        return Term(kind, lo, high=hi)
     if kind == "gaussian":
         return Term(kind, _number(kind, arg, 0.0, 10.0, "the noise's standard deviation"))
     if kind in ("masking", "saltpepper"):
