@@ -148,7 +148,7 @@ def test_a_hasher_chooses_its_target_subspace_on_the_validation_items_and_record
     (choice,) = _log(run.path, "choice")
     assert list(choice["scores"]) == [f"subspace={s}" for s in SUBSPACES if s < 32]
     best = max(SUBSPACES[:3], key=lambda s: (choice["scores"][f"subspace={s}"], -s))
-    assert choice["chosen"] == {"subspace": best} and choice["metric"] == "precision@100"
+    assert choice["chosen"] == {"subspace": best} and choice["metric"] == "precision@100 of the target codes"
     assert run.model.config.subspace == best
     assert run.folder.read_spec().main.model_config["subspace"] == best  # a resume trains the same targets
     assert f"semhash: chose subspace {best} on the validation items" in capsys.readouterr().out
@@ -183,4 +183,4 @@ def test_an_unlabelled_run_chooses_by_its_label_free_score(tmp_path):
     run = aelab.fit("semhash", Dataset(x=data.x, y=None, name="unlabelled"), out=tmp_path / "r", config=CHOOSING,
                     progress=False, train={"epochs": 1, "validation": 0.2})
     (choice,) = _log(run.path, "choice")
-    assert choice["metric"] == "neighbours@100" and len(choice["scores"]) == 3
+    assert choice["metric"] == "neighbours@100 of the target codes" and len(choice["scores"]) == 3

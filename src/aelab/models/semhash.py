@@ -193,7 +193,7 @@ class SemanticHasher(Denoiser, Autoencoder):
             codes = codes_of(z, c.latent_dim, s)
             metric, scores[f"subspace={s}"] = score(codes[len(fit_x):], codes[: len(fit_x)])
         best = max(candidates, key=lambda s: (scores[f"subspace={s}"], -s))
-        return Choice({"subspace": best}, metric, scores)
+        return Choice({"subspace": best}, f"{metric} of the target codes", scores)
 
     def code_logits(self, x: Tensor) -> Tensor:
         """The code units' total inputs (before the logistic)."""

@@ -406,7 +406,7 @@ def _choice_note(records: list[dict[str, Any]]) -> str:
     setting = ", ".join(f"{k} {v}" for k, v in c["chosen"].items())
     scores = "; ".join(f"{k}: {v:.4g}" for k, v in c["scores"].items())
     return (f'<p class="meta" id="choice">Chosen before training on the validation items: {_esc(setting)} '
-            f"({_esc(c['metric'])} of each candidate: {_esc(scores)}).</p>\n")
+            f"(each candidate's {_esc(c['metric'])}: {_esc(scores)}).</p>\n")
 
 
 def _epoch_note(records: list[dict[str, Any]]) -> str:
