@@ -227,11 +227,8 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
     evaluate = _periodic_eval(test_x, spec) if test_x is not None else None
     fit_set, val_set = held_out(train_set, spec.train.validation, spec.train.seed)
     if val_set is not None:
-        chosen = []
-        if not resume:  # a resumed run's spec holds what it chose
-            spec, chosen = _choose_settings(spec, run, fit_set, val_set)
-        callbacks = {**(callbacks or {}), "model": [*(callbacks or {}).get("model", ()), *chosen,
-                                                    _keep_best(spec, run, fit_set, val_set)]}
+        spec, chosen = _selection(spec, run, fit_set, val_set, resume)
+        callbacks = {**(callbacks or {}), "model": [*(callbacks or {}).get("model", ()), *chosen]}
     model, result = train_run(spec, run, fit_set.x, fit_set.y, evaluate, resume=resume, overwrite=overwrite,
                               progress=progress, callbacks=callbacks, device=device, ranks=ranks)
     report = report and ranks.main
@@ -278,22 +275,27 @@ def _rows(data: Any, rows: Any) -> Any:
         texts=None if getattr(data, "texts", None) is None else [data.texts[i] for i in picked])
 
 
-def _keep_best(spec: RunSpec, run: RunFolder, fit_set: Any, val_set: Any) -> Any:
-    """The callback that scores each epoch on the validation items and keeps the best (train/callbacks.py)."""
-    from ..eval.selection import validation_score
+def _selection(spec: RunSpec, run: RunFolder, fit_set: Any, val_set: Any, resume: bool) -> tuple[RunSpec, list[Any]]:
+    """What a run chooses on its validation items, scored once for both: its model's own settings before training
+    (`_choose_settings`; a resumed run's spec holds them already), then its epoch (KeepBest, train/callbacks.py).
+    Returns the spec with the settings filled in and the callbacks."""
+    from ..eval.selection import check_scorable, code_score, model_score
     from ..models import model_class
     from ..train.callbacks import KeepBest
 
-    score = validation_score(model_class(spec.model), eval_data(fit_set.x, spec.train), fit_set.y,
-                             eval_data(val_set.x, spec.train), val_set.y,
-                             documents=getattr(fit_set, "vocabulary", None) is not None)
-    return KeepBest(score, run.stage(MAIN).metrics)
+    check_scorable(model_class(spec.model))
+    fit_x = eval_data(fit_set.x, spec.train)
+    queries, score = code_score(fit_x, fit_set.y, eval_data(val_set.x, spec.train), val_set.y,
+                                documents=getattr(fit_set, "vocabulary", None) is not None)
+    chosen: list[Any] = []
+    if not resume:
+        spec, chosen = _choose_settings(spec, run, fit_x, queries, score)
+    return spec, [*chosen, KeepBest(model_score(fit_x, queries, score), run.stage(MAIN).metrics)]
 
 
-def _choose_settings(spec: RunSpec, run: RunFolder, fit_set: Any, val_set: Any) -> tuple[RunSpec, list[Any]]:
+def _choose_settings(spec: RunSpec, run: RunFolder, fit_x: Any, queries: Any, score: Any) -> tuple[RunSpec, list[Any]]:
     """The spec with what its model chooses of its own config on the validation items (models.capabilities
     .ChoosesSettings) filled in, and the callback that records the choice; unchanged when there is nothing to choose."""
-    from ..eval.selection import code_score
     from ..models import build_model
     from ..models.capabilities import ChoosesSettings
     from ..recipes.stages import DATA
@@ -305,9 +307,6 @@ def _choose_settings(spec: RunSpec, run: RunFolder, fit_set: Any, val_set: Any) 
     model = build_model(main.model, main.model_config)
     if not isinstance(model, ChoosesSettings):
         return spec, []
-    fit_x = eval_data(fit_set.x, spec.train)
-    queries, score = code_score(fit_x, fit_set.y, eval_data(val_set.x, spec.train), val_set.y,
-                                documents=getattr(fit_set, "vocabulary", None) is not None)
     choice = model.choose_settings(fit_x, queries, score)
     if choice is None:
         return spec, []

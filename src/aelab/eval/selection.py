@@ -31,10 +31,19 @@ def validation_score(model: type, fit_x: Tensor, fit_y: Tensor | None, val_x: Te
     """A function model -> (metric, value) for `KeepBest`, with what it needs of the data computed once; `model` is
     the model's class (checked before anything trains); `documents`: the items are word counts (their neighbours by
     TF-IDF cosine)."""
+    check_scorable(model)
+    return model_score(fit_x, *code_score(fit_x, fit_y, val_x, val_y, documents))
+
+
+def check_scorable(model: type) -> None:
+    """A one-line error unless the model's class has binary codes to score (before anything trains)."""
     if not issubclass(model, BinaryCoder):  # the Protocol holds only methods: a class answers it
         raise ConfigError(f"validation chooses the epoch by retrieval, and model {getattr(model, 'name', model)!r} "
                           "has no binary codes; leave validation at 0")
-    queries, score = code_score(fit_x, fit_y, val_x, val_y, documents)
+
+
+def model_score(fit_x: Tensor, queries: Tensor, score: CodeScore) -> Callable[[object], tuple[str, float]]:
+    """`score` of a model's codes of `queries` against its codes of the training items."""
     return lambda m: score(_codes(m, queries), _codes(m, fit_x))
 
 

@@ -31,9 +31,9 @@ from .capabilities import Choice, Traits
 
 INPUTS = ("counts", "binary")
 # The target codes' subspaces a run chooses among, by how well the target codes themselves retrieve its validation
-# items (choose_settings): the informative directions grow with the corpus's topics (the choice on 10 newsgroups
-# is 16, on all 20 it is 24; bench/held_out_groups.py, bench/text_hashing.py). Without validation: SUBSPACE, part
-# A's choice (bench/held_out_groups.py).
+# items (choose_settings): the informative directions grow with the corpus's topics (runs on 10 newsgroups choose
+# mostly 16, on all 20 mostly 24, on MNIST 0 to 64; BENCHMARKS.md). Without validation: SUBSPACE, part A's choice
+# (bench/held_out_groups.py).
 SUBSPACES = (0, 16, 24, 32, 48, 64)
 SUBSPACE = 16
 BINARIZERS = ("noise", "straight-through")
