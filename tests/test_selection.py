@@ -116,6 +116,18 @@ def test_documents_enter_as_the_tfidf_of_the_training_set():
     assert np.allclose(model.features(counts).numpy(), want, atol=1e-5)
 
 
+def test_codes_longer_than_the_features_are_several_codes_of_all_of_them():
+    # 3 features, 8 bits: ITQ has 3 directions, so the target codes repeat them rotated (they once came out 3 wide
+    # and the training failed inside torch on the shapes)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((60, 3))
+    codes = neighbourhood_codes(x, 8, neighbours=5, hops=2)
+    assert codes.shape == (60, 8) and len(np.unique(codes, axis=0)) > 3
+    model = build_model("semhash", {"input_shape": [3], "hidden": [8], "latent_dim": 8, "input_kind": "binary"})
+    model.set_training_data(torch.from_numpy((x - x.min()) / (x.max() - x.min())).float())
+    assert model.targets.shape == (60, 8)
+
+
 def test_long_codes_from_a_subspace_are_several_codes_of_its_directions():
     rng = np.random.default_rng(1)
     labels = np.repeat(np.arange(6), 50)

@@ -73,9 +73,12 @@ def smoothed(features: np.ndarray, bits: int, neighbours: int = 10, hops: int = 
 
 def codes_of(z: np.ndarray, bits: int, subspace: int = 0, seed: int = 0) -> np.ndarray:
     """(N, bits) bool codes of smoothed items: one ITQ code over as many directions as bits, or with `subspace` > 0
-    and shorter than `bits`, several codes of the top `subspace` directions (`subspace_codes`)."""
+    and shorter than `bits` (or z narrower than `bits`), several codes of the top `subspace` directions
+    (`subspace_codes`)."""
     if subspace and bits > subspace:
         return subspace_codes(z, bits, subspace, seed)
+    if z.shape[1] < bits:  # fewer directions than bits (few features or items): several codes of all of them
+        return subspace_codes(z, bits, z.shape[1], seed)
     mean, projection = itq(z, bits, seed=seed)
     return (z - mean) @ projection > 0
 
