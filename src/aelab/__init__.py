@@ -8,12 +8,12 @@ from typing import Any
 from .errors import AelabError
 
 from .version import __version__
-__all__ = ["AelabError", "Run", "fit", "load", "__version__"]
+__all__ = ["AelabError", "Run", "export", "fit", "load", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     # torch loads on first use, not with the package: `aelab --help` and `aelab.cli` stay fast.
-    if name in ("fit", "load", "Run"):
+    if name in ("fit", "load", "Run", "export"):
         from . import api
 
         return getattr(api, name)

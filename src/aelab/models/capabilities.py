@@ -37,6 +37,16 @@ class Sampler(Protocol):
 
 
 @runtime_checkable
+class NoiseSampler(Protocol):
+    """sample_from(noise) -> examples for draws noise ~ N(0, I) of `noise_shape` (one row each): sampling that is a
+    plain network of its noise (an exported sampler takes the noise as its input)."""
+
+    noise_shape: tuple[int, ...]
+
+    def sample_from(self, noise: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
 class LikelihoodBound(Protocol):
     """A posterior q(z|x) and importance weights log p(x,z) - log q(z|x) (Burda et al. 2016, Eq. 8): an NLL bound."""
 

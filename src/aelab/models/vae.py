@@ -80,10 +80,18 @@ class GaussianCodeMixin:
     def decode(self, z: Tensor) -> Tensor:
         return torch.sigmoid(self.decoder(z)).view(-1, *self.input_shape)
 
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        return (self.config.latent_dim,)
+
+    def sample_from(self, noise: Tensor) -> Tensor:
+        """Decoder means at given draws from the prior N(0, I): sampling as a plain network of its noise."""
+        return self.decode(noise)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decoder means at n draws from the prior N(0, I)."""
         device = next(self.parameters()).device
-        return self.decode(draws.randn(n, self.config.latent_dim, device=device, generator=generator))
+        return self.sample_from(draws.randn(n, self.config.latent_dim, device=device, generator=generator))
 
 
 @register

@@ -112,13 +112,13 @@ class VectorQuantizer(nn.Module):
         if z_e.ndim < 2 or z_e.shape[1] != self.dim or not z_e.is_floating_point():
             raise ConfigError(f"VectorQuantizer(dim={self.dim}) needs floating inputs shaped (B, {self.dim}, ...); "
                               f"got {z_e.dtype} {tuple(z_e.shape)}")
-        return z_e.movedim(1, -1).reshape(-1, self.dim).to(self.codebook.dtype)
+        return z_e.movedim(1, z_e.ndim - 1).reshape(-1, self.dim).to(self.codebook.dtype)  # (ONNX: no negative dims)
 
     @staticmethod
     def _channels_first(rows: Tensor, lead: tuple[int, ...]) -> Tensor:
         """(prod(lead), D) -> (B, D, *spatial) for lead = (B, *spatial)."""
         out = rows.reshape(*lead, rows.shape[-1])
-        return out.movedim(-1, 1).contiguous() if len(lead) >= 2 else out
+        return out.movedim(out.ndim - 1, 1).contiguous() if len(lead) >= 2 else out
 
     # --- nearest codes ------------------------------------------------------------------------------------
     def _scores(self, rows: Tensor) -> Tensor:

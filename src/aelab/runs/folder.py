@@ -48,7 +48,8 @@ REPORT = "report.html"
 STAGES = "stages"
 REPLACED = ".replaced"
 INDEX = "index"  # `aelab index build RUN`'s default: the training items' codes, which `aelab search RUN` reads
-RUN_FILES = (CONFIG, *CHECKPOINT_FILES, PREVIOUS, METRICS, REPORT, STAGES, INDEX)  # what a run owns in its folder
+EXPORT = "export"  # `aelab export RUN`'s default folder: the networks as ONNX or TorchScript files, export.json
+RUN_FILES = (CONFIG, *CHECKPOINT_FILES, PREVIOUS, METRICS, REPORT, STAGES, INDEX, EXPORT)  # what a run owns in its folder
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -156,6 +157,11 @@ class RunFolder:
     @property
     def index_path(self) -> Path:
         return self.path / INDEX
+
+    @property
+    def export_path(self) -> Path:
+        """Where `aelab export` writes the run's networks by default."""
+        return self.path / EXPORT
 
     def write_report(self, html: str) -> Path:
         return atomic_write_bytes(self.report_path, html.encode("utf-8"))
