@@ -136,6 +136,7 @@ def fit(
     progress: bool = True,
     report: bool = False,
     callbacks: Mapping[str, Sequence[Any]] | None = None,
+    log: Any = None,
     ranks: Any = None,
 ) -> Run:
     """Train a model into a run folder and return the run (model, test metrics, folder).
@@ -146,14 +147,15 @@ def fit(
     `test`: "split" scores on the data's held-out split, None on nothing, or a Dataset / tensor. `resume` continues
     the run in `out` with its recorded settings (`data` may then point to its data in a new place, or hand the run's
     data over as a Dataset or tensor; `epochs` extends a finished run). `callbacks` adds trainer callbacks by stage
-    name ("model" for the run's own).
+    name ("model" for the run's own). `log`: "tensorboard", "mlflow" or several, or `viz.loggers` objects
+    (`MLflowLogger(tracking_uri=...)`): where the run's own model logs besides metrics.jsonl.
     """
     from ..train.distributed import SINGLE
 
     ranks = ranks or SINGLE
     if resume:
         return _resume(model, data, out, preset, config, train, pretrain, prior, data_dir, test, epochs, overwrite,
-                       device, progress, report, callbacks, ranks)
+                       device, progress, report, _with_loggers(callbacks, log), ranks)
     if epochs is not None:
         raise UsageError("epochs extends a run that is resumed; for a new run give train={'epochs': N}")
     if model is None:
@@ -174,7 +176,20 @@ def fit(
         spec = dataclasses.replace(spec, data_options=options, fingerprint=fingerprint(train_set.x))
     out = Path(out) if out is not None else Path("runs") / f"{spec.model}-{Path(str(spec.data)).stem}"
     return _train(spec, RunFolder(out), train_set, _test_set(test, spec, None, data_dir, named), False, overwrite,
-                  device, progress, report, callbacks, ranks)
+                  device, progress, report, _with_loggers(callbacks, log), ranks)
+
+
+def _with_loggers(callbacks: Mapping[str, Sequence[Any]] | None, log: Any) -> dict[str, list[Any]]:
+    """The callbacks with the run's loggers added to its own model's stage (bound to the run by `_train`)."""
+    from ..viz.loggers import make_loggers
+
+    out = {k: list(v) for k, v in (callbacks or {}).items()}
+    loggers = make_loggers(log)  # made and checked now: a missing package or a refusing store before any training
+    for logger in loggers:
+        logger.check()
+    if loggers:
+        out[MAIN] = [*out.get(MAIN, []), *loggers]
+    return out
 
 
 def _test_set(test: Any, spec: RunSpec, data: str | None, data_dir: str | None, named: bool) -> Any:
@@ -229,6 +244,7 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
     if val_set is not None:
         spec, chosen = _selection(spec, run, fit_set, val_set, resume)
         callbacks = {**(callbacks or {}), "model": [*(callbacks or {}).get("model", ()), *chosen]}
+    _bind_loggers(callbacks, spec, run, test_x if test_x is not None else eval_data(fit_set.x[:32], spec.train))
     model, result = train_run(spec, run, fit_set.x, fit_set.y, evaluate, resume=resume, overwrite=overwrite,
                               progress=progress, callbacks=callbacks, device=device, ranks=ranks)
     report = report and ranks.main
@@ -243,6 +259,15 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
         write_run_report(run, model, test_set if test_set is not None else train_set,
                          train_set if test_set is not None else None)
     return Run(model, result, run, spec, train_set, test_set)
+
+
+def _bind_loggers(callbacks: Any, spec: RunSpec, run: RunFolder, examples: Any) -> None:
+    """Tell the loggers among the run's callbacks which run they log: its folder, settings and pictured examples."""
+    from ..viz.loggers import Logger, flat_settings
+
+    for callback in (callbacks or {}).get(MAIN, ()):
+        if isinstance(callback, Logger):
+            callback.bind(run, flat_settings(spec), examples)
 
 
 def held_out(train_set: Any, share: float, seed: int) -> tuple[Any, Any]:

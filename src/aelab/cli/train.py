@@ -56,6 +56,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder (with --from: the stages retrained)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-report", action="store_true")
+    p.add_argument("--log", action="append", default=[], choices=("tensorboard", "mlflow"),
+                   help="log besides metrics.jsonl (repeatable): tensorboard (RUN/tensorboard; pip install "
+                        "'aelab[tensorboard]') or mlflow (pip install 'aelab[mlflow]')")
+    p.add_argument("--mlflow-uri", default=None, metavar="URI",
+                   help="MLflow tracking URI for --log mlflow (default: MLflow's own, MLFLOW_TRACKING_URI)")
+    p.add_argument("--mlflow-experiment", default="aelab", metavar="NAME", help="MLflow experiment (default aelab)")
 
 
 def _stage_train(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
@@ -103,14 +109,24 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
         _refuse_changes(args, stored)
         run = fit(args.model, args.data, out=out, data_dir=args.data_dir, resume=True, epochs=_extension(args, stored),
                   overwrite=args.overwrite, device=device, progress=not args.no_progress,
-                  report=not args.no_report, ranks=ranks)
+                  report=not args.no_report, log=_loggers(args), ranks=ranks)
     else:
         run = fit(args.model, args.data, out=out, preset=args.preset, config=parse_sets(args.set),
                   train=given_train_flags(args), pretrain=args.pretrain, pretrain_train=_stage_train(args, "pretrain"),
                   prior=args.prior, prior_train=_stage_train(args, "prior"), data_dir=args.data_dir,
                   data_options=data_options(args), overwrite=args.overwrite, device=device,
-                  progress=not args.no_progress, report=not args.no_report, ranks=ranks)
+                  progress=not args.no_progress, report=not args.no_report, log=_loggers(args), ranks=ranks)
     return _after_training(run, args)
+
+
+def _loggers(args: argparse.Namespace) -> list:
+    """--log's loggers, MLflow's with --mlflow-uri and --mlflow-experiment."""
+    if (args.mlflow_uri or args.mlflow_experiment != "aelab") and "mlflow" not in args.log:
+        raise UsageError("--mlflow-uri and --mlflow-experiment go with --log mlflow")
+    from ..viz.loggers import MLflowLogger, make_loggers
+
+    return [MLflowLogger(args.mlflow_uri, args.mlflow_experiment) if name == "mlflow" else make_loggers(name)[0]
+            for name in dict.fromkeys(args.log)]
 
 
 def _bits_alias(args: argparse.Namespace) -> None:

@@ -49,7 +49,8 @@ STAGES = "stages"
 REPLACED = ".replaced"
 INDEX = "index"  # `aelab index build RUN`'s default: the training items' codes, which `aelab search RUN` reads
 EXPORT = "export"  # `aelab export RUN`'s default folder: the networks as ONNX or TorchScript files, export.json
-RUN_FILES = (CONFIG, *CHECKPOINT_FILES, PREVIOUS, METRICS, REPORT, STAGES, INDEX, EXPORT)  # what a run owns in its folder
+TENSORBOARD = "tensorboard"  # --log tensorboard's event files
+RUN_FILES = (CONFIG, *CHECKPOINT_FILES, PREVIOUS, METRICS, REPORT, STAGES, INDEX, EXPORT, TENSORBOARD)  # what a run owns in its folder
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -157,6 +158,11 @@ class RunFolder:
     @property
     def index_path(self) -> Path:
         return self.path / INDEX
+
+    @property
+    def tensorboard_path(self) -> Path:
+        """Where --log tensorboard writes the run's event files."""
+        return self.path / TENSORBOARD
 
     @property
     def export_path(self) -> Path:
