@@ -14,7 +14,10 @@ from typing import Any, Callable
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+# Where results and run folders go: `aelab bench all --quick` (bench/run_all.py) points both into bench/quick/, so
+# that a smoke run never touches the recorded results or reuses a recorded run.
+RESULTS = Path(os.environ.get("AELAB_BENCH_RESULTS") or ROOT / "bench" / "results")
+RUNS = Path(os.environ.get("AELAB_BENCH_RUNS") or ROOT / "bench" / "runs")
 SHARED_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_DATA_DIR = str(SHARED_DATA) if SHARED_DATA.is_dir() else None  # else $AELAB_DATA, ~/.cache/aelab
 if str(ROOT / "src") not in sys.path:
@@ -123,7 +126,7 @@ def parse_models(doc: str, models: dict, epochs: int, runs: str, quick: str) -> 
     and --quick (`quick` says what it runs), parsed; with the models chosen."""
     p = bench_parser(doc, epochs=epochs, batch_size=0, lr=0.0)
     p.add_argument("--only", default=",".join(models))
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / runs)
+    p.add_argument("--runs", type=Path, default=RUNS / runs)
     p.add_argument("--quick", action="store_true", help=quick)
     args = parse(p)
     return args, chosen_models(p, args.only, models)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, named_data, parse, save_rows
+from common import RUNS, RESULTS, ROOT, bench_parser, named_data, parse, save_rows
 import aelab
 from aelab.corruption import Corruption, SeededDraws, inpaint
 from aelab.data import load_dataset
@@ -224,7 +224,7 @@ def main() -> None:
     p.add_argument("--biharmonic-images", type=int, default=1000, help="biharmonic inpainting is slow: test on these")
     p.add_argument("--probe-train", type=int, default=10000, help="training codes for the logistic regression")
     p.add_argument("--patches", type=int, default=20000, help="32x32 training patches of the photos")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "denoise")
+    p.add_argument("--runs", type=Path, default=RUNS / "denoise")
     p.add_argument("--quick", action="store_true", help="3000 images, 2 epochs, 500 test images")
     p.add_argument("--figure-only", action="store_true", help="redraw the example figure from the trained runs")
     args = parse(p)

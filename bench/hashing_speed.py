@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows
+from common import RUNS, RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows
 from text_hashing import SVD_DIMS, Protocol, dense, load_protocol
 
 import aelab
@@ -209,7 +209,7 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=5000, help="synthetic documents made and encoded at a time")
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--skip-itq", action="store_true", help="do not encode the synthetic corpus with ITQ too")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "hashing_speed")
+    p.add_argument("--runs", type=Path, default=RUNS / "hashing_speed")
     p.add_argument("--quick", action="store_true", help="20,000 synthetic documents, 2,000 training documents, "
                                                         "1 epoch")
     args = parse(p)

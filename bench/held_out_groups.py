@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows
+from common import RUNS, RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows
 from text_hashing import Scorer, classical_rows, load_protocol, our_rows
 from aelab.data.text import locate_newsgroups, read_tsv
 from aelab.models import model_class
@@ -144,10 +144,13 @@ def main() -> None:
     p.add_argument("--bits", default="16,32,64,128", help="code lengths of part B")
     p.add_argument("--seeds", type=int, default=3, help="seeds of part B (0, 1, ...)")
     p.add_argument("--a-seeds", type=int, default=3, help="seeds of each setting of part A's grid")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "held_out_groups")
+    p.add_argument("--runs", type=Path, default=RUNS / "held_out_groups")
+    p.add_argument("--quick", action="store_true", help="a smoke run: part B at 16 bits, one seed, one epoch")
     p.add_argument("--b-set", default="", help='part B with these semhash settings instead of the default, e.g. '
                    'part A\'s choice: \'{"neighbours": 20, "hops": 3}\' (its rows kept beside the default\'s)')
     args = parse(p)
+    if args.quick:
+        args.part, args.bits, args.seeds, args.epochs = "b", "16", 1, 1
     t0 = time.time()
     a, b = halves(args.data_dir)
     rows = []

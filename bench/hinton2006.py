@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from common import ROOT, machine, print_table, save_rows  # noqa: E402  (also puts src/ on the path)
+from common import RESULTS, RUNS, ROOT, machine, print_table, save_rows  # noqa: E402  (also puts src/ on the path)
 from aelab.data import load_dataset  # noqa: E402
 from aelab.eval.baselines import LogisticPCA, PCABaseline, squared_error_per_image  # noqa: E402
 from aelab.eval.reconstruction import encode_all  # noqa: E402
@@ -61,8 +61,8 @@ def train_ae(name: str, args, train, test, latent_dim: int, pretrain: bool, acti
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "hinton2006")
-    p.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--runs", type=Path, default=RUNS / "hinton2006")
+    p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--only", default="pca,logistic-pca,rbm,map2d,scratch",
                    help="rows, in order, from: pca, logistic-pca, rbm, map2d, scratch, scratch-elu")
     p.add_argument("--epochs", type=int, default=55, help="fine-tuning epochs")

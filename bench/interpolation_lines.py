@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from common import RESULTS, ROOT, bench_parser, chosen_models, named_data, parse, save_rows, train_once
+from common import RUNS, RESULTS, ROOT, bench_parser, chosen_models, named_data, parse, save_rows, train_once
 import aelab
 from aelab import recipes
 from aelab.data import load_dataset
@@ -90,7 +90,7 @@ def main() -> None:
     p.add_argument("--train-size", type=int, default=16384, help="distinct training lines (a prefix of the set)")
     p.add_argument("--pairs", type=int, default=256, help="test pairs interpolated at each evaluation")
     p.add_argument("--only", default=",".join(MODELS))
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "interpolation_lines")
+    p.add_argument("--runs", type=Path, default=RUNS / "interpolation_lines")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1,024 images, 2 models")
     args = parse(p)
     names = chosen_models(p, args.only, MODELS)

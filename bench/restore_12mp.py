@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows, train_once
+from common import RUNS, RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows, train_once
 
 SIZES = {"0.75 MP": (1000, 750), "3 MP": (2000, 1500), "12 MP": (4000, 3000)}  # (width, height)
 SIGMA = 25 / 255
@@ -65,7 +65,7 @@ def measure(argv: list[str]) -> dict:
 def main() -> None:
     p = bench_parser(__doc__, epochs=1, batch_size=0, lr=0.0)
     p.add_argument("--repeats", type=int, default=2, help="runs of each command; the fastest is kept")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "restore_12mp")
+    p.add_argument("--runs", type=Path, default=RUNS / "restore_12mp")
     p.add_argument("--quick", action="store_true", help="0.75 and 3 megapixels, one repeat")
     args = parse(p)
     sizes = dict(list(SIZES.items())[:2]) if args.quick else SIZES

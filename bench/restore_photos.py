@@ -64,7 +64,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, parse, print_table, save_rows, train_once
+from common import RUNS, RESULTS, ROOT, bench_parser, parse, print_table, save_rows, train_once
 from denoise import PHOTO_RECIPE, scores
 import aelab
 from aelab.corruption import Corruption, SeededDraws
@@ -595,7 +595,7 @@ def main() -> None:
     p.add_argument("--bank", type=int, default=BANK_SIZE, help="training masks of the inpainting runs")
     p.add_argument("--tune-side", type=int, default=TUNE_SIDE)
     p.add_argument("--tune-photos", type=int, default=0, help="tune on the first N training photos (0: all)")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "restore_photos")
+    p.add_argument("--runs", type=Path, default=RUNS / "restore_photos")
     p.add_argument("--quick", action="store_true",
                    help="2 test photos cropped to 96x96, tiny models of 1 epoch, 5 corruptions")
     args = parse(p)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, finished_and_current, machine, parse, print_table, save_rows
+from common import RUNS, RESULTS, ROOT, bench_parser, finished_and_current, machine, parse, print_table, save_rows
 import aelab
 from aelab import recipes
 from aelab.batching import map_batches
@@ -158,7 +158,7 @@ def main() -> None:
                    "after the data set, else none)")
     p.add_argument("--queries", type=int, default=0, help="test queries per data set (0: all)")
     p.add_argument("--set", default="", help='model config overrides as JSON, e.g. \'{"binarize": "straight-through"}\'')
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "semantic_hashing")
+    p.add_argument("--runs", type=Path, default=RUNS / "semantic_hashing")
     p.add_argument("--quick", action="store_true", help="3000 training items, 2 epochs, 500 queries, 16 bits")
     p.add_argument("--plot-only", action="store_true", help="redraw the precision-recall plot from the results file")
     args = parse(p)

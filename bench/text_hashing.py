@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from common import (RESULTS, ROOT, bench_parser, finished_and_current, machine, parse, print_table, save_rows,
+from common import (RUNS, RESULTS, ROOT, bench_parser, finished_and_current, machine, parse, print_table, save_rows,
                     train_once)
 import aelab
 from aelab.batching import map_batches
@@ -304,7 +304,7 @@ def main() -> None:
                    "results file)")
     p.add_argument("--name", default="semhash (ours)", help="the method name of our rows (another recipe, another "
                    "name: its rows are kept beside the default's)")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "text_hashing")
+    p.add_argument("--runs", type=Path, default=RUNS / "text_hashing")
     p.add_argument("--quick", action="store_true",
                    help=f"{QUICK['train']} training documents, {QUICK['queries']} queries a half, 1 epoch, 16 bits")
     args = parse(p)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows, train_once
+from common import RUNS, RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows, train_once
 import aelab
 from aelab.api.data import load_run_data
 from aelab.batching import map_batches
@@ -36,14 +36,17 @@ def main() -> None:
     p = bench_parser(__doc__, epochs=0, batch_size=0, lr=0.0)
     p.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "data" / "20newsgroups" / "train.tsv.gz")
     p.add_argument("--bits", default="32")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "user_corpus")
+    p.add_argument("--runs", type=Path, default=RUNS / "user_corpus")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 16 bits, one epoch")
     args = parse(p)
+    if args.quick:
+        args.bits, args.epochs = "16", 1
     rows = []
     for bits in [int(b) for b in args.bits.split(",")]:
         out = args.runs / f"{args.corpus.name.split('.')[0]}-{bits}"
         t0 = time.time()
         folder = train_once(out, str(args.corpus), progress=not args.no_progress, model="semhash",
-                            config={"latent_dim": bits})
+                            config={"latent_dim": bits}, **({"train": {"epochs": args.epochs}} if args.epochs else {}))
         seconds = time.time() - t0
         spec = folder.read_spec()
         train, test = load_run_data(spec, "train"), load_run_data(spec, "test")

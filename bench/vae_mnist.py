@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, machine, parse, save_rows
+from common import RUNS, RESULTS, ROOT, bench_parser, machine, parse, save_rows
 import aelab
 from aelab.data import binarize, load_dataset
 from aelab.eval.likelihood import iwae_nll
@@ -57,7 +57,7 @@ def main() -> None:
     p.add_argument("--k", type=int, default=5000, help="importance samples for the final test NLL")
     p.add_argument("--curve-every", type=int, default=25, help="epochs between NLL points on the curve")
     p.add_argument("--curve-images", type=int, default=1000, help="test images per curve point (k=--k)")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "vae_mnist")
+    p.add_argument("--runs", type=Path, default=RUNS / "vae_mnist")
     p.add_argument("--quick", action="store_true", help="3000 images, 2 epochs, k=50: a smoke run")
     args = parse(p)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows
+from common import RUNS, RESULTS, ROOT, bench_parser, machine, parse, print_table, save_rows
 import aelab
 from aelab import recipes
 from aelab.data import load_dataset
@@ -40,7 +40,7 @@ def main() -> None:
     p.add_argument("--latent-dim", type=int, default=config["latent_dim"])
     p.add_argument("--dis-hidden", type=int, default=config["dis_hidden"])
     p.add_argument("--only", default="vae,vaegan")
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "vaegan_mnist")
+    p.add_argument("--runs", type=Path, default=RUNS / "vaegan_mnist")
     p.add_argument("--quick", action="store_true", help="2000 images, 1 epoch: a smoke run")
     args = parse(p)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, ROOT, bench_parser, parse, save_rows, train_once
+from common import RUNS, RESULTS, ROOT, bench_parser, parse, save_rows, train_once
 import aelab
 from aelab import recipes
 from aelab.api import plan
@@ -124,7 +124,7 @@ def main() -> None:
     p.add_argument("--nll-images", type=int, default=2000, help="test images for the VAE's importance-weighted bound")
     p.add_argument("--samples", type=int, default=5000, help="samples for the Fréchet score")
     p.add_argument("--patches", type=int, default=20000)
-    p.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs" / "vqvae")
+    p.add_argument("--runs", type=Path, default=RUNS / "vqvae")
     p.add_argument("--recipe", choices=sorted(RECIPES), default="cpu")
     p.add_argument("--set", default="", help='VQ-VAE config overrides as JSON on top of the recipe\'s, e.g. \'{"hidden": 128}\'')
     p.add_argument("--prior-epochs", type=int, default=None, help="default: the recipe's")

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.runs) > 1:
         return _compare(args)
     if args.output is not None or args.overwrite:
-        raise UsageError("-o and --overwrite are for a comparison of several runs; one run's report is RUN/report.html")
+        raise UsageError("-o and --overwrite are for a comparison of several runs; one run's report goes into its own folder")
     args.run = args.runs[0]
     model, data, spec = run_data(args, "test")
     database = None
