@@ -7,7 +7,7 @@ import json
 
 from ..errors import ConfigError
 from .common import add_data_args, data_options, load_run_data, nonneg_int, path_arg, positive_int
-from .hits import asked_source, binary_model, describe, find, index_run, model_source, open_index, query_code
+from ..api.hits import asked_source, binary_model, describe, find, index_run, model_source, open_index, query_code
 
 HELP = "build a binary-code index from a run (semhash), search it, show its stats"
 

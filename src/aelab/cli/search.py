@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..runs import RunFolder
-    from .hits import asked_source, binary_model, describe, excerpt, find, open_index, text_code
+    from ..api.hits import asked_source, binary_model, describe, excerpt, find, open_index, text_code
 
     folder = RunFolder(args.run)
     if not folder.is_run():

@@ -1,5 +1,5 @@
-"""What `aelab index search` and `aelab search` share: a run's hashing model, a query's code, the hits and their
-description (label, file, the first words of a document)."""
+"""What searching a run's index takes, shared by `aelab index search`, `aelab search` and `aelab serve`: a run's
+hashing model, a query's code, the hits and their description (label, file, the first words of a document)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AelabError, ConfigError, UsageError
-from .common import load_run_data
+from .data import load_run_data
 
 EXCERPT_WORDS = 15  # the first words of a document shown beside a hit
 EXCERPT_CHARS = 120  # and at most this many characters of them, so that a hit stays one line
@@ -28,7 +28,7 @@ def model_source(run: Path, model: Any, spec: Any) -> dict[str, Any]:
 
 def binary_model(run: Path):
     """(model, spec) of a run whose model gives binary codes; a one-line error for any other."""
-    from ..api import load
+    from .fit import load
     from ..models.capabilities import BinaryCoder
     from ..runs import RunFolder
 
