@@ -78,7 +78,28 @@ def folder_lock(folder: Path, busy: Callable[[str], AelabError], tidy: bool = Fa
         if tidy and created and [p.name for p in folder.iterdir()] == [LOCK]:  # nothing was written: no trace
             path.unlink()
             folder.rmdir()
+        else:
+            os.ftruncate(fd, 0)  # no pid left behind: the file names a process only while it holds the lock
         os.close(fd)  # closing the descriptor releases the lock; a lock file left behind is harmless
+
+
+def held_elsewhere(folder: Path) -> bool:
+    """Whether another process, alive now, holds `folder`'s lock (a run being trained): the lock file names its
+    holder while held (emptied on release; a killed holder's pid names no live process). It only reads the file:
+    taking the lock to test it could make a trainer starting that instant fail as busy."""
+    try:
+        pid = int((Path(folder) / LOCK).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def run_lock(folder: Path) -> contextlib.AbstractContextManager[None]:

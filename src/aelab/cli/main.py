@@ -14,7 +14,7 @@ from .common import Parser
 
 # Subcommand -> module in this package with HELP, add_arguments(parser) and run(args) -> exit status.
 COMMANDS = ("train", "eval", "encode", "reconstruct", "denoise", "inpaint", "report", "sample", "interpolate", "index",
-            "search", "export", "bench", "models", "data")
+            "search", "export", "serve", "bench", "models", "data")
 
 
 def _module(command: str):

@@ -2,7 +2,7 @@
 
 A callback sees the trainer at fixed points: `on_start` (after the checkpoint is loaded or the model prepared),
 `on_step` (after each step, with its detached terms), `on_eval` (after each evaluation), `on_epoch_end`,
-`on_checkpoint` (after a checkpoint commits) and `on_stage_end`. A callback that keeps running totals hands them
+`on_checkpoint` (after a checkpoint commits), `on_stage_end` and `on_diverged` (a loss or gradient became NaN/inf). A callback that keeps running totals hands them
 to the checkpoint (`state` / `load_state`: tensors and JSON), so a resumed run carries on as if never stopped.
 """
 
@@ -48,6 +48,7 @@ class Callback:
     def on_epoch_end(self, trainer: Trainer) -> None: ...
     def on_checkpoint(self, trainer: Trainer) -> None: ...
     def on_stage_end(self, trainer: Trainer) -> None: ...
+    def on_diverged(self, trainer: Trainer, message: str) -> None: ...  # the step's loss or gradient became NaN/inf
 
     def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         return {}, {}
@@ -92,6 +93,12 @@ class MetricsLogger(Callback):
     def on_eval(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         self.log.append({"step": trainer.step, "epoch": trainer.step / trainer.steps_per_epoch, "split": "test",
                          "time": trainer.clock(), **metrics})
+
+    def on_diverged(self, trainer: Trainer, message: str) -> None:
+        """The run's record says it diverged (a resume from the checkpoint drops the line, as any after it)."""
+        if trainer.ranks.main:
+            self.log.append({"step": trainer.step + 1, "epoch": (trainer.step + 1) / trainer.steps_per_epoch,
+                             "split": "diverged", "time": trainer.clock(), "error": message})
 
     def means(self) -> dict[str, float]:
         return {k: float(v) / self.counts[k] for k, v in self.sums.items()}

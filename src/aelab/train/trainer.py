@@ -262,7 +262,9 @@ class Trainer:
         shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
         kept = (f"the last good checkpoint (step {self.last_checkpoint}) is kept in {self.run_dir}"
                 if self.last_checkpoint is not None else "no checkpoint had been written yet")
-        return TrainingDiverged(f"{what} became NaN/inf at step {self.step + 1} in update '{update}' ({shown}); {kept}")
+        error = TrainingDiverged(f"{what} became NaN/inf at step {self.step + 1} in update '{update}' ({shown}); {kept}")
+        self._emit("on_diverged", str(error))
+        return error
 
     @staticmethod
     def _corruption(model: Trainable, x: Tensor, config: TrainConfig) -> Corruption | None:
