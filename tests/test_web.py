@@ -132,6 +132,31 @@ def test_search_queries_and_uploads(client, root):
         assert response.status_code in (400, 413) and words in response.json()["error"], words
 
 
+def test_a_document_index_searched_by_text(tmp_path):
+    words = {"space": "orbit shuttle launch nasa moon rocket", "hockey": "goal puck ice team season player",
+             "cars": "engine wheel brake dealer oil speed"}
+    rng = __import__("random").Random(0)
+    lines = ["label\ttext"] + [f"{topic}\t" + " ".join(rng.choice(pool.split()) for _ in range(12))
+                               for _ in range(40) for topic, pool in words.items()]
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("\n".join(lines) + "\n")
+    runs = tmp_path / "runs"
+    aelab.fit("semhash", str(corpus), out=runs / "docs", config={"hidden": [16], "latent_dim": 8},
+              train={"epochs": 2}, progress=False)
+    assert main(["index", "build", str(runs / "docs")]) == 0
+    client = TestClient(make_app(runs, runs / "docs" / "index"))
+    item = client.get("/api/run/item?id=docs&i=0").json()
+    assert item["label"] in words and item["text"] and "image" not in item  # hovering a document shows its words
+    found = client.post("/api/search", data={"text": "shuttle launch orbit", "top": "5"}).json()
+    assert len(found["hits"]) == 5 and all(h["text"] for h in found["hits"]) and found["query"] == "text"
+    assert sum(h["label"] == "space" for h in found["hits"]) >= 3
+    png = io.BytesIO()
+    Image.new("L", (8, 8)).save(png, format="PNG")
+    refused = client.post("/api/search", files={"image": ("q.png", png.getvalue(), "image/png")})
+    assert refused.status_code == 400 and "holds documents" in refused.json()["error"]
+    assert "no words" not in client.post("/api/search", data={"text": "zzz qqq"}).json()["error"]
+
+
 def test_a_run_written_while_it_is_read(client, root):
     folder = root / "vae-2"
     log = folder / "metrics.jsonl"
@@ -247,6 +272,22 @@ def test_every_view_in_a_browser(server, root, tmp_path):
         page.locator("#through img").nth(2).wait_for()
         assert page.eval_on_selector_all("#through img", "els => els.every(e => e.naturalWidth > 0)")
         page.screenshot(path=str(tmp_path / "runs.png"), full_page=True)
+        sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        log = root / "vae-8" / "metrics.jsonl"
+        original = log.read_bytes()
+        try:  # vae-8 in training: its curve follows what it writes
+            (root / "vae-8" / ".lock").write_text(f"{sleeper.pid}\n")
+            page.uncheck("#runs-table tr[data-id='vae-8'] input")
+            page.check("#runs-table tr[data-id='vae-8'] input")
+            page.wait_for_function("document.querySelector(\"#runs-table tr[data-id='vae-8'] td:nth-child(5)\")"
+                                   ".textContent == 'running'")
+            with open(log, "a") as f:
+                f.write(json.dumps({"step": 60, "epoch": 4.0, "split": "test", "kl": 0.5}) + "\n")
+            page.wait_for_function("document.getElementById('curves').data[1].x.length == 4", timeout=15000)
+        finally:
+            sleeper.kill()
+            (root / "vae-8" / ".lock").write_text("")
+            log.write_bytes(original)
 
         page.click("#tab-explore")
         page.select_option("#explore-run", "vae-8")

@@ -271,3 +271,9 @@ $("sample-button").addEventListener("click", async () => {
 });
 $("search-form").addEventListener("submit", search);
 loadRuns().catch(showError);
+setInterval(async () => {  // the table follows runs that start, finish or diverge; chosen running runs, their curves
+  const before = new Map(state.runs.map((r) => [r.id, r.status]));
+  await loadRuns().catch(showError);
+  const changed = state.runs.some((r) => state.chosen.has(r.id) && before.get(r.id) !== r.status);
+  if (changed && state.chosen.size) compare();
+}, 5000);
