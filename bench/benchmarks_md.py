@@ -956,11 +956,12 @@ def summary(d: dict) -> str:
     """The table of `aelab bench all`'s last run: each script, its paper, command, machine, wall time and status."""
     lines = ["## Every benchmark at a glance", "",
              f"`aelab bench all{' --quick' if d.get('quick') else ''}` ran each script below in turn "
-             f"(started {d['started']}, {_minutes(d['wall_s'])} in all) and wrote this page. Its numbers are in the "
-             "sections that follow.", "",
+             f"(started {d['started']}, {_minutes(d['wall_s'])} in all) and wrote this page from the results "
+             "folder's files: a section below for each one it holds.", "",
              "| benchmark | paper | command | machine | wall time | status |", "|---|---|---|---|---:|---|"]
     for r in d["rows"]:
-        lines.append(f"| {r['name']} | {r['paper']} | `{r['command']}` | {r['machine']} | {_minutes(r['wall_s'])} | "
+        wall = f"{r['wall_s']:.0f} s" if r["wall_s"] < 120 else _minutes(r["wall_s"])
+        lines.append(f"| {r['name']} | {r['paper']} | `{r['command']}` | {r['machine']} | {wall} | "
                      f"{r['status']} |")
     return "\n".join(lines) + "\n"
 
