@@ -944,12 +944,25 @@ def alae(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def serve_start(d: dict) -> str:
+    rows = [r for r in d["rows"] if not r.get("quick")]
+    if not rows:
+        return ""
+    lines = ["## The web page's start (`aelab serve`)", "",
+             "Seconds from the command's start to its first answer of /api/runs, in a fresh process as a user runs "
+             "it (Python start and imports included), over a folder of three runs, with and without an index "
+             "(issue 28's goal: under 2 s). Command:", "", "```bash", "python bench/serve_start.py", "```", "",
+             f"Machine: {_machines(d)}.", "", "| case | repeats | median | max |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['case']} | {r['repeats']} | {r['median_s']:.2f} s | {r['max_s']:.2f} s |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS = {"hinton2006.json": hinton2006, "vae_mnist.json": vae_mnist, "vaegan_mnist.json": vaegan_mnist,
             "semantic_hashing.json": semantic_hashing, "text_hashing.json": text_hashing,
             "held_out_groups.json": held_out_groups, "user_corpus.json": user_corpus,
             "hashing_speed.json": hashing_speed, "index_speed.json": index_speed,
             "denoise.json": denoise, "restore_12mp.json": restore_12mp, "vqvae.json": vqvae, "interpolation_lines.json": interpolation_lines,
-            "representation.json": representation, "alae.json": alae}
+            "representation.json": representation, "alae.json": alae, "serve_start.json": serve_start}
 
 
 def summary(d: dict) -> str:

@@ -63,6 +63,7 @@ JOBS = (
         ("--quick", "--only", "ae,acai")),
     Job("representation", "representation.py", "Berthelot et al. 2019, Tables 2 and 3", ("--epochs", "1", "--threads", "1"),
         ("--quick", "--only", "ae,acai")),
+    Job("serve_start", "serve_start.py", "(aelab: the web page's start)"),
     Job("alae", "alae.py", "Pidhorskyi et al. 2020", ("--threads", "1"), ("--quick", "--only", "alae", "--epochs", "2")),
 )
 
