@@ -140,8 +140,10 @@ class AelabEstimator(TransformerMixin, BaseEstimator):
         import torch
 
         dtype = torch.float64 if X.dtype == np.float64 else torch.float32
-        return torch.as_tensor(np.ascontiguousarray(self._scaled(X)), dtype=dtype).reshape(
-            len(X), *self._shape(X.shape[1]))
+        values = np.ascontiguousarray(self._scaled(X))
+        if not values.flags.writeable:  # a read-only memory map: torch wants memory it may write
+            values = values.copy()
+        return torch.as_tensor(values, dtype=dtype).reshape(len(X), *self._shape(X.shape[1]))
 
     def _derived(self, name: str, make: Any) -> Any:
         """What is made from the fitted model once and kept beside it (outside the estimator's __dict__, which
