@@ -24,19 +24,22 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
 
-def machine() -> str:
-    """CPU model, core count and torch threads (or the GPU), as printed beside every timing."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name."""
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """CPU model, core count and torch threads (or the GPU), as printed beside every timing."""
     if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} (host {cpu})"
-    return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+        return f"{torch.cuda.get_device_name(0)} (host {cpu_model()})"
+    return f"{cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
 def save_rows(path: Path, rows: list[dict], key: Callable[[dict], tuple], **header: object) -> None:

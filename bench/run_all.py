@@ -70,12 +70,9 @@ JOBS = (
 
 def machine() -> str:
     """The CPU and its cores (each script's rows name their own torch threads or GPU)."""
-    cpu = "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
+    from common import cpu_model
+
+    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 def run(jobs: list[Job], quick: bool) -> int:
@@ -102,8 +99,13 @@ def run(jobs: list[Job], quick: bool) -> int:
             print("  " + "\n  ".join(log.read_text(errors="replace").splitlines()[-5:]), flush=True)
         rows.append({"name": job.name, "paper": job.paper, "command": command, "machine": machine(),
                      "wall_s": round(wall, 1), "status": status})
-    record = {"quick": quick, "started": started, "wall_s": round(time.time() - t_all, 1), "rows": rows}
-    (results / "bench_all.json").write_text(json.dumps(record, indent=2) + "\n")
+    path = results / "bench_all.json"
+    ran = {r["name"] for r in rows}  # an --only run keeps the other scripts' last rows, in JOBS' order
+    kept = [r for r in json.loads(path.read_text())["rows"] if r["name"] not in ran] if path.exists() else []
+    order = {j.name: k for k, j in enumerate(JOBS)}
+    record = {"quick": quick, "started": started, "wall_s": round(time.time() - t_all, 1),
+              "rows": sorted(kept + rows, key=lambda r: order.get(r["name"], len(order)))}
+    path.write_text(json.dumps(record, indent=2) + "\n")
     page = ROOT / ("BENCHMARKS-quick.md" if quick else "BENCHMARKS.md")
     subprocess.check_call([sys.executable, str(ROOT / "bench" / "benchmarks_md.py"), "--results", str(results),
                            "--out", str(page)], cwd=ROOT, env=env)

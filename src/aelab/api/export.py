@@ -53,22 +53,19 @@ def parts(model: Any) -> list[Part]:
     return found
 
 
-class _Network:
+def network(model: Any, part: Part) -> Any:
     """A part as an nn.Module of its one input (what the exporters trace)."""
+    from torch import nn
 
-    @staticmethod
-    def of(model: Any, part: Part) -> Any:
-        from torch import nn
+    class Network(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-        class Network(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+        def forward(self, v: Any) -> Any:
+            return part.fn(self.model, v)
 
-            def forward(self, v: Any) -> Any:
-                return part.fn(self.model, v)
-
-        return Network().eval()
+    return Network().eval()
 
 
 def export(run_dir: str | Path, fmt: str = "onnx", out: str | Path | None = None, overwrite: bool = False,
@@ -98,16 +95,16 @@ def export(run_dir: str | Path, fmt: str = "onnx", out: str | Path | None = None
     record: dict[str, Any] = {"model": model.name, "format": fmt, "torch": torch.__version__,
                               "input_shape": list(model.input_shape), "parts": {}}
     for part in found:
-        network = _Network.of(model, part)
+        net = network(model, part)
         with torch.no_grad():
-            expected = network(part.example)
-        data = _onnx(network, part) if fmt == "onnx" else _torchscript(network, part)
+            expected = net(part.example)
+        data = _onnx(net, part) if fmt == "onnx" else _torchscript(net, part)
         atomic_write_bytes(files[part.name], data)
         entry = {"file": files[part.name].name, "input": part.input, "output": part.output,
                  "input_shape": ["batch", *_dims(part)], "input_dtype": str(part.example.dtype).removeprefix("torch."),
                  "output_shape": ["batch", *_dims(part, expected)], "output_dtype": str(expected.dtype).removeprefix("torch.")}
         if check:
-            diff = _check(files[part.name], fmt, part, network)
+            diff = _check(files[part.name], fmt, part, net)
             if diff is not None:
                 entry["max_abs_diff_vs_pytorch"] = diff
         record["parts"][part.name] = entry

@@ -86,7 +86,11 @@ class AelabEstimator(TransformerMixin, BaseEstimator):
             except AelabError as e:  # scikit-learn's callers catch ValueError for a bad parameter or input
                 raise ValueError(str(e)) from None
         self.model_ = run.model.eval()
+        self._fitted(X, y)
         return self
+
+    def _fitted(self, X: np.ndarray, y: Any) -> None:
+        """What a subclass keeps of its training data once the model is trained (X validated)."""
 
     @contextlib.contextmanager
     def _run_folder(self):
@@ -106,9 +110,8 @@ class AelabEstimator(TransformerMixin, BaseEstimator):
             self.data_min_ = X.min(axis=0)
             span = X.max(axis=0) - self.data_min_
             self.data_range_ = np.where(span > 0, span, 1.0)
-        elif self.needs_unit_range and (X.min() < 0 or X.max() > 1):
-            raise ValueError(f"{type(self).__name__} with scale=None needs inputs in [0, 1], got values in "
-                             f"[{X.min():g}, {X.max():g}]; scale them first (MinMaxScaler) or leave scale='minmax'")
+        else:
+            self._scaled(X)  # the range check of unscaled inputs
 
     def _check(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
@@ -119,7 +122,8 @@ class AelabEstimator(TransformerMixin, BaseEstimator):
         if self.scale != "minmax":
             if self.needs_unit_range and len(X) and (X.min() < 0 or X.max() > 1):
                 raise ValueError(f"{type(self).__name__} with scale=None needs inputs in [0, 1], got values in "
-                                 f"[{X.min():g}, {X.max():g}]")
+                                 f"[{X.min():g}, {X.max():g}]; scale them first (MinMaxScaler) or use "
+                                 "scale='minmax'")
             return X
         return np.clip((X - self.data_min_) / self.data_range_, 0.0, 1.0)
 

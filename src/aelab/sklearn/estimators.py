@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .base import FLOATS, AelabEstimator
 
@@ -217,10 +217,11 @@ class SemanticHasher(AelabEstimator):
 
     def fit(self, X: Any, y: Any = None) -> "SemanticHasher":
         """Train on X's rows; y, when given, is kept for `score` only."""
-        super().fit(X, y)
+        return super().fit(X, y)
+
+    def _fitted(self, X: np.ndarray, y: Any) -> None:
         self.labels_ = None if y is None else np.asarray(y)
-        self.codes_ = self._packed(validate_data(self, X, dtype=FLOATS, reset=False))
-        return self
+        self.codes_ = self._packed(X)  # the training rows' codes: what kneighbors searches
 
     def _packed(self, X: np.ndarray) -> np.ndarray:
         bits = self._map(X, lambda m, x: m.binary_codes(x)) if len(X) else np.zeros((0, self.bits))

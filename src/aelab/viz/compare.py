@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 from matplotlib.figure import Figure
 
@@ -38,12 +37,11 @@ class RunView:
     model: Any
 
 
-def settings(view: RunView) -> dict[str, Any]:
-    """The run's settings as flat names: data, its options, the model's config (model.KEY) and training (train.KEY),
-    then any other stage's (rbm1.model.KEY, prior.train.KEY, ...)."""
+def settings(spec: Any) -> dict[str, Any]:
+    """A run's settings (its RunSpec) as flat names: data, its options, the model's config (model.KEY) and training
+    (train.KEY), then any other stage's (rbm1.model.KEY, prior.train.KEY, ...)."""
     from ..recipes.stages import MAIN
 
-    spec = view.spec
     flat: dict[str, Any] = {"data": spec.data}
     flat.update({f"data.{k}": v for k, v in spec.data_options.items() if k != "vocabulary"})
     for stage in sorted(spec.stages, key=lambda s: s.name != MAIN):
@@ -55,20 +53,20 @@ def settings(view: RunView) -> dict[str, Any]:
     return flat
 
 
-def final_test_metrics(view: RunView) -> dict[str, float]:
-    """The last evaluation's metrics (the test split's, else the last evaluated split's)."""
-    finals = final_metrics(view.records)
-    chosen = finals.get("test") or next((v for k, v in finals.items() if k not in ("train", "choice", "selection")),
-                                        {})
-    return {k: v for k, v in chosen.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+def final_test_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
+    """The last evaluation's finite numbers (the test split's, else the last evaluated split's)."""
+    finals = final_metrics(records)
+    chosen = finals.get("test") or next((v for k, v in finals.items()
+                                         if k not in ("train", "choice", "selection", "diverged")), {})
+    return {k: v for k, v in metric_items(chosen) if math.isfinite(v)}
 
 
 def _table(views: Sequence[RunView]) -> str:
     """One row per run: every final test metric, then the settings that differ between the runs."""
-    rows = [settings(v) for v in views]
+    rows = [settings(v.spec) for v in views]
     keys = list(dict.fromkeys(k for r in rows for k in r))
     differ = [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1]
-    metrics = [final_test_metrics(v) for v in views]
+    metrics = [final_test_metrics(v.records) for v in views]
     names = list(dict.fromkeys(k for m in metrics for k in m))
     head = "".join(f"<th>{_esc(h)}</th>" for h in ["run", "model", "status", "wall time", *names, *differ])
     body = []
@@ -98,7 +96,7 @@ def _wall(view: RunView) -> str:
 
 
 def _all_settings(views: Sequence[RunView]) -> str:
-    rows = [settings(v) for v in views]
+    rows = [settings(v.spec) for v in views]
     keys = list(dict.fromkeys(k for r in rows for k in r))
     head = "<th>setting</th>" + "".join(f"<th><code>{_esc(v.name)}</code></th>" for v in views)
     body = []
@@ -110,25 +108,30 @@ def _all_settings(views: Sequence[RunView]) -> str:
             "</tbody></table></div>")
 
 
+def epoch_series(records: list[dict[str, Any]], train_losses_only: bool = False) -> dict[str, tuple[list, list]]:
+    """A run's metrics by epoch: "SPLIT NAME" -> (epochs, values), finite values only, what a run chose before
+    training (choice, selection) and a divergence left out; with `train_losses_only`, of the training terms only
+    the losses."""
+    out: dict[str, tuple[list, list]] = {}
+    for rec in records:
+        split, epoch = str(rec.get("split", "train")), rec.get("epoch")
+        if split in ("choice", "selection", "diverged") or not isinstance(epoch, (int, float)):
+            continue
+        for key, value in metric_items(rec):
+            if math.isfinite(value) and not (train_losses_only and split == "train" and not key.endswith("/loss")):
+                xs, ys = out.setdefault(f"{split} {key}", ([], []))
+                xs.append(float(epoch))
+                ys.append(value)
+    return out
+
+
 def curves_png(views: Sequence[RunView]) -> bytes | None:
     """One panel per metric evaluated by at least one run (and the training loss): a line per run, against the
     epoch, so that runs of other batch sizes line up."""
-    series: dict[str, dict[int, tuple[list[float], list[float]]]] = {}
+    series: dict[str, dict[int, tuple[list, list]]] = {}
     for i, view in enumerate(views):
-        for rec in view.records:
-            split = str(rec.get("split", "train"))
-            if split in ("choice", "selection"):
-                continue
-            epoch = rec.get("epoch")
-            if not isinstance(epoch, (int, float)):
-                continue
-            for key, value in metric_items(rec):
-                if not math.isfinite(value) or (split == "train" and not key.endswith("/loss")):
-                    continue
-                name = f"{split} {key}"
-                xs, ys = series.setdefault(name, {}).setdefault(i, ([], []))
-                xs.append(float(epoch))
-                ys.append(value)
+        for name, xy in epoch_series(view.records, train_losses_only=True).items():
+            series.setdefault(name, {})[i] = xy
     names = sorted(series, key=lambda n: (not n.startswith("train"), n))[:12]
     if not names:
         return None
@@ -154,37 +157,40 @@ def curves_png(views: Sequence[RunView]) -> bytes | None:
     return _png(fig, tight=False)
 
 
-def _through_models(views: Sequence[RunView], data: Any) -> str:
-    """The first test items of the first run's data, and below them each model's output for them: its
-    reconstruction, or its restoration of them corrupted as that run trained (a denoiser)."""
+def through_models(runs: Sequence[tuple[str, Any, str]], x: Any) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Test images x, and each run's (name, model, its training corruption) output for them: its reconstruction,
+    or its restoration of them corrupted as that run trained (a denoiser). Returns the (label, images) rows and a
+    note for each run that cannot take them."""
     from ..corruption import Corruption, SeededDraws
     from ..models.capabilities import Restorer, is_autoencoder
 
-    x = data.x[:SHOWN]
-    if x.dim() != 4:
-        return '<p class="meta">The runs\' data are not images: no pictures.</p>'
-    rows = [("test items", x)]
-    notes = []
-    for view in views:
-        model, corrupt = view.model, view.spec.train.corrupt
+    rows, notes = [("test items", x)], []
+    for name, model, corrupt in runs:
         if tuple(model.input_shape) != tuple(x.shape[1:]):
-            notes.append(f"{view.name}: takes inputs of shape {tuple(model.input_shape)}, not these")
+            notes.append(f"{name}: takes inputs of shape {tuple(model.input_shape)}, not these")
             continue
         with torch.no_grad():
             if corrupt and isinstance(model, Restorer):
                 noisy = Corruption(corrupt)(x, SeededDraws(0, len(x))).x
-                rows.append((f"{view.name}: corrupted ({corrupt})", noisy))
-                rows.append((f"{view.name}: restored", model.restore(noisy).reshape(x.shape)))
+                rows.append((f"{name}: corrupted ({corrupt})", noisy))
+                rows.append((f"{name}: restored", model.restore(noisy).reshape(x.shape)))
             elif is_autoencoder(model):
-                rows.append((f"{view.name}: reconstructed", model.decode(model.encode(x)).reshape(x.shape)))
+                rows.append((f"{name}: reconstructed", model.decode(model.encode(x)).reshape(x.shape)))
             else:
-                notes.append(f"{view.name}: {model.name} neither reconstructs nor restores")
+                notes.append(f"{name}: {model.name} neither reconstructs nor restores")
+    return rows, notes
+
+
+def _through_section(views: Sequence[RunView], data: Any) -> str:
+    x = data.x[:SHOWN]
+    if x.dim() != 4:
+        return '<p class="meta">The runs\' data are not images: no pictures.</p>'
+    rows, notes = through_models([(v.name, v.model, v.spec.train.corrupt) for v in views], x)
     scale = max(1, 56 // max(x.shape[-2:]))
     figures = "".join(f'<figure class="through"><figcaption>{_esc(label)}</figcaption>'
                       f'{_img_tag(png_bytes(images.clamp(0, 1), nrow=SHOWN, scale=scale), label, pixels=True)}'
                       "</figure>" for label, images in rows)
-    extra = "".join(f'<p class="meta">{_esc(n)}.</p>' for n in notes)
-    return figures + extra
+    return figures + "".join(f'<p class="meta">{_esc(n)}.</p>' for n in notes)
 
 
 def write_comparison(runs: Sequence[str | Path], data: Any, output: str | Path, overwrite: bool = False) -> Path:
@@ -212,7 +218,7 @@ def write_comparison(runs: Sequence[str | Path], data: Any, output: str | Path, 
              _section("runs", "Settings and final metrics", _table(views)),
              _section("curves", "Curves", _img_tag(curves, "curves of every run") if curves else
                       '<p class="meta">No metrics recorded.</p>'),
-             _section("through", "The same test items through each model", _through_models(views, data)),
+             _section("through", "The same test items through each model", _through_section(views, data)),
              _section("settings", "Every setting", _all_settings(views))]
     css = _CSS + ("\ntr.differs td { background: #fff4d6; }\nfigure.through { margin: 0.4em 0; }"
                   "\ndiv.wide { overflow-x: auto; }")

@@ -8,7 +8,6 @@ one interface (`Logger`). metrics.jsonl stays the record every aelab command rea
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,8 +34,8 @@ class Logger(Callback):
         """The run folder (a RunFolder), the run's settings (flat names -> values) and the examples it pictures."""
         self.run, self.params = run, params
         self.examples = None if examples is None else examples[:PICTURES].cpu()
-        self.sums: dict[str, float] = {}
-        self.count = 0
+        self.sums: dict[str, Tensor] = {}  # on the model's device: no sync on a step, only when they are sent
+        self.counts: dict[str, int] = {}  # an update that skips a step is averaged over its own steps
         self.active = False
         return self
 
@@ -51,8 +50,8 @@ class Logger(Callback):
         if not self.active:
             return
         for k, v in terms.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v)
-        self.count += 1
+            self.sums[k] = self.sums[k] + v.detach() if k in self.sums else v.detach().clone()
+            self.counts[k] = self.counts.get(k, 0) + 1
         if trainer.step % trainer.cfg.log_every == 0:
             self._flush(trainer.step)
 
@@ -69,9 +68,9 @@ class Logger(Callback):
             self._finish(trainer.step)
 
     def _flush(self, step: int) -> None:
-        if self.count:
-            self._scalars(step, {f"train/{k}": v / self.count for k, v in self.sums.items()})
-        self.sums, self.count = {}, 0
+        if self.sums:
+            self._scalars(step, {f"train/{k}": float(v) / self.counts[k] for k, v in self.sums.items()})
+        self.sums, self.counts = {}, {}
 
     def _pictures(self, model: Any, step: int) -> None:
         from ..batching import map_batches
@@ -243,14 +242,3 @@ def make_loggers(log: Sequence[str | Logger] | str | None) -> list[Logger]:
         else:
             raise ConfigError(f"unknown logger {item!r}; use {' or '.join(LOGGERS)} (metrics.jsonl is always written)")
     return out
-
-
-def flat_settings(spec: Any) -> dict[str, Any]:
-    """The run's settings as flat names: model.KEY and train.KEY of its main stage, data, the model name."""
-    main = spec.main
-    flat = {"model": spec.model, "data": str(spec.data)}
-    flat.update({f"model.{k}": json.dumps(v) if isinstance(v, (list, dict)) else v
-                 for k, v in main.model_config.items()})
-    flat.update({f"train.{k}": json.dumps(v) if isinstance(v, (list, dict, tuple)) else v
-                 for k, v in vars(main.train).items()})
-    return flat

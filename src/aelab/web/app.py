@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from ..errors import AelabError
 from . import runs as R
-from .search import MAX_UPLOAD, Searcher
+from .search import MAX_UPLOAD, Searcher, whole_number
 
 STATIC = Path(__file__).parent / "static"
 FILES = {"app.js": "text/javascript", "app.css": "text/css", "index.html": "text/html"}
@@ -41,13 +41,12 @@ def make_app(root: Path, index: Path | None = None) -> Starlette:
         return R.resolve_run(root, request.query_params.get("id", ""))
 
     def number(request: Request, name: str, default: int | None = None) -> int:
-        value = request.query_params.get(name)
-        if value is None and default is not None:
+        value = whole_number(request.query_params.get(name), name, 0, None)
+        if value is None:
+            if default is None:
+                raise AelabError(f"give {name}, a whole number")
             return default
-        try:
-            return int(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise AelabError(f"{name} must be a whole number, got {value!r}") from None
+        return value
 
     def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html")

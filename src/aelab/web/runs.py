@@ -7,8 +7,6 @@ change. Paths come from the browser and are checked against the runs folder firs
 from __future__ import annotations
 
 import base64
-import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -74,19 +72,11 @@ def status(folder: Path, spec: Any, records: list[dict[str, Any]]) -> str:
     return "interrupted" if RunFolder(folder).unfinished_note(spec) else "finished"
 
 
-def last_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
-    """The last evaluation's numbers (the test split's)."""
-    for record in reversed(records):
-        if record.get("split") == "test":
-            return {k: float(v) for k, v in record.items() if k not in ("step", "epoch", "time", "split")
-                    and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-    return {}
-
-
 def list_runs(root: Path) -> dict[str, Any]:
     """The runs table: each run's id (its path under root), model, data, status, wall time and last test metrics;
     `metrics`: the columns shown (the metrics most runs have)."""
     from ..runs import RunFolder
+    from ..viz.compare import final_test_metrics
 
     rows = []
     for path in find_runs(root):
@@ -100,7 +90,7 @@ def list_runs(root: Path) -> dict[str, Any]:
         records = folder.metrics.records()
         rows.append({"id": str(path.relative_to(root.resolve())), "model": spec.model, "data": str(spec.data),
                      "status": status(path, spec, records), "wall_s": round(folder.seconds(), 1),
-                     "metrics": last_metrics(records), "updated": _mtime(folder.metrics.path),
+                     "metrics": final_test_metrics(records), "updated": _mtime(folder.metrics.path),
                      "error": records[-1].get("error", "") if records and records[-1].get("split") == "diverged" else ""})
     counts: dict[str, int] = {}
     for row in rows:
@@ -120,20 +110,10 @@ def _mtime(path: Path) -> float:
 def curves(path: Path) -> dict[str, Any]:
     """Every metric's series: name -> {"epoch": [...], "value": [...]} ("test nelbo", "train model/loss", ...)."""
     from ..runs import RunFolder
+    from ..viz.compare import epoch_series
 
-    series: dict[str, dict[str, list[float]]] = {}
-    for record in RunFolder(path).metrics.records():
-        split = record.get("split", "train")
-        if split not in ("train", "test") or not isinstance(record.get("epoch"), (int, float)):
-            continue
-        for key, value in record.items():
-            if key in ("step", "epoch", "time", "split") or isinstance(value, bool) \
-                    or not isinstance(value, (int, float)) or not math.isfinite(value):
-                continue
-            s = series.setdefault(f"{split} {key}", {"epoch": [], "value": []})
-            s["epoch"].append(float(record["epoch"]))
-            s["value"].append(float(value))
-    return {"series": series}
+    return {"series": {name: {"epoch": xs, "value": ys}
+                       for name, (xs, ys) in epoch_series(RunFolder(path).metrics.records()).items()}}
 
 
 # ------------------------------------------------------------------------------------------ a run's model and data
@@ -297,25 +277,14 @@ def before_after(path: Path, i: int) -> dict[str, Any]:
 
 
 def through_models(root: Path, ids: list[str], n: int = 8) -> dict[str, Any]:
-    """The first n test items of the first run, and each run's reconstruction of them."""
-    import torch
-
-    from ..models.capabilities import is_autoencoder
+    """The first n test items of the first run, and each run's reconstruction (or restoration) of them."""
+    from ..viz import compare
 
     first = Loaded.get(resolve_run(root, ids[0]))
     if not first.images:
         return {"rows": [], "note": "the runs' data are not images"}
-    x = first.data.x[:n]
-    rows = [{"label": "test items", "image": png_data_url(x)}]
-    for rid in ids:
-        run = Loaded.get(resolve_run(root, rid))
-        if tuple(run.model.input_shape) != tuple(x.shape[1:]) or not is_autoencoder(run.model):
-            rows.append({"label": f"{rid}: does not reconstruct these", "image": None})
-            continue
-        with torch.no_grad():
-            rows.append({"label": rid, "image": png_data_url(run.model.decode(run.model.encode(x)).reshape(x.shape))})
-    return {"rows": rows}
-
-
-def now() -> float:
-    return time.perf_counter()
+    runs = [Loaded.get(resolve_run(root, rid)) for rid in ids]
+    rows, notes = compare.through_models([(rid, r.model, r.spec.train.corrupt) for rid, r in zip(ids, runs)],
+                                         first.data.x[:n])
+    return {"rows": [{"label": label, "image": png_data_url(images)} for label, images in rows]
+            + [{"label": note, "image": None} for note in notes]}

@@ -65,7 +65,7 @@ class Searcher:
 
         self.model  # loaded (and checked against the index) before the clock starts
         t0 = time.perf_counter()
-        top_k, within = _whole(top, "top", 1, MAX_TOP), _whole(radius, "radius", 0, self.index.bits)
+        top_k, within = whole_number(top, "top", 1, MAX_TOP), whole_number(radius, "radius", 0, self.index.bits)
         if within is not None:
             top_k = None
         elif top_k is None:
@@ -105,7 +105,7 @@ class Searcher:
     def _item_code(self, item: str) -> tuple[Any, str]:
         from ..index.bits import unpack_bits
 
-        number = _whole(item, "item id", 0, None)
+        number = whole_number(item, "item id", 0, None)
         codes, ids = self.index.codes_and_ids()
         where = np.flatnonzero(ids == number)
         if not len(where):
@@ -159,7 +159,7 @@ class Searcher:
                 hit["image"] = png_data_url(data.x[k : k + 1], nrow=1, scale=max(1, 56 // data.x.shape[-2]))
 
 
-def _whole(value: Any, name: str, low: int, high: int | None) -> int | None:
+def whole_number(value: Any, name: str, low: int, high: int | None) -> int | None:
     """A whole number from a form field in [low, high], None when empty; a one-line error otherwise."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
