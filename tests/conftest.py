@@ -26,3 +26,19 @@ def digits():
 def _no_user_data(monkeypatch, tmp_path):
     monkeypatch.delenv("AELAB_DATA", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(tmp_path_factory):
+    """A PostgreSQL server of the tests' own, started in a temporary folder (pgserver's bundled binaries, or the
+    system's initdb and pg_ctl); skipped, with the reason, only where neither can start."""
+    pytest.importorskip("psycopg", reason="the PostgreSQL tests need psycopg: pip install 'aelab[postgresql]'")
+    from aelab.errors import AelabError
+    from aelab.index.postgresql import LocalServer
+
+    try:
+        server = LocalServer(tmp_path_factory.mktemp("postgresql") / "server")
+    except (AelabError, OSError, RuntimeError) as e:
+        pytest.skip(f"no PostgreSQL server could start here: {e}")
+    yield server.dsn
+    server.stop()

@@ -51,7 +51,7 @@ def test_export_and_from_faiss_keep_codes_and_ids():
     queries = codes[:20] ^ (rng.random((20, 64)) < 0.1)
     index = Index(64)
     index.add(codes)
-    flat = index.export_faiss()
+    flat = index.to_faiss()
     assert isinstance(flat, faiss.IndexBinaryFlat) and flat.ntotal == 2000
     packed = np.packbits(queries, axis=1, bitorder="little")
     _same(index.search(queries, 30), flat.search(packed, 30))
@@ -59,16 +59,41 @@ def test_export_and_from_faiss_keep_codes_and_ids():
     ids = rng.permutation(2000).astype(np.int64) * 5  # arbitrary ids travel through an IndexBinaryIDMap
     custom = Index(64)
     custom.add(codes, ids)
-    mapped = custom.export_faiss()
+    mapped = custom.to_faiss()
     assert isinstance(mapped, faiss.IndexBinaryIDMap)
     _same(custom.search(queries, 10), mapped.search(packed, 10))
     _same(Index.from_faiss(mapped).search(queries, 10), custom.search(queries, 10))
-    hashed = custom.export_faiss("hash")
+    hashed = custom.to_faiss("hash")
     hashed.nflip = 2
     _same(custom.range_search(queries, 3), _by_distance_then_id(*hashed.range_search(packed, 3)))
+    back = Index.from_faiss(hashed)  # IndexBinaryHash: its codes and ids read back from its serialised map
+    assert len(back) == 2000
+    for got, want in zip(back.codes_and_ids(), custom.codes_and_ids()):
+        np.testing.assert_array_equal(got, want)
+    _same(back.search(queries, 10), custom.search(queries, 10))
     with pytest.raises(CodeIndexError) as e:
-        Index(12).export_faiss()
+        Index(12).to_faiss()
     assert "\n" not in str(e.value)
+    with pytest.raises(CodeIndexError, match="IndexBinaryHash"):
+        Index.from_faiss(faiss.IndexBinaryMultiHash(64, 2, 32))
+
+
+@pytest.mark.parametrize("bits", [8, 24, 64, 128])
+def test_to_and_from_faiss_round_trips_every_kind(bits):
+    """flat, an id map and a hash index (on fewer bits than the code, and on empty indexes) give back the codes."""
+    raw = _codes(bits, 300, bits)
+    ids = np.random.default_rng(bits).permutation(1000)[:300].astype(np.int64)
+    for n in (300, 0):
+        index = Index(bits)
+        index.add(raw[:n], ids[:n])
+        want = index.codes_and_ids()
+        for kind, hash_bits in (("flat", None), ("hash", None), ("hash", min(bits, 64) // 2 or 1)):
+            exported = index.to_faiss(kind, hash_bits)
+            assert exported.ntotal == n
+            back = Index.from_faiss(exported)
+            assert back.bits == bits
+            for got, expected in zip(back.codes_and_ids(), want):
+                np.testing.assert_array_equal(got, expected)
 
 
 def _same(ours, theirs):

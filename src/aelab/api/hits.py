@@ -54,7 +54,29 @@ def open_index(folder: Path):
     return index
 
 
-def index_run(index, folder: Path):
+def default_table(run: Path) -> str:
+    """The PostgreSQL table a run's codes go to when none is named: aelab_ and the run folder's name."""
+    import re
+
+    name = re.sub(r"[^a-z0-9_]+", "_", Path(run).resolve().name.lower()).strip("_") or "run"
+    return f"aelab_{name}"[:63]
+
+
+def open_table(dsn: str, table: str):
+    """The index in a PostgreSQL table (`aelab.index.postgresql`)."""
+    from ..index.postgresql import PostgresIndex
+
+    return PostgresIndex.open(dsn, table)
+
+
+def details(index, spec: Any, ids) -> list[dict[str, Any]]:
+    """Label, file and first words of each hit: stored beside the codes (a PostgreSQL index), else read from the
+    run's data (`describe`)."""
+    stored = index.metadata(ids)
+    return stored if stored is not None else describe(spec, index.source or {}, ids)
+
+
+def index_run(index, folder: Path | str):
     """(run, model, spec) of the run whose model made the index's codes."""
     from ..runs import RunFolder
 
@@ -74,8 +96,14 @@ def asked_source(index, folder: Path, run: Path, model, spec) -> dict[str, Any]:
         raise ConfigError(f"{folder} holds the codes of {source.get('run')}, not of {asked['run']}")
     if asked.get("weights_sha256") != source.get("weights_sha256"):
         raise ConfigError(f"{folder} holds the codes of other weights of {run} (weights_sha256 differs: the run was "
-                          f"trained since); build it again: aelab index build {run} --out {folder} --overwrite")
+                          f"trained since); build it again: aelab index build {run} {_target(index, folder)} --overwrite")
     return asked
+
+
+def _target(index, folder) -> str:
+    """The options of `aelab index build` that write this index again."""
+    table = getattr(index, "table", None)
+    return f"--backend postgresql --dsn DSN --table {table}" if table else f"--out {folder}"
 
 
 def text_code(query: str, model, spec) -> tuple[Any, str]:

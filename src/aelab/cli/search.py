@@ -27,29 +27,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=positive_int, default=100, help="documents printed at most")
     p.add_argument("--index", type=path_arg, default=None, metavar="FOLDER",
                    help="the index to search (default: RUN/index, which aelab index build RUN writes)")
+    p.add_argument("--dsn", default=None, metavar="DSN",
+                   help="search the index in a PostgreSQL table instead (aelab index build RUN --backend postgresql)")
+    p.add_argument("--table", default=None, metavar="NAME",
+                   help="the table, with --dsn (default: aelab_ and the run folder's name)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object a document: rank, id, distance, label, file, text (the first words)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..runs import RunFolder
-    from ..api.hits import asked_source, binary_model, describe, excerpt, find, open_index, text_code
+    from ..api.hits import asked_source, binary_model, default_table, details, excerpt, find, open_index, open_table, text_code
 
     folder = RunFolder(args.run)
     if not folder.is_run():
         raise ConfigError(f"{args.run} is not a run folder (no config.json); give the folder aelab train wrote")
     model, spec = binary_model(args.run)
     query, what = text_code(args.query, model, spec)  # what is wrong with the query is said before the index
-    where = args.index or folder.index_path
-    if not where.is_dir():
-        raise ConfigError(f"no index at {where}; build it: aelab index build {args.run} --out {where}" if args.index
-                          else f"{args.run} has no index yet; build it first: aelab index build {args.run}")
-    index = open_index(where)
+    if args.dsn is not None:
+        if args.index is not None:
+            raise ConfigError("give --index FOLDER or --dsn DSN, not both")
+        where = f"table {args.table or default_table(args.run)}"
+        index = open_table(args.dsn, args.table or default_table(args.run))
+    else:
+        if args.table:
+            raise ConfigError("--table names a PostgreSQL table: give it with --dsn")
+        where = args.index or folder.index_path
+        if not where.is_dir():
+            raise ConfigError(f"no index at {where}; build it: aelab index build {args.run} --out {where}" if args.index
+                              else f"{args.run} has no index yet; build it first: aelab index build {args.run}")
+        index = open_index(where)
     asked = asked_source(index, where, args.run, model, spec)
     top = 10 if args.top is None and args.radius is None else args.top
     dist, ids = find(index, query, top, args.radius, asked)
-    shown = list(zip(ids[: args.limit].tolist(), dist[: args.limit].tolist(),
-                     describe(spec, index.source or {}, ids[: args.limit])))
+    shown = list(zip(ids[: args.limit].tolist(), dist[: args.limit].tolist(), details(index, spec, ids[: args.limit])))
     if args.json:
         for rank, (i, d, about) in enumerate(shown, 1):
             print(json.dumps({"rank": rank, "id": i, "distance": d, **about}, ensure_ascii=False))

@@ -3,7 +3,7 @@
 Bit order (everything in `aelab.index` uses it): bit j of a code is bit j % 64 (least significant
 first) of uint64 word j // 64; the bits above `bits` in the last word are zero. Viewed as
 little-endian bytes this is byte j // 8, bit j % 8, i.e. `np.packbits(..., bitorder="little")`,
-which is the byte string FAISS's binary indexes take (see `Index.export_faiss`).
+which is the byte string FAISS's binary indexes take (see `faiss_io`).
 """
 
 from __future__ import annotations

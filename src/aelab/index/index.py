@@ -8,7 +8,6 @@ larger radii, and a popcount scan where neither pays (`plan.py` picks). Design a
 
 from __future__ import annotations
 
-import json
 import secrets
 import warnings
 from collections.abc import Mapping
@@ -17,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CodeIndexError, IndexSourceError
-from . import plan, search, store
-from .bits import U64, check_bits, code_keys, from_bytes, packed_rows, to_bytes, words_for
+from ..errors import CodeIndexError
+from . import faiss_io, search, store
+from .bits import U64, check_bits, code_keys, words_for
+from .interface import CodeIndex, checked_ids, checked_source
 from .segment import Segment
 
 MERGE_RATIO = 2  # a new segment absorbs the last one while that is at most this many times its size
@@ -29,14 +29,11 @@ class IndexRecoveryWarning(UserWarning):
     """An index opened without its last, uncommitted append."""
 
 
-def _source_text(source: Mapping[str, Any] | None) -> str:
-    return json.dumps(source, sort_keys=True, separators=(",", ":"), default=str)
-
-
-class Index:
+class Index(CodeIndex):
     """Binary codes of 1..1024 bits with int64 item ids; exact search by Hamming distance, as FAISS's binary
     indexes answer it: `add(codes, ids=None)`, `search(queries, k) -> (D, I)`, `range_search(queries, radius)
-    -> (lims, D, I)`, and `lookup(codes) -> (lims, I)` for exact codes.
+    -> (lims, D, I)`, and `lookup(codes) -> (lims, I)` for exact codes
+    (`interface.CodeIndex`).
 
     Codes and queries are 2-D, one row per code: (n, bits) bits (bool or 0/1), (n, ceil(bits / 8)) uint8
     bytes packed as FAISS packs them, or (n, words) uint64 words (`pack_bits`); one query is a batch of one.
@@ -52,9 +49,7 @@ class Index:
         `substrings`: multi-index tables per segment (None: about bits / log2(items); 1: none)."""
         self.bits = check_bits(bits)
         self.words = words_for(self.bits)
-        if source is not None and not isinstance(source, Mapping):
-            raise CodeIndexError(f"an index source is a dict naming the model that made the codes, got {source!r}")
-        self.source: dict[str, Any] | None = json.loads(_source_text(source)) if source is not None else None
+        self.source: dict[str, Any] | None = checked_source(source)
         if substrings is not None and (isinstance(substrings, bool) or not isinstance(substrings, int)
                                        or not 1 <= substrings <= self.bits or self.bits / substrings > 64):
             raise CodeIndexError(f"substrings must be an integer from {words_for(self.bits)} to {self.bits} "
@@ -81,29 +76,12 @@ class Index:
     def segments(self) -> list[Segment]:
         return list(self._segments)
 
-    def _check_source(self, source: Mapping[str, Any] | None) -> None:
-        if source is None or self.source is None:
-            return
-        if json.loads(_source_text(source)) != self.source:
-            raise IndexSourceError(f"these codes come from {_source_text(source)} but the index holds codes from "
-                                   f"{_source_text(self.source)}; encode with the index's model or build a new index")
-
-    def _rows(self, codes: Any, what: str, source: Mapping[str, Any] | None) -> np.ndarray:
-        """Packed (n, words) uint64 rows by `bits.packed_rows`'s rule, after checking where they come from."""
-        self._check_source(source)
-        return packed_rows(codes, self.bits, what)
-
     # -- adding -------------------------------------------------------------------------------
 
     def _ids(self, ids: Any, n: int) -> np.ndarray:
         if ids is None:
             return np.arange(self._next_id, self._next_id + n, dtype=np.int64)
-        a = np.asarray(ids)
-        if a.shape != (n,) or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
-            raise CodeIndexError(f"ids must be {n} integers, one per code, got {a.dtype} {a.shape}")
-        if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
-            raise CodeIndexError("ids must fit in int64")
-        return a.astype(np.int64)
+        return checked_ids(ids, n)
 
     def _segment(self, codes: np.ndarray, ids: np.ndarray) -> Segment:
         name = f"{self._generation + 1:06d}-{secrets.token_hex(4)}"
@@ -290,10 +268,9 @@ class Index:
 
         method: "auto" (each segment as `plan` decides), "scan", "hash" or "multi-index"; all give the same."""
         self._check_method(method)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-            raise CodeIndexError(f"k must be a whole number >= 0, got {k!r}")
+        k = self._check_k(k)
         q = self._rows(queries, "queries", source)
-        return search.knn(self._segments, q, int(k), method)
+        return search.knn(self._segments, q, k, method)
 
     def range_search(self, queries: Any, radius: int, method: str = "auto",
                      source: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -303,21 +280,9 @@ class Index:
         The radius is exclusive, as FAISS's is: "within r bits" is radius r + 1. lims is int64 (FAISS:
         uint64) and D int32 (FAISS: float32), the same values. method: as `search`."""
         self._check_method(method)
-        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
-            raise CodeIndexError(f"radius must be a whole number of bits >= 0, got {radius!r}")
+        radius = self._check_radius(radius)
         q = self._rows(queries, "queries", source)
-        return search.range_search(self._segments, q, min(int(radius), self.bits + 1), method)
-
-    def lookup(self, codes: Any, source: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The items whose code equals each given code exactly: (lims, I), code i's ids I[lims[i]:lims[i + 1]],
-        ascending."""
-        lims, _, ids = self.range_search(codes, 1, source=source)
-        return lims, ids
-
-    @staticmethod
-    def _check_method(method: str) -> None:
-        if method not in plan.METHODS:
-            raise CodeIndexError(f"unknown search method {method!r}; choose one of {', '.join(plan.METHODS)}")
+        return search.range_search(self._segments, q, radius, method)
 
     # -- introspection, FAISS -----------------------------------------------------------------
 
@@ -356,58 +321,13 @@ class Index:
             "bytes_on_disk": disk, "memory_bytes": arrays - mapped, "mapped_bytes": mapped,
         }
 
-    def export_faiss(self, kind: str = "flat", hash_bits: int | None = None) -> Any:
-        """The same codes in a FAISS binary index: "flat" (IndexBinaryFlat, or IndexBinaryIDMap over one when
-        the ids are not 0..n-1) or "hash" (IndexBinaryHash on the first `hash_bits` bits, default min(bits, 64)).
-
-        Bit j of our code is bit j % 8 of byte j // 8 of FAISS's code (`to_bytes`); FAISS needs bits % 8 == 0."""
-        try:
-            import faiss
-        except ImportError:
-            raise CodeIndexError("export_faiss needs faiss: pip install 'aelab[faiss]'") from None
-        if self.bits % 8:
-            raise CodeIndexError(f"FAISS binary indexes need a multiple of 8 bits; this index has {self.bits}")
-        codes, ids = self.codes_and_ids()
-        raw = to_bytes(codes, self.bits)
-        if kind == "flat":
-            flat = faiss.IndexBinaryFlat(self.bits)
-            if np.array_equal(ids, np.arange(len(ids))):
-                flat.add(raw)
-                return flat
-            out = faiss.IndexBinaryIDMap(flat)
-            out.add_with_ids(raw, ids)
-            return out
-        if kind == "hash":
-            b = min(self.bits, 64) if hash_bits is None else hash_bits
-            if not 1 <= b <= min(self.bits, 64):
-                raise CodeIndexError(f"hash_bits must be 1..{min(self.bits, 64)}, got {b}")
-            h = faiss.IndexBinaryHash(self.bits, b)
-            h.add_with_ids(raw, ids)
-            return h
-        raise CodeIndexError(f"unknown FAISS index kind {kind!r}; choose flat or hash")
-
     @classmethod
     def from_faiss(cls, index: Any, source: Mapping[str, Any] | None = None,
                    substrings: int | None = None) -> Index:
-        """An Index holding the codes of a FAISS IndexBinaryFlat (ids 0..n-1) or IndexBinaryIDMap over one."""
-        try:
-            import faiss
-        except ImportError:
-            raise CodeIndexError("from_faiss needs faiss: pip install 'aelab[faiss]'") from None
-        ids = None
-        inner = index
-        if isinstance(index, faiss.IndexBinaryIDMap):
-            ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-            inner = faiss.downcast_IndexBinary(index.index)
-        if not isinstance(inner, faiss.IndexBinaryFlat):
-            raise CodeIndexError(f"from_faiss reads IndexBinaryFlat or IndexBinaryIDMap over one, got "
-                                 f"{type(index).__name__}")
-        n, d = inner.ntotal, inner.d
-        raw = faiss.vector_to_array(inner.xb).reshape(n, d // 8)
-        out = cls(d, source, substrings)
-        if n:
-            out.add(from_bytes(raw, d), ids)
+        """An Index holding the codes and ids of a FAISS IndexBinaryFlat (ids 0..n-1), IndexBinaryIDMap over
+        one, or IndexBinaryHash (`faiss_io`)."""
+        bits, codes, ids = faiss_io.from_faiss(index)
+        out = cls(bits, source, substrings)
+        if len(ids):
+            out.add(codes, ids)
         return out
-
-
-

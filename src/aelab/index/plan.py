@@ -36,7 +36,6 @@ PROBE = 230.0
 CANDIDATE = 220.0
 FIXED = {"hash": 22000.0, "multi-index": 44000.0, "scan": 16000.0}
 
-METHODS = ("auto", "scan", "hash", "multi-index")
 GROWING = {"hash": hashtable, "multi-index": multiindex}
 MAX_PROBES = 50_000_000  # a forced method past this many probes is refused in one line, not attempted
 
