@@ -697,7 +697,7 @@ def index_speed(d: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     engines = ["aelab", "faiss-flat", "faiss-hash", "faiss-multihash"]
-    cases = sorted({(r["bits"], r["items"], r["operation"]) for r in d["rows"]})
+    cases = sorted({(r["bits"], r["items"], r["operation"]) for r in d["rows"] if r["engine"] in engines})
     for bits, items, op in cases:
         got = {r["engine"]: r for r in d["rows"] if (r["bits"], r["items"], r["operation"]) == (bits, items, op)}
         cells = [f"{got[e]['median_us']:.1f} / {got[e]['p99_us']:.1f}" if e in got else "–" for e in engines]
@@ -705,9 +705,56 @@ def index_speed(d: dict) -> str:
         ratio = f"{min(faiss) / got['aelab']['median_us']:.2f}x" if faiss and "aelab" in got else "–"
         lines.append(f"| {bits} | {items:,} | {op} | {' | '.join(cells)} | {ratio} |")
     builds = {(r["bits"], r["items"], r["engine"]): r.get("build_s") for r in d["rows"]
-              if r.get("build_s") is not None and not r["engine"].startswith("aelab-")}  # aelab-WAY: aelab's index
+              if r.get("build_s") is not None and r["engine"] in engines}  # aelab-WAY: aelab's index
     lines += ["", "Cells: median / p99 µs. Build seconds (10M items): " + ", ".join(
         f"{e} {b}-bit {v:.1f}" for (b, n, e), v in sorted(builds.items()) if n == max(k[1] for k in builds))]
+    return "\n".join(lines) + "\n"
+
+
+def index_speed_postgresql(d: dict) -> str:
+    """The PostgreSQL backend beside the in-process index and the best FAISS index, and how it grows with items."""
+    pg = [r for r in d["rows"] if r["engine"].startswith("postgresql")]
+    if not pg:
+        return ""
+    at = {(r["bits"], r["items"], r["operation"], r["engine"]): r for r in d["rows"]}
+    server = d.get("postgresql", {})
+    lines = [
+        "## The index in PostgreSQL (aelab.index.postgresql) beside the in-process index and FAISS",
+        "",
+        f"The same codes and queries as the section above; PostgreSQL {server.get('version', '?')} started by the "
+        f"script with its default settings (shared_buffers {server.get('shared_buffers', '?')}, "
+        f"{server.get('max_parallel_workers_per_gather', '?')} parallel workers per query), on the same machine; "
+        "a query's time is its whole round trip through psycopg over the local socket. Every answer checked equal "
+        "to FAISS's flat index before timing. Past 1M items only the backend's `auto` is timed, on the first 50 "
+        "queries. Command:",
+        "",
+        "```bash",
+        "OMP_NUM_THREADS=1 python bench/index_speed.py --sizes 100k,1M,10M --postgresql   # pip install pgserver psycopg",
+        "```",
+        "",
+        f"Machine: {_machines(d)}. Median / p99 µs; `way`: what `auto` took (growing: its radius steps, then a scan "
+        "if a step costs more).",
+        "",
+        "| bits | items | operation | postgresql (way) | aelab in-process | best FAISS | build s (postgresql / aelab) | table + indexes MiB |",
+        "|---|---:|---|---|---|---|---|---:|",
+    ]
+    for bits, items, op in sorted({(r["bits"], r["items"], r["operation"]) for r in pg if r["engine"] == "postgresql"}):
+        p, a = at[(bits, items, op, "postgresql")], at.get((bits, items, op, "aelab"))
+        faiss = [at[(bits, items, op, e)] for e in ("faiss-flat", "faiss-hash", "faiss-multihash")
+                 if (bits, items, op, e) in at]
+        best = min(faiss, key=lambda r: r["median_us"]) if faiss else None
+        cell = lambda r: f"{r['median_us']:,.1f} / {r['p99_us']:,.1f}" if r else "–"  # noqa: E731
+        lines.append(f"| {bits} | {items:,} | {op} | {cell(p)} ({p.get('way', '?')}) | {cell(a)} | "
+                     f"{cell(best) + ' (' + best['engine'] + ')' if best else '–'} | "
+                     f"{p['build_s']:.1f} / {a['build_s'] if a else float('nan'):.2f} | {p['memory_bytes'] / 2**20:,.0f} |")
+    forced = sorted({(r["bits"], r["items"], r["operation"]) for r in pg if r["engine"] != "postgresql"})
+    if forced:
+        lines += ["", "Each way forced (median µs; `refused`: past its probe limit), up to 1M items:", "",
+                  "| bits | items | operation | auto took | scan | hash | multi-index |", "|---|---:|---|---|---:|---:|---:|"]
+        for bits, items, op in forced:
+            ways = [at.get((bits, items, op, f"postgresql-{w}")) for w in ("scan", "hash", "multi-index")]
+            lines.append(f"| {bits} | {items:,} | {op} | {at[(bits, items, op, 'postgresql')].get('way', '?')} | " +
+                         " | ".join(f"{w['median_us']:,.0f}" if w else "refused" for w in ways) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -957,12 +1004,15 @@ def serve_start(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = {"hinton2006.json": hinton2006, "vae_mnist.json": vae_mnist, "vaegan_mnist.json": vaegan_mnist,
-            "semantic_hashing.json": semantic_hashing, "text_hashing.json": text_hashing,
-            "held_out_groups.json": held_out_groups, "user_corpus.json": user_corpus,
-            "hashing_speed.json": hashing_speed, "index_speed.json": index_speed,
-            "denoise.json": denoise, "restore_12mp.json": restore_12mp, "vqvae.json": vqvae, "interpolation_lines.json": interpolation_lines,
-            "representation.json": representation, "alae.json": alae, "serve_start.json": serve_start}
+# each section: the results file it reads and the function that writes it; the function's name marks the section
+# (the docs' family pages include it by that name)
+SECTIONS = [("hinton2006.json", hinton2006), ("vae_mnist.json", vae_mnist), ("vaegan_mnist.json", vaegan_mnist),
+            ("semantic_hashing.json", semantic_hashing), ("text_hashing.json", text_hashing),
+            ("held_out_groups.json", held_out_groups), ("user_corpus.json", user_corpus),
+            ("hashing_speed.json", hashing_speed), ("index_speed.json", index_speed),
+            ("index_speed.json", index_speed_postgresql), ("denoise.json", denoise),
+            ("restore_12mp.json", restore_12mp), ("vqvae.json", vqvae), ("interpolation_lines.json", interpolation_lines),
+            ("representation.json", representation), ("alae.json", alae), ("serve_start.json", serve_start)]
 
 
 def summary(d: dict) -> str:
@@ -990,12 +1040,12 @@ def main(argv: list[str] | None = None) -> None:
              f"Generated by `python bench/benchmarks_md.py` from `{RESULTS.resolve().relative_to(ROOT)}/*.json`.", ""]
     if (RESULTS / "bench_all.json").exists():
         parts.append(summary(json.loads((RESULTS / "bench_all.json").read_text())))
-    for name, render in SECTIONS.items():
+    for name, render in SECTIONS:
         path = RESULTS / name
         if path.exists():
             text = render(json.loads(path.read_text()))
             if text:  # marked for the docs' family pages, which include it (pymdownx.snippets; invisible here)
-                tag = name.removesuffix(".json")
+                tag = render.__name__
                 parts.append(f"<!-- --8<-- [start:{tag}] -->\n{text}<!-- --8<-- [end:{tag}] -->\n")
     args.out.write_text("\n".join(parts))
     print(f"wrote {args.out}")

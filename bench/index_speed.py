@@ -17,6 +17,14 @@ substrings as ours, nflip = (radius - 1) // tables: exact by the pigeonhole prin
 searches are approximate and not timed. Memory: our arrays' bytes, FAISS's serialised size; the growth
 of the process's resident set while building is recorded too (noisy: freed temporaries are reused).
 
+--postgresql adds aelab's PostgreSQL backend (aelab.index.postgresql), on a server of its own that the script
+starts (pgserver's bundled PostgreSQL, default settings: shared_buffers 128 MB, 2 parallel workers): build
+time is the whole `PostgresIndex.create` (COPY, then the hash index and the substring B-trees, one
+transaction), memory is the table's bytes with its indexes (server side), and a query's time is the whole
+round trip through psycopg over the local socket. Its answers are checked like every engine's before timing.
+Each way is timed forced too up to 1M items; past 1M only "auto", on the first 50 queries (a scan of 10M rows
+takes a second).
+
 --calibrate measures what plan.py's rule counts, on this machine, and writes index_calibration.json:
 the time of one code word of a linear scan (for a range, and for the 100 nearest), of one table probe,
 of one multi-index candidate gathered and verified (both in 8M codes, past the caches), and the fixed
@@ -26,6 +34,7 @@ these divided by the first.
     OMP_NUM_THREADS=1 python bench/index_speed.py                # 1M and 10M, 32 and 64 bits
     OMP_NUM_THREADS=1 python bench/index_speed.py --quick        # 100k, 50 queries: index_speed_quick.json
     OMP_NUM_THREADS=1 python bench/index_speed.py --calibrate    # bench/results/index_calibration.json
+    OMP_NUM_THREADS=1 python bench/index_speed.py --sizes 100k,1M,10M --postgresql   # with PostgreSQL
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -51,6 +61,8 @@ from aelab.index.bits import to_bytes  # noqa: E402
 OUT = RESULTS / "index_speed.json"
 CALIBRATION = RESULTS / "index_calibration.json"
 FORCED = ("scan", "hash", "multi-index")
+PG_ALL_WAYS_UPTO = 1_000_000  # past this many items only the PostgreSQL backend's "auto" is timed
+PG_FEW_QUERIES = 50  # and on this many queries
 
 
 def parse_size(text: str) -> int:
@@ -100,7 +112,8 @@ def check(name: str, ok: bool, detail: str) -> None:
         raise SystemExit(f"NOT EXACT: {name}: {detail}")
 
 
-def run_config(bits: int, n: int, queries: int, k: int, radii: list[int], seed: int, scratch: str | None) -> list[dict]:
+def run_config(bits: int, n: int, queries: int, k: int, radii: list[int], seed: int, scratch: str | None,
+               dsn: str | None = None) -> list[dict]:
     import faiss
 
     faiss.omp_set_num_threads(1)
@@ -144,8 +157,20 @@ def run_config(bits: int, n: int, queries: int, k: int, radii: list[int], seed: 
         "faiss-multihash": {"build_s": t_mh, "memory_bytes": _faiss_bytes(mh), "rss_growth_bytes": rss_mh,
                             "detail": f"IndexBinaryMultiHash({tables} x {mb} bits), nflip=(radius-1)//{tables}"},
     }
+    pg = None
+    if dsn is not None:
+        from aelab.index.postgresql import PostgresIndex
+
+        pg, t_pg, _ = timed_build(lambda: PostgresIndex.create(dsn, f"bench_{bits}", bits, overwrite=True, codes=codes))
+        pg_stats = pg.stats()
+        pg_engine = {"build_s": t_pg, "memory_bytes": pg_stats["bytes_on_disk"], "rss_growth_bytes": 0,
+                     "detail": f"PostgreSQL table: hash index on the code, {pg.substrings} substring B-trees "
+                               f"(bytes of table and indexes)"}
+        engines["postgresql"] = pg_engine
+        engines.update({f"postgresql-{way}": {**pg_engine, "detail": f"{pg_engine['detail']}, method={way!r}"}
+                        for way in FORCED})
     for name, e in engines.items():
-        if not name.startswith("aelab-"):
+        if not name.startswith(("aelab-", "postgresql-")):
             print(f"  build {name:16s} {e['build_s']:7.2f} s  memory {e['memory_bytes'] / 2**20:8.1f} MiB  "
                   f"({e['detail']})", flush=True)
     print(f"  aelab save {t_save:.2f} s, open (memory-mapped) {t_open * 1e3:.1f} ms, {disk / 2**20:.1f} MiB on disk",
@@ -170,17 +195,22 @@ def run_config(bits: int, n: int, queries: int, k: int, radii: list[int], seed: 
                 continue
             ours_fns[f"aelab-{way}"] = lambda i, rd=radius, w=way: ours.range_search(qs[i:i + 1], rd, method=w)
         picked = plan.for_range(seg, 1, radius, "auto")
+        pg_fns = _pg_fns(n, lambda i, w, rd=radius: pg.range_search(qs[i:i + 1], rd, method=w)) if pg else {}
         for i in range(queries):  # exactness first (it also warms every index up)
             want = pairs(*faiss_fns["faiss-flat"](i), 0)
             if radius == 1:
                 lims, ids = ours.lookup(qs[i:i + 1])
                 check("lookup", set(ids.tolist()) == {p[0] for p in want}, f"query {i}")
-            for name, fn in {**ours_fns, **faiss_fns}.items():
+            for name, fn in {**ours_fns, **faiss_fns, **pg_fns}.items():
                 if name == "aelab" and radius == 1:
+                    continue
+                if name.startswith("postgresql") and i >= _pg_queries(n, queries):
                     continue
                 got = pairs(*fn(i), 0)
                 check(f"{op} {name}", got == want, f"query {i}: {sorted(want)[:5]} vs {sorted(got)[:5]}")
         rows += _time({**ours_fns, **faiss_fns}, queries, bits, n, op, engines, picked)
+        if pg_fns:
+            rows += _time(pg_fns, _pg_queries(n, queries), bits, n, op, engines, _pg_plan(pg, lambda: pg_fns["postgresql"](0)))
 
     fns = {"aelab": lambda i: ours.search(qs[i:i + 1], k), "faiss-flat": lambda i: flat.search(qraw[i:i + 1], k)}
     picked = plan.for_knn(seg, 1, k, n, "auto")
@@ -190,6 +220,17 @@ def run_config(bits: int, n: int, queries: int, k: int, radii: list[int], seed: 
         check(f"search k={k}", np.array_equal(d, fd), f"query {i} distances differ")
         check(f"search k={k}", np.array_equal(ids, fi), f"query {i} ids differ")
     rows += _time(fns, queries, bits, n, f"search k={k}", engines, picked)
+    if pg is not None:
+        pg_fns = _pg_fns(n, lambda i, w: pg.search(qs[i:i + 1], k, method=w))
+        for i in range(_pg_queries(n, queries)):
+            fd, fi = fns["faiss-flat"](i)
+            for name, fn in pg_fns.items():
+                d, ids = fn(i)
+                check(f"search k={k} {name}", np.array_equal(d, fd) and np.array_equal(ids, fi), f"query {i} differs")
+        rows += _time(pg_fns, _pg_queries(n, queries), bits, n, f"search k={k}", engines,
+                      _pg_plan(pg, lambda: pg_fns["postgresql"](0)))
+        pg.drop()
+        pg.close()
 
     # a batch of all queries at once (per-query time): both libraries amortise their overheads
     t = time.perf_counter()
@@ -205,6 +246,47 @@ def run_config(bits: int, n: int, queries: int, k: int, radii: list[int], seed: 
     rows += _against_faiss(batch)
     print(f"  {batch_op:28s} per query: aelab {t_ob * 1e3:8.3f} ms   faiss-flat {t_fb * 1e3:8.3f} ms", flush=True)
     return rows  # the indexes go with this frame, before the next configuration builds its own
+
+
+def _pg_plan(pg, call) -> str:
+    """The steps "auto" took for the first query (PostgresIndex.last_plan), e.g. "multi-index, within 3 bits"."""
+    call()
+    return "; ".join(pg.last_plan)
+
+
+def _pg_queries(n: int, queries: int) -> int:
+    return queries if n <= PG_ALL_WAYS_UPTO else min(queries, PG_FEW_QUERIES)
+
+
+def _pg_fns(n: int, call) -> dict:
+    """The PostgreSQL backend's calls: "auto", and each way that answers the first query (up to PG_ALL_WAYS_UPTO
+    items; a way past its probe limit refuses)."""
+    from aelab.errors import CodeIndexError
+
+    fns = {"postgresql": lambda i: call(i, "auto")}
+    for w in FORCED if n <= PG_ALL_WAYS_UPTO else ():
+        try:
+            call(0, w)
+        except CodeIndexError:
+            continue
+        fns[f"postgresql-{w}"] = lambda i, w=w: call(i, w)
+    return fns
+
+
+POSTGRESQL: dict = {}  # the server's version and settings, filled when it starts
+
+
+def _postgresql(folder: Path):
+    from aelab.index.postgresql import LocalServer, connect
+
+    server = LocalServer(folder)
+    with connect(server.dsn) as conn:
+        POSTGRESQL.update({"version": conn.execute("SHOW server_version").fetchone()[0],
+                           **{k: conn.execute(f"SHOW {k}").fetchone()[0] for k in
+                              ("shared_buffers", "work_mem", "max_parallel_workers_per_gather")},
+                           "jit_available": conn.execute("SELECT pg_jit_available()").fetchone()[0]})
+    print(f"PostgreSQL {POSTGRESQL}", flush=True)
+    return server
 
 
 def _faiss_bytes(index) -> int:
@@ -230,8 +312,8 @@ def _row(bits: int, n: int, engine: str, op: str, e: dict, seconds: list[float],
            "median_us": round(float(np.median(s)), 2), "p99_us": round(float(np.percentile(s, 99)), 2),
            "build_s": round(e["build_s"], 3), "memory_bytes": int(e["memory_bytes"]),
            "rss_growth_bytes": int(e["rss_growth_bytes"]), "index": e["detail"], "exact": True}
-    if engine == "aelab" and picked is not None:
-        row["way"] = picked  # what plan.py chose for this segment
+    if engine in ("aelab", "postgresql") and picked is not None:
+        row["way"] = picked  # what plan.py (or the PostgreSQL backend's _ways) chose
     for key in ("save_s", "open_s", "bytes_on_disk"):
         if key in e:
             row[key] = round(e[key], 4) if isinstance(e[key], float) else e[key]
@@ -263,7 +345,7 @@ def _time(fns: dict, queries: int, bits: int, n: int, op: str, engines: dict, pi
     rows = _against_faiss([_row(bits, n, name, op, engines[name], list(ts), picked) for name, ts in best.items()])
     fastest = min(rows, key=lambda r: r["median_us"])["engine"]
     line = "   ".join(f"{r['engine']} {r['median_us']:.1f}/{r['p99_us']:.1f}" for r in rows)
-    print(f"  {op:24s} median/p99 us: {line}   fastest: {fastest}; aelab picked {picked}", flush=True)
+    print(f"  {op:24s} median/p99 us: {line}   fastest: {fastest}; auto took {picked}", flush=True)
     return rows
 
 
@@ -271,6 +353,7 @@ def table(rows: list[dict]) -> str:
     """Markdown: one line per (bits, items, operation), engines side by side (median / p99 microseconds), then
     aelab's range searches with each way forced beside the way the rule picked."""
     engines = ["aelab", "faiss-flat", "faiss-hash", "faiss-multihash"]
+    engines += ["postgresql"] if any(r["engine"] == "postgresql" for r in rows) else []
     out = ["| bits | items | operation | " + " | ".join(engines) + " | best FAISS / aelab | aelab's way |",
            "|---|---|---|" + "---|" * (len(engines) + 2)]
     keys = list(dict.fromkeys((r["items"], r["bits"], r["operation"]) for r in rows))  # run order
@@ -278,24 +361,27 @@ def table(rows: list[dict]) -> str:
     med = {(r["bits"], r["items"], r["operation"], r["engine"]): r for r in rows}
     for b, n, op in keys:
         got = {e: med[(b, n, op, e)] for e in engines if (b, n, op, e) in med}
+        if "aelab" not in got:
+            continue
         cell = [f"{got[e]['median_us']:.1f} / {got[e]['p99_us']:.1f}" if e in got else "-" for e in engines]
         ours = got["aelab"]
         cell += [f"{ours['vs_best_faiss']:.2f}x" if "vs_best_faiss" in ours else "-", ours.get("way", "-")]
         out.append(f"| {b} | {n:,} | {op} | " + " | ".join(cell) + " |")
-    out += ["", "| bits | items | operation | rule picked | " + " | ".join(FORCED) + " |",
-            "|---|---|---|---|" + "---|" * len(FORCED)]
-    for b, n, op in keys:
-        forced = [med.get((b, n, op, f"aelab-{w}")) for w in FORCED]
-        if any(forced):
-            cells = [f"{f['median_us']:.1f}" if f else "refused" for f in forced]
-            picked = med[(b, n, op, "aelab")].get("way", "-")
-            out.append(f"| {b} | {n:,} | {op} | {picked} | " + " | ".join(cells) + " |")
+    out += ["", "| backend | bits | items | operation | rule picked | " + " | ".join(FORCED) + " |",
+            "|---|---|---|---|---|" + "---|" * len(FORCED)]
+    for backend in ("aelab", "postgresql"):
+        for b, n, op in keys:
+            forced = [med.get((b, n, op, f"{backend}-{w}")) for w in FORCED]
+            if any(forced):
+                cells = [f"{f['median_us']:.1f}" if f else "refused" for f in forced]
+                picked = med[(b, n, op, backend)].get("way", "-")
+                out.append(f"| {backend} | {b} | {n:,} | {op} | {picked} | " + " | ".join(cells) + " |")
     out += ["", "| bits | items | engine | build s | memory MiB | RSS growth MiB | save s | open ms |",
             "|---|---|---|---|---|---|---|---|"]
     seen = set()
     for r in rows:
         key = (r["bits"], r["items"], r["engine"])
-        if key not in seen and not r["engine"].startswith("aelab-"):
+        if key not in seen and not r["engine"].startswith(("aelab-", "postgresql-")):
             seen.add(key)
             disk = (f"{r['save_s']:.2f} | {r['open_s'] * 1e3:.1f}" if "open_s" in r else "- | -")
             out.append(f"| {r['bits']} | {r['items']:,} | {r['engine']} | {r['build_s']:.2f} | "
@@ -384,6 +470,8 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="100k items, 50 queries")
     p.add_argument("--calibrate", action="store_true", help=f"measure the rule's ratios into {CALIBRATION.name}")
     p.add_argument("--scratch", default=None, help="folder for the temporary saved index (default: the system's)")
+    p.add_argument("--postgresql", action="store_true",
+                   help="add aelab's PostgreSQL backend, on a server the script starts (pip install pgserver psycopg)")
     args = p.parse_args()
     print(f"machine: {machine()}; numpy {np.__version__}; one thread", flush=True)
     if args.calibrate:
@@ -401,13 +489,24 @@ def main() -> None:
     bits = [int(b) for b in args.bits.split(",")]
     radii = [int(r) for r in args.radii.split(",")]
     print(f"faiss {faiss.__version__}", flush=True)
+    extra: dict = {}
     rows = []
     started = time.perf_counter()
-    for n in sizes:
-        for b in bits:
-            rows += run_config(b, n, args.queries, args.k, radii, args.seed, args.scratch)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill stops the server below too (finally)
+    with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
+        server = _postgresql(Path(tmp) / "postgresql") if args.postgresql else None
+        try:
+            for n in sizes:
+                for b in bits:
+                    rows += run_config(b, n, args.queries, args.k, radii, args.seed, args.scratch,
+                                       server.dsn if server else None)
+        finally:
+            if server:
+                server.stop()
     print("\n" + table(rows))
-    save_rows(out, rows, key=lambda r: (r["bits"], r["items"], r["engine"], r["operation"]),
+    if args.postgresql:
+        extra["postgresql"] = POSTGRESQL
+    save_rows(out, rows, key=lambda r: (r["bits"], r["items"], r["engine"], r["operation"]), **extra,
               benchmark="index_speed", numpy=np.__version__, faiss=faiss.__version__, aelab_engine=kernels.engine(),
               codes="uniformly random; queries are database codes with 0-2 bits flipped",
               rule=_rule(),

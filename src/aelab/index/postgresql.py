@@ -25,6 +25,7 @@ import re
 import shutil
 import struct
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,11 @@ MAX_SUBSTRINGS = 8
 METADATA = ("label", "file", "text")  # what a user may attach to an item
 MAX_PROBES = 200_000  # values sent in one query's probe list: past this a way is refused (forced) or not taken
 FILLER = np.iinfo(np.int32).max
-# the work of each way, in units of one row's distance in a scan (rough ratios measured with bench/index_speed.py
-# --postgresql: a scan of 1M rows ~ 80 ms, an index probe ~ 5 us, a candidate fetched and checked ~ 0.5 us)
-PROBE, CANDIDATE, FIXED = 60.0, 6.0, 3000.0
+# the work of each way, in rows of a scan (~0.05 us a row: PostgreSQL's parallel scan of 1M rows ~ 50 ms), from
+# bench/index_speed.py --postgresql on 2 cores: an index probe ~5 us, a candidate fetched and checked ~1 us while
+# they are sparse, ~0.3 ms a query; candidates past SPARSE of the rows touch most of the table's pages, in one
+# process: about DENSE scans' time
+PROBE, CANDIDATE, FIXED, SPARSE, DENSE = 100.0, 20.0, 6000.0, 0.01, 3.0
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # lower case: the name needs no quoting in psql
 
 
@@ -96,6 +99,8 @@ class PostgresIndex(CodeIndex):
         self.bits, self.source = bits, source
         self.words, self.nbytes = words_for(bits), (bits + 7) // 8
         self.substrings = min(math.ceil(self.nbytes * 8 / SUBSTRING_BITS), MAX_SUBSTRINGS)
+        self._estimate = (-np.inf, 0)  # (when, rows) of the last estimate of the table's size
+        self.last_plan: list[str] = []  # the steps the last query of the last search took: "way, within r bits"
 
     # -- making and opening --------------------------------------------------------------------
 
@@ -119,6 +124,7 @@ class PostgresIndex(CodeIndex):
                     index._insert(codes, ids, source, metadata)
                 for statement in create_indexes:
                     conn.execute(statement)
+                conn.execute(_sql("ANALYZE {t}", table))  # the planner's statistics of the substrings, at once
                 conn.execute(f"INSERT INTO {REGISTRY} (name, bits, substrings, source) VALUES (%s, %s, %s, %s)",
                              (table, bits, index.substrings, source_text(src) if src is not None else None))
         except BaseException:
@@ -291,7 +297,8 @@ class PostgresIndex(CodeIndex):
         self._check_method(method)
         radius = self._check_radius(radius)
         q = self._rows(queries, "queries", source)
-        n = len(self) if method == "auto" and len(q) else 0
+        n = self._estimated_rows() if method == "auto" and len(q) else 0
+        self.last_plan = []
         hits = [self._within(row, radius - 1, self._way(method, radius - 1, n)) if radius > 0 else ([], [])
                 for row in q]
         lims = np.zeros(len(q) + 1, np.int64)
@@ -311,7 +318,7 @@ class PostgresIndex(CodeIndex):
         I = np.full((len(q), k), -1, np.int64)
         if not k or not len(q):
             return D, I
-        n = len(self)
+        n = self._estimated_rows()
         for row, code in enumerate(q):
             ids, dist = self._nearest(code, k, method, n)
             D[row, : len(ids)], I[row, : len(ids)] = dist, ids
@@ -321,14 +328,17 @@ class PostgresIndex(CodeIndex):
         """A growing way's steps until k items lie within the step's radius: radius 0, 1, 2, ... for "hash";
         for "multi-index" the top of each band of m radii that probe the same substring values (m - 1,
         2m - 1, ...). "auto" picks each step's way by `_ways`, and the scan's ORDER BY ... LIMIT k as soon as
-        a step would cost more than a scan."""
+        a step would cost more than a scan, counting the steps already taken."""
+        self.last_plan = []
         if method == "scan" or (method == "auto" and n <= k):
             return self._scan_nearest(code, k)
-        m, r = self.substrings, -1
+        m, r, spent = self.substrings, -1, 0.0
         while r < self.bits:
             way = self._way(method, r + 1, n)
-            if way == "scan":
+            work = self._ways(r + 1, n)
+            if way == "scan" or (method == "auto" and spent + work[way] > work["scan"]):
                 return self._scan_nearest(code, k)
+            spent += work[way]
             r = min(((r + 1) // m + 1) * m - 1, self.bits) if way == "multi-index" else r + 1
             ids, dist = self._within(code, r, way, limit=k)
             if len(ids) >= k:
@@ -336,12 +346,14 @@ class PostgresIndex(CodeIndex):
         return ids, dist
 
     def _scan_nearest(self, code: np.ndarray, k: int) -> tuple[list[int], list[int]]:
+        self.last_plan.append(f"scan, nearest {k}")
         rows = self._conn.execute(_sql(f"SELECT id, {_DISTANCE} AS d FROM {{t}} ORDER BY d, id LIMIT %(k)s",
                                        self.table), {"q": self._bit_string(code), "k": k}).fetchall()
         return [r[0] for r in rows], [r[1] for r in rows]
 
     def _within(self, code: np.ndarray, r: int, way: str, limit: int | None = None) -> tuple[list[int], list[int]]:
         """(ids, distances) of the items within r bits of one code (packed words), by (distance, id)."""
+        self.last_plan.append(f"{way}, within {r} bits")
         args: dict[str, Any] = {"q": self._bit_string(code), "r": r}
         if way == "scan":
             where = "true"
@@ -366,6 +378,16 @@ class PostgresIndex(CodeIndex):
                                        f"WHERE d <= %(r)s ORDER BY d, id{limit_sql}", self.table), args).fetchall()
         return [x[0] for x in rows], [x[1] for x in rows]
 
+    def _estimated_rows(self) -> int:
+        """The planner's count of the table's rows (kept by ANALYZE and autovacuum), read at most once a second:
+        what the choice of a way needs, without counting the rows on every query (results never depend on it)."""
+        now = time.monotonic()
+        if now - self._estimate[0] > 1.0:
+            rows = self._conn.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)",
+                                      (self.table,)).fetchone()
+            self._estimate = (now, len(self) if rows is None or rows[0] < 0 else int(rows[0]))
+        return self._estimate[1]
+
     def _ways(self, r: int, n: int) -> dict[str, float]:
         """The work of each way to find the items within r bits of a query among n, in rows of a scan; a way
         whose probe list would pass MAX_PROBES is left out."""
@@ -378,7 +400,9 @@ class PostgresIndex(CodeIndex):
         if probes <= MAX_PROBES:
             spread = sum(ball_volume(_substring_width(i, self.nbytes), t) / 2 ** _substring_width(i, self.nbytes)
                          for i in range(self.substrings))
-            work["multi-index"] = FIXED + PROBE * probes + CANDIDATE * n * min(spread, 1.0)
+            candidates = n * min(spread, 1.0)  # as if the codes were spread evenly
+            work["multi-index"] = FIXED + PROBE * probes + (CANDIDATE * candidates if candidates <= SPARSE * n
+                                                             else DENSE * n)
         return work
 
     def _way(self, method: str, r: int, n: int) -> str:
@@ -446,10 +470,14 @@ def _metadata(metadata: Sequence[Mapping[str, Any]] | None, n: int) -> list[dict
 
 class LocalServer:
     """A PostgreSQL server of its own in `folder`, for tests, benchmarks and trying the backend: `pgserver`'s
-    bundled binaries when installed, else the system's `initdb` and `pg_ctl`. `dsn` connects; `stop()` ends it."""
+    bundled binaries when installed, else the system's `initdb` and `pg_ctl`. `dsn` connects; `stop()` ends it.
 
-    def __init__(self, folder: str | Path) -> None:
+    A server already running in `folder` is joined, not started again. With pgserver it stops when this
+    Python process ends, unless keep=True (then `LocalServer(folder).stop()` stops it later)."""
+
+    def __init__(self, folder: str | Path, keep: bool = False) -> None:
         self.folder = Path(folder).expanduser().resolve()
+        self.keep = keep
         self._server: Any = None
         self.dsn = self._pgserver() or self._system()
 
@@ -462,7 +490,7 @@ class LocalServer:
                 import pgserver
         except ImportError:
             return None
-        self._server = pgserver.get_server(self.folder, cleanup_mode="stop")  # also stopped when Python exits
+        self._server = pgserver.get_server(self.folder, cleanup_mode=None if self.keep else "stop")
         return self._server.get_uri()
 
     def _system(self) -> str:
@@ -486,6 +514,7 @@ class LocalServer:
 
     def stop(self) -> None:
         if self._server is not None:
+            self._server.cleanup_mode = "stop"  # also when it was started to be kept
             self._server.cleanup()
         elif getattr(self, "_pg_ctl", None):
             subprocess.run([str(self._pg_ctl), "-D", str(self.folder / "data"), "-m", "fast", "stop"],
