@@ -42,11 +42,14 @@ MAX_SUBSTRINGS = 8
 METADATA = ("label", "file", "text")  # what a user may attach to an item
 MAX_PROBES = 200_000  # values sent in one query's probe list: past this a way is refused (forced) or not taken
 FILLER = np.iinfo(np.int32).max
-# the work of each way, in rows of a scan (~0.05 us a row: PostgreSQL's parallel scan of 1M rows ~ 50 ms), from
-# bench/index_speed.py --postgresql on 2 cores: an index probe ~5 us, a candidate fetched and checked ~1 us while
-# they are sparse, ~0.3 ms a query; candidates past SPARSE of the rows touch most of the table's pages, in one
-# process: about DENSE scans' time
-PROBE, CANDIDATE, FIXED, SPARSE, DENSE = 100.0, 20.0, 6000.0, 0.01, 3.0
+# the work of each way, in rows of a scan (~0.05 us a row in PostgreSQL's parallel scan, which takes ~5 ms to start
+# its workers), fitted to bench/index_speed.py --postgresql's forced ways on 100k-10M codes (2 cores): a probe of
+# the hash index ~5 us, of a substring B-tree ~2 us, a candidate fetched and checked ~0.75 us while they are sparse,
+# ~0.3 ms a query; past LOSSY candidates (each on a page of its own, at worst) the server's bitmap of them outgrows
+# work_mem (4 MB by default) and turns lossy: every row of every page is checked, in one process, about DENSE scans'
+# time (10M 64-bit codes: 424k candidates took 3.4 s against a 0.6 s parallel scan)
+PROBE_HASH, PROBE_BTREE, CANDIDATE, FIXED, SCAN_FIXED = 100.0, 40.0, 15.0, 6000.0, 100_000.0
+LOSSY, DENSE = 65_000, 3.0
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # lower case: the name needs no quoting in psql
 
 
@@ -327,23 +330,40 @@ class PostgresIndex(CodeIndex):
     def _nearest(self, code: np.ndarray, k: int, method: str, n: int) -> tuple[list[int], list[int]]:
         """A growing way's steps until k items lie within the step's radius: radius 0, 1, 2, ... for "hash";
         for "multi-index" the top of each band of m radii that probe the same substring values (m - 1,
-        2m - 1, ...). "auto" picks each step's way by `_ways`, and the scan's ORDER BY ... LIMIT k as soon as
-        a step would cost more than a scan, counting the steps already taken."""
+        2m - 1, ...). "auto" picks each step's way by `_ways`, and the scan's ORDER BY ... LIMIT k instead when
+        the steps up to the radius expected to hold k items (`_expected_radius`) cost more than a scan, or
+        when a step past it would bring their work past a scan's."""
         self.last_plan = []
-        if method == "scan" or (method == "auto" and n <= k):
+        if method == "scan" or (method == "auto" and (n <= k or self._growing_work(k, n) > self._ways(0, n)["scan"])):
             return self._scan_nearest(code, k)
-        m, r, spent = self.substrings, -1, 0.0
+        r, spent, expected = -1, 0.0, self._expected_radius(k, n)
         while r < self.bits:
-            way = self._way(method, r + 1, n)
-            work = self._ways(r + 1, n)
-            if way == "scan" or (method == "auto" and spent + work[way] > work["scan"]):
+            way, work = self._way(method, r + 1, n), self._ways(r + 1, n)
+            if way == "scan" or (method == "auto" and r + 1 > expected and spent + work[way] > work["scan"]):
                 return self._scan_nearest(code, k)
             spent += work[way]
-            r = min(((r + 1) // m + 1) * m - 1, self.bits) if way == "multi-index" else r + 1
+            r = self._step_end(way, r)
             ids, dist = self._within(code, r, way, limit=k)
             if len(ids) >= k:
                 return ids, dist
         return ids, dist
+
+    def _step_end(self, way: str, r: int) -> int:
+        """The radius of a growing way's next step after r: r + 1 ("hash"), or the top of the next band of m radii
+        that probe the same substring values ("multi-index")."""
+        m = self.substrings
+        return min(((r + 1) // m + 1) * m - 1, self.bits) if way == "multi-index" else r + 1
+
+    def _growing_work(self, k: int, n: int) -> float:
+        """The work of "auto"'s growing steps up to the radius expected to hold k items."""
+        r, spent, expected = -1, 0.0, self._expected_radius(k, n)
+        while r < expected:
+            work = self._ways(r + 1, n)
+            way = min(work, key=work.__getitem__)
+            if way == "scan":
+                return float("inf")
+            spent, r = spent + work[way], self._step_end(way, r)
+        return spent
 
     def _scan_nearest(self, code: np.ndarray, k: int) -> tuple[list[int], list[int]]:
         self.last_plan.append(f"scan, nearest {k}")
@@ -389,21 +409,28 @@ class PostgresIndex(CodeIndex):
         return self._estimate[1]
 
     def _ways(self, r: int, n: int) -> dict[str, float]:
-        """The work of each way to find the items within r bits of a query among n, in rows of a scan; a way
-        whose probe list would pass MAX_PROBES is left out."""
-        work = {"scan": float(n)}
+        """The work of each way to find the items within r bits of a query among n, in rows of a scan, the codes
+        taken as spread evenly; a way whose probe list would pass MAX_PROBES is left out."""
+        work = {"scan": SCAN_FIXED + n}
         full = ball_volume(self.bits, r)
         if full <= MAX_PROBES:
-            work["hash"] = FIXED + PROBE * full
+            work["hash"] = FIXED + PROBE_HASH * full + CANDIDATE * n * min(full / (1 << self.bits), 1.0)
         t = r // self.substrings
-        probes = sum(ball_volume(_substring_width(i, self.nbytes), t) for i in range(self.substrings))
+        widths = [_substring_width(i, self.nbytes) for i in range(self.substrings)]
+        probes = sum(ball_volume(w, t) for w in widths)
         if probes <= MAX_PROBES:
-            spread = sum(ball_volume(_substring_width(i, self.nbytes), t) / 2 ** _substring_width(i, self.nbytes)
-                         for i in range(self.substrings))
-            candidates = n * min(spread, 1.0)  # as if the codes were spread evenly
-            work["multi-index"] = FIXED + PROBE * probes + (CANDIDATE * candidates if candidates <= SPARSE * n
-                                                             else DENSE * n)
+            candidates = n * min(sum(ball_volume(w, t) / (1 << w) for w in widths), 1.0)
+            work["multi-index"] = FIXED + PROBE_BTREE * probes + (CANDIDATE * candidates if candidates <= LOSSY
+                                                                   else DENSE * n)
         return work
+
+    def _expected_radius(self, k: int, n: int) -> int:
+        """The radius holding k of n codes spread evenly (real codes cluster: their k nearest lie closer)."""
+        r, volume, space = 0, 1, 1 << self.bits
+        while r < self.bits and n * volume < k * space:
+            r += 1
+            volume += math.comb(self.bits, r)
+        return r
 
     def _way(self, method: str, r: int, n: int) -> str:
         work = self._ways(r, n)
