@@ -680,7 +680,14 @@ def restore_12mp(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _latest_machine(d: dict) -> dict:
+    """The results of the file's last run's machine alone: a rerun elsewhere keeps the other machine's rows in the
+    file (save_rows), and a table mixing two machines' timings would compare nothing."""
+    return {**d, "rows": [r for r in d["rows"] if r.get("machine", d["machine"]) == d["machine"]]}
+
+
 def index_speed(d: dict) -> str:
+    d = _latest_machine(d)
     lines = [
         "## Binary-code search speed: aelab.index against FAISS (same codes, same results, 1 thread each)",
         "",
@@ -711,8 +718,23 @@ def index_speed(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _steps(plan: str) -> str:
+    """PostgresIndex.last_plan's steps ("hash, within 0 bits; multi-index, within 1 bits; ...") shortened to the
+    radii each way reached: "hash 0; multi-index 1, 3; scan"."""
+    out: list[tuple[str, list[str]]] = []
+    for step in plan.split("; "):
+        way, _, rest = step.partition(", ")
+        radius = rest.removeprefix("within ").removesuffix(" bits") if rest.startswith("within") else ""
+        if out and out[-1][0] == way:
+            out[-1][1].append(radius)
+        else:
+            out.append((way, [radius] if radius else []))
+    return "; ".join(f"{way} {', '.join(r)}".strip() for way, r in out)
+
+
 def index_speed_postgresql(d: dict) -> str:
     """The PostgreSQL backend beside the in-process index and the best FAISS index, and how it grows with items."""
+    d = _latest_machine(d)
     pg = [r for r in d["rows"] if r["engine"].startswith("postgresql")]
     if not pg:
         return ""
@@ -732,8 +754,8 @@ def index_speed_postgresql(d: dict) -> str:
         "OMP_NUM_THREADS=1 python bench/index_speed.py --sizes 100k,1M,10M --postgresql   # pip install pgserver psycopg",
         "```",
         "",
-        f"Machine: {_machines(d)}. Median / p99 µs; `way`: what `auto` took (growing: its radius steps, then a scan "
-        "if a step costs more).",
+        f"Machine: {_machines(d)}. Median / p99 µs; in brackets the steps `auto` took for the first "
+        "query (a way and the radii it reached, a scan ranking the k nearest).",
         "",
         "| bits | items | operation | postgresql (way) | aelab in-process | best FAISS | build s (postgresql / aelab) | table + indexes MiB |",
         "|---|---:|---|---|---|---|---|---:|",
@@ -744,7 +766,7 @@ def index_speed_postgresql(d: dict) -> str:
                  if (bits, items, op, e) in at]
         best = min(faiss, key=lambda r: r["median_us"]) if faiss else None
         cell = lambda r: f"{r['median_us']:,.1f} / {r['p99_us']:,.1f}" if r else "–"  # noqa: E731
-        lines.append(f"| {bits} | {items:,} | {op} | {cell(p)} ({p.get('way', '?')}) | {cell(a)} | "
+        lines.append(f"| {bits} | {items:,} | {op} | {cell(p)} ({_steps(p.get('way', '?'))}) | {cell(a)} | "
                      f"{cell(best) + ' (' + best['engine'] + ')' if best else '–'} | "
                      f"{p['build_s']:.1f} / {a['build_s'] if a else float('nan'):.2f} | {p['memory_bytes'] / 2**20:,.0f} |")
     forced = sorted({(r["bits"], r["items"], r["operation"]) for r in pg if r["engine"] != "postgresql"})
@@ -753,7 +775,7 @@ def index_speed_postgresql(d: dict) -> str:
                   "| bits | items | operation | auto took | scan | hash | multi-index |", "|---|---:|---|---|---:|---:|---:|"]
         for bits, items, op in forced:
             ways = [at.get((bits, items, op, f"postgresql-{w}")) for w in ("scan", "hash", "multi-index")]
-            lines.append(f"| {bits} | {items:,} | {op} | {at[(bits, items, op, 'postgresql')].get('way', '?')} | " +
+            lines.append(f"| {bits} | {items:,} | {op} | {_steps(at[(bits, items, op, 'postgresql')].get('way', '?'))} | " +
                          " | ".join(f"{w['median_us']:,.0f}" if w else "refused" for w in ways) + " |")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,220 @@
+"""Training throughput on MNIST: aelab against pythae 0.1.2, and each model's achieved FLOP/s against the GEMM rate.
+
+For each model, one epoch of MNIST's 60,000 training images and an evaluation of the 10,000 test images, Adam at
+1e-3, the given batch size, the same thread count for everyone (OMP_NUM_THREADS / torch threads):
+
+- whole command: seconds of the command a user types, from the process's start to its exit (Python start,
+  imports, data loading, the epoch, the evaluation, writing the run): `aelab train MODEL ...` against
+  bench/pythae_train.py (pythae's TrainingPipeline, its README's way), in fresh processes, best of --repeats;
+- loop: seconds of the epoch with its evaluation inside the process (aelab: from the trainer's start to its
+  epoch's end; pythae: its on_epoch_begin to on_epoch_end), and training samples/s over the steps alone;
+- FLOPs: a training step's floating-point operations per sample, counted by torch.utils.flop_counter on one step
+  of the same model (matrix products and convolutions, forward and backward), and the achieved rate
+  (FLOPs per sample x samples/s) as a share of the fp32 GEMM rate measured in this run (torch.mm of two
+  2048 x 2048 matrices, best of 10);
+- overhead: the median seconds of a step at batch 1 (what a step costs beyond its arithmetic).
+
+pythae has an AE and a VAE with the default networks used here (784-512-latent, ReLU); models it lacks are
+measured alone.
+
+    python bench/throughput.py --threads 2                 # ae and vae against pythae, vaegan, vqvae, acai, alae
+    python bench/throughput.py --quick                     # 2,000 images, one model: a smoke run
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from common import DEFAULT_DATA_DIR, RESULTS, ROOT, bench_parser, machine, save_rows
+
+import aelab
+from aelab.train.callbacks import Callback
+
+OUT = RESULTS / "throughput.json"
+# the architecture pythae's default networks have (784-512-latent, ReLU); aelab's models sized the same
+SHARED = {"hidden": [512], "latent_dim": 16, "activation": "relu"}
+MODELS = {
+    "ae": {"config": SHARED, "pythae": "ae"},
+    "vae": {"config": SHARED, "pythae": "vae"},
+    "vaegan": {"config": {**SHARED}, "pythae": None},
+    "vqvae": {"config": {}, "pythae": None},
+    "acai": {"config": {}, "pythae": None},
+    "alae": {"config": {}, "pythae": None},
+}
+
+
+class Clock(Callback):
+    """The epoch's seconds (start to the end of its evaluation) and the training steps' seconds after the first."""
+
+    def __init__(self) -> None:
+        self.t0 = self.first = self.last = self.end = 0.0
+        self.steps = 0
+
+    def on_start(self, trainer, resumed: bool) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_step(self, trainer, terms) -> None:
+        now = time.perf_counter()
+        if self.steps == 0:
+            self.first = now
+        self.last, self.steps = now, self.steps + 1
+
+    def on_epoch_end(self, trainer) -> None:
+        self.end = time.perf_counter()
+
+
+class FlopCount(Callback):
+    """Counts the floating-point operations of the trainer's first training step (every update of it)."""
+
+    def __init__(self) -> None:
+        self.flops, self.batch = 0, 0
+
+    def on_start(self, trainer, resumed: bool) -> None:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        step = trainer.train_batch
+
+        def counted(batch):
+            trainer.train_batch = step  # once
+            with FlopCounterMode(display=False) as counter:
+                out = step(batch)
+            self.flops, self.batch = counter.get_total_flops(), batch.x.shape[0]
+            return out
+
+        trainer.train_batch = counted
+
+
+def gemm_rate(threads: int, size: int = 2048, repeats: int = 10) -> float:
+    """fp32 FLOP/s of torch.mm on two size x size matrices, best of `repeats`."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best
+
+
+def ours_in_process(model: str, config: dict, data, test, batch_size: int, lr: float, out: Path) -> dict:
+    """The loop's seconds and samples/s, and a step's FLOPs per sample."""
+    clock, flops = Clock(), FlopCount()
+    train = {"epochs": 1, "batch_size": batch_size, "lr": lr}
+    aelab.fit(model, data, test=test, out=out / "loop", preset="none", config=config, train=train, progress=False,
+              callbacks={"model": [clock]})
+    aelab.fit(model, data[: 4 * batch_size], test=None, out=out / "flops", preset="none", config=config,
+              train={**train, "epochs": 1}, progress=False, callbacks={"model": [flops]})
+    steps_s = clock.last - clock.first
+    return {"loop_s": clock.end - clock.t0, "steps_per_s": (clock.steps - 1) / steps_s if steps_s > 0 else None,
+            "train_samples_per_s": (clock.steps - 1) * batch_size / steps_s if steps_s > 0 else None,
+            "flops_per_sample": flops.flops / max(flops.batch, 1)}
+
+
+def step_overhead(model: str, config: dict, data, out: Path, steps: int = 200) -> float:
+    """The median seconds of a training step at batch 1."""
+    times: list[float] = []
+
+    class Steps(Callback):
+        def on_step(self, trainer, terms) -> None:
+            times.append(time.perf_counter())
+
+    aelab.fit(model, data[:steps], test=None, out=out / "batch1", preset="none", config=config,
+              train={"epochs": 1, "batch_size": 1}, progress=False, callbacks={"model": [Steps()]})
+    gaps = torch.tensor(times).diff()[10:]  # past the first steps' warm-up
+    return float(gaps.median())
+
+
+def whole_command(argv: list[str], env: dict, repeats: int) -> tuple[float, str]:
+    """Best wall seconds of a command in a fresh process, and its last line of output."""
+    best, last = float("inf"), ""
+    for _ in range(repeats):
+        t = time.perf_counter()
+        done = subprocess.run(argv, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        if done.returncode:
+            raise SystemExit(f"{' '.join(argv[:4])} ... failed:\n{done.stderr[-2000:]}")
+        best = min(best, wall)
+        last = (done.stdout.strip().splitlines() or [""])[-1]
+    return best, last
+
+
+def main() -> None:
+    p = bench_parser(__doc__, epochs=1, batch_size=100, lr=1e-3)
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--repeats", type=int, default=3, help="fresh processes per whole command (best is kept)")
+    p.add_argument("--quick", action="store_true", help="one model (vae), 2,000 training images, no pythae")
+    args = p.parse_args()
+    threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    gemm = gemm_rate(threads)
+    print(f"machine: {machine()}; fp32 GEMM {gemm / 1e9:.1f} GFLOP/s (2048^3 torch.mm, {threads} threads)", flush=True)
+    from aelab.data import load_dataset
+
+    train_set = load_dataset("mnist", "train", data_dir=args.data_dir)
+    test_set = load_dataset("mnist", "test", data_dir=args.data_dir)
+    x, x_test = train_set.x, test_set.x
+    models = ["vae"] if args.quick else args.models.split(",")
+    if args.quick:
+        x, x_test = x[:2000], x_test[:500]
+    try:
+        import pythae  # noqa: F401
+        has_pythae = not args.quick
+    except ImportError:
+        has_pythae = False
+        print("pythae is not installed (pip install pythae==0.1.2 imageio): aelab alone", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in models:
+            spec = MODELS[name]
+            out = Path(tmp) / name
+            ours = ours_in_process(name, spec["config"], x, x_test, args.batch_size, args.lr, out)
+            overhead = step_overhead(name, spec["config"], x, out)
+            sets = [f"--set={k}={json.dumps(v)}" for k, v in spec["config"].items()]
+            argv = [sys.executable, "-m", "aelab", "train", name, "--data", "mnist", "--preset", "none",
+                    "--epochs", "1", "--batch-size", str(args.batch_size), "--lr", str(args.lr), *sets,
+                    "--no-progress", "--no-report", "--overwrite", "--out", str(out / "command")]
+            if args.data_dir:
+                argv[7:7] = ["--data-dir", args.data_dir]
+            command_s, _ = whole_command(argv, env, 1 if args.quick else args.repeats)
+            achieved = ours["flops_per_sample"] * (ours["train_samples_per_s"] or 0)
+            row = {"model": name, "engine": "aelab", "batch_size": args.batch_size, "threads": threads,
+                   "images": len(x), "command_s": round(command_s, 2), "loop_s": round(ours["loop_s"], 2),
+                   "train_samples_per_s": round(ours["train_samples_per_s"] or 0, 1),
+                   "flops_per_sample": int(ours["flops_per_sample"]), "achieved_gflops": round(achieved / 1e9, 2),
+                   "gemm_share": round(achieved / gemm, 3), "step_overhead_ms_batch1": round(overhead * 1e3, 3),
+                   "gemm_gflops": round(gemm / 1e9, 1), "config": spec["config"]}
+            rows.append(row)
+            print(f"{name:7s} aelab  command {command_s:6.2f} s  loop {ours['loop_s']:6.2f} s  "
+                  f"{row['train_samples_per_s']:9.0f} samples/s  {row['flops_per_sample'] / 1e6:7.2f} MFLOP/sample  "
+                  f"{row['gemm_share']:.1%} of GEMM  batch-1 step {row['step_overhead_ms_batch1']:.2f} ms", flush=True)
+            if has_pythae and spec["pythae"]:
+                script = [sys.executable, str(ROOT / "bench" / "pythae_train.py"), "--model", spec["pythae"],
+                          "--data-dir", args.data_dir or "", "--batch-size", str(args.batch_size),
+                          "--latent-dim", str(SHARED["latent_dim"]), "--lr", str(args.lr), "--out", str(out / "pythae")]
+                theirs_s, line = whole_command(script, env, args.repeats)
+                theirs = json.loads(line)
+                prow = {"model": name, "engine": "pythae 0.1.2", "batch_size": args.batch_size, "threads": threads,
+                        "images": len(x), "command_s": round(theirs_s, 2), "loop_s": round(theirs["epoch_s"], 2)}
+                row["vs_pythae_command"] = round(theirs_s / command_s, 2)
+                row["vs_pythae_loop"] = round(theirs["epoch_s"] / ours["loop_s"], 2)
+                rows.append(prow)
+                print(f"{name:7s} pythae command {theirs_s:6.2f} s  loop {theirs['epoch_s']:6.2f} s   -> aelab "
+                      f"{row['vs_pythae_command']:.2f}x (command), {row['vs_pythae_loop']:.2f}x (loop)", flush=True)
+    out = OUT.with_name("throughput_quick.json") if args.quick else OUT
+    save_rows(out, rows, key=lambda r: (r["model"], r["engine"], r["batch_size"], r["threads"]),
+              benchmark="throughput", gemm_gflops=round(gemm / 1e9, 1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
