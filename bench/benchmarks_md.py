@@ -1013,6 +1013,34 @@ def alae(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def throughput(d: dict) -> str:
+    """Training speed beside pythae, and the share of the machine's GEMM rate each model reaches."""
+    d = _latest_machine(d)
+    ours = [r for r in d["rows"] if r["engine"] == "aelab"]
+    if not ours:
+        return ""
+    peer = {(r["model"], r["batch_size"]): r for r in d["rows"] if r["engine"] != "aelab"}
+    lines = ["## Training throughput beside pythae 0.1.2 (issue 26)", "",
+             "One epoch of MNIST (60,000 images) and the test set's evaluation, Adam 1e-3, the same threads for both; "
+             "pythae's default networks (784-512-16, ReLU) and aelab's models sized the same. Command: the user's "
+             "command in a fresh process, start to exit, best of 3; loop: the epoch with its evaluation inside the "
+             "process. FLOPs counted by torch's flop counter on one step; GEMM: fp32 torch.mm of 2048 x 2048 "
+             f"matrices in the same run ({d.get('gemm_gflops', '?')} GFLOP/s). Command:", "",
+             "```bash", "pip install --no-deps pythae==0.1.2 imageio", "python bench/throughput.py --threads 2",
+             "```", "", f"Machine: {_machines(d)}.", "",
+             "| model | batch | aelab command s | pythae command s | x | aelab loop s | pythae loop s | x | "
+             "samples/s | MFLOP/sample | share of GEMM | batch-1 step ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in ours:
+        p = peer.get((r["model"], r["batch_size"]))
+        theirs = (f"{p['command_s']:.2f} | {r['vs_pythae_command']:.2f} | {r['loop_s']:.2f} | {p['loop_s']:.2f} | "
+                  f"{r['vs_pythae_loop']:.2f}" if p else f"– | – | {r['loop_s']:.2f} | – | –")
+        lines.append(f"| {r['model']} | {r['batch_size']} | {r['command_s']:.2f} | {theirs} | "
+                     f"{r['train_samples_per_s']:,.0f} | {r['flops_per_sample'] / 1e6:.2f} | {r['gemm_share']:.1%} | "
+                     f"{r['step_overhead_ms_batch1']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def serve_start(d: dict) -> str:
     rows = [r for r in d["rows"] if not r.get("quick")]
     if not rows:
@@ -1034,7 +1062,8 @@ SECTIONS = [("hinton2006.json", hinton2006), ("vae_mnist.json", vae_mnist), ("va
             ("hashing_speed.json", hashing_speed), ("index_speed.json", index_speed),
             ("index_speed.json", index_speed_postgresql), ("denoise.json", denoise),
             ("restore_12mp.json", restore_12mp), ("vqvae.json", vqvae), ("interpolation_lines.json", interpolation_lines),
-            ("representation.json", representation), ("alae.json", alae), ("serve_start.json", serve_start)]
+            ("representation.json", representation), ("alae.json", alae), ("serve_start.json", serve_start),
+            ("throughput.json", throughput)]
 
 
 def summary(d: dict) -> str:

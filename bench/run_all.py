@@ -53,7 +53,8 @@ JOBS = (
     Job("held_out_groups", "held_out_groups.py", "(aelab: a default on newsgroups it was not chosen on)"),
     Job("user_corpus", "user_corpus.py", "(aelab: a user's corpus with no flags)", ("--bits", "32,64")),
     Job("hashing_speed", "hashing_speed.py", "(aelab: hashing speed and size)", ("--threads", "2")),
-    Job("index_speed", "index_speed.py", "Norouzi et al. 2012 (multi-index hashing) beside FAISS"),
+    Job("index_speed", "index_speed.py", "Norouzi et al. 2012 (multi-index hashing) beside FAISS and PostgreSQL",
+        ("--sizes", "100k,1M,10M", "--postgresql"), ("--quick", "--postgresql")),
     Job("denoise", "denoise.py", "Vincent et al. 2008", ("--threads", "1")),
     Job("restore_photos", "restore_photos.py", "Zhang et al. 2017 (DnCNN) beside BM3D and the classical methods",
         ("--threads", "1")),
@@ -64,6 +65,8 @@ JOBS = (
     Job("representation", "representation.py", "Berthelot et al. 2019, Tables 2 and 3", ("--epochs", "1", "--threads", "1"),
         ("--quick", "--only", "ae,acai")),
     Job("serve_start", "serve_start.py", "(aelab: the web page's start)"),
+    Job("throughput", "throughput.py", "(aelab: training speed beside pythae 0.1.2)", ("--threads", "2"),
+        ("--quick", "--threads", "2")),
     Job("alae", "alae.py", "Pidhorskyi et al. 2020", ("--threads", "1"), ("--quick", "--only", "alae", "--epochs", "2")),
 )
 

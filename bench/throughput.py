@@ -174,17 +174,21 @@ def main() -> None:
         print("pythae is not installed (pip install pythae==0.1.2 imageio): aelab alone", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        data_args = ["--data", "mnist"] + (["--data-dir", args.data_dir] if args.data_dir else [])
+        if args.quick:  # the command reads the same few images, from a .npy file (its test split: a tenth of them)
+            import numpy as np
+
+            np.save(Path(tmp) / "few.npy", x.numpy())
+            data_args = ["--data", str(Path(tmp) / "few.npy")]
         for name in models:
             spec = MODELS[name]
             out = Path(tmp) / name
             ours = ours_in_process(name, spec["config"], x, x_test, args.batch_size, args.lr, out)
             overhead = step_overhead(name, spec["config"], x, out)
             sets = [f"--set={k}={json.dumps(v)}" for k, v in spec["config"].items()]
-            argv = [sys.executable, "-m", "aelab", "train", name, "--data", "mnist", "--preset", "none",
+            argv = [sys.executable, "-m", "aelab", "train", name, *data_args, "--preset", "none",
                     "--epochs", "1", "--batch-size", str(args.batch_size), "--lr", str(args.lr), *sets,
                     "--no-progress", "--no-report", "--overwrite", "--out", str(out / "command")]
-            if args.data_dir:
-                argv[7:7] = ["--data-dir", args.data_dir]
             command_s, _ = whole_command(argv, env, 1 if args.quick else args.repeats)
             achieved = ours["flops_per_sample"] * (ours["train_samples_per_s"] or 0)
             row = {"model": name, "engine": "aelab", "batch_size": args.batch_size, "threads": threads,
