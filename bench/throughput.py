@@ -44,7 +44,7 @@ SHARED = {"hidden": [512], "latent_dim": 16, "activation": "relu"}
 MODELS = {
     "ae": {"config": SHARED, "pythae": "ae"},
     "vae": {"config": SHARED, "pythae": "vae"},
-    "vaegan": {"config": {**SHARED}, "pythae": None},
+    "vaegan": {"config": SHARED, "pythae": None},
     "vqvae": {"config": {}, "pythae": None},
     "acai": {"config": {}, "pythae": None},
     "alae": {"config": {}, "pythae": None},
@@ -112,7 +112,7 @@ def ours_in_process(model: str, config: dict, data, test, batch_size: int, lr: f
     aelab.fit(model, data, test=test, out=out / "loop", preset="none", config=config, train=train, progress=False,
               callbacks={"model": [clock]})
     aelab.fit(model, data[: 4 * batch_size], test=None, out=out / "flops", preset="none", config=config,
-              train={**train, "epochs": 1}, progress=False, callbacks={"model": [flops]})
+              train=train, progress=False, callbacks={"model": [flops]})
     steps_s = clock.last - clock.first
     return {"loop_s": clock.end - clock.t0, "steps_per_s": (clock.steps - 1) / steps_s if steps_s > 0 else None,
             "train_samples_per_s": (clock.steps - 1) * batch_size / steps_s if steps_s > 0 else None,

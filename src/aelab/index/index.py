@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import CodeIndexError
 from . import faiss_io, search, store
 from .bits import U64, check_bits, code_keys, words_for
-from .interface import CodeIndex, checked_ids, checked_source
+from .interface import CodeIndex, bucket_stats, checked_ids, checked_source
 from .segment import Segment
 
 MERGE_RATIO = 2  # a new segment absorbs the last one while that is at most this many times its size
@@ -309,14 +309,8 @@ class Index(CodeIndex):
         if self.folder is not None:
             disk = sum(f["bytes"] for files in self._files.values() for f in files.values())
             disk += (self.folder / store.MANIFEST).stat().st_size
-        q = np.percentile(sizes, [50, 99]) if len(sizes) else [0, 0]
         return {
-            "items": len(self), "bits": self.bits, "segments": len(self._segments),
-            "distinct_codes": int(len(sizes)),
-            "buckets": {"min": int(sizes.min()) if len(sizes) else 0, "median": float(q[0]), "p99": float(q[1]),
-                        "max": int(sizes.max()) if len(sizes) else 0,
-                        "mean": float(sizes.mean()) if len(sizes) else 0.0,
-                        "singletons": int((sizes == 1).sum())},
+            "items": len(self), "bits": self.bits, "segments": len(self._segments), **bucket_stats(sizes),
             "substrings": [len(s.subs) for s in self._segments],
             "bytes_on_disk": disk, "memory_bytes": arrays - mapped, "mapped_bytes": mapped,
         }

@@ -43,6 +43,16 @@ def checked_ids(ids: Any, n: int | None) -> np.ndarray:
     return a.astype(np.int64)
 
 
+def bucket_stats(sizes: np.ndarray) -> dict[str, Any]:
+    """`stats()`'s distinct codes and bucket sizes, from the count of items of each distinct code."""
+    q = np.percentile(sizes, [50, 99]) if len(sizes) else [0, 0]
+    return {"distinct_codes": int(len(sizes)),
+            "buckets": {"min": int(sizes.min()) if len(sizes) else 0, "median": float(q[0]), "p99": float(q[1]),
+                        "max": int(sizes.max()) if len(sizes) else 0,
+                        "mean": float(sizes.mean()) if len(sizes) else 0.0,
+                        "singletons": int((sizes == 1).sum())}}
+
+
 class CodeIndex:
     """The calls shared by every backend; a backend sets `bits` and `source` and defines `range_search`,
     `search`, `codes_and_ids`, `metadata` and `__len__`."""

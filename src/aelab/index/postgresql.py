@@ -33,15 +33,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import CodeIndexError
-from .bits import U64, ball_volume, check_bits, extract, flip_masks, from_bytes, to_bytes, words_for
-from .interface import CodeIndex, checked_ids, checked_source, source_text
+from .bits import U64, ball_volume, check_bits, extract, flip_masks, from_bytes, to_bytes
+from .interface import CodeIndex, bucket_stats, checked_ids, checked_source, source_text
+from .search import FILLER
 
 REGISTRY = "aelab_indexes"
 SUBSTRING_BITS = 16
 MAX_SUBSTRINGS = 8
 METADATA = ("label", "file", "text")  # what a user may attach to an item
 MAX_PROBES = 200_000  # values sent in one query's probe list: past this a way is refused (forced) or not taken
-FILLER = np.iinfo(np.int32).max
 # the work of each way, in rows of a scan (~0.05 us a row in PostgreSQL's parallel scan, which takes ~5 ms to start
 # its workers), fitted to bench/index_speed.py --postgresql's forced ways on 100k-10M codes (2 cores): a probe of
 # the hash index ~5 us, of a substring B-tree ~2 us, a candidate fetched and checked ~0.75 us while they are sparse,
@@ -100,7 +100,7 @@ class PostgresIndex(CodeIndex):
         """Use `create` or `open`."""
         self._conn, self.dsn, self.table = conn, dsn, table
         self.bits, self.source = bits, source
-        self.words, self.nbytes = words_for(bits), (bits + 7) // 8
+        self.nbytes = (bits + 7) // 8
         self.substrings = min(math.ceil(self.nbytes * 8 / SUBSTRING_BITS), MAX_SUBSTRINGS)
         self._estimate = (-np.inf, 0)  # (when, rows) of the last estimate of the table's size
         self.last_plan: list[str] = []  # the steps the last query of the last search took: "way, within r bits"
@@ -137,8 +137,8 @@ class PostgresIndex(CodeIndex):
 
     @staticmethod
     def check_free(dsn: str, table: str, overwrite: bool = False) -> None:
-        """Raise the one-line error `create` would for this server and table, writing nothing (a check to make
-        before minutes of encoding)."""
+        """Raise the one-line error `create` would for this server and table, writing nothing but the registry
+        table (a check to make before minutes of encoding)."""
         conn = connect(dsn)
         try:
             with conn.transaction():
@@ -230,9 +230,7 @@ class PostgresIndex(CodeIndex):
         """COPY the rows in: codes alone as one binary buffer built by numpy, with metadata row by row."""
         with self._conn.cursor() as cur:
             if about is None:
-                rec = np.dtype([("fields", ">i2"), ("n1", ">i4"), ("id", ">i8"), ("n2", ">i4"),
-                                ("code", "u1", (self.nbytes,))])
-                rows = np.empty(len(ids), rec)
+                rows = np.empty(len(ids), self._copy_row())
                 rows["fields"], rows["n1"], rows["id"], rows["n2"], rows["code"] = 2, 8, ids, self.nbytes, raw
                 with cur.copy(_sql("COPY {t} (id, code) FROM STDIN WITH (FORMAT binary)", self.table)) as cp:
                     cp.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
@@ -246,6 +244,10 @@ class PostgresIndex(CodeIndex):
                 for i, code, m in zip(ids.tolist(), raw, about):
                     cp.write_row((i, code.tobytes(), *(m.get(k) for k in METADATA)))
 
+    def _copy_row(self) -> np.dtype:
+        """One (id, code) row of PostgreSQL's binary COPY: field count, then each field's length and bytes."""
+        return np.dtype([("fields", ">i2"), ("n1", ">i4"), ("id", ">i8"), ("n2", ">i4"), ("code", "u1", (self.nbytes,))])
+
     def remove_ids(self, ids: Any) -> int:
         """Delete the items with these ids (one transaction); returns how many there were."""
         a = checked_ids(ids, None)
@@ -258,14 +260,12 @@ class PostgresIndex(CodeIndex):
 
     def codes_and_ids(self) -> tuple[np.ndarray, np.ndarray]:
         """All codes (n, words) and ids (n,), ordered by id: one binary COPY, parsed by numpy."""
-        rec = np.dtype([("fields", ">i2"), ("n1", ">i4"), ("id", ">i8"), ("n2", ">i4"), ("code", "u1", (self.nbytes,))])
-        chunks = []
         with self._conn.cursor() as cur:
             with cur.copy(_sql("COPY (SELECT id, code FROM {t} ORDER BY id) TO STDOUT WITH (FORMAT binary)",
                                self.table)) as cp:
                 chunks = [bytes(c) for c in cp]
         body = b"".join(chunks)[19:-2]  # the header (11 + 4 + 4 bytes) and the trailer (-1)
-        rows = np.frombuffer(body, rec)
+        rows = np.frombuffer(body, self._copy_row())
         return from_bytes(rows["code"], self.bits), rows["id"].astype(np.int64)
 
     def metadata(self, ids: Any) -> list[dict[str, Any]]:
@@ -281,15 +281,9 @@ class PostgresIndex(CodeIndex):
         sizes = np.array([r[0] for r in self._conn.execute(
             _sql("SELECT count(*) FROM {t} GROUP BY code", self.table)).fetchall()], np.int64)
         disk = self._conn.execute("SELECT pg_total_relation_size(%s)", (self.table,)).fetchone()[0]
-        q = np.percentile(sizes, [50, 99]) if len(sizes) else [0, 0]
         return {
             "items": int(sizes.sum()), "bits": self.bits, "backend": "postgresql", "table": self.table,
-            "distinct_codes": int(len(sizes)),
-            "buckets": {"min": int(sizes.min()) if len(sizes) else 0, "median": float(q[0]), "p99": float(q[1]),
-                        "max": int(sizes.max()) if len(sizes) else 0,
-                        "mean": float(sizes.mean()) if len(sizes) else 0.0,
-                        "singletons": int((sizes == 1).sum())},
-            "substrings": self.substrings, "bytes_on_disk": int(disk),
+            **bucket_stats(sizes), "substrings": self.substrings, "bytes_on_disk": int(disk),
         }
 
     # -- searching -----------------------------------------------------------------------------
@@ -300,10 +294,12 @@ class PostgresIndex(CodeIndex):
         self._check_method(method)
         radius = self._check_radius(radius)
         q = self._rows(queries, "queries", source)
-        n = self._estimated_rows() if method == "auto" and len(q) else 0
-        self.last_plan = []
-        hits = [self._within(row, radius - 1, self._way(method, radius - 1, n)) if radius > 0 else ([], [])
-                for row in q]
+        way = self._way(method, radius - 1, self._estimated_rows() if method == "auto" else 0) \
+            if radius > 0 and len(q) else "scan"  # the same for every query: chosen once
+        hits = []
+        for row in q:
+            self.last_plan = []
+            hits.append(self._within(row, radius - 1, way) if radius > 0 else ([], []))
         lims = np.zeros(len(q) + 1, np.int64)
         lims[1:] = np.cumsum([len(i) for i, _ in hits])
         ids = np.array([x for i, _ in hits for x in i], np.int64)
@@ -322,23 +318,24 @@ class PostgresIndex(CodeIndex):
         if not k or not len(q):
             return D, I
         n = self._estimated_rows()
+        scan = method == "scan" or (method == "auto" and (n <= k or self._growing_work(k, n) > self._ways(0, n)["scan"]))
+        expected = self._expected_radius(k, n)  # these two hold for every query: worked out once
         for row, code in enumerate(q):
-            ids, dist = self._nearest(code, k, method, n)
+            self.last_plan = []
+            ids, dist = self._scan_nearest(code, k) if scan else self._nearest(code, k, method, n, expected)
             D[row, : len(ids)], I[row, : len(ids)] = dist, ids
         return D, I
 
-    def _nearest(self, code: np.ndarray, k: int, method: str, n: int) -> tuple[list[int], list[int]]:
+    def _nearest(self, code: np.ndarray, k: int, method: str, n: int, expected: int) -> tuple[list[int], list[int]]:
         """A growing way's steps until k items lie within the step's radius: radius 0, 1, 2, ... for "hash";
         for "multi-index" the top of each band of m radii that probe the same substring values (m - 1,
         2m - 1, ...). "auto" picks each step's way by `_ways`, and the scan's ORDER BY ... LIMIT k instead when
         the steps up to the radius expected to hold k items (`_expected_radius`) cost more than a scan, or
-        when a step past it would bring their work past a scan's."""
-        self.last_plan = []
-        if method == "scan" or (method == "auto" and (n <= k or self._growing_work(k, n) > self._ways(0, n)["scan"])):
-            return self._scan_nearest(code, k)
-        r, spent, expected = -1, 0.0, self._expected_radius(k, n)
+        when a step past it would bring their work past a scan's (`search` decides the first)."""
+        r, spent = -1, 0.0
         while r < self.bits:
-            way, work = self._way(method, r + 1, n), self._ways(r + 1, n)
+            work = self._ways(r + 1, n)
+            way = self._way(method, r + 1, n, work)
             if way == "scan" or (method == "auto" and r + 1 > expected and spent + work[way] > work["scan"]):
                 return self._scan_nearest(code, k)
             spent += work[way]
@@ -432,8 +429,9 @@ class PostgresIndex(CodeIndex):
             volume += math.comb(self.bits, r)
         return r
 
-    def _way(self, method: str, r: int, n: int) -> str:
-        work = self._ways(r, n)
+    def _way(self, method: str, r: int, n: int, work: dict[str, float] | None = None) -> str:
+        """The way `method` names, or "auto"'s cheapest; a forced way past MAX_PROBES refused in one line."""
+        work = self._ways(r, n) if work is None else work
         if method == "auto":
             return min(work, key=work.__getitem__)
         if method not in work:
