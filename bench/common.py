@@ -46,16 +46,20 @@ def save_rows(path: Path, rows: list[dict], key: Callable[[dict], tuple], **head
     """Write `rows` to `path`, keeping earlier rows whose key no fresh row has (other methods, budgets or machines)."""
     from aelab.runs import versions
 
+    import fcntl
+
     kept = []
     rows = [{**r, "machine": machine(), "torch": versions()["torch"]} for r in rows]  # each row names where it ran
-    if path.exists():
-        fresh = {(key(r), r["machine"]) for r in rows}  # a row measured on another machine is not superseded
-        old = json.loads(path.read_text())
-        where = {"machine": old.get("machine"), "torch": old.get("versions", {}).get("torch")}  # rows from before rows said so
-        kept = [r for r in ({**where, **r} for r in old.get("rows", [])) if (key(r), r["machine"]) not in fresh]
-    out = portable({**header, "machine": machine(), "versions": versions(), "rows": kept + rows})
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    with open(path.with_name(path.name + ".lock"), "w") as lock:  # two runs of one bench finishing together
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            fresh = {(key(r), r["machine"]) for r in rows}  # a row measured on another machine is not superseded
+            old = json.loads(path.read_text())
+            where = {"machine": old.get("machine"), "torch": old.get("versions", {}).get("torch")}  # rows from before rows said so
+            kept = [r for r in ({**where, **r} for r in old.get("rows", [])) if (key(r), r["machine"]) not in fresh]
+        out = portable({**header, "machine": machine(), "versions": versions(), "rows": kept + rows})
+        path.write_text(json.dumps(out, indent=2) + "\n")
 
 
 def bench_parser(doc: str, epochs: int, batch_size: int, lr: float) -> argparse.ArgumentParser:

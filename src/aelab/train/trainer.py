@@ -34,7 +34,17 @@ def make_optimizer(update: Update, cfg: TrainConfig) -> torch.optim.Optimizer:
     if kind == "sgd":
         return torch.optim.SGD(update.params, lr=lr, momentum=cfg.option(update.name, "momentum"), weight_decay=wd)
     cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
-    return cls(update.params, lr=lr, betas=tuple(cfg.option(update.name, "betas")), weight_decay=wd)
+    return cls(update.params, lr=lr, betas=tuple(cfg.option(update.name, "betas")), weight_decay=wd,
+               fused=fusable(update.params))
+
+
+def fusable(params: Sequence[torch.Tensor]) -> bool:
+    """Whether Adam's fused kernel can take `params`: floating tensors on one CPU or CUDA device. It does the
+    update in one pass over each tensor; the per-tensor loop it replaces was about half of a small model's step
+    (bench/throughput.py's profile: 0.75 ms against 0.26 ms for the 200-200 VAE's parameters on one thread)."""
+    devices = {p.device for p in params}
+    return (len(devices) == 1 and next(iter(devices)).type in ("cpu", "cuda")
+            and all(p.is_floating_point() and not p.is_sparse for p in params))
 
 
 def lr_factor(cfg: TrainConfig, step: int, total: int, steps_per_epoch: int = 1) -> float:
@@ -57,6 +67,12 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
     """The shuffle of one epoch, derived from (seed, epoch) alone so a resume regenerates it."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g)
+
+
+def binarize_batch(x: Tensor) -> Tensor:
+    """A fresh Bernoulli draw of intensities in [0, 1] from the CPU's generator (saved with each checkpoint, so a
+    resume draws the same): uniform draws below x, a third of torch.bernoulli's time on a batch of MNIST."""
+    return (torch.rand(x.shape) < x).to(x.dtype)
 
 
 Evaluate = Callable[[Trainable, Progress], dict[str, float]]
@@ -373,7 +389,7 @@ class Trainer:
                 if perm is None or b == 0:
                     perm = epoch_permutation(len(self.x), self.cfg.seed, epoch)
                 idx = perm[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size]
-                xb = torch.bernoulli(self.x[idx]) if self.cfg.binarize else self.x[idx]  # CPU RNG: resumes exactly
+                xb = binarize_batch(self.x[idx]) if self.cfg.binarize else self.x[idx]
                 mine = self.ranks.shard(torch.arange(len(idx)))  # every rank draws the global batch, keeps its part
                 self._shard_start, self._global_rows = (int(mine[0]) if len(mine) else 0), len(idx)
                 yb = None if self.y is None else self.y[idx][mine].to(self.device, non_blocking=True)
