@@ -263,12 +263,14 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
 
 def _bind_loggers(callbacks: Any, spec: RunSpec, run: RunFolder, examples: Any) -> None:
     """Tell the loggers among the run's callbacks which run they log: its folder, settings and pictured examples."""
-    from ..viz.compare import settings
     from ..viz.loggers import Logger
 
-    for callback in (callbacks or {}).get(MAIN, ()):
-        if isinstance(callback, Logger):
-            callback.bind(run, settings(spec), examples)
+    loggers = [c for c in (callbacks or {}).get(MAIN, ()) if isinstance(c, Logger)]
+    if loggers:  # viz.compare draws with matplotlib: not imported by a run that logs nowhere else
+        from ..viz.compare import settings
+
+        for logger in loggers:
+            logger.bind(run, settings(spec), examples)
 
 
 def held_out(train_set: Any, share: float, seed: int) -> tuple[Any, Any]:

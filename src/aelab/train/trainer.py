@@ -21,6 +21,7 @@ from ..nn.net import has_batch_norm
 from ..recipes.train import TrainConfig
 from ..runs.folder import RunFolder, no_interrupt
 from .callbacks import C, Callback
+from . import optimizers
 from .checkpoint import load_optimizer_state, load_weights, optimizer_state, tensors_to_bytes
 from .devices import resolve_device
 from .distributed import SINGLE, Ranks, average_gradients, broadcast_parameters, check_ranks_agree
@@ -32,8 +33,8 @@ def make_optimizer(update: Update, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimiser that owns exactly `update.params`."""
     kind, lr, wd = cfg.option(update.name, "optimizer"), cfg.option(update.name, "lr"), cfg.option(update.name, "weight_decay")
     if kind == "sgd":
-        return torch.optim.SGD(update.params, lr=lr, momentum=cfg.option(update.name, "momentum"), weight_decay=wd)
-    cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+        return optimizers.SGD(update.params, lr=lr, momentum=cfg.option(update.name, "momentum"), weight_decay=wd)
+    cls = optimizers.AdamW if kind == "adamw" else optimizers.Adam
     return cls(update.params, lr=lr, betas=tuple(cfg.option(update.name, "betas")), weight_decay=wd,
                fused=fusable(update.params))
 

@@ -1,17 +1,22 @@
-"""Pictures: image grids and PNGs, 2-D code maps, loss curves, and the HTML run report."""
+"""Pictures: image grids and PNGs, 2-D code maps, loss curves, and the HTML run report.
 
-from .images import load_image, make_grid, png_bytes, save_image
-from .plots import code_map_png, loss_curves_png, side_by_side_code_maps_png
-from .report import metrics_table_html, write_report
+The names load on first use (PEP 562), so a command that draws nothing does not import matplotlib.
+"""
 
-__all__ = [
-    "make_grid",
-    "save_image",
-    "png_bytes",
-    "load_image",
-    "code_map_png",
-    "side_by_side_code_maps_png",
-    "loss_curves_png",
-    "write_report",
-    "metrics_table_html",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "make_grid": "images", "save_image": "images", "png_bytes": "images", "load_image": "images",
+    "code_map_png": "plots", "side_by_side_code_maps_png": "plots", "loss_curves_png": "plots",
+    "write_report": "report", "metrics_table_html": "report",
+}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
