@@ -45,8 +45,10 @@ def fingerprint(x) -> dict[str, Any]:
     """What a data split was: rows, shape and a checksum, so that a resume can tell the same data from other data."""
     import numpy as np
 
-    return {"rows": int(x.shape[0]), "shape": [int(d) for d in x.shape[1:]],
-            "sha256": hashlib.sha256(np.ascontiguousarray(x.numpy()).tobytes()).hexdigest()}
+    from ..data.stream import is_streamed
+
+    digest = x.sha256() if is_streamed(x) else hashlib.sha256(np.ascontiguousarray(x.numpy()).tobytes()).hexdigest()
+    return {"rows": int(x.shape[0]), "shape": [int(d) for d in x.shape[1:]], "sha256": digest}
 
 
 def check_same_data(spec: RunSpec, x, where: str | None = None) -> None:
@@ -62,6 +64,10 @@ def check_trainable(x, name: str) -> None:
     """Refuse data with NaN/inf, or with nothing to learn."""
     import torch
 
+    from ..data.stream import is_streamed
+
+    if is_streamed(x):  # its loader checked every value as it opened the file (finite, in [0, 1])
+        return
     if not torch.isfinite(x).all():
         raise ConfigError(f"dataset {name!r} contains NaN or inf")
     if float(x.std()) == 0.0:

@@ -250,7 +250,7 @@ def _train(spec: RunSpec, run: RunFolder, train_set: Any, test_set: Any, resume:
     report = report and ranks.main
     spec = run.read_spec()
     if ranks.main:
-        _say_if_collapsed(model, eval_data(train_set.x, spec.train))
+        _say_if_collapsed(model, train_set.x, spec.train)
     if test_x is not None and (not result or spec.after_main()):
         result = evaluate_suite(model, test_x, options_for(spec.data, spec.train))[0]
     if report:
@@ -294,10 +294,13 @@ def trained_rows(n: int, share: float) -> int:
 
 
 def _rows(data: Any, rows: Any) -> Any:
-    """The Dataset of `data`'s rows (in their order), everything per row kept with them."""
+    """The Dataset of `data`'s rows (in their order), everything per row kept with them (streamed data stays on
+    disk)."""
+    from ..data.stream import is_streamed
+
     picked = rows.numpy()
     return dataclasses.replace(
-        _as_dataset(data), x=data.x[rows], y=None if data.y is None else data.y[rows],
+        _as_dataset(data), x=data.x.take(rows) if is_streamed(data.x) else data.x[rows], y=None if data.y is None else data.y[rows],
         index=None if getattr(data, "index", None) is None else data.index[picked],
         files=None if getattr(data, "files", None) is None else [data.files[i] for i in picked],
         texts=None if getattr(data, "texts", None) is None else [data.texts[i] for i in picked])
@@ -343,14 +346,17 @@ def _choose_settings(spec: RunSpec, run: RunFolder, fit_x: Any, queries: Any, sc
     return dataclasses.replace(spec, stages=stages), [RecordChoice(choice, run.stage(MAIN).metrics)]
 
 
-def _say_if_collapsed(model: Any, x: Any) -> None:
-    """One line on stderr when a hasher's training items ended with collapsed codes (eval/code_usage.py)."""
+def _say_if_collapsed(model: Any, x: Any, train_cfg: Any) -> None:
+    """One line on stderr when a hasher's training items ended with collapsed codes (eval/code_usage.py); of data
+    read from disk as it trains, its first 10,000 items."""
     from ..batching import map_batches
+    from ..data.stream import is_streamed
     from ..eval.code_usage import code_usage, collapse_note
     from ..models.capabilities import BinaryCoder
 
     if not isinstance(model, BinaryCoder) or len(x) == 0:
         return
+    x = eval_data(x[:10_000] if is_streamed(x) else x, train_cfg)
     bits = map_batches(model, x, model.binary_codes).numpy()
     note = collapse_note(code_usage(bits)[0], len(bits), bits.shape[1])
     if note:

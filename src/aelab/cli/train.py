@@ -18,10 +18,19 @@ from .train_flags import add_train_flags, flag_name, given_train_flags
 HELP = "train a model into a run folder (or add / re-run stages of a run)"
 
 
+def train_data_options(args: argparse.Namespace) -> dict:
+    """The data flags as `load_dataset` keywords, --stream among them when given."""
+    return {**data_options(args), **({"stream": True} if args.stream else {})}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `aelab train`."""
     p.add_argument("model", nargs="?", default=None, help="model name (see `aelab models`); optional with --from")
     add_data_args(p, default=None, default_text="digits; a resumed run reads its own")
+    p.add_argument("--stream", action="store_true", default=None,
+                   help="with a .npy file: read the training split from disk batch by batch instead of holding it in "
+                        "memory (the same training, bit for bit; done anyway when it would take more than half of "
+                        "this machine's memory)")
     p.add_argument("--out", type=path_arg, default=None, help="run folder (default runs/MODEL-DATA)")
     p.add_argument("--preset", default=None, help="a named architecture, e.g. hinton2006 (default: the preset named "
                    "after the data set, if the model has one; --preset none for the plain defaults)")
@@ -114,7 +123,7 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
         run = fit(args.model, args.data, out=out, preset=args.preset, config=parse_sets(args.set),
                   train=given_train_flags(args), pretrain=args.pretrain, pretrain_train=_stage_train(args, "pretrain"),
                   prior=args.prior, prior_train=_stage_train(args, "prior"), data_dir=args.data_dir,
-                  data_options=data_options(args), overwrite=args.overwrite, device=device,
+                  data_options=train_data_options(args), overwrite=args.overwrite, device=device,
                   progress=not args.no_progress, report=not args.no_report, log=_loggers(args), ranks=ranks)
     return _after_training(run, args)
 
@@ -200,7 +209,7 @@ def _refuse_changes(args: argparse.Namespace, spec) -> None:
             value = getattr(args, f"{prefix}_{key}")
             if value is not None:
                 compare(f"--{prefix}-{key.replace('_', '-')}", value, getattr(stages[0].train, key) if stages else None)
-    for key, value in data_options(args).items():
+    for key, value in train_data_options(args).items():
         if value is not None:
             compare(f"--{key.replace('_', '-')}", value, spec.data_options.get(key))
     if changed:

@@ -19,6 +19,7 @@ import torch
 from ..errors import DataError
 from .dataset import (
     Dataset,
+    physical_memory,
     allocate,
     check_split_args,
     finish,
@@ -26,6 +27,8 @@ from .dataset import (
     refuse_empty_test,
     split_indices,
 )
+
+from .stream import StreamedImages
 
 __all__ = ["load_npy", "labels_path_for"]
 
@@ -143,6 +146,29 @@ def _load_labels(path: Path, n: int) -> np.ndarray | None:
     return y.astype(np.int64)
 
 
+STREAM_SHARE = 0.5  # of the machine's memory: a training split larger than this as float32 is read from disk
+
+
+def _streams(stream: bool | None, rows: int, item_shape: tuple[int, ...]) -> bool:
+    if stream is not None:
+        return bool(stream)
+    total = physical_memory()
+    return total is not None and 4 * rows * int(np.prod(item_shape, dtype=np.int64)) > STREAM_SHARE * total
+
+
+def _streamed(path: Path, x: np.ndarray, y: np.ndarray | None, idx: np.ndarray, label: str,
+              image_size: tuple[int, int] | None, grayscale: bool | None) -> Dataset:
+    """The split left on disk; resizing or changing channels would need it in memory, so they are refused."""
+    c, h, w = x.shape[1:]
+    if (image_size is not None and tuple(image_size) != (h, w)) or (grayscale is True and c == 3) \
+            or (grayscale is False and c == 1):
+        raise DataError(f"{label}: {len(idx)} images are read from disk as training runs (more than half this "
+                        f"machine's memory as float32), so --image-size and --grayscale cannot convert them; "
+                        f"save the file converted")
+    return Dataset(x=StreamedImages(path, idx), y=torch.from_numpy(y[idx]) if y is not None else None, name=label,
+                   index=idx)
+
+
 def load_npy(
     path: str | os.PathLike,
     split: str = "train",
@@ -150,9 +176,13 @@ def load_npy(
     grayscale: bool | None = None,
     name: str | None = None,
     val_fraction: float | None = None,
+    stream: bool | None = None,
 ) -> Dataset:
     """A .npy array as (N, C, H, W) in [0, 1]; a seeded split holding out val_fraction (None: 10%);
-    labels from <stem>.labels.npy; Dataset.index is each row's row in the file."""
+    labels from <stem>.labels.npy; Dataset.index is each row's row in the file.
+
+    stream=True leaves the training split on disk, read batch by batch (data/stream.py); None does so when it would
+    take more than half of this machine's memory as float32. A test split is always read into memory."""
     split, val_fraction, label = check_split_args(path, split, name, val_fraction)
     refuse_empty_test(label, split, val_fraction)
     path = Path(path)
@@ -163,6 +193,8 @@ def load_npy(
     _check_values(x, path)
     y = _load_labels(path, len(x))
     idx = split_indices(len(x), split, val_fraction=val_fraction)
+    if split != "test" and _streams(stream, len(idx), x.shape[1:]):
+        return _streamed(path, x, y, idx, label, image_size, grayscale)
     xs = torch.from_numpy(_take_unit_float(x, idx, label))
     ys = torch.from_numpy(y[idx]) if y is not None else None
     return finish(xs, ys, label, None, split, image_size, grayscale, index=idx)

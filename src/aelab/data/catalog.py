@@ -30,6 +30,7 @@ def load_dataset(
     patch: int | None = None,
     patch_count: int | None = None,
     patch_split: str | None = None,
+    stream: bool | None = None,
 ) -> Dataset:
     """Load a dataset by registered name (digits, mnist, fashion-mnist, 20newsgroups, ...) or path.
 
@@ -49,6 +50,9 @@ def load_dataset(
     enough for that (one photo), or as patch_split says ("photo", "region"; data/patches.py); patch, patch_count and
     patch_split apply to it alone.
 
+    stream (a .npy file only): True leaves the training split on disk, read batch by batch as training goes
+    (data/stream.py); None (the default) does so when it would take more than half of this machine's memory.
+
     val_fraction (0 <= f < 1) is the share held out as the test split; None keeps each data set's
     own split: 10% of a folder, .npy or .tsv file, 297 of digits' 1797, the official test files of
     mnist, fashion-mnist and 20newsgroups (which refuse any other value). With 0 the test split is
@@ -58,6 +62,8 @@ def load_dataset(
     """
     split = check_split(split)
     size = check_image_size(image_size)
+    if stream and not (Path(os.fspath(name)).suffix.lower() == ".npy" and find_dataset(os.fspath(name)) is None):
+        raise DataError(f"stream applies to a .npy file, not to {os.fspath(name)!r}")
     val_fraction = check_val_fraction(val_fraction)
     name = os.fspath(name)
     text_options = {"vocabulary": vocabulary, "vocab_size": vocab_size}
@@ -85,7 +91,7 @@ def load_dataset(
             return load_text_table(path, split, size, grayscale, name=name, val_fraction=val_fraction, **text_options)
         if path.suffix.lower() == ".npy":
             _refuse_text_options(name, text_options)
-            return load_npy(path, split, size, grayscale, name=name, val_fraction=val_fraction)
+            return load_npy(path, split, size, grayscale, name=name, val_fraction=val_fraction, stream=stream)
         raise DataError(
             f"{name!r} is a file but not a .npy array or a text table (.tsv, .csv, .jsonl, each also .gz); "
             "give a folder of images or text files, a .npy file or a text table"

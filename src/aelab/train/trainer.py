@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ..config import to_dict
 from ..corruption.apply import Corruption
+from ..data.stream import is_streamed
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import Batch, Noise, Progress, Trainable, Update, model_spec
 from ..models.capabilities import Restorer
@@ -37,6 +38,12 @@ def make_optimizer(update: Update, cfg: TrainConfig) -> torch.optim.Optimizer:
     cls = optimizers.AdamW if kind == "adamw" else optimizers.Adam
     return cls(update.params, lr=lr, betas=tuple(cfg.option(update.name, "betas")), weight_decay=wd,
                fused=fusable(update.params))
+
+
+def reads_all_data(model: Trainable) -> bool:
+    """Whether the model looks at its whole training set at once (data-dependent initialisation, neighbourhoods)."""
+    return any(getattr(type(model), name) is not getattr(Trainable, name, None)
+               for name in ("prepare", "set_training_data") if hasattr(Trainable, name))
 
 
 def fusable(params: Sequence[torch.Tensor]) -> bool:
@@ -110,6 +117,10 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=amp)) if amp else contextlib.nullcontext
         self.evaluate_fn = evaluate
         model.check_input(x)
+        if is_streamed(x) and reads_all_data(model):
+            raise ConfigError(f"model {model.name!r} reads its whole training set as it starts, and {x.path.name} is "
+                              f"read from disk as training goes (larger than half this machine's memory); "
+                              f"train it on fewer rows")
         if len(x) == 0:
             raise ConfigError("no training data: the data set is empty")
         self.corruption = self._corruption(model, x, config)
