@@ -74,6 +74,14 @@ def test_two_processes_give_the_weights_of_one_with_the_same_global_batch(tmp_pa
     assert len(lines) == len((tmp_path / "one" / "metrics.jsonl").read_text().splitlines())  # rank 0 alone writes
 
 
+def test_three_processes_on_an_uneven_split_give_the_weights_of_one(tmp_path):
+    """A global batch of 40 on 3 processes is 14 + 13 + 13 rows: each process's gradient is weighted by its rows."""
+    aelab.fit(_spec("ae"), _x(), out=tmp_path / "one", progress=False, device="cpu")
+    _launch(tmp_path, "ae", tmp_path / "three", world=3)
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "three")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
 def test_a_checkpoint_written_by_two_processes_resumes_in_one_and_vice_versa(tmp_path):
     aelab.fit(_spec("ae"), _x(), out=tmp_path / "ref", progress=False, device="cpu")
     _launch(tmp_path, "ae", tmp_path / "a", stop_after=6)  # 2 processes, stopped after step 6 (checkpoint at 4)

@@ -98,12 +98,15 @@ def broadcast_parameters(module: nn.Module) -> None:
         dist.broadcast(t.data if isinstance(t, nn.Parameter) else t, src=0)
 
 
-def average_gradients(params: list[nn.Parameter], world: int) -> None:
-    """Average the gradients of `params` across ranks, as one flat bucket (a missing gradient counts as zero)."""
+def average_gradients(params: list[nn.Parameter], share: float) -> None:
+    """Average the gradients of `params` across ranks, as one flat bucket (a missing gradient counts as zero), each
+    rank's weighted by `share`, its part of the global batch's rows: a loss that is a mean over a rank's rows then
+    gets the gradient of the mean over the global batch even where the batch does not split evenly (an epoch's
+    last batch, or a global batch that the number of processes does not divide)."""
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
+    flat *= share
     dist.all_reduce(flat)
-    flat /= world
     offset = 0
     for p, g in zip(params, grads):
         n = g.numel()

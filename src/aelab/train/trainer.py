@@ -344,7 +344,7 @@ class Trainer:
                 raise self._diverged(u.name, terms, "the loss")
             (scaler.scale(loss) if scaler else loss).backward()
             if self.ranks.distributed:  # what DDP does, for every update of every model (see distributed.py)
-                average_gradients(u.params, self.ranks.world)
+                average_gradients(u.params, n_local / self._global_rows if self._global_rows else 1 / self.ranks.world)
             if scaler:
                 scaler.unscale_(opt)
             if scaler is None or self.cfg.grad_clip:
