@@ -147,6 +147,35 @@ def whole_command(argv: list[str], env: dict, repeats: int) -> tuple[float, str]
     return best, last
 
 
+def startup(data_args: list[str], env: dict, out: Path, repeats: int) -> dict:
+    """Seconds from starting `aelab train vae` to its first step (its first metrics.jsonl row, written right after
+    the step with --log-every 1) and of a bare `python -c "import torch"`, each the median of `repeats` fresh
+    processes run alternately."""
+    import statistics
+
+    first, bare = [], []
+    metrics = out / "metrics.jsonl"
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch"], env=env, check=True)
+        bare.append(time.perf_counter() - t)
+        metrics.unlink(missing_ok=True)
+        t = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "aelab", "train", "vae", *data_args, "--preset", "none",
+                                 "--epochs", "1", "--batch-size", "100", "--log-every", "1", "--no-progress",
+                                 "--no-report", "--overwrite", "--out", str(out)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        while not (metrics.exists() and metrics.stat().st_size) and proc.poll() is None:
+            time.sleep(0.002)
+        first.append(time.perf_counter() - t)
+        proc.kill()
+        _, err = proc.communicate()
+        if not metrics.exists():
+            raise SystemExit(f"aelab train ended before its first step: {err.decode()[-2000:]}")
+    return {"import_torch_s": round(statistics.median(bare), 3), "first_step_s": round(statistics.median(first), 3),
+            "after_import_torch_s": round(statistics.median(first) - statistics.median(bare), 3), "repeats": repeats}
+
+
 def main() -> None:
     p = bench_parser(__doc__, epochs=1, batch_size=100, lr=1e-3)
     p.add_argument("--models", default=",".join(MODELS))
@@ -214,8 +243,14 @@ def main() -> None:
                 rows.append(prow)
                 print(f"{name:7s} pythae command {theirs_s:6.2f} s  loop {theirs['epoch_s']:6.2f} s   -> aelab "
                       f"{row['vs_pythae_command']:.2f}x (command), {row['vs_pythae_loop']:.2f}x (loop)", flush=True)
+        start = startup(data_args, env, Path(tmp) / "startup", 3 if args.quick else 7)
+        rows.append({"model": "vae", "engine": "aelab", "measure": "start-up", "batch_size": 100, "threads": threads,
+                     **start})
+        print(f"start-up: `python -c 'import torch'` {start['import_torch_s']:.2f} s; `aelab train vae` reaches its "
+              f"first step at {start['first_step_s']:.2f} s, {start['after_import_torch_s']:.2f} s after it "
+              f"(target: within 1 s)", flush=True)
     out = OUT.with_name("throughput_quick.json") if args.quick else OUT
-    save_rows(out, rows, key=lambda r: (r["model"], r["engine"], r["batch_size"], r["threads"]),
+    save_rows(out, rows, key=lambda r: (r["model"], r["engine"], r["batch_size"], r["threads"], r.get("measure", "")),
               benchmark="throughput", gemm_gflops=round(gemm / 1e9, 1))
     print(f"wrote {out}")
 
