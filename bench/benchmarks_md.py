@@ -1057,6 +1057,27 @@ def throughput(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def profile_epoch(d: dict) -> str:
+    """Where each model's training epoch spends its time (torch.profiler, grouped)."""
+    d = _latest_machine(d)
+    rows = d["rows"]
+    if not rows:
+        return ""
+    groups = ["matrix products and convolutions", "other arithmetic", "optimiser step", "drawing the batch",
+              "Python, autograd and the rest"]
+    lines = ["## Where a training epoch's time goes (issue 26)", "",
+             "torch.profiler over one epoch of MNIST at batch 100 (after a warm-up of 10 steps), each operator's own "
+             "time grouped, as shares of the epoch's wall time; what no operator accounts for is Python (the "
+             "trainer, the models' code) and autograd's bookkeeping. The MLP models are 784-512-16 (ReLU); the others "
+             "their default networks, on fewer images. Command:", "", "```bash",
+             "python bench/profile_epoch.py --threads 2", "```", "", f"Machine: {_machines(d)}.", "",
+             "| model | images | epoch | " + " | ".join(groups) + " |", "|---|---:|---:|" + "---:|" * len(groups)]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['images']:,} | {r['epoch_s']:.2f} s | "
+                     + " | ".join(f"{r['shares'].get(g, 0):.0%}" for g in groups) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def stream_scale(d: dict) -> str:
     """Training on data larger than memory: in memory against read from disk, 1x to 100x MNIST."""
     d = _latest_machine(d)
@@ -1120,7 +1141,8 @@ SECTIONS = [("hinton2006.json", hinton2006), ("vae_mnist.json", vae_mnist), ("va
             ("index_speed.json", index_speed_postgresql), ("denoise.json", denoise),
             ("restore_12mp.json", restore_12mp), ("vqvae.json", vqvae), ("interpolation_lines.json", interpolation_lines),
             ("representation.json", representation), ("alae.json", alae), ("serve_start.json", serve_start),
-            ("throughput.json", throughput), ("stream_scale.json", stream_scale),
+            ("throughput.json", throughput), ("profile_epoch.json", profile_epoch),
+            ("stream_scale.json", stream_scale),
             ("distributed_scaling.json", distributed_scaling)]
 
 

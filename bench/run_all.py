@@ -67,6 +67,7 @@ JOBS = (
     Job("serve_start", "serve_start.py", "(aelab: the web page's start)"),
     Job("throughput", "throughput.py", "(aelab: training speed beside pythae 0.1.2)", ("--threads", "2"),
         ("--quick", "--threads", "2")),
+    Job("profile_epoch", "profile_epoch.py", "(aelab: where an epoch's time goes)", ("--threads", "2")),
     Job("distributed_scaling", "distributed_scaling.py", "(aelab: torchrun on one machine)", ("--threads", "2")),
     Job("stream_scale", "stream_scale.py", "(aelab: data larger than memory)", ("--threads", "2")),
     Job("alae", "alae.py", "Pidhorskyi et al. 2020", ("--threads", "1"), ("--quick", "--only", "alae", "--epochs", "2")),
