@@ -1036,18 +1036,20 @@ def throughput(d: dict) -> str:
              "command in a fresh process, start to exit, best of 3; loop: the epoch with its evaluation inside the "
              "process. FLOPs counted by torch's flop counter on one step; GEMM: fp32 torch.mm of 2048 x 2048 "
              f"matrices in the same run ({d.get('gemm_gflops', '?')} GFLOP/s). Command:", "",
-             "```bash", "pip install --no-deps pythae==0.1.2 imageio", "python bench/throughput.py --threads 2",
+             "```bash", "pip install --no-deps pythae==0.1.2 imageio", "python bench/throughput.py --threads 2 --models ae,vae --precisions fp32,bf16",
+             "python bench/throughput.py --threads 2 --models ae,vae --batch-size 256",
              "```", "", f"Machine: {_machines(d)}.", "",
-             "| model | batch | aelab command s | pythae command s | x | aelab loop s | pythae loop s | x | "
-             "samples/s | MFLOP/sample | share of GEMM | batch-1 step ms |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| model | aelab precision | batch | aelab command s | pythae command s (fp32) | x | aelab loop s | "
+             "pythae loop s | x | samples/s | MFLOP/sample | share of fp32 GEMM | batch-1 step ms | test metrics |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in ours:
         p = peer.get((r["model"], r["batch_size"]))
         theirs = (f"{p['command_s']:.2f} | {r['vs_pythae_command']:.2f} | {r['loop_s']:.2f} | {p['loop_s']:.2f} | "
-                  f"{r['vs_pythae_loop']:.2f}" if p else f"– | – | {r['loop_s']:.2f} | – | –")
-        lines.append(f"| {r['model']} | {r['batch_size']} | {r['command_s']:.2f} | {theirs} | "
+                  f"{r['vs_pythae_loop']:.2f}" if p and "vs_pythae_command" in r else f"– | – | {r['loop_s']:.2f} | – | –")
+        test = ", ".join(f"{k} {v:.2f}" for k, v in r.get("test", {}).items())
+        lines.append(f"| {r['model']} | {r.get('precision', 'fp32')} | {r['batch_size']} | {r['command_s']:.2f} | {theirs} | "
                      f"{r['train_samples_per_s']:,.0f} | {r['flops_per_sample'] / 1e6:.2f} | {r['gemm_share']:.1%} | "
-                     f"{r['step_overhead_ms_batch1']:.2f} |")
+                     f"{r['step_overhead_ms_batch1']:.2f} | {test} |")
     for r in d["rows"]:
         if r.get("measure") == "start-up":
             lines += ["", f"Start-up: `aelab train vae` reaches its first step (its first metrics.jsonl row, --log-every "

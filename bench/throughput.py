@@ -17,6 +17,7 @@ For each model, one epoch of MNIST's 60,000 training images and an evaluation of
 pythae has an AE and a VAE with the default networks used here (784-512-latent, ReLU); models it lacks are
 measured alone.
 
+    python bench/throughput.py --threads 2 --models ae,vae --precisions fp32,bf16   # against pythae; bf16 beside
     python bench/throughput.py --threads 2                 # ae and vae against pythae, vaegan, vqvae, acai, alae
     python bench/throughput.py --quick                     # 2,000 images, one model: a smoke run
 """
@@ -105,18 +106,20 @@ def gemm_rate(threads: int, size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 / best
 
 
-def ours_in_process(model: str, config: dict, data, test, batch_size: int, lr: float, out: Path) -> dict:
-    """The loop's seconds and samples/s, and a step's FLOPs per sample."""
+def ours_in_process(model: str, config: dict, data, test, batch_size: int, lr: float, out: Path,
+                    precision: str = "fp32") -> dict:
+    """The loop's seconds and samples/s, a step's FLOPs per sample, and the test metrics after the epoch."""
     clock, flops = Clock(), FlopCount()
-    train = {"epochs": 1, "batch_size": batch_size, "lr": lr}
-    aelab.fit(model, data, test=test, out=out / "loop", preset="none", config=config, train=train, progress=False,
-              callbacks={"model": [clock]})
+    train = {"epochs": 1, "batch_size": batch_size, "lr": lr, "precision": precision}
+    run = aelab.fit(model, data, test=test, out=out / "loop", preset="none", config=config, train=train,
+                    progress=False, callbacks={"model": [clock]})
     aelab.fit(model, data[: 4 * batch_size], test=None, out=out / "flops", preset="none", config=config,
               train=train, progress=False, callbacks={"model": [flops]})
     steps_s = clock.last - clock.first
     return {"loop_s": clock.end - clock.t0, "steps_per_s": (clock.steps - 1) / steps_s if steps_s > 0 else None,
             "train_samples_per_s": (clock.steps - 1) * batch_size / steps_s if steps_s > 0 else None,
-            "flops_per_sample": flops.flops / max(flops.batch, 1)}
+            "flops_per_sample": flops.flops / max(flops.batch, 1),
+            "test": {k: round(v, 4) for k, v in run.metrics.items() if k in ("nelbo", "bce", "sq_err")}}
 
 
 def step_overhead(model: str, config: dict, data, out: Path, steps: int = 200) -> float:
@@ -181,6 +184,8 @@ def main() -> None:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--repeats", type=int, default=3, help="fresh processes per whole command (best is kept)")
     p.add_argument("--quick", action="store_true", help="one model (vae), 2,000 training images, no pythae")
+    p.add_argument("--precisions", default="fp32", help="aelab's --precision values to time (pythae runs fp32): "
+                   "bf16 shows what a CPU with bf16 arithmetic (AVX512-BF16, AMX) gives")
     args = p.parse_args()
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -201,7 +206,8 @@ def main() -> None:
     except ImportError:
         has_pythae = False
         print("pythae is not installed (pip install pythae==0.1.2 imageio): aelab alone", flush=True)
-    rows = []
+    rows: list[dict] = []
+    pythae_rows: dict[str, dict] = {}  # pythae's one fp32 row per model, timed once for every aelab precision
     with tempfile.TemporaryDirectory() as tmp:
         data_args = ["--data", "mnist"] + (["--data-dir", args.data_dir] if args.data_dir else [])
         if args.quick:  # the command reads the same few images, from a .npy file (its test split: a tenth of them)
@@ -209,40 +215,46 @@ def main() -> None:
 
             np.save(Path(tmp) / "few.npy", x.numpy())
             data_args = ["--data", str(Path(tmp) / "few.npy")]
-        for name in models:
+        for name, precision in [(m, pr) for m in models for pr in args.precisions.split(",")]:
             spec = MODELS[name]
-            out = Path(tmp) / name
-            ours = ours_in_process(name, spec["config"], x, x_test, args.batch_size, args.lr, out)
+            out = Path(tmp) / f"{name}-{precision}"
+            ours = ours_in_process(name, spec["config"], x, x_test, args.batch_size, args.lr, out, precision)
             overhead = step_overhead(name, spec["config"], x, out)
             sets = [f"--set={k}={json.dumps(v)}" for k, v in spec["config"].items()]
             argv = [sys.executable, "-m", "aelab", "train", name, *data_args, "--preset", "none",
                     "--epochs", "1", "--batch-size", str(args.batch_size), "--lr", str(args.lr), *sets,
-                    "--no-progress", "--no-report", "--overwrite", "--out", str(out / "command")]
+                    "--precision", precision, "--no-progress", "--no-report", "--overwrite", "--out",
+                    str(out / "command")]
             command_s, _ = whole_command(argv, env, 1 if args.quick else args.repeats)
             achieved = ours["flops_per_sample"] * (ours["train_samples_per_s"] or 0)
-            row = {"model": name, "engine": "aelab", "batch_size": args.batch_size, "threads": threads,
-                   "images": len(x), "command_s": round(command_s, 2), "loop_s": round(ours["loop_s"], 2),
-                   "train_samples_per_s": round(ours["train_samples_per_s"] or 0, 1),
+            row = {"model": name, "engine": "aelab", "precision": precision, "batch_size": args.batch_size,
+                   "threads": threads, "images": len(x), "command_s": round(command_s, 2),
+                   "loop_s": round(ours["loop_s"], 2), "train_samples_per_s": round(ours["train_samples_per_s"] or 0, 1),
                    "flops_per_sample": int(ours["flops_per_sample"]), "achieved_gflops": round(achieved / 1e9, 2),
                    "gemm_share": round(achieved / gemm, 3), "step_overhead_ms_batch1": round(overhead * 1e3, 3),
-                   "gemm_gflops": round(gemm / 1e9, 1), "config": spec["config"]}
+                   "gemm_gflops": round(gemm / 1e9, 1), "config": spec["config"], "test": ours["test"]}
             rows.append(row)
-            print(f"{name:7s} aelab  command {command_s:6.2f} s  loop {ours['loop_s']:6.2f} s  "
+            print(f"{name:7s} aelab {precision} command {command_s:6.2f} s  loop {ours['loop_s']:6.2f} s  "
                   f"{row['train_samples_per_s']:9.0f} samples/s  {row['flops_per_sample'] / 1e6:7.2f} MFLOP/sample  "
-                  f"{row['gemm_share']:.1%} of GEMM  batch-1 step {row['step_overhead_ms_batch1']:.2f} ms", flush=True)
-            if has_pythae and spec["pythae"]:
+                  f"{row['gemm_share']:.1%} of GEMM  batch-1 step {row['step_overhead_ms_batch1']:.2f} ms  "
+                  f"test {ours['test']}", flush=True)
+            theirs = pythae_rows.get(name)
+            if theirs is None and has_pythae and spec["pythae"]:
                 script = [sys.executable, str(ROOT / "bench" / "pythae_train.py"), "--model", spec["pythae"],
                           "--data-dir", args.data_dir or "", "--batch-size", str(args.batch_size),
                           "--latent-dim", str(SHARED["latent_dim"]), "--lr", str(args.lr), "--out", str(out / "pythae")]
                 theirs_s, line = whole_command(script, env, args.repeats)
-                theirs = json.loads(line)
-                prow = {"model": name, "engine": "pythae 0.1.2", "batch_size": args.batch_size, "threads": threads,
-                        "images": len(x), "command_s": round(theirs_s, 2), "loop_s": round(theirs["epoch_s"], 2)}
-                row["vs_pythae_command"] = round(theirs_s / command_s, 2)
-                row["vs_pythae_loop"] = round(theirs["epoch_s"] / ours["loop_s"], 2)
-                rows.append(prow)
-                print(f"{name:7s} pythae command {theirs_s:6.2f} s  loop {theirs['epoch_s']:6.2f} s   -> aelab "
-                      f"{row['vs_pythae_command']:.2f}x (command), {row['vs_pythae_loop']:.2f}x (loop)", flush=True)
+                epoch_s = json.loads(line)["epoch_s"]
+                theirs = pythae_rows[name] = {"model": name, "engine": "pythae 0.1.2", "precision": "fp32",
+                                              "batch_size": args.batch_size, "threads": threads, "images": len(x),
+                                              "command_s": round(theirs_s, 2), "loop_s": round(epoch_s, 2)}
+                rows.append(theirs)
+                print(f"{name:7s} pythae command {theirs_s:6.2f} s  loop {epoch_s:6.2f} s", flush=True)
+            if theirs is not None:
+                row["vs_pythae_command"] = round(theirs["command_s"] / command_s, 2)
+                row["vs_pythae_loop"] = round(theirs["loop_s"] / ours["loop_s"], 2)
+                print(f"{name:7s} aelab {precision} against pythae fp32: {row['vs_pythae_command']:.2f}x (command), "
+                      f"{row['vs_pythae_loop']:.2f}x (loop)", flush=True)
         start = startup(data_args, env, Path(tmp) / "startup", 3 if args.quick else 7)
         rows.append({"model": "vae", "engine": "aelab", "measure": "start-up", "batch_size": 100, "threads": threads,
                      **start})
@@ -250,7 +262,8 @@ def main() -> None:
               f"first step at {start['first_step_s']:.2f} s, {start['after_import_torch_s']:.2f} s after it "
               f"(target: within 1 s)", flush=True)
     out = OUT.with_name("throughput_quick.json") if args.quick else OUT
-    save_rows(out, rows, key=lambda r: (r["model"], r["engine"], r["batch_size"], r["threads"], r.get("measure", "")),
+    save_rows(out, rows, key=lambda r: (r["model"], r["engine"], r["batch_size"], r["threads"], r.get("measure", ""),
+                                        r.get("precision", "fp32")),
               benchmark="throughput", gemm_gflops=round(gemm / 1e9, 1))
     print(f"wrote {out}")
 
