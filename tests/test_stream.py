@@ -47,6 +47,14 @@ def test_streamed_rows_are_the_in_memory_rows_bit_for_bit(images, name):
     assert fingerprint(streamed.x) == fingerprint(held.x)
     sub = streamed.x.take(torch.tensor([9, 1, 4]))
     assert torch.equal(sub[:], held.x[[9, 1, 4]])
+    # a prefetched batch is the batch asked for; a different one asked for instead is read anew
+    streamed.x.prefetch(torch.tensor([8, 2]))
+    assert torch.equal(streamed.x[torch.tensor([8, 2])], held.x[[8, 2]])
+    streamed.x.prefetch(torch.tensor([8, 2]))
+    assert torch.equal(streamed.x[torch.tensor([2, 8])], held.x[[2, 8]])
+    # scattered rows, read by several threads at once
+    many = torch.randperm(len(held), generator=torch.Generator().manual_seed(0))[:200]
+    assert torch.equal(streamed.x[many], held.x[many])
     # the test split is read into memory either way
     assert not is_streamed(load_dataset(str(path), "test", stream=True).x)
 
@@ -80,3 +88,25 @@ def test_what_streamed_data_cannot_do_is_refused_in_one_line(images, tmp_path):
     with pytest.raises(DataError, match="C-ordered"):
         np.save(images / "fortran.npy", np.asfortranarray(np.zeros((10, 8, 8), dtype=np.uint8)))
         StreamedImages(images / "fortran.npy")
+
+
+def test_large_data_is_fingerprinted_by_a_sample_of_rows_and_still_told_apart(images, monkeypatch):
+    """Past 1 GiB as float32 (here: past 10 KB) the checksum reads 4,096 rows spread over the data, not all of it;
+    a recorded fingerprint of either kind is checked as it was made."""
+    from aelab.api import data as api_data
+
+    path = str(images / "u8.npy")
+    streamed, held = load_dataset(path, "train", stream=True), load_dataset(path, "train")
+    full = fingerprint(held.x)
+    monkeypatch.setattr(api_data, "SAMPLED_BYTES", 10_000)
+    monkeypatch.setattr(api_data, "SAMPLE_ROWS", 16)
+    read: list[int] = []
+    real_read = StreamedImages._read
+    monkeypatch.setattr(StreamedImages, "_read", lambda self, rows: read.append(len(rows)) or real_read(self, rows))
+    sampled = fingerprint(streamed.x)
+    assert "sample_sha256" in sampled and "sha256" not in sampled and sum(read) == 16
+    assert fingerprint(held.x) == sampled
+    assert fingerprint(streamed.x, like=full) == full  # a run recorded with the full checksum keeps it
+    other = held.x.clone()
+    other[0, 0, 0, 0] = 1 - other[0, 0, 0, 0]  # row 0 is always among the sampled rows
+    assert fingerprint(other) != sampled

@@ -41,22 +41,43 @@ def test_split(spec: RunSpec, data: str | None = None, data_dir: str | None = No
     return load_run_data(spec, "test", data, data_dir, relocated=True)
 
 
-def fingerprint(x) -> dict[str, Any]:
-    """What a data split was: rows, shape and a checksum, so that a resume can tell the same data from other data."""
+SAMPLED_BYTES = 2**30  # data larger than this as float32 is fingerprinted by a sample of its rows
+SAMPLE_ROWS = 4096
+
+
+def fingerprint(x, like: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a data split was: rows, shape and a checksum, so that a resume can tell the same data from other data.
+
+    The checksum is of all the float32 values, or for data larger than 1 GiB as float32 of SAMPLE_ROWS rows spread
+    evenly over it ("sample_sha256"): reading a 30 GB file whole to start a run would take minutes. `like` (a
+    recorded fingerprint) asks for the same kind, so a run keeps being checked as it was."""
     import numpy as np
 
     from ..data.stream import is_streamed
 
-    digest = x.sha256() if is_streamed(x) else hashlib.sha256(np.ascontiguousarray(x.numpy()).tobytes()).hexdigest()
-    return {"rows": int(x.shape[0]), "shape": [int(d) for d in x.shape[1:]], "sha256": digest}
+    rows, shape = int(x.shape[0]), [int(d) for d in x.shape[1:]]
+    out: dict[str, Any] = {"rows": rows, "shape": shape}
+    size = 4 * rows * int(np.prod(shape, dtype=np.int64))
+    if ("sample_sha256" in like) if like else size > SAMPLED_BYTES:
+        import torch
+
+        picked = np.unique(np.linspace(0, rows - 1, min(rows, SAMPLE_ROWS)).round().astype(np.int64))
+        values = x[torch.from_numpy(picked)]
+        out["sample_sha256"] = hashlib.sha256(np.ascontiguousarray(values.numpy()).tobytes()).hexdigest()
+    elif is_streamed(x):
+        out["sha256"] = x.sha256()
+    else:
+        out["sha256"] = hashlib.sha256(np.ascontiguousarray(x.numpy()).tobytes()).hexdigest()
+    return out
 
 
 def check_same_data(spec: RunSpec, x, where: str | None = None) -> None:
     """Data handed to a resumed run may be the run's data in a new place, never other data."""
-    if spec.fingerprint and fingerprint(x) != spec.fingerprint:
+    if spec.fingerprint and fingerprint(x, like=spec.fingerprint) != spec.fingerprint:
         f = spec.fingerprint
+        digest = f.get("sha256") or f.get("sample_sha256", "")
         raise ConfigError(f"{where or spec.data} is not the data this run trained on ({f['rows']} rows of shape "
-                          f"{f['shape']}, sha256 {f['sha256'][:12]}...); a resumed run keeps its data: train other "
+                          f"{f['shape']}, sha256 {digest[:12]}...); a resumed run keeps its data: train other "
                           "data in a new run")
 
 

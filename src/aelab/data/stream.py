@@ -5,7 +5,8 @@
 tensor in [0, 1], with the numbers the in-memory split would hold, bit for bit (uint8 / 255). Rows are read by
 positioned reads (os.preadv) of the sorted runs of file rows, not through a memory map: a map's pages would count
 in the process's memory as an epoch touched them, and reads keep it flat (the OS's page cache still serves a file
-that fits). The trainer draws its shuffle and its batches exactly as for a tensor, so a run, a resume, and any
+that fits); a batch of scattered rows is read by several threads at once, so that a disk serves them in parallel.
+The trainer draws its shuffle and its batches exactly as for a tensor, so a run, a resume, and any
 number of processes train the same from either.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +25,7 @@ import torch
 from ..errors import DataError
 
 CHUNK_BYTES = 64 * 2**20  # rows per read of a whole pass (checks, checksums): about 64 MiB of float32
+READERS = 8  # reads in flight at once for a batch of scattered rows (a file on disk, not in the page cache)
 
 
 class StreamedImages:
@@ -46,6 +49,7 @@ class StreamedImages:
         self.rows = np.arange(s[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
         del arr
         self._fd: int | None = None
+        self._ahead: tuple[np.ndarray, Future] | None = None  # rows being read for the next batch
 
     # --- what a tensor has --------------------------------------------------------------
     @property
@@ -81,7 +85,18 @@ class StreamedImages:
             if key.dtype == bool:
                 raise TypeError("StreamedImages takes row numbers, not a mask")
             picked = self.rows[key.astype(np.int64, copy=False)]
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and np.array_equal(ahead[0], picked):
+            return torch.from_numpy(ahead[1].result())
         return torch.from_numpy(self._read(picked))
+
+    def prefetch(self, key: Any) -> None:
+        """Start reading the rows `key` selects in the background: the next `self[key]` takes them (the trainer asks
+        for its next batch while it computes this one)."""
+        if isinstance(key, torch.Tensor):
+            key = key.cpu().numpy()
+        picked = self.rows[np.asarray(key, dtype=np.int64)]
+        self._ahead = (picked, _ahead_pool().submit(self._read, picked))
 
     def take(self, rows: Any) -> StreamedImages:
         """The same file's rows `rows` of this view (a subset or reordering), still on disk."""
@@ -89,7 +104,7 @@ class StreamedImages:
             rows = rows.cpu().numpy()
         view = StreamedImages.__new__(StreamedImages)
         view.__dict__.update(self.__dict__)
-        view.rows, view._fd = self.rows[np.asarray(rows, dtype=np.int64)], None
+        view.rows, view._fd, view._ahead = self.rows[np.asarray(rows, dtype=np.int64)], None, None
         return view
 
     def chunks(self) -> Iterator[torch.Tensor]:
@@ -123,12 +138,19 @@ class StreamedImages:
         if hasattr(os, "preadv"):
             flat = raw.reshape(len(unique), -1).view(np.uint8).reshape(len(unique), self.row_bytes)
             breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+            runs = list(zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(unique)].tolist()))
             fd = self._file()
-            for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(unique)]):
-                want = (b - a) * self.row_bytes
-                got = os.preadv(fd, [flat[a:b]], self.offset + int(unique[a]) * self.row_bytes)
-                if got != want:
-                    raise DataError(f"{self.path}: the file ended early (it changed while being read?)")
+
+            def read(part: list[tuple[int, int]]) -> None:
+                for a, b in part:
+                    got = os.preadv(fd, [flat[a:b]], self.offset + int(unique[a]) * self.row_bytes)
+                    if got != (b - a) * self.row_bytes:
+                        raise DataError(f"{self.path}: the file ended early (it changed while being read?)")
+
+            if len(runs) < 2 * READERS:
+                read(runs)
+            else:  # many scattered rows: reads in flight together (each releases the GIL), for a disk's queue depth
+                list(_readers().map(read, [runs[i::READERS] for i in range(READERS)]))
         else:  # no positioned reads (Windows): through a map of the file
             raw[:] = np.load(self.path, mmap_mode="r", allow_pickle=False)[unique]
         out = np.empty((len(unique), *self.item_shape), dtype=np.float32)
@@ -136,6 +158,28 @@ class StreamedImages:
         if self.file_dtype == np.uint8:
             out /= np.float32(255.0)
         return out if len(unique) == n and np.array_equal(unique, file_rows) else out[inverse.reshape(-1)]
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _readers() -> ThreadPoolExecutor:
+    """The threads that read scattered rows at once (shared by every StreamedImages of the process)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(READERS, thread_name_prefix="aelab-read")
+    return _pool
+
+
+_next_batch: ThreadPoolExecutor | None = None
+
+
+def _ahead_pool() -> ThreadPoolExecutor:
+    """The thread that reads the next batch while this one trains."""
+    global _next_batch
+    if _next_batch is None:
+        _next_batch = ThreadPoolExecutor(1, thread_name_prefix="aelab-ahead")
+    return _next_batch
 
 
 def is_streamed(x: Any) -> bool:

@@ -401,7 +401,10 @@ class Trainer:
                 if perm is None or b == 0:
                     perm = epoch_permutation(len(self.x), self.cfg.seed, epoch)
                 idx = perm[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size]
-                xb = binarize_batch(self.x[idx]) if self.cfg.binarize else self.x[idx]
+                rows = self.x[idx]
+                if is_streamed(self.x) and b + 1 < self.steps_per_epoch:  # read while this batch trains
+                    self.x.prefetch(perm[(b + 1) * self.cfg.batch_size : (b + 2) * self.cfg.batch_size])
+                xb = binarize_batch(rows) if self.cfg.binarize else rows
                 mine = self.ranks.shard(torch.arange(len(idx)))  # every rank draws the global batch, keeps its part
                 self._shard_start, self._global_rows = (int(mine[0]) if len(mine) else 0), len(idx)
                 yb = None if self.y is None else self.y[idx][mine].to(self.device, non_blocking=True)
