@@ -29,8 +29,9 @@ OUT = RESULTS / "distributed_scaling.json"
 
 def samples_per_s(run: Path, batch: int) -> float:
     """Training samples/s between the first and the last logged training step of the run's metrics.jsonl."""
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in rows if r.get("split") == "train"]
+    from aelab.runs import RunFolder
+
+    train = [r for r in RunFolder(run).metrics.records() if r.get("split") == "train"]
     first, last = train[0], train[-1]
     return (last["step"] - first["step"]) * batch / (last["time"] - first["time"])
 

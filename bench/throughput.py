@@ -157,7 +157,9 @@ def startup(data_args: list[str], env: dict, out: Path, repeats: int) -> dict:
     import statistics
 
     first, bare = [], []
-    metrics = out / "metrics.jsonl"
+    from aelab.runs import RunFolder
+
+    metrics = RunFolder(out).metrics.path
     for _ in range(repeats):
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import torch"], env=env, check=True)

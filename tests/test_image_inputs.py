@@ -13,6 +13,7 @@ from aelab.cli.common import data_options
 from aelab.cli.main import build_parser, main
 from aelab.data import Dataset, load_dataset, read_image, register_dataset, unregister_dataset
 from aelab.data.dataset import finish, split_indices
+from aelab.data.stream import is_streamed
 from aelab.errors import DataError
 
 
@@ -221,8 +222,9 @@ def test_data_too_large_for_memory_is_one_line_with_the_size(tmp_path, monkeypat
     assert "297 images of 1x8x8 as float32 need" in one_line(e)
 
 
-def test_npy_larger_than_memory_is_refused_without_reading_it(tmp_path):
-    """A 1 TiB sparse .npy: mapped, never read; the split it would need as float32 is named."""
+def test_npy_larger_than_memory_streams_its_training_split_and_refuses_a_test_split_that_cannot_fit(tmp_path):
+    """A 1 TiB sparse .npy: mapped, never read; its training split stays on disk (read as it trains), and its test
+    split, which is read into memory, is refused naming what it would need as float32."""
     path = tmp_path / "huge.npy"
     header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1), dtype=np.uint8))
     header["shape"] = (4096, 1, 16384, 16384)
@@ -232,6 +234,8 @@ def test_npy_larger_than_memory_is_refused_without_reading_it(tmp_path):
             f.truncate(f.tell() + 4096 * 16384 * 16384)
         except OSError:
             pytest.skip("this file system has no sparse files")
+    train = load_dataset(path, "train")
+    assert is_streamed(train.x) and tuple(train.x.shape) == (3686, 1, 16384, 16384)
     with pytest.raises(DataError) as e:
-        load_dataset(path, "train")
-    assert "3686 samples of 1x16384x16384 as float32 need 3.6 TiB" in one_line(e)
+        load_dataset(path, "test")
+    assert "410 samples of 1x16384x16384 as float32 need 410.0 GiB" in one_line(e)

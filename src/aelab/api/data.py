@@ -43,13 +43,14 @@ def test_split(spec: RunSpec, data: str | None = None, data_dir: str | None = No
 
 SAMPLED_BYTES = 2**30  # data larger than this as float32 is fingerprinted by a sample of its rows
 SAMPLE_ROWS = 4096
+SAMPLE_BYTES = 64 * 2**20  # and at most this much of them (as float32)
 
 
 def fingerprint(x, like: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a data split was: rows, shape and a checksum, so that a resume can tell the same data from other data.
 
-    The checksum is of all the float32 values, or for data larger than 1 GiB as float32 of SAMPLE_ROWS rows spread
-    evenly over it ("sample_sha256"): reading a 30 GB file whole to start a run would take minutes. `like` (a
+    The checksum is of all the float32 values, or for data larger than 1 GiB as float32 of SAMPLE_ROWS rows (at most
+    64 MiB of them) spread evenly over it ("sample_sha256"): reading a 30 GB file whole to start a run would take minutes. `like` (a
     recorded fingerprint) asks for the same kind, so a run keeps being checked as it was."""
     import numpy as np
 
@@ -61,7 +62,8 @@ def fingerprint(x, like: dict[str, Any] | None = None) -> dict[str, Any]:
     if ("sample_sha256" in like) if like else size > SAMPLED_BYTES:
         import torch
 
-        picked = np.unique(np.linspace(0, rows - 1, min(rows, SAMPLE_ROWS)).round().astype(np.int64))
+        count = min(rows, SAMPLE_ROWS, max(1, SAMPLE_BYTES // max(1, size // rows)))
+        picked = np.unique(np.linspace(0, rows - 1, count).round().astype(np.int64))
         values = x[torch.from_numpy(picked)]
         out["sample_sha256"] = hashlib.sha256(np.ascontiguousarray(values.numpy()).tobytes()).hexdigest()
     elif is_streamed(x):
