@@ -79,7 +79,7 @@ def main() -> None:
     for r in rows:
         r["speedup_vs_1x1"] = round(r["samples_per_s"] / base, 3)
         r["efficiency"] = round(r["samples_per_s"] / (base * r["processes"] * r["threads_per_process"]), 3)
-    save_rows(OUT if not args.quick else RESULTS / "distributed_scaling-quick.json", rows,
+    save_rows(OUT if not args.quick else RESULTS / "distributed_scaling_quick.json", rows,
               key=lambda r: (r["processes"], r["threads_per_process"], r["batch_size"], r["data"]),
               benchmark="distributed_scaling", model="vae 784-512-16 relu")
     print(f"\nSeveral processes on one machine ({machine()}), global batch {args.batch_size}")

@@ -99,7 +99,7 @@ def main() -> None:
         n = 500 if args.quick else args.images or IMAGES[model]
         rows.append(profile(model, x[:n], RUNS / "profile_epoch" / model))
         print(model, rows[-1]["epoch_s"], "s", rows[-1]["shares"], flush=True)
-    save_rows(OUT if not args.quick else RESULTS / "profile_epoch-quick.json", rows,
+    save_rows(OUT if not args.quick else RESULTS / "profile_epoch_quick.json", rows,
               key=lambda r: (r["model"], r["images"], r["threads"]), benchmark="profile_epoch", batch_size=100)
     groups = sorted({g for r in rows for g in r["shares"]})
     print(f"\nWhere an epoch's time goes ({machine()}), batch 100")

@@ -152,7 +152,7 @@ def main() -> None:
         base = next((b for b in rows if b["read"] == "in memory"), None)
         r["vs_in_memory_1x"] = round(r["samples_per_s"] / base["samples_per_s"], 3) if base else None
         r["steps_per_run"] = args.steps or "epoch"
-    save_rows(OUT if not args.quick else RESULTS / "stream_scale-quick.json", rows,
+    save_rows(OUT if not args.quick else RESULTS / "stream_scale_quick.json", rows,
               key=lambda r: (r["data"], r["read"], r["steps_per_run"]), benchmark="stream_scale",
               memory_gb=round(memory / 2**30, 1), threads=args.threads, model=MODEL)
     print(f"\nData larger than memory ({machine()}, memory {memory / 2**30:.1f} GiB, {args.threads} threads)")
