@@ -1072,7 +1072,7 @@ def profile_epoch(d: dict) -> str:
              "time grouped, as shares of the epoch's wall time; what no operator accounts for is Python (the "
              "trainer, the models' code) and autograd's bookkeeping. The MLP models are 784-512-16 (ReLU); the others "
              "their default networks, on fewer images. Command:", "", "```bash",
-             "python bench/profile_epoch.py --threads 2", "```", "", f"Machine: {_machines(d)}.", "",
+             "python bench/profile_epoch.py --threads 1 --models ae,vae,vaegan", "```", "", f"Machine: {_machines(d)}.", "",
              "| model | images | epoch | " + " | ".join(groups) + " |", "|---|---:|---:|" + "---:|" * len(groups)]
     for r in rows:
         lines.append(f"| {r['model']} | {r['images']:,} | {r['epoch_s']:.2f} s | "
@@ -1092,7 +1092,7 @@ def stream_scale(d: dict) -> str:
              "held in memory as float32 or read from disk batch by batch (`aelab train --stream`, automatic past half "
              "the machine's memory). Time: the whole process; samples/s after its first 20 steps; peak memory: the "
              f"process's peak resident set. The machine has {d.get('memory_gb', '?')} GiB of memory. Command:", "",
-             "```bash", "python bench/stream_scale.py --threads 2", "```", "", f"Machine: {_machines(d)}.", "",
+             "```bash", "python bench/stream_scale.py --threads 1 --steps 3000 --beyond-ram 30", "```", "", f"Machine: {_machines(d)}.", "",
              "| data | rows | file | read | steps | time | samples/s | vs in memory (1x) | peak memory |",
              "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -68,9 +68,11 @@ JOBS = (
     Job("throughput", "throughput.py", "(aelab: training speed beside pythae 0.1.2)",
         ("--threads", "2", "--models", "ae,vae", "--precisions", "fp32,bf16"),
         ("--quick", "--threads", "2")),
-    Job("profile_epoch", "profile_epoch.py", "(aelab: where an epoch's time goes)", ("--threads", "2")),
+    Job("profile_epoch", "profile_epoch.py", "(aelab: where an epoch's time goes)",
+        ("--threads", "1", "--models", "ae,vae,vaegan")),
     Job("distributed_scaling", "distributed_scaling.py", "(aelab: torchrun on one machine)", ("--threads", "2")),
-    Job("stream_scale", "stream_scale.py", "(aelab: data larger than memory)", ("--threads", "2")),
+    Job("stream_scale", "stream_scale.py", "(aelab: data larger than memory)",
+        ("--threads", "1", "--steps", "3000", "--beyond-ram", "30")),
     Job("alae", "alae.py", "Pidhorskyi et al. 2020", ("--threads", "1"), ("--quick", "--only", "alae", "--epochs", "2")),
 )
 
