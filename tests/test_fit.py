@@ -7,7 +7,7 @@ import torch
 
 import aelab
 from aelab.cli import main
-from aelab.errors import UsageError
+from aelab.errors import ConfigError, UsageError
 from aelab.train.callbacks import Callback, StopAt
 
 SMALL = ["--set", "hidden=16", "--set", "latent_dim=3", "--epochs", "2", "--batch-size", "50", "--seed", "3"]
@@ -77,3 +77,14 @@ def test_resume_with_the_runs_own_command_is_not_a_change(tmp_path, capsys):
     assert "already finished" in said and "cannot change" not in said
     assert main([*args[:3], "hidden=8", *args[4:], "--out", run, "--resume"]) != 0
     assert "--set hidden=8 (the run has [16])" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_data_with_a_non_finite_value_is_refused_in_one_line(tmp_path, bad):
+    from aelab.api.data import check_trainable
+
+    x = torch.rand(64, 1, 8, 8)
+    x[3, 0, 2, 2] = bad
+    with pytest.raises(ConfigError, match="contains NaN or inf"):
+        check_trainable(x, "mine")
+    check_trainable(torch.full((4, 1, 8, 8), 3e37), "large")  # finite values whose sum overflows pass
