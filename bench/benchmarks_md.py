@@ -1033,11 +1033,10 @@ def throughput(d: dict) -> str:
     lines = ["## Training throughput beside pythae 0.1.2 (issue 26)", "",
              "One epoch of MNIST (60,000 images) and the test set's evaluation, Adam 1e-3, the same threads for both; "
              "pythae's default networks (784-512-16, ReLU) and aelab's models sized the same. Command: the user's "
-             "command in a fresh process, start to exit, best of 3; loop: the epoch with its evaluation inside the "
+             "command in a fresh process, start to exit, best of --repeats; loop: the epoch with its evaluation inside the "
              "process. FLOPs counted by torch's flop counter on one step; GEMM: fp32 torch.mm of 2048 x 2048 "
              f"matrices in the same run ({d.get('gemm_gflops', '?')} GFLOP/s). Command:", "",
-             "```bash", "pip install --no-deps pythae==0.1.2 imageio", "python bench/throughput.py --threads 2 --models ae,vae --precisions fp32,bf16",
-             "python bench/throughput.py --threads 2 --models ae,vae --batch-size 256",
+             "```bash", "pip install --no-deps pythae==0.1.2 imageio", "python bench/throughput.py --threads 1 --models ae,vae --precisions fp32,bf16 --repeats 2",
              "```", "", f"Machine: {_machines(d)}.", "",
              "| model | aelab precision | batch | aelab command s | pythae command s (fp32) | x | aelab loop s | "
              "pythae loop s | x | samples/s | MFLOP/sample | share of fp32 GEMM | batch-1 step ms | test metrics |",

@@ -66,7 +66,7 @@ JOBS = (
         ("--quick", "--only", "ae,acai")),
     Job("serve_start", "serve_start.py", "(aelab: the web page's start)"),
     Job("throughput", "throughput.py", "(aelab: training speed beside pythae 0.1.2)",
-        ("--threads", "2", "--models", "ae,vae", "--precisions", "fp32,bf16"),
+        ("--threads", "1", "--models", "ae,vae", "--precisions", "fp32,bf16", "--repeats", "2"),
         ("--quick", "--threads", "2")),
     Job("profile_epoch", "profile_epoch.py", "(aelab: where an epoch's time goes)",
         ("--threads", "1", "--models", "ae,vae,vaegan")),

@@ -199,7 +199,7 @@ def main() -> None:
     train_set = load_dataset("mnist", "train", data_dir=args.data_dir)
     test_set = load_dataset("mnist", "test", data_dir=args.data_dir)
     x, x_test = train_set.x, test_set.x
-    models = ["vae"] if args.quick else args.models.split(",")
+    models = ["vae"] if args.quick else [m for m in args.models.split(",") if m]  # --models "": start-up alone
     if args.quick:
         x, x_test = x[:2000], x_test[:500]
     try:
