@@ -8,7 +8,7 @@
 
 Scripts run one after another in fresh processes, each one's output in RESULTS/logs/NAME.log; one that fails is
 reported and the others still run (the exit status says whether all passed). RESULTS/bench_all.json records each
-one's command, machine, wall time and status, and the page's first table shows them. Left out: mnist_classifier.py
+one's command, machine, wall time and status, and the page's first table shows them. Left out: vae_nll_of_run.py (a saved run's NLL, by hand), mnist_classifier.py
 (it trains the classifier shipped inside the package for the sample Fréchet distance; a tool, not a benchmark).
 """
 
