@@ -148,8 +148,8 @@ def main() -> None:
         rows.append({"data": f"{args.beyond_ram:g} GB (larger than memory)", "rows": n,
                      "file_gb": round(path.stat().st_size / 1e9, 2), "read": "from disk, page cache dropped", **r})
         print(rows[-1], flush=True)
+    base = next((b for b in rows if b["read"] == "in memory"), None)
     for r in rows:
-        base = next((b for b in rows if b["read"] == "in memory"), None)
         r["vs_in_memory_1x"] = round(r["samples_per_s"] / base["samples_per_s"], 3) if base else None
         r["steps_per_run"] = args.steps or "epoch"
     save_rows(OUT if not args.quick else RESULTS / "stream_scale_quick.json", rows,
