@@ -47,7 +47,7 @@ def test_same_steps_and_state_as_torch(name: str, kwargs: dict) -> None:
     assert resumed.state_dict()["param_groups"] == ours_state["param_groups"]
 
 
-def test_closure_and_gradients_off_inside_step() -> None:
+def test_a_closure_runs_with_gradients_and_its_step_is_applied() -> None:
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
     opt = optimizers.Adam([p], lr=0.1)
     seen = []
