@@ -1029,24 +1029,31 @@ def throughput(d: dict) -> str:
     ours = [r for r in d["rows"] if r["engine"] == "aelab" and not r.get("measure")]
     if not ours:
         return ""
-    peer = {(r["model"], r["batch_size"]): r for r in d["rows"] if r["engine"] != "aelab"}
+    peer = {(r["model"], r["batch_size"], r.get("images", 60_000)): r for r in d["rows"] if r["engine"] != "aelab"}
     lines = ["## Training throughput beside pythae 0.1.2 (issue 26)", "",
-             "One epoch of MNIST (60,000 images) and the test set's evaluation, Adam 1e-3, the same threads for both; "
-             "pythae's default networks (784-512-16, ReLU) and aelab's models sized the same. Command: the user's "
+             "One epoch of MNIST (60,000 images, or the first N of them and N/6 test images where the row says so) and the "
+             "test set's evaluation, Adam 1e-3, the same threads for both. AE and VAE: pythae's default networks "
+             "(784-512-16, ReLU) and aelab's models sized the same; VAE-GAN and VQ-VAE: aelab's own networks (their "
+             "default convolutional ones) trained by pythae through its encoder/decoder/discriminator interfaces "
+             "(bench/pythae_train.py), so both train the same architecture; the VQ-VAE without its PixelCNN prior "
+             "stage (`--prior none`), as pythae's; ACAI and ALAE: aelab alone (pythae has neither). Command: the user's "
              "command in a fresh process, start to exit, best of --repeats; loop: the epoch with its evaluation inside the "
              "process. FLOPs counted by torch's flop counter on one step; GEMM: fp32 torch.mm of 2048 x 2048 "
              f"matrices in the same run ({d.get('gemm_gflops', '?')} GFLOP/s). Command:", "",
-             "```bash", "pip install --no-deps pythae==0.1.2 imageio", "python bench/throughput.py --threads 1 --models ae,vae --precisions fp32,bf16 --repeats 2",
+             "```bash", "pip install --no-deps pythae==0.1.2 imageio",
+             "python bench/throughput.py --threads 1 --models ae,vae --precisions fp32,bf16 --repeats 2",
+             "python bench/throughput.py --threads 1 --models vaegan,vqvae,acai,alae --images 6000 --repeats 2 --no-startup",
              "```", "", f"Machine: {_machines(d)}.", "",
-             "| model | aelab precision | batch | aelab command s | pythae command s (fp32) | x | aelab loop s | "
+             "| model | aelab precision | images | batch | aelab command s | pythae command s (fp32) | x | aelab loop s | "
              "pythae loop s | x | samples/s | MFLOP/sample | share of fp32 GEMM | batch-1 step ms | test metrics |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in ours:
-        p = peer.get((r["model"], r["batch_size"]))
+        p = peer.get((r["model"], r["batch_size"], r.get("images", 60_000)))
         theirs = (f"{p['command_s']:.2f} | {r['vs_pythae_command']:.2f} | {r['loop_s']:.2f} | {p['loop_s']:.2f} | "
                   f"{r['vs_pythae_loop']:.2f}" if p and "vs_pythae_command" in r else f"– | – | {r['loop_s']:.2f} | – | –")
         test = ", ".join(f"{k} {v:.2f}" for k, v in r.get("test", {}).items())
-        lines.append(f"| {r['model']} | {r.get('precision', 'fp32')} | {r['batch_size']} | {r['command_s']:.2f} | {theirs} | "
+        lines.append(f"| {r['model']} | {r.get('precision', 'fp32')} | {r.get('images', 60_000):,} | {r['batch_size']} | "
+                     f"{r['command_s']:.2f} | {theirs} | "
                      f"{r['train_samples_per_s']:,.0f} | {r['flops_per_sample'] / 1e6:.2f} | {r['gemm_share']:.1%} | "
                      f"{r['step_overhead_ms_batch1']:.2f} | {test} |")
     for r in d["rows"]:
@@ -1071,11 +1078,33 @@ def profile_epoch(d: dict) -> str:
              "time grouped, as shares of the epoch's wall time; what no operator accounts for is Python (the "
              "trainer, the models' code) and autograd's bookkeeping. The MLP models are 784-512-16 (ReLU); the others "
              "their default networks, on fewer images. Command:", "", "```bash",
-             "python bench/profile_epoch.py --threads 1 --models ae,vae,vaegan", "```", "", f"Machine: {_machines(d)}.", "",
+             "python bench/profile_epoch.py --threads 1", "```", "", f"Machine: {_machines(d)}.", "",
              "| model | images | epoch | " + " | ".join(groups) + " |", "|---|---:|---:|" + "---:|" * len(groups)]
     for r in rows:
         lines.append(f"| {r['model']} | {r['images']:,} | {r['epoch_s']:.2f} s | "
                      + " | ".join(f"{r['shares'].get(g, 0):.0%}" for g in groups) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def compile_channels(d: dict) -> str:
+    """torch.compile and channels-last against aelab's eager NCHW training step, per model family."""
+    d = _latest_machine(d)
+    rows = d["rows"]
+    if not rows:
+        return ""
+    lines = ["## torch.compile and channels-last (issue 26)", "",
+             "Median milliseconds of a training step in aelab's trainer at batch 100 on MNIST after a few warm-up steps: "
+             "as it ships (eager, NCHW), with its networks in channels-last memory format (convolutional models), and "
+             "with each network compiled in place by torch.compile (inductor); the first steps' seconds (compiling, "
+             "for the compiled variant) apart. One fresh process per variant. Command:", "", "```bash",
+             "python bench/compile_channels.py --threads 1", "```", "", f"Machine: {_machines(d)}; torch {d.get('torch', '?')}.", "",
+             "| model | variant | ms a step | x eager | first steps (s) |", "|---|---|---:|---:|---:|"]
+    for r in rows:
+        if "step_ms" in r:
+            lines.append(f"| {r['model']} | {r['variant']} | {r['step_ms']:.2f} | {r['speedup']:.2f} | "
+                         f"{r['first_steps_s']:.1f} |")
+        else:
+            lines.append(f"| {r['model']} | {r['variant']} | failed: {r['error']} | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -1143,6 +1172,7 @@ SECTIONS = [("hinton2006.json", hinton2006), ("vae_mnist.json", vae_mnist), ("va
             ("restore_12mp.json", restore_12mp), ("vqvae.json", vqvae), ("interpolation_lines.json", interpolation_lines),
             ("representation.json", representation), ("alae.json", alae), ("serve_start.json", serve_start),
             ("throughput.json", throughput), ("profile_epoch.json", profile_epoch),
+            ("compile_channels.json", compile_channels),
             ("stream_scale.json", stream_scale),
             ("distributed_scaling.json", distributed_scaling)]
 

@@ -24,6 +24,7 @@ from aelab.train.callbacks import Callback, StopAt
 
 OUT = RESULTS / "profile_epoch.json"
 MLP = {"hidden": [512], "latent_dim": 16, "activation": "relu"}
+PRIOR = {"vqvae": "none"}  # the VQ-VAE's own training, without its PixelCNN prior stage
 MODELS = {"ae": MLP, "vae": MLP, "vaegan": MLP, "vqvae": {}, "acai": {}, "alae": {}}
 # training images profiled: the conv models' epochs take minutes a thousand images on a CPU (their default networks)
 IMAGES = {"ae": 10_000, "vae": 10_000, "vaegan": 2_000, "vqvae": 1_000, "acai": 1_000, "alae": 2_000}
@@ -62,10 +63,10 @@ class Profiled(Callback):
 def profile(model: str, x: torch.Tensor, out) -> dict:
     train = {"epochs": 1, "batch_size": 100, "lr": 1e-3, "log_every": 10**9, "checkpoint_every": 10**9}
     aelab.fit(model, x, test=None, out=out / "warm", config=MODELS[model], train=train, overwrite=True, progress=False,
-              callbacks={"model": [StopAt(10)]})
+              prior=PRIOR.get(model), callbacks={"model": [StopAt(10)]})
     timer = Profiled()
     aelab.fit(model, x, test=None, out=out / "epoch", config=MODELS[model], train=train, overwrite=True,
-              progress=False, callbacks={"model": [timer]})
+              progress=False, prior=PRIOR.get(model), callbacks={"model": [timer]})
     prof = timer.prof
     shares: dict[str, float] = {}
     for e in prof.key_averages():

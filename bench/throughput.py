@@ -14,11 +14,14 @@ For each model, one epoch of MNIST's 60,000 training images and an evaluation of
   2048 x 2048 matrices, best of 10);
 - overhead: the median seconds of a step at batch 1 (what a step costs beyond its arithmetic).
 
-pythae has an AE and a VAE with the default networks used here (784-512-latent, ReLU); models it lacks are
-measured alone.
+pythae has an AE and a VAE with the default networks used here (784-512-latent, ReLU), and trains aelab's own
+networks of the VAE-GAN and VQ-VAE through its encoder/decoder/discriminator interfaces (bench/pythae_train.py);
+models it lacks (ACAI, ALAE) are measured alone. --images N times the first N training images (and N/6 test
+images) for the slow convolutional models.
 
     python bench/throughput.py --threads 2 --models ae,vae --precisions fp32,bf16   # against pythae; bf16 beside
     python bench/throughput.py --threads 2                 # ae and vae against pythae, vaegan, vqvae, acai, alae
+    python bench/throughput.py --threads 1 --models vaegan,vqvae,acai,alae --images 6000 --repeats 2 --no-startup
     python bench/throughput.py --quick                     # 2,000 images, one model: a smoke run
 """
 
@@ -45,8 +48,8 @@ SHARED = {"hidden": [512], "latent_dim": 16, "activation": "relu"}
 MODELS = {
     "ae": {"config": SHARED, "pythae": "ae"},
     "vae": {"config": SHARED, "pythae": "vae"},
-    "vaegan": {"config": SHARED, "pythae": None},
-    "vqvae": {"config": {}, "pythae": None},
+    "vaegan": {"config": SHARED, "pythae": "vaegan"},  # pythae trains aelab's own networks (bench/pythae_train.py)
+    "vqvae": {"config": {}, "pythae": "vqvae", "prior": "none"},  # the VQ-VAE alone, as pythae's (no PixelCNN stage)
     "acai": {"config": {}, "pythae": None},
     "alae": {"config": {}, "pythae": None},
 }
@@ -72,6 +75,27 @@ class Clock(Callback):
         self.end = time.perf_counter()
 
 
+def counting_flops():
+    """A dispatch mode adding up torch.utils.flop_counter's count of every operator it knows (products,
+    convolutions, attention). FlopCounterMode itself hooks every module for its per-module table, and those hooks
+    refuse a gradient taken inside the step (ALAE's R1 penalty: autograd.grad with create_graph)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counting(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            count = flop_registry.get(func._overloadpacket)
+            if count is not None:
+                self.total += count(*args, **kwargs, out_val=out)
+            return out
+
+    return Counting()
+
+
 class FlopCount(Callback):
     """Counts the floating-point operations of the trainer's first training step (every update of it)."""
 
@@ -79,15 +103,13 @@ class FlopCount(Callback):
         self.flops, self.batch = 0, 0
 
     def on_start(self, trainer, resumed: bool) -> None:
-        from torch.utils.flop_counter import FlopCounterMode
-
         step = trainer.train_batch
 
         def counted(batch):
             trainer.train_batch = step  # once
-            with FlopCounterMode(display=False) as counter:
+            with counting_flops() as counter:
                 out = step(batch)
-            self.flops, self.batch = counter.get_total_flops(), batch.x.shape[0]
+            self.flops, self.batch = counter.total, batch.x.shape[0]
             return out
 
         trainer.train_batch = counted
@@ -107,14 +129,14 @@ def gemm_rate(threads: int, size: int = 2048, repeats: int = 10) -> float:
 
 
 def ours_in_process(model: str, config: dict, data, test, batch_size: int, lr: float, out: Path,
-                    precision: str = "fp32") -> dict:
+                    precision: str = "fp32", prior: str | None = None) -> dict:
     """The loop's seconds and samples/s, a step's FLOPs per sample, and the test metrics after the epoch."""
     clock, flops = Clock(), FlopCount()
     train = {"epochs": 1, "batch_size": batch_size, "lr": lr, "precision": precision}
     run = aelab.fit(model, data, test=test, out=out / "loop", preset="none", config=config, train=train,
-                    progress=False, callbacks={"model": [clock]})
+                    prior=prior, progress=False, callbacks={"model": [clock]})
     aelab.fit(model, data[: 4 * batch_size], test=None, out=out / "flops", preset="none", config=config,
-              train=train, progress=False, callbacks={"model": [flops]})
+              train=train, prior=prior, progress=False, callbacks={"model": [flops]})
     steps_s = clock.last - clock.first
     return {"loop_s": clock.end - clock.t0, "steps_per_s": (clock.steps - 1) / steps_s if steps_s > 0 else None,
             "train_samples_per_s": (clock.steps - 1) * batch_size / steps_s if steps_s > 0 else None,
@@ -122,7 +144,7 @@ def ours_in_process(model: str, config: dict, data, test, batch_size: int, lr: f
             "test": {k: round(v, 4) for k, v in run.metrics.items() if k in ("nelbo", "bce", "sq_err")}}
 
 
-def step_overhead(model: str, config: dict, data, out: Path, steps: int = 200) -> float:
+def step_overhead(model: str, config: dict, data, out: Path, steps: int = 200, prior: str | None = None) -> float:
     """The median seconds of a training step at batch 1."""
     times: list[float] = []
 
@@ -131,7 +153,7 @@ def step_overhead(model: str, config: dict, data, out: Path, steps: int = 200) -
             times.append(time.perf_counter())
 
     aelab.fit(model, data[:steps], test=None, out=out / "batch1", preset="none", config=config,
-              train={"epochs": 1, "batch_size": 1}, progress=False, callbacks={"model": [Steps()]})
+              train={"epochs": 1, "batch_size": 1}, prior=prior, progress=False, callbacks={"model": [Steps()]})
     gaps = torch.tensor(times).diff()[10:]  # past the first steps' warm-up
     return float(gaps.median())
 
@@ -186,6 +208,9 @@ def main() -> None:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--repeats", type=int, default=3, help="fresh processes per whole command (best is kept)")
     p.add_argument("--quick", action="store_true", help="one model (vae), 2,000 training images, no pythae")
+    p.add_argument("--no-startup", action="store_true", help="leave out the start-up measure")
+    p.add_argument("--images", type=int, default=0, help="time the first N training images and N/6 test images "
+                   "(0: all 60,000 and 10,000)")
     p.add_argument("--precisions", default="fp32", help="aelab's --precision values to time (pythae runs fp32): "
                    "bf16 shows what a CPU with bf16 arithmetic (AVX512-BF16, AMX) gives")
     args = p.parse_args()
@@ -202,6 +227,8 @@ def main() -> None:
     models = ["vae"] if args.quick else [m for m in args.models.split(",") if m]  # --models "": start-up alone
     if args.quick:
         x, x_test = x[:2000], x_test[:500]
+    elif args.images:
+        x, x_test = x[: args.images], x_test[: max(1, args.images // 6)]
     try:
         import pythae  # noqa: F401
         has_pythae = not args.quick
@@ -209,6 +236,13 @@ def main() -> None:
         has_pythae = False
         print("pythae is not installed (pip install pythae==0.1.2 imageio): aelab alone", flush=True)
     rows: list[dict] = []
+    results = OUT.with_name("throughput_quick.json") if args.quick else OUT
+
+    def save(rows: list[dict]) -> None:  # after each model too: a later model's failure keeps the earlier rows
+        save_rows(results, rows, key=lambda r: (r["model"], r["engine"], r["batch_size"], r["threads"],
+                                            r.get("measure", ""), r.get("precision", "fp32"), r.get("images", 60_000)),
+                  benchmark="throughput", gemm_gflops=round(gemm / 1e9, 1))
+
     pythae_rows: dict[str, dict] = {}  # pythae's one fp32 row per model, timed once for every aelab precision
     with tempfile.TemporaryDirectory() as tmp:
         data_args = ["--data", "mnist"] + (["--data-dir", args.data_dir] if args.data_dir else [])
@@ -217,14 +251,21 @@ def main() -> None:
 
             np.save(Path(tmp) / "few.npy", x.numpy())
             data_args = ["--data", str(Path(tmp) / "few.npy")]
+        elif args.images:  # the same images; the command holds out a seeded share of the same size as its test split
+            import numpy as np
+
+            np.save(Path(tmp) / "some.npy", torch.cat([x, x_test]).numpy())
+            data_args = ["--data", str(Path(tmp) / "some.npy"), "--val-fraction", f"{len(x_test) / (len(x) + len(x_test)):.6f}"]
         for name, precision in [(m, pr) for m in models for pr in args.precisions.split(",")]:
             spec = MODELS[name]
             out = Path(tmp) / f"{name}-{precision}"
-            ours = ours_in_process(name, spec["config"], x, x_test, args.batch_size, args.lr, out, precision)
-            overhead = step_overhead(name, spec["config"], x, out)
+            ours = ours_in_process(name, spec["config"], x, x_test, args.batch_size, args.lr, out, precision,
+                                   spec.get("prior"))
+            overhead = step_overhead(name, spec["config"], x, out, prior=spec.get("prior"))
             sets = [f"--set={k}={json.dumps(v)}" for k, v in spec["config"].items()]
             argv = [sys.executable, "-m", "aelab", "train", name, *data_args, "--preset", "none",
                     "--epochs", "1", "--batch-size", str(args.batch_size), "--lr", str(args.lr), *sets,
+                    *(["--prior", spec["prior"]] if spec.get("prior") else []),
                     "--precision", precision, "--no-progress", "--no-report", "--overwrite", "--out",
                     str(out / "command")]
             command_s, _ = whole_command(argv, env, 1 if args.quick else args.repeats)
@@ -244,7 +285,8 @@ def main() -> None:
             if theirs is None and has_pythae and spec["pythae"]:
                 script = [sys.executable, str(ROOT / "bench" / "pythae_train.py"), "--model", spec["pythae"],
                           "--data-dir", args.data_dir or "", "--batch-size", str(args.batch_size),
-                          "--latent-dim", str(SHARED["latent_dim"]), "--lr", str(args.lr), "--out", str(out / "pythae")]
+                          "--latent-dim", str(SHARED["latent_dim"]), "--lr", str(args.lr), "--out", str(out / "pythae"),
+                          "--aelab-config", json.dumps(spec["config"]), "--images", str(args.images)]
                 theirs_s, line = whole_command(script, env, args.repeats)
                 epoch_s = json.loads(line)["epoch_s"]
                 theirs = pythae_rows[name] = {"model": name, "engine": "pythae 0.1.2", "precision": "fp32",
@@ -257,17 +299,16 @@ def main() -> None:
                 row["vs_pythae_loop"] = round(theirs["loop_s"] / ours["loop_s"], 2)
                 print(f"{name:7s} aelab {precision} against pythae fp32: {row['vs_pythae_command']:.2f}x (command), "
                       f"{row['vs_pythae_loop']:.2f}x (loop)", flush=True)
-        start = startup(data_args, env, Path(tmp) / "startup", 3 if args.quick else 7)
+            save(rows)
+        start = None if args.no_startup else startup(data_args, env, Path(tmp) / "startup", 3 if args.quick else 7)
+    if start is not None:
         rows.append({"model": "vae", "engine": "aelab", "measure": "start-up", "batch_size": 100, "threads": threads,
                      **start})
         print(f"start-up: `python -c 'import torch'` {start['import_torch_s']:.2f} s; `aelab train vae` reaches its "
               f"first step at {start['first_step_s']:.2f} s, {start['after_import_torch_s']:.2f} s after it "
               f"(target: within 1 s)", flush=True)
-    out = OUT.with_name("throughput_quick.json") if args.quick else OUT
-    save_rows(out, rows, key=lambda r: (r["model"], r["engine"], r["batch_size"], r["threads"], r.get("measure", ""),
-                                        r.get("precision", "fp32")),
-              benchmark="throughput", gemm_gflops=round(gemm / 1e9, 1))
-    print(f"wrote {out}")
+    save(rows)
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ class Curve(Callback):
     def on_eval(self, trainer, metrics: dict) -> None:
         args, epoch = self.args, trainer.step // trainer.steps_per_epoch
         point = {"epoch": epoch, "nelbo": metrics["nelbo"], "wall_s": time.time() - self.t0}
-        if epoch % args.curve_every == 0 or epoch == args.epochs:
+        if epoch % args.curve_every == 0 or epoch == args.epochs:  # a multiple of --eval-every to be reached
             model = trainer.model.eval()
             with torch.no_grad():
                 nll = iwae_nll(model, self.x[: args.curve_images], k=args.k, seed=1)
@@ -76,12 +76,17 @@ def main() -> None:
                    help="training images held out (a fixed draw of a seeded choice) to choose settings on; the curve "
                         "and the trainer's per-epoch -ELBO use them, never the test set; 0: train on all 60,000")
     p.add_argument("--k", type=int, default=5000, help="importance samples for the final NLLs")
+    p.add_argument("--eval-every", type=int, default=1,
+                   help="epochs between the trainer's held-out -ELBO evaluations and checkpoints (each costs a pass "
+                        "over the held-out images and a write of the run)")
     p.add_argument("--curve-every", type=int, default=25, help="epochs between NLL points on the curve")
     p.add_argument("--curve-images", type=int, default=1000, help="held-out images per curve point (k=--k)")
     p.add_argument("--runs", type=Path, default=None, help="the run folder (default: bench/runs/vae_mnist/METHOD-...)")
     p.add_argument("--resume", action="store_true", help="continue the run in --runs from its last checkpoint")
     p.add_argument("--quick", action="store_true", help="3000 images, 2 epochs, k=50: a smoke run")
     args = parse(p)
+    if args.curve_every % max(args.eval_every, 1):
+        p.error("--curve-every must be a multiple of --eval-every (the curve reads the trainer's evaluations)")
 
     train = load_dataset("mnist", "train", args.data_dir)
     test = load_dataset("mnist", "test", args.data_dir)
@@ -103,12 +108,15 @@ def main() -> None:
     runs = args.runs or RUNS / tag / (f"{method}-b{args.batch_size}-e{args.epochs}-w{args.kl_warmup:g}"
                                       f"-v{args.validation}")
 
+    steps_per_epoch = -(-len(x_train) // args.batch_size)
+    every = args.eval_every * steps_per_epoch if args.eval_every > 1 else 0
     t0 = time.time()
     curve = Curve(held, args, t0)  # the trainer scores the held-out draw each epoch (-ELBO); the curve adds the NLL
     model = aelab.fit("vae", x_train, out=runs, preset="iwae-mnist",
                       config={"hidden": args.hidden, "latent_dim": args.latent, "kl_warmup": args.kl_warmup},
                       train={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "schedule": "cosine",
-                             "binarize": True, "seed": args.seed, "log_every": 200},
+                             "binarize": True, "seed": args.seed, "log_every": 200,
+                             "eval_every": every, "checkpoint_every": every},
                       data_dir=args.data_dir, test=held, callbacks={"model": [curve]}, overwrite=not args.resume,
                       resume=args.resume, progress=not args.no_progress).model
     train_s = time.time() - t0
@@ -142,7 +150,8 @@ def main() -> None:
                                                         [("epochs", args.epochs), ("batch_size", args.batch_size),
                                                          ("hidden", ",".join(map(str, args.hidden))),
                                                          ("latent", args.latent), ("kl_warmup", f"{args.kl_warmup:g}"),
-                                                         ("validation", args.validation)]),
+                                                         ("validation", args.validation)]
+                                                        + ([("eval_every", args.eval_every)] if args.eval_every > 1 else [])),
     }
     save_rows(RESULTS / f"{tag}.json", [row], key=lambda r: (r["method"], r["epochs"], r["batch_size"], r.get("kl_warmup", 0.0),
                                                        r.get("validation", 0)),

@@ -46,6 +46,22 @@ def test_one_run_trains_the_vqvae_then_its_prior_and_samples(digits, tmp_path, c
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_prior_none_trains_the_vqvae_alone_and_a_resume_refuses_to_drop_a_recorded_prior(digits, tmp_path, capsys):
+    run = tmp_path / "vq-alone"
+    assert main(["train", "vqvae", "--data", "digits", "--preset", "tiny", "--epochs", "1", "--prior", "none",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    spec = json.loads((run / "config.json").read_text())
+    assert [s["name"] for s in spec["stages"]] == ["model"]
+    assert not (run / "stages").exists()
+    with_prior = tmp_path / "vq"
+    assert main(["train", "vqvae", "--data", "digits", "--preset", "tiny", "--epochs", "1", "--prior-epochs", "1",
+                 "--out", str(with_prior), "--no-progress", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["train", "vqvae", "--data", "digits", "--resume", "--prior", "none", "--out", str(with_prior),
+                 "--no-progress"]) == 2
+    assert "--prior none (the run has prior)" in capsys.readouterr().err
+
+
 def test_bits_per_dim_is_reconstruction_plus_prior_over_the_pixels(digits, tmp_path):
     train, test = digits
     model = aelab.fit(tiny_spec(), train.x, out=tmp_path / "run", progress=False).model

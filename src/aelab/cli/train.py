@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrain-batch-size", type=positive_int, default=None,
                    help=f"default {PRETRAIN_TRAIN['batch_size']}")
     p.add_argument("--prior", default=None, metavar="PLAN",
-                   help="a prior stage trained on the model's codes after it, e.g. gmm (makes an autoencoder generative)")
+                   help="a prior stage trained on the model's codes after it, e.g. gmm (makes an autoencoder generative); "
+                        "none: without the prior the model trains by default (the VQ-VAE's PixelCNN)")
     p.add_argument("--prior-epochs", type=positive_int, default=None, help=f"default {PRIOR_TRAIN['epochs']}")
     p.add_argument("--prior-lr", type=positive_float, default=None, help=f"default {PRIOR_TRAIN['lr']:g}")
     p.add_argument("--prior-batch-size", type=positive_int, default=None, help=f"default {PRIOR_TRAIN['batch_size']}")
@@ -202,7 +203,9 @@ def _refuse_changes(args: argparse.Namespace, spec) -> None:
         if mismatched:
             changed.append(f"--preset {args.preset} (the run differs in {', '.join(mismatched)})")
     for flag, plan, stages, kind in (("--pretrain", args.pretrain, before, "pretrain"), ("--prior", args.prior, after, "prior")):
-        if plan and (plan not in family.plans.get(kind, {}) or not stages):
+        if plan == "none" and kind == "prior" and stages:
+            changed.append(f"{flag} none (the run has {', '.join(s.name for s in stages)})")
+        elif plan and plan != "none" and (plan not in family.plans.get(kind, {}) or not stages):
             changed.append(f"{flag} {plan} (the run has {', '.join(s.name for s in stages) or 'no such stages'})")
     for prefix, stages in (("pretrain", before), ("prior", after)):
         for key in ("epochs", "lr", "batch_size"):

@@ -51,6 +51,9 @@ def plan_run(model: str, model_config: dict[str, Any], data: str = "digits", dat
                      prior_train)
 
 
+NO_PRIOR = "none"  # a family's default prior stage (the VQ-VAE's PixelCNN) left out
+
+
 def _plan(model: str, model_config: dict[str, Any], data: str, data_dir: str | None, train: TrainConfig,
           pretrain: str | None, pretrain_train: TrainConfig | None, prior: str | None,
           prior_train: TrainConfig | None) -> RunSpec:
@@ -60,7 +63,7 @@ def _plan(model: str, model_config: dict[str, Any], data: str, data_dir: str | N
     if pretrain:
         before = _complete(recipes.plan(model, "pretrain", pretrain)(full, pretrain_train or TrainConfig()), built)
     after: list[Stage] = []
-    prior = prior or recipes.family(model).default_prior
+    prior = None if prior == NO_PRIOR else prior or recipes.family(model).default_prior
     if prior:
         after = _complete(recipes.plan(model, "prior", prior)(full, prior_train or train), built)
     return RunSpec([*before, Stage(MAIN, model, model_config, train), *after], data, data_dir)
