@@ -1095,9 +1095,9 @@ def compile_channels(d: dict) -> str:
     lines = ["## torch.compile and channels-last (issue 26)", "",
              "Median milliseconds of a training step in aelab's trainer at batch 100 on MNIST after a few warm-up steps: "
              "as it ships (eager, NCHW), with its networks in channels-last memory format (convolutional models), and "
-             "with each network compiled in place by torch.compile (inductor); the first steps' seconds (compiling, "
+             "with each network compiled by torch.compile (inductor); the first steps' seconds (compiling, "
              "for the compiled variant) apart. One fresh process per variant. Command:", "", "```bash",
-             "python bench/compile_channels.py --threads 1", "```", "", f"Machine: {_machines(d)}; torch {d.get('torch', '?')}.", "",
+             "python bench/compile_channels.py --threads 1", "```", "", f"Machine: {_machines(d)}.", "",
              "| model | variant | ms a step | x eager | first steps (s) |", "|---|---|---:|---:|---:|"]
     for r in rows:
         if "step_ms" in r:
@@ -1105,6 +1105,9 @@ def compile_channels(d: dict) -> str:
                          f"{r['first_steps_s']:.1f} |")
         else:
             lines.append(f"| {r['model']} | {r['variant']} | failed: {r['error']} | | |")
+    lines += ["", "Both stay off: compiling made every model's step slower (and cannot take ALAE's R1 penalty, a "
+              "gradient inside the step), and channels-last moved the convolutional models' steps by less than the "
+              "spread between repeated runs on this machine (the other core busy training)."]
     return "\n".join(lines) + "\n"
 
 
