@@ -1042,6 +1042,7 @@ def throughput(d: dict) -> str:
              f"matrices in the same run ({d.get('gemm_gflops', '?')} GFLOP/s). Command:", "",
              "```bash", "pip install --no-deps pythae==0.1.2 imageio",
              "python bench/throughput.py --threads 1 --models ae,vae --precisions fp32,bf16 --repeats 2",
+             "python bench/throughput.py --threads 1 --models ae,vae --batch-size 256 --repeats 1 --no-startup",
              "python bench/throughput.py --threads 1 --models vaegan,vqvae,acai,alae --images 6000 --repeats 2 --no-startup",
              "```", "", f"Machine: {_machines(d)}.", "",
              "| model | aelab precision | images | batch | aelab command s | pythae command s (fp32) | x | aelab loop s | "

@@ -148,6 +148,7 @@ def main() -> None:
         "samples_png": f"bench/results/{tag}_samples.png", "run": str(runs.relative_to(ROOT)) if runs.is_relative_to(ROOT) else str(runs),
         "command": "python bench/vae_mnist.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
                                                         [("epochs", args.epochs), ("batch_size", args.batch_size),
+                                                         ("lr", f"{args.lr:g}"),
                                                          ("hidden", ",".join(map(str, args.hidden))),
                                                          ("latent", args.latent), ("kl_warmup", f"{args.kl_warmup:g}"),
                                                          ("validation", args.validation)]
