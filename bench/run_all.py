@@ -41,7 +41,9 @@ class Job:
 
 JOBS = (
     Job("hinton2006", "hinton2006.py", "Hinton & Salakhutdinov, Science 2006"),
-    Job("vae_mnist", "vae_mnist.py", "Kingma & Welling 2014; Burda et al. 2016", ("--epochs", "150", "--batch-size", "100")),
+    Job("vae_mnist", "vae_mnist.py", "Kingma & Welling 2014; Burda et al. 2016",
+        ("--threads", "1", "--epochs", "1800", "--batch-size", "200", "--lr", "2e-3", "--eval-every", "10",
+         "--curve-every", "300", "--curve-images", "500")),
     Job("vaegan_mnist", "vaegan_mnist.py", "Larsen et al. 2016", ("--epochs", "8", "--gamma", "1.0", "--channels", "16,32")),
     Job("semantic_hashing-20ng", "semantic_hashing.py", "Salakhutdinov & Hinton 2009",
         ("--datasets", "20newsgroups", "--bits", "16,32,64,128", "--seeds", "3", "--threads", "2"),
