@@ -1,11 +1,11 @@
 """Does torch.compile or the channels-last memory format speed up aelab's training on this machine? Each model
 family's training step timed in aelab's trainer as it ships (eager, NCHW), with its networks in channels-last
-memory format (the convolutional models), and with each network compiled by torch.compile (inductor, in place:
-`nn.Module.compile`, the state dict unchanged), with the compile time apart.
+memory format (the convolutional models), and with each network wrapped by torch.compile (inductor; in torch 2.13
+the in-place `nn.Module.compile` captured no graph), the first steps (compiling, for that variant) apart.
 
-The same networks as bench/throughput.py (MLP models 784-512-16 ReLU; the others their defaults), batch 100, MNIST.
-Seconds per step are the median over --steps steps after --warmup steps (the compiled variant's first steps
-compile; their seconds are reported as compile_s). One process per variant, so that each starts cold.
+The same networks as bench/profile_epoch.py (MLP models 784-512-16 ReLU; the others their defaults), batch 100,
+MNIST. Milliseconds a step are the median over STEPS[model]'s timed steps after its warm-up steps, whose seconds
+are reported as first_steps_s. One process per variant, so that each starts cold.
 
     python bench/compile_channels.py --threads 1
     python bench/compile_channels.py --quick        # the AE, a few steps: a smoke run
@@ -24,11 +24,9 @@ from pathlib import Path
 import torch
 
 from common import DEFAULT_DATA_DIR, RESULTS, RUNS, machine, save_rows
+from profile_epoch import MODELS, PRIOR
 
 OUT = RESULTS / "compile_channels.json"
-MLP = {"hidden": [512], "latent_dim": 16, "activation": "relu"}
-PRIOR = {"vqvae": "none"}  # the VQ-VAE's own training, without its PixelCNN prior stage
-MODELS = {"ae": MLP, "vae": MLP, "vaegan": MLP, "vqvae": {}, "acai": {}, "alae": {}}
 CONV = {"vaegan", "vqvae", "acai", "alae"}  # models with convolutional networks (vaegan: its default conv arch)
 STEPS = {"ae": (20, 200), "vae": (20, 200), "vaegan": (5, 20), "vqvae": (3, 10), "acai": (3, 10), "alae": (3, 10)}
 
