@@ -13,7 +13,7 @@ from aelab.cli import main
 from aelab.data import Dataset, load_dataset
 from aelab.errors import ConfigError
 from aelab.eval.selection import validation_score
-from aelab.models import Batch, Progress, build_model
+from aelab.models import Batch, build_model
 from aelab.nn.neighbours import nearest, neighbourhood_codes
 from aelab.train.callbacks import StopAt
 
@@ -147,28 +147,6 @@ def test_long_codes_from_a_subspace_are_several_codes_of_its_directions():
     with pytest.raises(ConfigError, match="subspace"):
         build_model("semhash", {"input_shape": [40], "subspace": -1})
 
-
-
-def test_soft_targets_are_the_hard_bits_probabilities_and_train():
-    rng = np.random.default_rng(3)
-    labels = np.repeat(np.arange(4), 40)
-    x = (rng.standard_normal((4, 30)) * 3)[labels] + rng.standard_normal((160, 30))
-    hard = neighbourhood_codes(x, 12, neighbours=5, hops=2)
-    soft = neighbourhood_codes(x, 12, neighbours=5, hops=2, temperature=0.5)
-    assert soft.dtype == np.float32 and 0 < soft.min() and soft.max() < 1
-    assert np.array_equal(soft > 0.5, hard)  # the same bits, each with how sure it is
-    sharper = neighbourhood_codes(x, 12, neighbours=5, hops=2, temperature=0.1)
-    assert np.abs(sharper - 0.5).mean() > np.abs(soft - 0.5).mean()
-    config = {"input_shape": [30], "hidden": [16], "latent_dim": 12, "input_kind": "binary", "target_temperature": 0.5}
-    model = build_model("semhash", config)
-    images = torch.from_numpy((x - x.min()) / (x.max() - x.min())).float()
-    model.set_training_data(images)
-    assert model.targets.dtype == torch.float32 and ((model.targets > 0) & (model.targets < 1)).all()
-    terms = model.loss(Batch(images[:8], index=torch.arange(8)), Progress(0, 1, 1))
-    assert torch.isfinite(terms["loss"]) and 0 <= terms["bits_agree"] <= 1
-    for bad in (-0.1, float("nan")):
-        with pytest.raises(ConfigError, match="target_temperature"):
-            build_model("semhash", {**config, "target_temperature": bad})
 
 CHOOSING = {"hidden": [32], "latent_dim": 32}  # 32 bits: subspaces 0, 16 and 24 to choose among
 

@@ -52,8 +52,7 @@ class SemhashConfig(Net):
 
     RENAMED: ClassVar[dict[str, str]] = {"bits": "latent_dim"}
     # keys added since runs were first saved, with the value those runs trained with (models.base.build_model)
-    ADDED: ClassVar[dict[str, object]] = {"targets": "none", "tfidf": False, "dropout": 0.0, "hops": 2, "subspace": 0,
-                                          "target_temperature": 0.0}
+    ADDED: ClassVar[dict[str, object]] = {"targets": "none", "tfidf": False, "dropout": 0.0, "hops": 2, "subspace": 0}
 
     input_shape: tuple[int, ...] = (2000,)
     input_kind: str = "counts"  # "counts" (word counts of documents) or "binary" (intensities in [0, 1])
@@ -68,12 +67,9 @@ class SemhashConfig(Net):
     neighbours: int = 10  # k of the k-nearest-neighbour graph the targets are smoothed over
     hops: int = 3  # smoothing steps over that graph
     # > 0: target codes longer than this are several ITQ codes of the top `subspace` smoothed directions (0: one code
-    # over as many directions as bits; nn/neighbours.py::subspace_projections). None: chosen by each run among SUBSPACES
+    # over as many directions as bits; nn/neighbours.py::subspace_codes). None: chosen by each run among SUBSPACES
     # on its validation items (choose_settings; SUBSPACE without validation)
     subspace: int | None = None
-    # > 0: the targets are each bit's probability, sigmoid of its projection over temperature x its spread, instead
-    # of the bit itself (nn/neighbours.py::neighbourhood_codes); 0: hard bits
-    target_temperature: float = 0.0
     tfidf: bool = True  # documents enter the encoder as sublinear TF-IDF (idf of the training set), unit length
     log_counts: bool = False  # documents enter the encoder as log(1 + counts) (the paper: the counts themselves)
     code_noise: float = 4.0  # std of the deterministic noise on the code units' inputs (the paper: variance 16)
@@ -104,9 +100,6 @@ class SemhashConfig(Net):
             raise ConfigError(f"unknown targets {self.targets!r}; use {' or '.join(TARGETS)}")
         if self.subspace is not None and self.subspace < 0:
             raise ConfigError(f"subspace is a number of directions >= 0 (0: off), got {self.subspace}")
-        if not (self.target_temperature >= 0 and math.isfinite(self.target_temperature)):
-            raise ConfigError(f"target_temperature must be a number >= 0 (0: hard target bits), got "
-                              f"{self.target_temperature}")
         if self.neighbours < 1 or self.hops < 0:
             raise ConfigError(f"neighbours must be >= 1 and hops >= 0, got neighbours={self.neighbours} hops={self.hops}")
         if self.tfidf and self.log_counts:
@@ -178,7 +171,7 @@ class SemanticHasher(Denoiser, Autoencoder):
         c = self.config
         subspace = SUBSPACE if c.subspace is None else c.subspace
         self.targets = torch.from_numpy(neighbourhood_codes(feats, c.latent_dim, c.neighbours, c.hops,
-                                                            subspace=subspace, temperature=c.target_temperature))
+                                                            subspace=subspace))
 
     def choose_settings(self, fit_x: Tensor, val_x: Tensor, score: Any) -> Choice | None:
         """The target codes' subspace, when the config leaves it open: each candidate of SUBSPACES makes target codes

@@ -49,15 +49,10 @@ def smooth(features: np.ndarray, neighbours: np.ndarray, hops: int) -> np.ndarra
 
 
 def neighbourhood_codes(features: np.ndarray, bits: int, neighbours: int = 10, hops: int = 2,
-                        dims: int = 128, subspace: int = 0, seed: int = 0, temperature: float = 0.0) -> np.ndarray:
-    """(N, bits) target bits of the items smoothed over their k-nearest-neighbour graph (`smoothed`, then
-    `projections_of`): bool, or with `temperature` > 0 each bit's probability sigmoid(v / (temperature * std v)) of
-    its projection v, so that an item near a bit's threshold asks less of the encoder than one far from it."""
-    v = projections_of(smoothed(features, bits, neighbours, hops, dims), bits, subspace, seed)
-    if temperature <= 0:
-        return v > 0
-    v = v / (temperature * np.maximum(v.std(0, keepdims=True), 1e-12))
-    return (1.0 / (1.0 + np.exp(-np.clip(v, -60, 60)))).astype(np.float32)
+                        dims: int = 128, subspace: int = 0, seed: int = 0) -> np.ndarray:
+    """(N, bits) bool: ITQ codes of the items smoothed over their k-nearest-neighbour graph (`smoothed`, then
+    `codes_of`)."""
+    return codes_of(smoothed(features, bits, neighbours, hops, dims), bits, subspace, seed)
 
 
 def smoothed(features: np.ndarray, bits: int, neighbours: int = 10, hops: int = 2, dims: int = 128) -> np.ndarray:
@@ -77,25 +72,20 @@ def smoothed(features: np.ndarray, bits: int, neighbours: int = 10, hops: int = 
 
 
 def codes_of(z: np.ndarray, bits: int, subspace: int = 0, seed: int = 0) -> np.ndarray:
-    """(N, bits) bool codes of smoothed items: the signs of `projections_of`."""
-    return projections_of(z, bits, subspace, seed) > 0
-
-
-def projections_of(z: np.ndarray, bits: int, subspace: int = 0, seed: int = 0) -> np.ndarray:
-    """(N, bits) real projections of smoothed items whose signs are their codes: one ITQ projection over as many
-    directions as bits, or with `subspace` > 0 and shorter than `bits` (or z narrower than `bits`), several of the
-    top `subspace` directions (`subspace_projections`)."""
+    """(N, bits) bool codes of smoothed items: one ITQ code over as many directions as bits, or with `subspace` > 0
+    and shorter than `bits` (or z narrower than `bits`), several codes of the top `subspace` directions
+    (`subspace_codes`)."""
     if subspace and bits > subspace:
-        return subspace_projections(z, bits, subspace, seed)
+        return subspace_codes(z, bits, subspace, seed)
     if z.shape[1] < bits:  # fewer directions than bits (few features or items): several codes of all of them
-        return subspace_projections(z, bits, z.shape[1], seed)
+        return subspace_codes(z, bits, z.shape[1], seed)
     mean, projection = itq(z, bits, seed=seed)
-    return (z - mean) @ projection
+    return (z - mean) @ projection > 0
 
 
-def subspace_projections(z: np.ndarray, bits: int, subspace: int, seed: int = 0) -> np.ndarray:
-    """(N, bits): ceil(bits / subspace) ITQ projections of z's top `subspace` principal directions, each after its
-    own seeded random rotation, concatenated. The directions past the first few dozen carry little but noise, and
+def subspace_codes(z: np.ndarray, bits: int, subspace: int, seed: int = 0) -> np.ndarray:
+    """(N, bits) bool: ceil(bits / subspace) ITQ codes of z's top `subspace` principal directions, each after its own
+    seeded random rotation, concatenated. The directions past the first few dozen carry little but noise, and
     every bit drawn from them blurs a Hamming ranking; several codes of the same informative directions do not.
     How many directions are informative depends on the corpus (its topics), so a run chooses `subspace` on its own
     validation items (models/semhash.py, SemanticHasher.choose_settings)."""
@@ -106,6 +96,6 @@ def subspace_projections(z: np.ndarray, bits: int, subspace: int, seed: int = 0)
         n = min(left, v.shape[1])
         turn, _ = np.linalg.qr(np.random.default_rng(seed + 100 + k).standard_normal((v.shape[1], n)))
         w = v @ turn
-        parts.append(w @ itq_rotation(w, seed=seed + k))
+        parts.append(w @ itq_rotation(w, seed=seed + k) > 0)
         left, k = left - n, k + 1
     return np.concatenate(parts, axis=1)
