@@ -230,6 +230,7 @@ def recipe_tag(args) -> str:
     model's defaults among it: runs made before a default changed are not taken for the new default's)."""
     recipe = {"preset": args.preset, "set": json.loads(args.set or "{}"), "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": args.lr, "quick": args.quick,
+              **({"corrupt": args.corrupt} if getattr(args, "corrupt", "") else {}),
               "defaults": dataclasses.asdict(model_class("semhash").Config())}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -238,7 +239,8 @@ def our_rows(p: Protocol, scorer: Scorer, bits_list: list[int], seeds: list[int]
     data = as_dataset(p)
     query_x = {part: dense(q["counts"]) for part, q in p.queries.items()}
     overrides = json.loads(args.set or "{}")
-    train = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr)) if v}
+    train = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr),
+                               ("corrupt", getattr(args, "corrupt", ""))) if v}
     rows = []
     for bits in bits_list:
         for seed in seeds:
@@ -299,6 +301,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds of ours, LSH and ITQ (0, 1, ...)")
     p.add_argument("--preset", default=None, help="a semhash preset (default: the model's default config)")
     p.add_argument("--set", default="", help='semhash config overrides as JSON, e.g. \'{"code_noise": 8}\'')
+    p.add_argument("--corrupt", default="", help="train ours as a denoiser of this corruption (TrainConfig.corrupt), "
+                   "e.g. masking:0.3: each step drops that share of a document's words from the encoder's input")
     p.add_argument("--skip-ours", action="store_true", help="the classical rows only")
     p.add_argument("--skip-classical", action="store_true", help="our rows only (the classical ones kept from the "
                    "results file)")
