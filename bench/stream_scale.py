@@ -7,10 +7,14 @@ file (47 MB per 1x) written block by block. Each row of the table is a fresh pro
 wall time of the process, the training samples/s after the first 20 steps, and the process's peak resident memory
 (ru_maxrss). In memory is left out where the split as float32 would not fit in half of this machine's memory
 (where aelab streams anyway). --beyond-ram GB adds a file of that size, larger than memory, evicted from the page
-cache before it is timed (posix_fadvise), so that its batches come from the disk: --steps of it.
+cache before it is timed (posix_fadvise), so that its batches come from the disk: --steps of it. --image-folder N
+adds a folder of N of those images as PNG files (labelled subfolders), trained on with --stream three times: the
+first run decodes the folder once into the cache (data/folder_cache.py; its time and peak memory are the
+decoding's), the second reads the decoded file, and one in memory (every image decoded into memory) beside them.
 
     python bench/stream_scale.py --threads 2                          # 1x, 10x, 100x, one epoch each
     python bench/stream_scale.py --threads 2 --beyond-ram 32 --steps 3000
+    python bench/stream_scale.py --threads 2 --scales 1 --image-folder 60000 --steps 3000
     python bench/stream_scale.py --quick                              # 1x, 300 steps: a smoke run
 """
 
@@ -53,6 +57,27 @@ def make_file(path: Path, copies: int, data_dir: str | None, rows: int | None = 
     del out
     os.replace(tmp, path)
     return path
+
+
+def make_png_folder(folder: Path, n: int, data_dir: str | None) -> Path:
+    """MNIST's first n training images (shifted copies past 60,000) as PNG files in a subfolder per digit."""
+    if (folder / "complete").exists():
+        return folder
+    from PIL import Image
+
+    from aelab.data import load_dataset
+
+    train = load_dataset("mnist", "train", data_dir)
+    base = (train.x[:, 0].numpy() * 255).round().astype(np.uint8)
+    labels = train.y.numpy()
+    for d in range(10):
+        (folder / str(d)).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        j = i % len(base)
+        shift = (i // len(base)) % 5 - 2
+        Image.fromarray(np.roll(base[j], shift, axis=1)).save(folder / str(labels[j]) / f"{i:07d}.png")
+    (folder / "complete").write_text("")
+    return folder
 
 
 def evict(path: Path) -> None:
@@ -102,8 +127,9 @@ def worker(path: str, stream: bool, steps: int, threads: int) -> None:
 
 def measure(path: Path, stream: bool, steps: int, threads: int) -> dict:
     t = time.perf_counter()
+    env = {**os.environ, "AELAB_CACHE": str(path.parent / "cache")}  # a folder's decoded file beside the data
     out = subprocess.run([sys.executable, __file__, "--worker", str(path), "--stream" if stream else "--memory",
-                          "--steps", str(steps), "--threads", str(threads)], capture_output=True, text=True)
+                          "--steps", str(steps), "--threads", str(threads)], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"worker failed on {path.name}: {out.stderr[-2000:]}")
     row = json.loads(out.stdout.strip().splitlines()[-1])
@@ -116,6 +142,8 @@ def main() -> None:
     p.add_argument("--scales", default="1,10,100", help="copies of MNIST's 60,000 training images")
     p.add_argument("--steps", type=int, default=0, help="steps per run (0: one epoch)")
     p.add_argument("--beyond-ram", type=float, default=0.0, metavar="GB", help="also a file this large, streamed")
+    p.add_argument("--image-folder", type=int, default=0, metavar="N",
+                   help="also a folder of N MNIST images as PNG files, decoded once and streamed")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--folder", type=Path, default=RUNS / "stream_scale", help="where the generated files go")
     p.add_argument("--quick", action="store_true", help="1x, 300 steps: a smoke run")
@@ -148,6 +176,19 @@ def main() -> None:
         rows.append({"data": f"{args.beyond_ram:g} GB (larger than memory)", "rows": n,
                      "file_gb": round(path.stat().st_size / 1e9, 2), "read": "from disk, page cache dropped", **r})
         print(rows[-1], flush=True)
+    if args.image_folder:
+        import shutil
+
+        folder = make_png_folder(args.folder / f"mnist_png_{args.image_folder}", args.image_folder, args.data_dir)
+        shutil.rmtree(args.folder / "cache", ignore_errors=True)  # the first run decodes
+        files = sorted(folder.rglob("*.png"))
+        size = sum(f.stat().st_size for f in files) / 1e9
+        for read, stream in (("from disk (--stream), decoding the folder first", True),
+                             ("from disk (--stream), decoded before", True), ("in memory (decoded as it loads)", False)):
+            r = measure(folder, stream, args.steps, args.threads)
+            rows.append({"data": f"folder of {args.image_folder:,} PNGs", "rows": args.image_folder,
+                         "file_gb": round(size, 3), "read": read, **r})
+            print(rows[-1], flush=True)
     base = next((b for b in rows if b["read"] == "in memory"), None)
     for r in rows:
         r["vs_in_memory_1x"] = round(r["samples_per_s"] / base["samples_per_s"], 3) if base else None

@@ -80,7 +80,7 @@ def test_training_from_disk_is_training_from_memory_and_resumes_exactly(images, 
 def test_what_streamed_data_cannot_do_is_refused_in_one_line(images, tmp_path):
     with pytest.raises(DataError, match="--image-size and --grayscale"):
         load_dataset(str(images / "u8.npy"), "train", image_size=4, stream=True)
-    with pytest.raises(DataError, match="stream applies to a .npy file"):
+    with pytest.raises(DataError, match="stream applies to a .npy file or a folder of images"):
         load_dataset("digits", "train", stream=True)
     # a model that looks at its whole training set as it starts (a GMM's k-means initialisation)
     with pytest.raises(AelabError, match="reads its whole training set"):
@@ -110,3 +110,74 @@ def test_large_data_is_fingerprinted_by_a_sample_of_rows_and_still_told_apart(im
     other = held.x.clone()
     other[0, 0, 0, 0] = 1 - other[0, 0, 0, 0]  # row 0 is always among the sampled rows
     assert fingerprint(other) != sampled
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """60 PNGs in two labelled subfolders (grey and colour 8-bit), the decoded cache in tmp_path."""
+    from PIL import Image
+
+    monkeypatch.setenv("AELAB_CACHE", str(tmp_path / "cache"))
+    g = np.random.default_rng(1)
+    root = tmp_path / "photos"
+    for i in range(60):
+        sub = root / ("cats" if i % 2 else "dogs")
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(g.integers(0, 256, size=(10, 12, 3), dtype=np.uint8)).save(sub / f"{i:02d}.png")
+    return root
+
+
+def _cached(tmp_path):
+    return sorted((tmp_path / "cache" / "image-folders").glob("*.npy"))
+
+
+def test_a_folder_streams_from_one_decoding_the_in_memory_rows_bit_for_bit(folder, tmp_path):
+    for options in ({}, {"image_size": 6, "grayscale": True}):
+        held = load_dataset(folder, "train", **options)
+        streamed = load_dataset(folder, "train", stream=True, **options)
+        assert is_streamed(streamed.x) and not is_streamed(held.x)
+        assert torch.equal(torch.cat(list(streamed.x.chunks())), held.x)
+        assert torch.equal(streamed.y, held.y) and streamed.classes == held.classes == ["cats", "dogs"]
+        assert streamed.files == held.files and np.array_equal(streamed.index, held.index)
+        assert not is_streamed(load_dataset(folder, "test", stream=True, **options).x)
+    first, second = _cached(tmp_path)  # one decoding per size and channels, each uint8 (8-bit files)
+    assert np.load(first, mmap_mode="r").dtype == np.uint8 == np.load(second, mmap_mode="r").dtype
+    stamp = first.stat().st_mtime_ns, second.stat().st_mtime_ns
+    load_dataset(folder, "train", stream=True)  # unchanged folder: reused
+    assert (first.stat().st_mtime_ns, second.stat().st_mtime_ns) == stamp and len(_cached(tmp_path)) == 2
+    from PIL import Image
+
+    Image.fromarray(np.zeros((10, 12, 3), dtype=np.uint8)).save(folder / "dogs" / "00.png")  # a changed file
+    changed = load_dataset(folder, "train", stream=True)
+    assert torch.equal(torch.cat(list(changed.x.chunks())), load_dataset(folder, "train").x)
+    assert len(_cached(tmp_path)) == 3 and not list((tmp_path / "cache").rglob("*.partial.npy"))
+
+
+def test_a_folder_of_16_bit_images_streams_as_float32(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("AELAB_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "deep"
+    root.mkdir()
+    g = np.random.default_rng(2)
+    for i in range(12):
+        Image.fromarray(g.integers(0, 65536, size=(6, 6)).astype(np.uint16)).save(root / f"{i}.png")
+    held = load_dataset(root, "train")
+    streamed = load_dataset(root, "train", stream=True)
+    assert torch.equal(torch.cat(list(streamed.x.chunks())), held.x)
+    (cache,) = _cached(tmp_path)
+    assert np.load(cache, mmap_mode="r").dtype == np.float32
+
+
+def test_training_from_a_streamed_folder_is_training_from_memory(folder, tmp_path):
+    spec = dict(preset="tiny", train={"epochs": 2, "batch_size": 16})
+    grey8 = {"image_size": 8, "grayscale": True}
+    held = aelab.fit("ae", str(folder), out=tmp_path / "held", data_options=grey8, progress=False, **spec)
+    streamed = aelab.fit("ae", str(folder), out=tmp_path / "streamed", data_options={**grey8, "stream": True},
+                         progress=False, **spec)
+    ref, got = held.model.state_dict(), streamed.model.state_dict()
+    assert all(torch.equal(ref[k], got[k]) for k in ref) and streamed.spec.data_options["stream"] is True
+    with pytest.raises(DataError, match="folder of text documents"):
+        (tmp_path / "texts" / "a").mkdir(parents=True)
+        (tmp_path / "texts" / "a" / "1.txt").write_text("some words here")
+        load_dataset(tmp_path / "texts", "train", stream=True)

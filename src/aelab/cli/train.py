@@ -28,9 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", default=None, help="model name (see `aelab models`); optional with --from")
     add_data_args(p, default=None, default_text="digits; a resumed run reads its own")
     p.add_argument("--stream", action="store_true", default=None,
-                   help="with a .npy file: read the training split from disk batch by batch instead of holding it in "
-                        "memory (the same training, bit for bit; done anyway when it would take more than half of "
-                        "this machine's memory)")
+                   help="with a .npy file or a folder of images: read the training split from disk batch by batch "
+                        "instead of holding it in memory (the same training, bit for bit; a folder is decoded once "
+                        "into ~/.cache/aelab/image-folders, or $AELAB_CACHE; done anyway when it would take more "
+                        "than half of this machine's memory)")
     p.add_argument("--out", type=path_arg, default=None, help="run folder (default runs/MODEL-DATA)")
     p.add_argument("--preset", default=None, help="a named architecture, e.g. hinton2006 (default: the preset named "
                    "after the data set, if the model has one; --preset none for the plain defaults)")

@@ -19,7 +19,6 @@ import torch
 from ..errors import DataError
 from .dataset import (
     Dataset,
-    physical_memory,
     allocate,
     check_split_args,
     finish,
@@ -28,7 +27,7 @@ from .dataset import (
     split_indices,
 )
 
-from .stream import StreamedImages
+from .stream import StreamedImages, streams
 
 __all__ = ["load_npy", "labels_path_for"]
 
@@ -146,16 +145,6 @@ def _load_labels(path: Path, n: int) -> np.ndarray | None:
     return y.astype(np.int64)
 
 
-STREAM_SHARE = 0.5  # of the machine's memory: a training split larger than this as float32 is read from disk
-
-
-def _streams(stream: bool | None, rows: int, item_shape: tuple[int, ...]) -> bool:
-    if stream is not None:
-        return bool(stream)
-    total = physical_memory()
-    return total is not None and 4 * rows * int(np.prod(item_shape, dtype=np.int64)) > STREAM_SHARE * total
-
-
 def _streamed(path: Path, x: np.ndarray, y: np.ndarray | None, idx: np.ndarray, label: str,
               image_size: tuple[int, int] | None, grayscale: bool | None) -> Dataset:
     """The split left on disk; resizing or changing channels would need it in memory, so they are refused."""
@@ -193,7 +182,7 @@ def load_npy(
     _check_values(x, path)
     y = _load_labels(path, len(x))
     idx = split_indices(len(x), split, val_fraction=val_fraction)
-    if split != "test" and _streams(stream, len(idx), x.shape[1:]):
+    if split != "test" and streams(stream, len(idx), x.shape[1:]):
         return _streamed(path, x, y, idx, label, image_size, grayscale)
     xs = torch.from_numpy(_take_unit_float(x, idx, label))
     ys = torch.from_numpy(y[idx]) if y is not None else None

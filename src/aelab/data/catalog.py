@@ -50,8 +50,9 @@ def load_dataset(
     enough for that (one photo), or as patch_split says ("photo", "region"; data/patches.py); patch, patch_count and
     patch_split apply to it alone.
 
-    stream (a .npy file only): True leaves the training split on disk, read batch by batch as training goes
-    (data/stream.py); None (the default) does so when it would take more than half of this machine's memory.
+    stream (a .npy file or a folder of images): True leaves the training split on disk, read batch by batch as
+    training goes (data/stream.py; a folder is first decoded once into the user's cache, data/folder_cache.py); None
+    (the default) does so when it would take more than half of this machine's memory.
 
     val_fraction (0 <= f < 1) is the share held out as the test split; None keeps each data set's
     own split: 10% of a folder, .npy or .tsv file, 297 of digits' 1797, the official test files of
@@ -62,8 +63,9 @@ def load_dataset(
     """
     split = check_split(split)
     size = check_image_size(image_size)
-    if stream and not (Path(os.fspath(name)).suffix.lower() == ".npy" and find_dataset(os.fspath(name)) is None):
-        raise DataError(f"stream applies to a .npy file, not to {os.fspath(name)!r}")
+    if stream and not (find_dataset(os.fspath(name)) is None and (Path(os.fspath(name)).suffix.lower() == ".npy"
+                                                                   or Path(os.fspath(name)).expanduser().is_dir())):
+        raise DataError(f"stream applies to a .npy file or a folder of images, not to {os.fspath(name)!r}")
     val_fraction = check_val_fraction(val_fraction)
     name = os.fspath(name)
     text_options = {"vocabulary": vocabulary, "vocab_size": vocab_size}
@@ -83,9 +85,11 @@ def load_dataset(
     path = Path(name).expanduser()
     if path.is_dir():
         if _is_text_folder(path, name):
+            if stream:
+                raise DataError(f"stream applies to images; {name!r} is a folder of text documents")
             return load_text_folder(path, split, size, grayscale, name=name, val_fraction=val_fraction, **text_options)
         _refuse_text_options(name, text_options)
-        return load_image_folder(path, split, size, grayscale, name=name, val_fraction=val_fraction)
+        return load_image_folder(path, split, size, grayscale, name=name, val_fraction=val_fraction, stream=stream)
     if path.is_file():
         if is_text_table(path):
             return load_text_table(path, split, size, grayscale, name=name, val_fraction=val_fraction, **text_options)

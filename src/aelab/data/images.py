@@ -44,6 +44,7 @@ from .dataset import (
     refuse_empty_test,
     split_indices,
 )
+from .stream import streams
 
 __all__ = ["read_image", "image_is_grey", "load_image_folder", "IMAGE_SUFFIXES", "list_images"]
 
@@ -215,9 +216,12 @@ def load_image_folder(
     grayscale: bool | None = None,
     name: str | None = None,
     val_fraction: float | None = None,
+    stream: bool | None = None,
 ) -> Dataset:
     """Every image under folder (sorted) as (N, C, H, W); seeded split holding out val_fraction (None:
-    10%); labels from subfolders; one size for all (image_size, else the first file's, with a warning)."""
+    10%); labels from subfolders; one size for all (image_size, else the first file's, with a warning).
+    stream: True reads the split from disk as training goes, after decoding the folder once into the user's cache
+    (data/folder_cache.py); None does so when the split would take more than half of this machine's memory."""
     folder = Path(folder)
     split, val_fraction, label = check_split_args(folder, split, name, val_fraction)
     refuse_empty_test(label, split, val_fraction)
@@ -246,11 +250,17 @@ def load_image_folder(
         _warn_mixed_sizes(label, [image_size] + [size for _, size in headers[1:]], image_size)
     c = 1 if grayscale else 3
     h, w = image_size
+    y = torch.from_numpy(labels[idx]) if labels is not None else None
+    files = ["/".join(rel[i]) for i in idx]
+    if split != "test" and streams(stream, len(idx), (c, h, w)):
+        from .folder_cache import decoded_folder
+        from .stream import StreamedImages
+
+        decoded = decoded_folder(folder, paths, (h, w), grayscale, label)
+        return Dataset(x=StreamedImages(decoded, idx), y=y, name=label, classes=classes, index=idx, files=files)
     x = allocate(label, (len(idx), c, h, w), f"{len(idx)} images of {c}x{h}x{w}")
     for row, i in enumerate(idx):
         x[row] = read_image(paths[i], image_size, grayscale).numpy()
-    y = torch.from_numpy(labels[idx]) if labels is not None else None
-    files = ["/".join(rel[i]) for i in idx]
     return finish(torch.from_numpy(x), y, label, classes, split, None, None, index=idx, files=files)
 
 

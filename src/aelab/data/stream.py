@@ -23,8 +23,10 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .dataset import physical_memory
 
 CHUNK_BYTES = 64 * 2**20  # rows per read of a whole pass (checks, checksums): about 64 MiB of float32
+STREAM_SHARE = 0.5  # of the machine's memory: a training split larger than this as float32 is read from disk
 READERS = 8  # reads in flight at once for a batch of scattered rows (a file on disk, not in the page cache)
 
 
@@ -180,6 +182,15 @@ def _ahead_pool() -> ThreadPoolExecutor:
     if _next_batch is None:
         _next_batch = ThreadPoolExecutor(1, thread_name_prefix="aelab-ahead")
     return _next_batch
+
+
+def streams(stream: bool | None, rows: int, item_shape: tuple[int, ...]) -> bool:
+    """Whether a split of `rows` items is read from disk: as `stream` says, or (None) when as float32 it would take
+    more than STREAM_SHARE of this machine's memory."""
+    if stream is not None:
+        return bool(stream)
+    total = physical_memory()
+    return total is not None and 4 * rows * int(np.prod(item_shape, dtype=np.int64)) > STREAM_SHARE * total
 
 
 def is_streamed(x: Any) -> bool:
