@@ -62,6 +62,9 @@ def test_resume_of_finished_run(trained, capsys):
     code, _, err = run(capsys, "train", "ae", "--out", trained, "--resume", "--no-progress")
     assert code == 1
     one_line_error(err, "already finished")
+    code, _, err = run(capsys, "train", "--out", trained, "--resume", "--no-progress")  # the run names its model
+    assert code == 1
+    one_line_error(err, "already finished")
 
 
 @pytest.mark.parametrize(

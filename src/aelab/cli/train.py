@@ -106,6 +106,8 @@ def _train(args: argparse.Namespace, ranks, device: str) -> int:
 
     if args.stage:
         raise UsageError("--stage names a stage of an existing run: give the run with --from RUN")
+    if args.model is None and args.resume and args.out is not None and RunFolder(args.out).is_run():
+        args.model = RunFolder(args.out).read_spec().model  # the run knows what it trains
     if args.model is None:
         raise UsageError("name the model to train (see `aelab models`), or give an existing run with --from RUN")
     _bits_alias(args)

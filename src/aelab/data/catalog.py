@@ -65,7 +65,9 @@ def load_dataset(
     size = check_image_size(image_size)
     if stream and not (find_dataset(os.fspath(name)) is None and (Path(os.fspath(name)).suffix.lower() == ".npy"
                                                                    or Path(os.fspath(name)).expanduser().is_dir())):
-        raise DataError(f"stream applies to a .npy file or a folder of images, not to {os.fspath(name)!r}")
+        here = (f" (the registered data set; write ./{os.fspath(name)} for the folder here)"
+                if Path(os.fspath(name)).is_dir() else "")
+        raise DataError(f"stream applies to a .npy file or a folder of images, not to {os.fspath(name)!r}{here}")
     val_fraction = check_val_fraction(val_fraction)
     name = os.fspath(name)
     text_options = {"vocabulary": vocabulary, "vocab_size": vocab_size}
