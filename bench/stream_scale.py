@@ -160,7 +160,7 @@ def main() -> None:
 
     memory = physical_memory() or 0
     rows = []
-    for scale in [int(s) for s in args.scales.split(",")]:
+    for scale in [int(s) for s in args.scales.split(",") if s.strip()]:
         path = make_file(args.folder / f"mnist_x{scale}.npy", scale, args.data_dir)
         fits = 4 * scale * 60_000 * 784 <= 0.5 * memory
         for stream in ([False, True] if fits else [True]):
