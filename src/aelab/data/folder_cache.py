@@ -4,9 +4,10 @@ which training then reads batch by batch (data/stream.py), as it does a .npy giv
 The file holds every image of the folder (train and test splits are rows of it) at the size and channels the
 loader chose, as uint8 when every decoded value is a multiple of 1/255 (8-bit files: the float32 tensor read back is
 the one the in-memory loader makes, bit for bit), else as float32. Its name is a checksum of the folder's path, the
-files' names, sizes and modification times, and the size and channels: a changed folder is decoded anew, an
-unchanged one is reused (a resume, a second run). It is written under a temporary name and renamed when complete,
-so a killed conversion leaves no file that could be taken for a whole one.
+files' names, sizes and modification times, and the size and channels: a changed folder is decoded anew (and its
+earlier decoding at that size removed, so that the cache does not grow with every change), an unchanged one is
+reused (a resume, a second run). It is written under a temporary name and renamed when complete, so a killed
+conversion leaves no file that could be taken for a whole one.
 """
 
 from __future__ import annotations
@@ -34,14 +35,18 @@ def cache_dir() -> Path:
 
 
 def folder_key(folder: Path, paths: list[Path], size: tuple[int, int], grayscale: bool) -> str:
-    """The checksum naming a folder's decoded file: what the file's contents depend on."""
+    """The name of a folder's decoded file: a checksum of the folder at this size and channels, then one of its
+    files' names, sizes and modification times (what the file's contents depend on)."""
+    where = json.dumps({"v": VERSION, "folder": str(folder.resolve()), "size": list(size), "grey": bool(grayscale)})
     files = []
     for p in paths:
         st = p.stat()
         files.append([p.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns])
-    text = json.dumps({"v": VERSION, "folder": str(folder.resolve()), "files": files, "size": list(size),
-                       "grey": bool(grayscale)})
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return f"{_digest(where)}-{_digest(json.dumps(files))}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def decoded_folder(folder: Path, paths: list[Path], size: tuple[int, int], grayscale: bool, label: str) -> Path:
@@ -72,6 +77,9 @@ def decoded_folder(folder: Path, paths: list[Path], size: tuple[int, int], grays
         try:
             if _write(partial, paths, size, grayscale, dtype, read_image):
                 os.replace(partial, target)
+                for old in target.parent.glob(f"{target.stem.split('-')[0]}-*.npy"):  # this folder before it changed
+                    if old != target and not old.name.endswith(".partial.npy"):
+                        old.unlink(missing_ok=True)
                 return target
         finally:
             partial.unlink(missing_ok=True)
