@@ -121,8 +121,21 @@ def worker(path: str, stream: bool, steps: int, threads: int) -> None:
         "streamed": is_streamed(run.train.x), "steps": clock.n,
         "samples_per_s": (clock.n - 20) * 100 / max(1e-9, clock.last - clock.t),
         "in_process_s": time.perf_counter() - t0,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started: VmHWM, of its own address space. Not ru_maxrss, which
+    Linux carries over exec from the forked copy of the parent (the bench process, with MNIST loaded, would set
+    every worker's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(path: Path, stream: bool, steps: int, threads: int) -> dict:
