@@ -493,7 +493,9 @@ def held_out_groups(d: dict) -> str:
         "against 0.663 with one code) then showed that its value does not carry from one corpus to another, so no value",
         "is fixed: a run with validation items (every run by default) chooses its own subspace before training, by the",
         "target codes' score on those items (`SemanticHasher.choose_settings`); the code step's choice, 16, is the",
-        "subspace of a run without them. Part B: the default recipe, unchanged, on the other half at each code length",
+        "subspace of a run without them. A third step (`--a-steps denoise`), where it was run: training as a denoiser",
+        "of dropped words (`--corrupt masking:P`) at 64 bits, with the default graph and each run's own subspace.",
+        "Part B: the default recipe, unchanged, on the other half at each code length",
         "and seed,",
         "beside ITQ, LSH and TF-IDF cosine: mAP and precision@100 of B's test queries, mean ± standard deviation over",
         "seeds (n seeds). Command:",
@@ -509,15 +511,18 @@ def held_out_groups(d: dict) -> str:
     if a:
         lines += ["", "### Part A: the choice (each setting the mean ± standard deviation over its seeds; chosen by "
                   "the runs' own validation)", "",
-                  "| step | bits | neighbours | hops | subspace | seeds | own validation P@100 (kept epoch) | "
-                  "validation queries P@100 | chosen |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "| step | bits | neighbours | hops | subspace | training | seeds | own validation P@100 (kept epoch) | "
+                  "validation queries P@100 | chosen |", "|---|---:|---:|---:|---:|---|---:|---:|---:|---|"]
         settings: dict = {}
+        steps = ("graph", "code", "denoise")
         for r in a:
-            settings.setdefault((r.get("step", "graph"), r["bits"], r["neighbours"], r["hops"], r.get("subspace", 0)),
-                                []).append(r)
-        for key in sorted(settings, key=lambda k: (k[0] != "graph", k[1:])):
+            step = r.get("step", "graph")
+            subspace = "each run's choice" if step == "denoise" else r.get("subspace", 0)
+            settings.setdefault((step, r["bits"], r["neighbours"], r["hops"], subspace,
+                                 f"denoising {r['corrupt']}" if r.get("corrupt") else "plain"), []).append(r)
+        for key in sorted(settings, key=lambda k: (steps.index(k[0]), k[1:4], str(k[4]), k[5] != "plain", k[5])):
             found = settings[key]
-            lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {key[4]} | {len(found)} | "
+            lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {key[4]} | {key[5]} | {len(found)} | "
                          f"{_spread([r['own_validation'] for r in found])} | "
                          f"{_spread([r['validation_precision@100'] for r in found])} | "
                          f"{'**chosen**' if found[0].get('chosen') else ''} |")

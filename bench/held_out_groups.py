@@ -6,7 +6,8 @@ idf, document filter, and test split halved into validation and test queries).
 - Part A, the first ten newsgroups by name (alt.atheism ... rec.sport.baseball): semhash's free settings chosen in
   two steps, each setting trained with `--a-seeds` seeds: first the graph of its targets, every (neighbours, hops)
   of GRID at 32 bits; then, with that graph, the code's `subspace` (CODE_GRID) at 64 bits, where it acts (it changes
-  only codes longer than itself). Each run holds out 10% of its training documents and scores them after each
+  only codes longer than itself); then, with the default graph and each run choosing its own subspace, training as a
+  denoiser of dropped words (`--corrupt masking:P`, DENOISE_GRID) at 64 bits. Each run holds out 10% of its training documents and scores them after each
   epoch (the run's own validation, `TrainConfig.validation`); the setting whose kept epochs scored best on average
   over the seeds is chosen. No query of either half is looked at for the choice; A's validation queries are
   printed for information. The model's default graph is what this part chose (see BENCHMARKS.md); its code step's
@@ -18,6 +19,7 @@ idf, document filter, and test split halved into validation and test queries).
 Writes bench/results/held_out_groups.json.
 
     python bench/held_out_groups.py                        # grids on A, then B at 16/32/64/128 bits, 3 seeds
+    python bench/held_out_groups.py --part a --a-steps denoise     # one step of part A (the others' rows kept)
     python bench/held_out_groups.py --part b --bits 32 --seeds 1
     python bench/held_out_groups.py --part b --b-set '{"neighbours": 20, "hops": 3}'   # part A's choice on part B
 """
@@ -41,6 +43,8 @@ from aelab.runs import RunFolder
 
 GRID = {"neighbours": (5, 10, 20), "hops": (1, 2, 3)}
 CODE_GRID = {"subspace": (0, 16, 32)}
+DENOISE_GRID = {"corrupt": ("", "masking:0.3", "masking:0.5")}  # a training setting (TrainConfig.corrupt)
+STEPS = ("graph", "code", "denoise")
 TUNING_BITS = 32  # the graph's step
 CODE_BITS = 64  # the code's step
 OUT = RESULTS / "held_out_groups.json"
@@ -52,10 +56,12 @@ def halves(data_dir: str | None) -> tuple[list[str], list[str]]:
 
 
 def _runs(args: argparse.Namespace, part: str, **more: object) -> argparse.Namespace:
-    """What text_hashing.our_rows reads, for one setting of one half."""
-    tag = "-".join(f"{k}{v}" for k, v in more.items()) or "default"
-    return argparse.Namespace(**{**vars(args), "set": json.dumps(more), "preset": None, "quick": False,
-                                 "name": f"semhash ({tag})", "runs": args.runs / part / tag})
+    """What text_hashing.our_rows reads, for one setting of one half (config keys, and `corrupt` for training)."""
+    tag = "-".join(f"{k}{str(v).replace(':', '')}" for k, v in more.items() if v != "") or "default"
+    config = {k: v for k, v in more.items() if k not in DENOISE_GRID}
+    return argparse.Namespace(**{**vars(args), "set": json.dumps(config), "preset": None, "quick": False,
+                                 "corrupt": more.get("corrupt", ""), "name": f"semhash ({tag})",
+                                 "runs": args.runs / part / tag})
 
 
 def _chosen_value(run: str) -> float:
@@ -82,7 +88,7 @@ def _step(p, scorer, args: argparse.Namespace, bits: int, settings: list[dict], 
                   "vq": _spread([r["validation_precision@100"] for r in rows
                                  if all(r.get(k) == v for k, v in s.items())]),
                   "mark": ("chosen" if s == best else "") +
-                          (" (the default)" if all(default[k] == v for k, v in s.items()) else "")}
+                          (" (the default)" if all(default.get(k, "") == v for k, v in s.items()) else "")}
                  for s in settings],
                 [(f"part A, {step}, {bits} bits", "setting", "<34"), ("own validation P@100", "own", ">22"),
                  ("validation queries P@100", "vq", ">24"), ("", "mark", "<")])
@@ -98,13 +104,27 @@ def part_a(groups: list[str], args: argparse.Namespace) -> list[dict]:
     print(f"part A, {len(groups)} newsgroups: {p.sizes}", flush=True)
     scorer = Scorer(p)
     seeds = list(range(args.a_seeds))
-    graphs = [{"neighbours": k, "hops": h} for k, h in itertools.product(GRID["neighbours"], GRID["hops"])]
-    # subspace 0 pinned: the graph's step must not depend on the model's default code
-    graph_rows, graph = _step(p, scorer, args, TUNING_BITS, [{**g, "subspace": 0} for g in graphs], seeds, "graph")
-    code_rows, code = _step(p, scorer, args, CODE_BITS,
-                            [{**graph, "subspace": s} for s in CODE_GRID["subspace"]], seeds, "code")
-    print(f"part A chose {code}", flush=True)
-    return graph_rows + code_rows
+    steps = args.a_steps.split(",")
+    rows: list[dict] = []
+    default = dataclasses.asdict(model_class("semhash").Config())
+    graph = {"neighbours": default["neighbours"], "hops": default["hops"]}  # what an earlier graph step chose
+    if "graph" in steps:
+        graphs = [{"neighbours": k, "hops": h} for k, h in itertools.product(GRID["neighbours"], GRID["hops"])]
+        # subspace 0 pinned: the graph's step must not depend on the model's default code
+        found, graph = _step(p, scorer, args, TUNING_BITS, [{**g, "subspace": 0} for g in graphs], seeds, "graph")
+        graph = {k: graph[k] for k in ("neighbours", "hops")}
+        rows += found
+    if "code" in steps:
+        found, code = _step(p, scorer, args, CODE_BITS, [{**graph, "subspace": s} for s in CODE_GRID["subspace"]],
+                            seeds, "code")
+        print(f"part A chose {code}", flush=True)
+        rows += found
+    if "denoise" in steps:  # the subspace left to each run's choice, as the default does
+        found, denoise = _step(p, scorer, args, CODE_BITS, [{**graph, "corrupt": c} for c in DENOISE_GRID["corrupt"]],
+                               seeds, "denoise")
+        print(f"part A chose {denoise}", flush=True)
+        rows += found
+    return rows
 
 
 def part_b(groups: list[str], bits: list[int], seeds: list[int], args: argparse.Namespace) -> list[dict]:
@@ -144,11 +164,15 @@ def main() -> None:
     p.add_argument("--bits", default="16,32,64,128", help="code lengths of part B")
     p.add_argument("--seeds", type=int, default=3, help="seeds of part B (0, 1, ...)")
     p.add_argument("--a-seeds", type=int, default=3, help="seeds of each setting of part A's grid")
+    p.add_argument("--a-steps", default=",".join(STEPS), help="the steps of part A to run (the others' rows kept)")
     p.add_argument("--runs", type=Path, default=RUNS / "held_out_groups")
     p.add_argument("--quick", action="store_true", help="a smoke run: part B at 16 bits, one seed, one epoch")
     p.add_argument("--b-set", default="", help='part B with these semhash settings instead of the default, e.g. '
                    'part A\'s choice: \'{"neighbours": 20, "hops": 3}\' (its rows kept beside the default\'s)')
     args = parse(p)
+    unknown = set(args.a_steps.split(",")) - set(STEPS)
+    if unknown:
+        raise SystemExit(f"unknown step(s) of part A: {', '.join(sorted(unknown))}; the steps are {', '.join(STEPS)}")
     if args.quick:
         args.part, args.bits, args.seeds, args.epochs = "b", "16", 1, 1
     t0 = time.time()
@@ -158,10 +182,12 @@ def main() -> None:
         rows += part_a(a, args)
     if args.part in ("b", "both"):
         rows += part_b(b, [int(x) for x in args.bits.split(",")], list(range(args.seeds)), args)
-    # a fresh part A replaces every earlier part A row (its grid may have changed); part B rows by method, bits, seed
-    save_rows(OUT, rows, key=lambda r: ("A",) if r["part"] == "A" else (r["part"], r["method"], r["bits"], r["seed"]),
+    # a fresh step of part A replaces every earlier row of that step (its grid may have changed); part B rows by
+    # method, bits, seed
+    save_rows(OUT, rows, key=lambda r: ("A", r.get("step", "graph")) if r["part"] == "A"
+              else (r["part"], r["method"], r["bits"], r["seed"]),
               benchmark="held_out_groups",
-              groups={"A": a, "B": b}, grid={**GRID, **CODE_GRID})
+              groups={"A": a, "B": b}, grid={**GRID, **CODE_GRID, **DENOISE_GRID})
     print(f"machine: {machine()}; {time.time() - t0:.0f} s; results in {OUT}")
 
 
