@@ -78,7 +78,7 @@ JOBS = (
         ("--threads", "1")),
     Job("distributed_scaling", "distributed_scaling.py", "(aelab: torchrun on one machine)", ("--threads", "2")),
     Job("stream_scale", "stream_scale.py", "(aelab: data larger than memory)",
-        ("--threads", "1", "--steps", "3000", "--beyond-ram", "30")),
+        ("--threads", "1", "--steps", "3000", "--beyond-ram", "30", "--image-folder", "60000")),
     Job("alae", "alae.py", "Pidhorskyi et al. 2020", ("--threads", "1"), ("--quick", "--only", "alae", "--epochs", "2")),
 )
 
