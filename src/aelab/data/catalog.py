@@ -63,13 +63,13 @@ def load_dataset(
     """
     split = check_split(split)
     size = check_image_size(image_size)
-    if stream and not (find_dataset(os.fspath(name)) is None and (Path(os.fspath(name)).suffix.lower() == ".npy"
-                                                                   or Path(os.fspath(name)).expanduser().is_dir())):
-        here = (f" (the registered data set; write ./{os.fspath(name)} for the folder here)"
-                if Path(os.fspath(name)).is_dir() else "")
-        raise DataError(f"stream applies to a .npy file or a folder of images, not to {os.fspath(name)!r}{here}")
-    val_fraction = check_val_fraction(val_fraction)
     name = os.fspath(name)
+    if stream:
+        where = Path(name).expanduser()
+        if find_dataset(name) is not None or not (where.suffix.lower() == ".npy" or where.is_dir()):
+            here = f" (the registered data set; write ./{name} for the folder here)" if where.is_dir() else ""
+            raise DataError(f"stream applies to a .npy file or a folder of images, not to {name!r}{here}")
+    val_fraction = check_val_fraction(val_fraction)
     text_options = {"vocabulary": vocabulary, "vocab_size": vocab_size}
     folder = patch_folder_of(name)
     if folder is not None:
